@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test lint install bench clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(INSTALLED)
+
+## run: migrate ./data/tribe.db and start worker + beat on the embedded default (Ctrl-C stops)
+run: install
+	$(BIN)/tribe db upgrade
+	$(BIN)/tribe run
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## test: lint, type checks, then the suite on SQLite + embedded broker and, when they
+## answer, again on PostgreSQL + Redis
+test: lint
+	@echo "==> tests on SQLite + the embedded broker"
+	TRIBE_TEST_BACKEND=sqlite $(BIN)/pytest
+	@if $(BIN)/python -m tests.services; then \
+		echo "==> tests on PostgreSQL + Redis"; \
+		TRIBE_TEST_BACKEND=postgres $(BIN)/pytest || exit 1; \
+		echo "==> ran the suite on SQLite + embedded broker AND on PostgreSQL + Redis"; \
+	else \
+		echo "==> ran the suite on SQLite + embedded broker ONLY (PostgreSQL + Redis not answering)"; \
+	fi
+
+## bench: the polling benchmark (tribe vs reader vs a feedparser loop)
+bench: install
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/poll.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,155 @@
+"""All of tribe's settings, read from the environment and `.env` (see `.env.example`)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DURATION_PART = re.compile(r"(\d+)\s*(ms|d|h|m|s)")
+_DURATION_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_SIZE = re.compile(r"(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?")
+_SIZE_UNITS = {
+    None: 1,
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it and says what is expected."""
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Read "90", "15m", "1h30m", "3d" or "500ms" (a bare number is seconds)."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    text = str(value).strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return timedelta(seconds=float(text))
+    parts = _DURATION_PART.findall(text)
+    if not parts or _DURATION_PART.sub("", text).strip():
+        raise ValueError(f"{value!r} is not a duration; write e.g. 90, 15m, 1h30m or 3d")
+    return timedelta(seconds=sum(int(n) * _DURATION_UNITS[unit] for n, unit in parts))
+
+
+def parse_size(value: Any) -> int:
+    """Read "10485760", "10MiB" or "512 KB" as a number of bytes."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE.fullmatch(str(value).strip().lower())
+    if not match:
+        raise ValueError(f"{value!r} is not a size; write e.g. 10MiB or 10485760")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+
+
+class Settings(BaseSettings):
+    """One object for every setting; each field is the environment variable of the same name."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # Where things live.
+    TRIBE_DATABASE_URL: str = "sqlite:///./data/tribe.db"
+    TRIBE_BROKER_URL: str | None = None
+    TRIBE_DATA_DIR: Path = Path("./data")
+    TRIBE_LOG_LEVEL: str = "INFO"
+
+    # Who we are when we knock on a blogger's server.
+    TRIBE_CONTACT_URL: str | None = None
+
+    # Fetching.
+    TRIBE_ALLOW_PRIVATE_ADDRESSES: bool = False
+    TRIBE_ALLOWED_NETWORKS: str = ""
+    TRIBE_FETCH_TIMEOUT: Duration = timedelta(seconds=10)
+    TRIBE_FETCH_DEADLINE: Duration = timedelta(seconds=30)
+    TRIBE_FETCH_MAX_BYTES: ByteSize = 10 * 1024 * 1024
+
+    # Polling schedule.
+    TRIBE_POLL_INTERVAL: Duration = timedelta(minutes=15)
+    TRIBE_POLL_MIN_INTERVAL: Duration = timedelta(minutes=5)
+    TRIBE_POLL_MAX_INTERVAL: Duration = timedelta(hours=24)
+    TRIBE_POLL_PER_HOST: int = Field(default=2, ge=1)
+    TRIBE_POLL_MAX_IN_FLIGHT: int = Field(default=200, ge=1)
+    TRIBE_POLL_BATCH: int = Field(default=20, ge=1, le=500)
+    TRIBE_POLL_LEASE: Duration = timedelta(minutes=10)
+    TRIBE_POLL_SWEEP_EVERY: Duration = timedelta(seconds=5)
+    TRIBE_MAX_ENTRY_AGE: Duration = timedelta(days=3)
+
+    # Workers.
+    TRIBE_WORKER_CONCURRENCY: int = Field(default=4, ge=1)
+    TRIBE_FETCH_CONCURRENCY: int = Field(default=16, ge=1)
+
+    @field_validator("TRIBE_DATABASE_URL")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value.startswith("postgresql://"):
+            # SQLAlchemy would pick psycopg2, which we do not install.
+            return "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        if not value.startswith(("sqlite://", "postgresql+psycopg://")):
+            raise ValueError("use sqlite:///path/to/file.db or postgresql://user@host/dbname")
+        return value
+
+    @field_validator("TRIBE_CONTACT_URL")
+    @classmethod
+    def _real_contact(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not re.match(r"(https?://|mailto:)\S+$", value):
+            raise ValueError("give a URL or mailto: address where bloggers can reach the operator")
+        return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_fetch(self) -> Settings:
+        if self.TRIBE_POLL_LEASE <= self.TRIBE_FETCH_DEADLINE:
+            raise ValueError(
+                "TRIBE_POLL_LEASE must be longer than TRIBE_FETCH_DEADLINE, or a slow poll "
+                "is handed to a second worker while the first is still fetching"
+            )
+        return self
+
+    @property
+    def broker_path(self) -> Path:
+        """The embedded broker's file, used when `TRIBE_BROKER_URL` is unset."""
+        return self.TRIBE_DATA_DIR / "broker.sqlite3"
+
+    @property
+    def user_agent(self) -> str:
+        from tribe import __version__
+
+        contact = self.TRIBE_CONTACT_URL or "operator contact not configured"
+        return f"tribe/{__version__} (self-hosted feed poller; +{contact})"
+
+
+def load_settings() -> Settings:
+    """Build settings, turning pydantic's report into one readable line per bad setting."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}".removeprefix(": ") for e in exc.errors()
+        ]
+        raise SettingsError("bad setting(s) - " + "; ".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests clear this cache after changing the environment)."""
+    return load_settings()

@@ -1,0 +1,39 @@
+"""tribe's own exceptions; third-party errors are wrapped into these where they happen."""
+
+from __future__ import annotations
+
+
+class TribeError(Exception):
+    """Base class: the message is a sentence a member or operator can act on."""
+
+
+class NotFoundError(TribeError):
+    """Something named by the caller (an email, a slug, an id) does not exist."""
+
+
+class InvalidInputError(TribeError):
+    """The caller's input is malformed: a bad email, URL, time zone or file."""
+
+
+class ConflictError(TribeError):
+    """The change would break a uniqueness rule (a second member with one email, ...)."""
+
+
+class FeedError(TribeError):
+    """Fetching or reading a feed failed; the message is meant for the blogger."""
+
+
+class FetchError(FeedError):
+    """The HTTP exchange failed (network, refused address, size, deadline, status)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class BlockedAddressError(FetchError):
+    """The feed's host resolves to an address we refuse to connect to."""
+
+
+class NotAFeedError(FeedError):
+    """The response is not an RSS or Atom feed we can read."""
