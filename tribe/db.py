@@ -1,0 +1,126 @@
+"""Engines and sessions: one engine per process and URL, one session per unit of work."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, SQLModel
+
+from config import get_settings
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL, foreign keys, and BEGIN IMMEDIATE for every transaction.
+
+    pysqlite's deferred transactions let two processes read, then both try to write,
+    and one fails with "database is locked" without waiting (SQLITE_BUSY_SNAPSHOT).
+    Taking the write lock at BEGIN makes writers queue on the busy timeout instead.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for `url`, creating the SQLite file's folder when needed."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def engine_for(url: str) -> Engine:
+    """The process's engine for `url`, created on first use."""
+    with _engines_lock:
+        if url not in _engines:
+            _engines[url] = make_engine(url)
+        return _engines[url]
+
+
+def get_engine() -> Engine:
+    """The process's engine for `TRIBE_DATABASE_URL`."""
+    return engine_for(get_settings().TRIBE_DATABASE_URL)
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests switching databases call this)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def _after_fork_in_child() -> None:
+    # A forked child (Celery prefork) must not reuse its parent's sockets;
+    # close=False leaves the parent's connections alone.
+    for engine in _engines.values():
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# SQLite allows one writer at a time and makes the others wait in a busy handler that
+# sleeps in growing steps (up to 100 ms). Threads of one process queue on this lock
+# instead, and are woken the moment the writer before them is done.
+_sqlite_writer = threading.RLock()
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """A session that commits when the block ends and rolls back if it raises."""
+    engine = get_engine()
+    queue = _sqlite_writer if engine.dialect.name == "sqlite" else nullcontext()
+    with queue, Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def dialect_insert(session: Session, table: type[SQLModel] | Table) -> Any:
+    """`INSERT` of the session's dialect, which knows `ON CONFLICT DO NOTHING`."""
+    target = table if isinstance(table, Table) else table.__table__  # type: ignore[attr-defined]
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(target)
+    return sqlite.insert(target)
+
+
+def serialize(session: Session, key: str) -> None:
+    """Serialize transactions that share `key` until this one ends.
+
+    On PostgreSQL a transaction-scoped advisory lock; on SQLite every transaction
+    already holds the write lock from BEGIN IMMEDIATE, so there is nothing to do.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})

@@ -1,0 +1,44 @@
+"""Alembic environment: the database from settings (or the caller's config), our models."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import tribe.models  # noqa: F401 - registers the tables on SQLModel.metadata
+from config import get_settings
+from tribe.db import make_engine
+
+config = context.config
+url = config.get_main_option("sqlalchemy.url") or get_settings().TRIBE_DATABASE_URL
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=url,
+        target_metadata=SQLModel.metadata,
+        literal_binds=True,
+        render_as_batch=url.startswith("sqlite"),
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=SQLModel.metadata,
+            # SQLite cannot ALTER most things; batch mode copies the table instead.
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,180 @@
+"""The tables. Uniqueness rules live here as database constraints, not in code paths."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Field, SQLModel
+
+# Stable constraint names, so Alembic can alter them later (and batch-alter on SQLite).
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _enum(enum: type[StrEnum], name: str) -> sa.Enum:
+    """A VARCHAR with a CHECK constraint: portable, and easy to extend in a migration."""
+    return sa.Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Role(StrEnum):
+    CHIEF = "chief"
+    MEMBER = "member"
+
+
+class MembershipStatus(StrEnum):
+    ACTIVE = "active"
+    PENDING = "pending"
+    LEFT = "left"
+
+
+class FeedStatus(StrEnum):
+    ACTIVE = "active"  # polled on schedule
+    GONE = "gone"  # the server answered 410: polling stopped, the owner is told
+
+
+class PollOutcome(StrEnum):
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    ERROR = "error"
+    GONE = "gone"
+
+
+class StreamState(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    SKIPPED = "skipped"
+    EXPIRED = "expired"
+
+
+class Member(SQLModel, table=True):
+    """A blogger with an account on this tribe instance."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True)
+    display_name: str = Field(max_length=120)
+    timezone: str = Field(default="UTC", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Tribe(SQLModel, table=True):
+    """A group of bloggers who reshare each other's posts."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    slug: str = Field(max_length=80, unique=True)
+    description: str = Field(default="", max_length=2000)
+    chief_id: int = Field(foreign_key="member.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Membership(SQLModel, table=True):
+    """A member's place in a tribe."""
+
+    __table_args__ = (sa.UniqueConstraint("tribe_id", "member_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tribe_id: int = Field(foreign_key="tribe.id", index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    role: Role = Field(default=Role.MEMBER, sa_type=_enum(Role, "role"))
+    status: MembershipStatus = Field(
+        default=MembershipStatus.ACTIVE, sa_type=_enum(MembershipStatus, "membership_status")
+    )
+    joined_at: datetime = Field(default_factory=utcnow)
+
+
+class Feed(SQLModel, table=True):
+    """A member's blog feed and everything the poller remembers about it."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("owner_id", "url"),
+        sa.Index("ix_feed_due", "status", "next_poll_at"),
+        # Claims count leased feeds (few) per host on every claim.
+        sa.Index("ix_feed_lease", "lease_until", "host"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = Field(foreign_key="member.id", index=True)
+    url: str = Field(max_length=2048)
+    host: str = Field(max_length=255, index=True)
+    title: str = Field(default="", max_length=500)
+    site_url: str = Field(default="", max_length=2048)
+    status: FeedStatus = Field(default=FeedStatus.ACTIVE, sa_type=_enum(FeedStatus, "feed_status"))
+    # Validators, stored exactly as the server sent them.
+    etag: str | None = Field(default=None, max_length=1024)
+    last_modified: str | None = Field(default=None, max_length=128)
+    content_hash: str | None = Field(default=None, max_length=64)
+    # Scheduling and the lease that makes one poller own a poll.
+    next_poll_at: datetime | None = Field(default_factory=utcnow)
+    lease_until: datetime | None = None
+    lease_token: str | None = Field(default=None, max_length=36)
+    # What happened last, in words the blogger can act on.
+    last_polled_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_outcome: PollOutcome | None = Field(
+        default=None, sa_type=_enum(PollOutcome, "poll_outcome")
+    )
+    last_http_status: int | None = None
+    error_message: str | None = Field(default=None, max_length=1000)
+    warning: str | None = Field(default=None, max_length=1000)
+    error_count: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Post(SQLModel, table=True):
+    """One entry of a feed, recorded once; `announced` says whether it reached streams."""
+
+    __table_args__ = (sa.UniqueConstraint("feed_id", "entry_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    feed_id: int = Field(foreign_key="feed.id", index=True)
+    entry_key: str = Field(max_length=64)
+    url: str = Field(default="", max_length=2048)
+    title: str = Field(default="", max_length=500)
+    summary: str = Field(default="", sa_type=sa.Text)
+    categories: list[str] = Field(default_factory=list, sa_type=JSON)
+    published_at: datetime | None = None
+    discovered_at: datetime = Field(default_factory=utcnow)
+    announced: bool = False
+
+
+class StreamItem(SQLModel, table=True):
+    """A post waiting for one tribemate's decision."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("post_id", "member_id"),
+        sa.Index("ix_streamitem_inbox", "member_id", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", index=True)
+    member_id: int = Field(foreign_key="member.id")
+    state: StreamState = Field(
+        default=StreamState.PENDING, sa_type=_enum(StreamState, "stream_state")
+    )
+    created_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+
+
+class Heartbeat(SQLModel, table=True):
+    """When a periodic job last ran; health checks read it."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    beat_at: datetime = Field(default_factory=utcnow)
