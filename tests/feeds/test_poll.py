@@ -1,0 +1,398 @@
+"""Polling one feed against the local server, in this process, on the test database."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, select
+
+from config import get_settings
+from tests import builders as b
+from tests.builders import Item, ago, poll_now, posts, rss
+from tests.feedserver import Feed as Served
+from tests.feedserver import FeedServer, gzip_bomb, huge, redirect, status, trickle
+from tribe.db import session_scope
+from tribe.feeds import fetch_config, poll_config
+from tribe.feeds.claims import FeedClaim, claim_due_feeds
+from tribe.feeds.fetch import Fetcher
+from tribe.feeds.poll import poll_claimed_feed
+from tribe.feeds.sweep import prepare, sweep
+from tribe.members import add_to_tribe
+from tribe.models import (
+    Feed,
+    FeedStatus,
+    Member,
+    Membership,
+    MembershipStatus,
+    PollOutcome,
+    Post,
+    StreamItem,
+)
+
+pytestmark = pytest.mark.usefixtures("db")
+DATA = Path(__file__).parent.parent / "data"
+
+
+def tribe_of_five(server: FeedServer) -> dict[str, int]:
+    """alice (the author) shares "writers" with bob and carol, and "poets" with carol;
+    dave left "writers"; eve is only in "poets2", with bob. Returns ids by name."""
+    with session_scope() as s:
+        alice, bob, carol, dave, eve = (
+            b.member(s, n) for n in ("Alice", "Bob", "Carol", "Dave", "Eve")
+        )
+        writers = b.tribe(s, "Writers", alice, bob, carol, dave)
+        b.tribe(s, "Poets", carol, alice)
+        b.tribe(s, "Poets2", eve, bob)
+        membership = s.exec(
+            select(Membership).where(
+                Membership.tribe_id == writers.id, Membership.member_id == dave.id
+            )
+        ).one()
+        membership.status = MembershipStatus.LEFT
+        feed = b.feed(s, alice, server.url("/alice.xml"))
+        ids = {m.display_name.lower(): m.id for m in (alice, bob, carol, dave, eve)}
+        ids["feed"] = feed.id
+        return ids  # type: ignore[return-value]
+
+
+def stream_of(member_id: int) -> list[str]:
+    with session_scope() as s:
+        rows = s.exec(
+            select(Post.title)
+            .join(StreamItem, col(StreamItem.post_id) == col(Post.id))
+            .where(StreamItem.member_id == member_id)
+            .order_by(col(Post.id))
+        ).all()
+        return list(rows)
+
+
+def feed_row(feed_id: int) -> Feed:
+    with session_scope() as s:
+        feed = s.get(Feed, feed_id)
+        assert feed is not None
+        return feed
+
+
+def test_the_first_poll_is_a_baseline_that_announces_only_a_fresh_newest_post(
+    server: FeedServer,
+) -> None:
+    ids = tribe_of_five(server)
+    items = [Item("Fresh one", guid="fresh", published=ago(hours=3)), *posts(19)]
+    server.routes["/alice.xml"] = Served(rss(items))
+    summary = poll_now(ids["feed"])
+    assert summary.outcome == PollOutcome.OK
+    assert summary.new_posts == 20
+    assert summary.announced == 1
+    assert stream_of(ids["bob"]) == ["Fresh one"]
+    assert stream_of(ids["carol"]) == ["Fresh one"]  # two shared tribes, one item
+    assert stream_of(ids["alice"]) == []  # never the author
+    assert stream_of(ids["dave"]) == []  # left the tribe
+    assert stream_of(ids["eve"]) == []  # shares no tribe with alice
+    feed = feed_row(ids["feed"])
+    assert feed.title == "A blog"
+    assert feed.last_success_at is not None
+
+
+def test_a_stale_baseline_announces_nothing(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss(posts(20, start_hours_ago=24 * 10)))
+    summary = poll_now(ids["feed"])
+    assert (summary.new_posts, summary.announced) == (20, 0)
+    assert stream_of(ids["bob"]) == []
+
+
+def test_a_new_entry_after_the_baseline_reaches_every_tribemate(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    old = posts(5)
+    server.routes["/alice.xml"] = Served(rss(old))
+    poll_now(ids["feed"])
+    server.routes["/alice.xml"] = Served(
+        rss([Item("Brand new", guid="new", published=ago(minutes=5)), *old])
+    )
+    summary = poll_now(ids["feed"])
+    assert (summary.new_posts, summary.announced, summary.stream_items) == (1, 1, 2)
+    assert stream_of(ids["bob"]) == ["Brand new"]
+    assert stream_of(ids["carol"]) == ["Brand new"]
+    assert stream_of(ids["alice"]) == []
+
+
+def test_an_unchanged_feed_answers_304_and_adds_nothing(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    served = Served(rss(posts(3)))
+    server.routes["/alice.xml"] = served
+    poll_now(ids["feed"])
+    summary = poll_now(ids["feed"])
+    assert summary.outcome == PollOutcome.NOT_MODIFIED
+    assert summary.new_posts == 0
+    _, second = server.headers_of("/alice.xml")
+    assert second["If-None-Match"] == served.etag_value
+    feed = feed_row(ids["feed"])
+    assert feed.etag == served.etag_value  # a 304 without an ETag keeps the stored one
+    assert feed.last_http_status == 304
+
+
+def test_a_200_with_the_same_bytes_counts_as_not_modified(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss(posts(3)), etag=False, last_modified=False)
+    poll_now(ids["feed"])
+    summary = poll_now(ids["feed"])
+    assert summary.outcome == PollOutcome.NOT_MODIFIED
+    assert feed_row(ids["feed"]).last_http_status == 200
+
+
+def test_an_edited_entry_is_never_announced_again(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss([Item("Tpyo", guid="g", published=ago(hours=1))]))
+    poll_now(ids["feed"])
+    server.routes["/alice.xml"] = Served(
+        rss([Item("Typo fixed", guid="g", published=ago(hours=1))])
+    )
+    summary = poll_now(ids["feed"])
+    assert (summary.outcome, summary.new_posts) == (PollOutcome.OK, 0)
+    assert stream_of(ids["bob"]) == ["Tpyo"]
+
+
+def test_new_entries_older_than_the_max_age_are_recorded_but_not_announced(
+    server: FeedServer,
+) -> None:
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss(posts(2)))
+    poll_now(ids["feed"])
+    late = Item("Backdated", guid="late", published=ago(days=4))
+    server.routes["/alice.xml"] = Served(rss([late, *posts(2)]))
+    summary = poll_now(ids["feed"])
+    assert (summary.new_posts, summary.announced) == (1, 0)
+    assert stream_of(ids["bob"]) == []
+
+
+def test_a_future_date_is_stored_as_the_time_we_saw_it(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss(posts(1)))
+    poll_now(ids["feed"])
+    server.routes["/alice.xml"] = Served(
+        rss(
+            [
+                Item("From 2099", guid="future", published=datetime(2099, 1, 1, tzinfo=UTC)),
+                *posts(1),
+            ]
+        )
+    )
+    before = datetime.now(UTC)
+    assert poll_now(ids["feed"]).announced == 1
+    with session_scope() as s:
+        post = s.exec(select(Post).where(Post.entry_key != "", Post.title == "From 2099")).one()
+    assert post.published_at is not None
+    assert before <= post.published_at <= datetime.now(UTC)
+
+
+def test_errors_are_recorded_in_words_and_back_off(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = status(500)
+    interval = poll_config().interval
+    first = poll_now(ids["feed"])
+    assert first.outcome == PollOutcome.ERROR
+    feed = feed_row(ids["feed"])
+    assert feed.error_count == 1
+    assert feed.error_message is not None
+    assert "server error (HTTP 500)" in feed.error_message
+    assert feed.next_poll_at is not None
+    assert feed.last_polled_at is not None
+    assert feed.next_poll_at - feed.last_polled_at >= interval
+    poll_now(ids["feed"])
+    feed = feed_row(ids["feed"])
+    assert feed.error_count == 2
+    assert feed.next_poll_at is not None
+    assert feed.last_polled_at is not None
+    assert feed.next_poll_at - feed.last_polled_at >= 2 * interval
+    server.routes["/alice.xml"] = Served(rss(posts(1)))
+    assert poll_now(ids["feed"]).outcome == PollOutcome.OK
+    feed = feed_row(ids["feed"])
+    assert (feed.error_count, feed.error_message) == (0, None)
+
+
+def test_retry_after_is_honoured(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = status(503, {"Retry-After": "10800"})
+    poll_now(ids["feed"])
+    feed = feed_row(ids["feed"])
+    assert feed.next_poll_at is not None
+    assert feed.next_poll_at - datetime.now(UTC) > timedelta(hours=2, minutes=59)
+
+
+def test_410_stops_polling_and_says_so(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = status(410)
+    assert poll_now(ids["feed"]).outcome == PollOutcome.GONE
+    feed = feed_row(ids["feed"])
+    assert feed.status == FeedStatus.GONE
+    assert feed.next_poll_at is None
+    assert feed.error_message is not None
+    assert "gone for good" in feed.error_message
+    with session_scope() as s:
+        claims = claim_due_feeds(
+            s, now=datetime.now(UTC) + timedelta(days=30), limit=10, per_host=2,
+            max_in_flight=100, lease=timedelta(minutes=1),
+        )  # fmt: skip
+    assert claims == []
+
+
+def test_a_permanent_redirect_moves_the_feed(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = redirect(301, "/moved.xml")
+    server.routes["/moved.xml"] = Served(rss(posts(1)))
+    poll_now(ids["feed"])
+    assert feed_row(ids["feed"]).url == server.url("/moved.xml")
+    poll_now(ids["feed"])
+    assert server.hits("/alice.xml") == 1  # the old address is not asked again
+
+
+def test_a_temporary_redirect_does_not_move_the_feed(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = redirect(307, "/elsewhere.xml")
+    server.routes["/elsewhere.xml"] = Served(rss(posts(1)))
+    assert poll_now(ids["feed"]).outcome == PollOutcome.OK
+    assert feed_row(ids["feed"]).url == server.url("/alice.xml")
+
+
+def test_a_redirect_onto_another_of_the_owners_feeds_warns_instead(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    with session_scope() as s:
+        alice = s.get(Member, ids["alice"])
+        assert alice is not None
+        twin = b.feed(s, alice, server.url("/twin.xml"))
+    server.routes["/alice.xml"] = redirect(301, "/twin.xml")
+    server.routes["/twin.xml"] = Served(rss(posts(1)))
+    poll_now(ids["feed"])
+    feed = feed_row(ids["feed"])
+    assert feed.url == server.url("/alice.xml")
+    assert (
+        feed.warning
+        == f"this feed now redirects to {server.url('/twin.xml')}, which is also your feed #{twin.id}"
+    )
+
+
+def test_a_claim_is_used_once(server: FeedServer) -> None:
+    """A task delivered twice (broker redelivery) polls once."""
+    tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss(posts(1)))
+    config = poll_config()
+    with session_scope() as s:
+        (claim,) = claim_due_feeds(
+            s, now=datetime.now(UTC), limit=1, per_host=2, max_in_flight=10, lease=config.lease
+        )
+    fetcher = Fetcher(fetch_config(get_settings()))
+    assert poll_claimed_feed(claim, fetcher=fetcher, config=config) is not None
+    assert poll_claimed_feed(claim, fetcher=fetcher, config=config) is None
+    assert (
+        poll_claimed_feed(FeedClaim(claim.feed_id, "forged"), fetcher=fetcher, config=config)
+        is None
+    )
+    assert server.hits("/alice.xml") == 1
+
+
+def test_an_unexpected_bug_is_recorded_not_swallowed(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss(posts(1)))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("tribe.feeds.poll.parse_feed", broken)
+    assert poll_now(ids["feed"]).outcome == PollOutcome.ERROR
+    feed = feed_row(ids["feed"])
+    assert feed.error_message == "tribe failed to read this feed (RuntimeError)"
+    assert feed.lease_until is None
+    assert feed.next_poll_at is not None
+
+
+def test_rejoining_a_tribe_brings_new_posts_again(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss(posts(1)))
+    poll_now(ids["feed"])
+    with session_scope() as s:
+        add_to_tribe(s, slug="writers", email="dave@example.com")
+    server.routes["/alice.xml"] = Served(rss([Item("Welcome back", guid="wb"), *posts(1)]))
+    poll_now(ids["feed"])
+    assert stream_of(ids["dave"]) == ["Welcome back"]
+
+
+# Hostile feeds: each leaves its own error (or warning) on the feed, and a good feed
+# polled in the same sweep is unaffected.
+HOSTILE = {
+    "malformed-xml": (lambda s: status(200, {"Content-Type": "application/rss+xml"}, b"<rss version='2.0'><channel><title>cut"), "error", "not an RSS or Atom feed"),
+    "malformed-but-salvageable": (lambda s: Served((DATA / "hostile-malformed.xml").read_bytes()), "warning", "XML is broken"),
+    "entity-bomb": (lambda s: Served((DATA / "hostile-bomb.xml").read_bytes()), "warning", "XML is broken"),
+    "huge-body": (lambda s: huge(50 * 1024 * 1024), "error", "larger than 10 MiB"),
+    "gzip-bomb": (lambda s: gzip_bomb(), "error", "larger than 10 MiB"),
+    "byte-per-second": (lambda s: trickle(rss(posts(2)), 2), "error", "too slow"),
+    "redirect-loop": (lambda s: redirect(302, "/hostile"), "error", "loop"),
+    "redirect-to-loopback": (lambda s: redirect(302, f"http://127.0.0.1:{s.port}/good.xml"), "error", "loopback"),
+    "redirect-to-metadata": (lambda s: redirect(302, "http://169.254.169.254/latest/"), "error", "link-local"),
+    "invalid-encoding": (lambda s: Served((DATA / "hostile-bad-encoding.xml").read_bytes(), content_type="application/rss+xml"), "warning", "declared as utf-8"),
+    "html-page": (lambda s: status(200, {"Content-Type": "text/html"}, b"<html><body>hi</body></html>"), "error", "web page"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_feed_is_contained(server: FeedServer, case: str) -> None:
+    make_route, kind, words = HOSTILE[case]
+    server.routes["/hostile"] = make_route(server)
+    server.routes["/good.xml"] = Served(
+        rss([Item("Good news", guid="good", published=ago(hours=1))])
+    )
+    with session_scope() as s:
+        alice, bob = b.member(s, "Alice"), b.member(s, "Bob")
+        b.tribe(s, "Writers", alice, bob)
+        hostile = b.feed(s, alice, server.url("/hostile")).id
+        good = b.feed(s, bob, server.url("/good.xml")).id
+    prepare(feed_ids=None, everything=True)
+    summary = sweep(fetcher=Fetcher(fetch_config(get_settings())), config=poll_config(), workers=4)
+    assert summary.polled == 2
+    bad = feed_row(hostile)  # type: ignore[arg-type]
+    if kind == "error":
+        assert bad.last_outcome == PollOutcome.ERROR
+        assert bad.error_message is not None
+        assert words in bad.error_message
+        assert bad.next_poll_at is not None  # retried later, never abandoned
+    else:
+        assert bad.last_outcome == PollOutcome.OK
+        assert bad.warning is not None
+        assert words in bad.warning
+    assert feed_row(good).last_outcome == PollOutcome.OK  # type: ignore[arg-type]
+    assert stream_of(alice.id) == ["Good news"]  # type: ignore[arg-type]
+
+
+def test_entries_without_guid_or_link_and_duplicate_guids(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss(posts(1)))
+    poll_now(ids["feed"])
+    server.routes["/alice.xml"] = Served(
+        rss(
+            [
+                Item("Bare one", description="first body"),
+                Item("Bare two", description="second body"),
+                Item("Twin A", guid="twin"),
+                Item("Twin B", guid="twin"),
+                *posts(1),
+            ]
+        )
+    )
+    summary = poll_now(ids["feed"])
+    assert summary.new_posts == 3
+    assert stream_of(ids["bob"]) == ["Bare one", "Bare two", "Twin A"]
+    assert poll_now(ids["feed"]).new_posts == 0  # stable identities: nothing new next time
+
+
+def test_a_script_in_a_summary_is_stored_sanitized(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(
+        rss([Item("XSS", guid="x", published=ago(hours=1), description='<p>hi<script>alert(1)</script><img src=x onerror="alert(2)"></p>')])
+    )  # fmt: skip
+    poll_now(ids["feed"])
+    with session_scope() as s:
+        post = s.exec(select(Post).where(Post.title == "XSS")).one()
+    assert "script" not in post.summary
+    assert "onerror" not in post.summary
+    assert "alert" not in post.summary

@@ -1,0 +1,391 @@
+"""One poll of one feed: begin (check the claim), fetch and parse (no database), record.
+
+The database session is never held across the network call: `begin_poll` and
+`record_poll` are short transactions, and everything between them is plain data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from tribe.db import dialect_insert, session_scope
+from tribe.errors import FeedError
+from tribe.feeds.claims import FeedClaim
+from tribe.feeds.decide import (
+    Candidate,
+    PollConfig,
+    delay_after_error,
+    delay_after_success,
+    effective_published,
+    entries_to_announce,
+)
+from tribe.feeds.fetch import Fetcher, FetchResult, GoneError, HTTPStatusError, Validators
+from tribe.feeds.parse import ParsedFeed, parse_feed
+from tribe.feeds.urls import host_of
+from tribe.models import Feed, FeedStatus, PollOutcome, Post
+from tribe.stream import fan_out
+
+log = logging.getLogger(__name__)
+_INSERT_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class FeedToPoll:
+    """What a poll needs to know about a feed, read when the poll begins."""
+
+    id: int
+    url: str
+    validators: Validators
+    content_hash: str | None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The outcome of the network half of a poll; exactly one of the cases holds."""
+
+    feed: FeedToPoll
+    result: FetchResult | None = None
+    parsed: ParsedFeed | None = None  # None with a result: nothing changed
+    content_hash: str | None = None
+    error: FeedError | None = None
+
+
+@dataclass(frozen=True)
+class PollSummary:
+    feed_id: int
+    outcome: PollOutcome
+    new_posts: int = 0
+    announced: int = 0
+    stream_items: int = 0
+    error: str | None = None
+
+
+def begin_polls(
+    session: Session, claims: Sequence[FeedClaim], *, now: datetime, lease: timedelta
+) -> list[FeedToPoll]:
+    """Take up claims; stale or already-taken ones (a task delivered twice) are left out.
+
+    The lease starts again now: the claim's lease also covered the wait in the queue,
+    and a poll must not be handed to a second worker while it is still running.
+    """
+    taken: list[FeedToPoll] = []
+    for token in dict.fromkeys(c.token for c in claims):
+        ids = [c.feed_id for c in claims if c.token == token]
+        rows = session.exec(
+            update(Feed)
+            .where(
+                col(Feed.id).in_(ids),
+                col(Feed.lease_token) == token,
+                col(Feed.lease_until) > now,
+            )
+            .values(lease_token=None, lease_until=now + lease)
+            .returning(
+                col(Feed.id),
+                col(Feed.url),
+                col(Feed.etag),
+                col(Feed.last_modified),
+                col(Feed.content_hash),
+            )
+        ).all()
+        taken += [
+            FeedToPoll(
+                id=feed_id,
+                url=url,
+                validators=Validators(etag=etag, last_modified=last_modified),
+                content_hash=content_hash,
+            )
+            for feed_id, url, etag, last_modified, content_hash in rows
+        ]
+    return sorted(taken, key=lambda f: f.id)
+
+
+def fetch_and_parse(feed: FeedToPoll, fetcher: Fetcher) -> Fetched:
+    """Fetch, skip parsing when nothing changed, parse. Feed problems are returned, not raised."""
+    try:
+        result = fetcher.fetch(feed.url, feed.validators)
+        if result.body is None:
+            return Fetched(feed=feed, result=result, content_hash=feed.content_hash)
+        digest = hashlib.sha256(result.body).hexdigest()
+        if digest == feed.content_hash:
+            # The server ignores conditional GET but sent the same bytes: nothing to read.
+            return Fetched(feed=feed, result=result, content_hash=digest)
+        parsed = parse_feed(result.body, result.headers, result.url)
+        return Fetched(feed=feed, result=result, parsed=parsed, content_hash=digest)
+    except FeedError as exc:
+        return Fetched(feed=feed, error=exc)
+    except Exception as exc:  # a bug must not leave the feed leased and silent
+        log.exception("unexpected error polling feed %s", feed.id)
+        return Fetched(
+            feed=feed, error=FeedError(f"tribe failed to read this feed ({type(exc).__name__})")
+        )
+
+
+def validators_after(result: FetchResult, previous: Validators) -> Validators:
+    """What to send next time: a 304 may leave its validators out; a 200 replaces them."""
+    if result.not_modified:
+        return Validators(
+            etag=result.validators.etag or previous.etag,
+            last_modified=result.validators.last_modified or previous.last_modified,
+        )
+    return result.validators
+
+
+def record_poll(
+    session: Session,
+    fetched: Fetched,
+    *,
+    config: PollConfig,
+    now: datetime,
+    rng: random.Random,
+) -> PollSummary:
+    """Write the poll's outcome: the feed's state, new posts, and their fan-out."""
+    feed = session.get(Feed, fetched.feed.id)
+    if feed is None:  # deleted while we were fetching
+        return PollSummary(fetched.feed.id, PollOutcome.ERROR, error="the feed was removed")
+    feed.last_polled_at = now
+    feed.lease_until = None
+    feed.lease_token = None
+    if fetched.error is not None:
+        return _record_error(feed, fetched.error, config=config, now=now, rng=rng)
+
+    result = fetched.result
+    assert result is not None
+    feed.last_outcome = PollOutcome.OK if fetched.parsed else PollOutcome.NOT_MODIFIED
+    feed.last_http_status = result.status
+    feed.error_count = 0
+    feed.error_message = None
+    validators = validators_after(result, Validators(feed.etag, feed.last_modified))
+    feed.etag, feed.last_modified = validators.etag, validators.last_modified
+    feed.content_hash = fetched.content_hash
+    ttl = None
+    summary = PollSummary(feed.id, feed.last_outcome)  # type: ignore[arg-type]
+    if fetched.parsed is not None:
+        parsed = fetched.parsed
+        ttl = parsed.ttl
+        feed.title = parsed.title[:500] or feed.title
+        feed.site_url = parsed.site_url or feed.site_url
+        feed.warning = parsed.warning
+        summary = _record_entries(session, feed, parsed, config=config, now=now)
+    if result.moved_to:
+        _move(session, feed, result.moved_to)
+    feed.last_success_at = now
+    feed.next_poll_at = now + delay_after_success(config, max_age=result.max_age, ttl=ttl, rng=rng)
+    return summary
+
+
+def _record_error(
+    feed: Feed, error: FeedError, *, config: PollConfig, now: datetime, rng: random.Random
+) -> PollSummary:
+    feed.error_count += 1
+    feed.error_message = str(error)[:1000]
+    feed.last_http_status = getattr(error, "status", None)
+    if isinstance(error, GoneError):
+        feed.status = FeedStatus.GONE
+        feed.last_outcome = PollOutcome.GONE
+        feed.next_poll_at = None
+    else:
+        feed.last_outcome = PollOutcome.ERROR
+        retry_after = error.retry_after if isinstance(error, HTTPStatusError) else None
+        feed.next_poll_at = now + delay_after_error(
+            config, error_count=feed.error_count, retry_after=retry_after, rng=rng
+        )
+    log.info("feed %s: %s", feed.id, feed.error_message)
+    return PollSummary(feed.id, feed.last_outcome, error=feed.error_message)  # type: ignore[arg-type]
+
+
+def _move(session: Session, feed: Feed, new_url: str) -> None:
+    """A permanent redirect: remember the new address, unless the owner already has it."""
+    if new_url == feed.url:
+        return
+    twin = session.exec(
+        select(col(Feed.id)).where(col(Feed.owner_id) == feed.owner_id, col(Feed.url) == new_url)
+    ).first()
+    if twin is not None:
+        feed.warning = f"this feed now redirects to {new_url}, which is also your feed #{twin}"
+        return
+    log.info("feed %s moved permanently: %s -> %s", feed.id, feed.url, new_url)
+    feed.url = new_url
+    feed.host = host_of(new_url)
+
+
+def _record_entries(
+    session: Session, feed: Feed, parsed: ParsedFeed, *, config: PollConfig, now: datetime
+) -> PollSummary:
+    is_baseline = feed.last_success_at is None
+    rows = [
+        {
+            "feed_id": feed.id,
+            "entry_key": entry.key,
+            "url": entry.url,
+            "title": entry.title,
+            "summary": entry.summary,
+            "categories": list(entry.categories),
+            "published_at": effective_published(entry.published_at, now),
+            "discovered_at": now,
+            "announced": False,
+        }
+        for entry in parsed.entries
+    ]
+    inserted: dict[str, int] = {}
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        stmt = (
+            dialect_insert(session, Post)
+            .values(rows[start : start + _INSERT_CHUNK])
+            .on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
+            .returning(col(Post.entry_key), col(Post.id))
+        )
+        inserted.update({key: post_id for key, post_id in session.exec(stmt).all()})
+    published = {e.key: effective_published(e.published_at, now) for e in parsed.entries}
+    announce = entries_to_announce(
+        (Candidate(key, published[key]) for key in inserted),
+        is_baseline=is_baseline,
+        now=now,
+        max_age=config.max_entry_age,
+    )
+    announced_ids = [inserted[key] for key in announce]
+    if announced_ids:
+        session.exec(update(Post).where(col(Post.id).in_(announced_ids)).values(announced=True))
+    items = fan_out(session, announced_ids, now=now)
+    return PollSummary(
+        feed.id,  # type: ignore[arg-type]
+        PollOutcome.OK,
+        new_posts=len(inserted),
+        announced=len(announced_ids),
+        stream_items=items,
+    )
+
+
+def record_polls(
+    session: Session,
+    fetched: Sequence[Fetched],
+    *,
+    config: PollConfig,
+    now: datetime,
+    rng: random.Random,
+) -> list[PollSummary]:
+    """Record a batch in one transaction; a feed whose recording fails spoils only itself.
+
+    Unchanged feeds (most of every sweep) are written with one bulk UPDATE.
+    """
+    unchanged = [f for f in fetched if _is_unchanged(f)]
+    summaries = _record_unchanged(session, unchanged, config=config, now=now, rng=rng)
+    if len(summaries) < len(unchanged):
+        unchanged = []  # the bulk write failed: take them one by one below
+    for outcome in fetched:
+        if outcome in unchanged:
+            continue
+        try:
+            with session.begin_nested():
+                summaries.append(record_poll(session, outcome, config=config, now=now, rng=rng))
+        except Exception:
+            # Its lease runs out and it is polled again; the rest of the batch is kept.
+            log.exception("could not record the poll of feed %s", outcome.feed.id)
+    return summaries
+
+
+def _is_unchanged(fetched: Fetched) -> bool:
+    result = fetched.result
+    return (
+        fetched.error is None
+        and fetched.parsed is None
+        and result is not None
+        and not result.moved_to
+    )
+
+
+def _record_unchanged(
+    session: Session,
+    fetched: Sequence[Fetched],
+    *,
+    config: PollConfig,
+    now: datetime,
+    rng: random.Random,
+) -> list[PollSummary]:
+    rows: list[dict[str, object]] = []
+    for outcome in fetched:
+        assert outcome.result is not None
+        validators = validators_after(outcome.result, outcome.feed.validators)
+        delay = delay_after_success(config, max_age=outcome.result.max_age, rng=rng)
+        rows.append(
+            {
+                "id": outcome.feed.id,
+                "last_polled_at": now,
+                "last_success_at": now,
+                "next_poll_at": now + delay,
+                "lease_until": None,
+                "lease_token": None,
+                "last_outcome": PollOutcome.NOT_MODIFIED,
+                "last_http_status": outcome.result.status,
+                "error_count": 0,
+                "error_message": None,
+                "etag": validators.etag,
+                "last_modified": validators.last_modified,
+                "content_hash": outcome.content_hash,
+            }
+        )
+    if not rows:
+        return []
+    try:
+        with session.begin_nested():
+            session.execute(update(Feed), rows)  # ORM bulk UPDATE by primary key
+    except Exception:
+        log.exception("bulk recording of %d unchanged feeds failed", len(rows))
+        return []
+    return [PollSummary(outcome.feed.id, PollOutcome.NOT_MODIFIED) for outcome in fetched]
+
+
+def poll_claims(
+    claims: Sequence[FeedClaim],
+    *,
+    fetcher: Fetcher,
+    config: PollConfig,
+    pool: Executor | None = None,
+    rng: random.Random | None = None,
+) -> list[PollSummary]:
+    """Poll a batch of claims: one transaction to begin, fetches side by side, one to record.
+
+    Claims that turn out stale (delivered twice, lease run out) are skipped.
+    """
+    rng = rng or random.Random()
+    with session_scope() as session:
+        feeds = begin_polls(session, claims, now=datetime.now(UTC), lease=config.lease)
+    if len(feeds) < len(claims):
+        log.info("skipping %d stale or taken claim(s)", len(claims) - len(feeds))
+    if not feeds:
+        return []
+    if pool is None or len(feeds) == 1:
+        fetched = [fetch_and_parse(feed, fetcher) for feed in feeds]
+    else:
+        fetched = list(pool.map(lambda feed: fetch_and_parse(feed, fetcher), feeds))
+    with session_scope() as session:
+        return record_polls(session, fetched, config=config, now=datetime.now(UTC), rng=rng)
+
+
+def poll_claimed_feed(
+    claim: FeedClaim,
+    *,
+    fetcher: Fetcher,
+    config: PollConfig,
+    rng: random.Random | None = None,
+) -> PollSummary | None:
+    """One claim's poll; None when the claim was stale (nothing was done)."""
+    summaries = poll_claims([claim], fetcher=fetcher, config=config, rng=rng)
+    return summaries[0] if summaries else None
+
+
+def unpolled(feed_id: int, url: str) -> FeedToPoll:
+    """A feed that was never fetched (validation before it is stored)."""
+    return FeedToPoll(id=feed_id, url=url, validators=Validators(), content_hash=None)
+
+
+def with_id(fetched: Fetched, feed_id: int) -> Fetched:
+    return replace(fetched, feed=replace(fetched.feed, id=feed_id))

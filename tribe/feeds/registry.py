@@ -1,0 +1,111 @@
+"""Adding and listing feeds."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlmodel import Session, col, select
+
+from tribe.db import session_scope
+from tribe.errors import ConflictError
+from tribe.feeds.decide import PollConfig
+from tribe.feeds.fetch import Fetcher
+from tribe.feeds.poll import PollSummary, fetch_and_parse, record_poll, unpolled, with_id
+from tribe.feeds.urls import check_feed_url, host_of
+from tribe.members import get_member
+from tribe.models import Feed, FeedStatus, Member, PollOutcome
+
+
+@dataclass(frozen=True)
+class FeedInfo:
+    """A feed as `tribe feed list` shows it."""
+
+    id: int
+    url: str
+    title: str
+    owner_email: str
+    status: FeedStatus
+    last_outcome: PollOutcome | None
+    last_http_status: int | None
+    error: str | None
+    warning: str | None
+    error_count: int
+    last_polled_at: datetime | None
+    next_poll_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AddedFeed:
+    info: FeedInfo
+    first_poll: PollSummary
+
+
+def _ensure_new(session: Session, owner_id: int, url: str) -> None:
+    existing = session.exec(
+        select(col(Feed.id)).where(col(Feed.owner_id) == owner_id, col(Feed.url) == url)
+    ).first()
+    if existing is not None:
+        raise ConflictError(f"you already have this feed (#{existing}): {url}")
+
+
+def add_feed(*, email: str, url: str, fetcher: Fetcher, config: PollConfig) -> AddedFeed:
+    """Fetch once to check it is a feed, then store it with that fetch as its first poll.
+
+    Nothing is stored when the fetch fails: the error says what is wrong with the URL.
+    """
+    url = check_feed_url(url)
+    with session_scope() as session:
+        owner_id = get_member(session, email).id
+        assert owner_id is not None
+        _ensure_new(session, owner_id, url)
+    fetched = fetch_and_parse(unpolled(0, url), fetcher)
+    if fetched.error is not None:
+        raise fetched.error
+    assert fetched.result is not None
+    final_url = fetched.result.moved_to or url
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        _ensure_new(session, owner_id, final_url)
+        feed = Feed(owner_id=owner_id, url=final_url, host=host_of(final_url), next_poll_at=now)
+        session.add(feed)
+        session.flush()
+        assert feed.id is not None
+        summary = record_poll(
+            session, with_id(fetched, feed.id), config=config, now=now, rng=random.Random()
+        )
+        return AddedFeed(info=list_feeds(session, feed_id=feed.id)[0], first_poll=summary)
+
+
+def list_feeds(
+    session: Session, *, owner_email: str | None = None, feed_id: int | None = None
+) -> list[FeedInfo]:
+    query = (
+        select(Feed, col(Member.email))
+        .join(Member, col(Member.id) == col(Feed.owner_id))
+        .order_by(col(Feed.id))
+    )
+    if owner_email is not None:
+        query = query.where(col(Feed.owner_id) == get_member(session, owner_email).id)
+    if feed_id is not None:
+        query = query.where(col(Feed.id) == feed_id)
+    return [_info(feed, email) for feed, email in session.exec(query).all()]
+
+
+def _info(feed: Feed, owner_email: str) -> FeedInfo:
+    assert feed.id is not None
+    return FeedInfo(
+        id=feed.id,
+        url=feed.url,
+        title=feed.title,
+        owner_email=owner_email,
+        status=feed.status,
+        last_outcome=feed.last_outcome,
+        last_http_status=feed.last_http_status,
+        error=feed.error_message,
+        warning=feed.warning,
+        error_count=feed.error_count,
+        last_polled_at=feed.last_polled_at,
+        next_poll_at=feed.next_poll_at,
+    )
