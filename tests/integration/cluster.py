@@ -1,0 +1,87 @@
+"""Real Celery workers and beat, as separate processes, on the test database and broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from config import get_settings
+from tests.conftest import BACKEND, REDIS_URL
+from tribe.runner import commands
+
+
+@dataclass
+class Cluster:
+    folder: Path
+    env: dict[str, str]
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start_worker(self, name: str, concurrency: int = 4) -> None:
+        command = commands(get_settings())["worker"]
+        command[command.index("--hostname") + 1] = f"{name}@%h"
+        command[command.index("--concurrency") + 1] = str(concurrency)
+        self._start(name, command)
+
+    def start_beat(self) -> None:
+        self._start("beat", commands(get_settings())["beat"])
+
+    def _start(self, name: str, command: list[str]) -> None:
+        log = (self.folder / f"{name}.log").open("wb")
+        self.procs[name] = subprocess.Popen(
+            command, cwd=self.folder, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def log(self, name: str) -> str:
+        return (self.folder / f"{name}.log").read_text(errors="replace")
+
+    def alive(self, name: str) -> bool:
+        return self.procs[name].poll() is None
+
+    def kill(self, name: str) -> None:
+        self.procs[name].send_signal(signal.SIGKILL)
+        self.procs[name].wait()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def cluster(folder: Path, **env: str) -> Iterator[Cluster]:
+    """Processes inherit the test's settings; logs are printed when the test fails."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if BACKEND == "postgres":
+        redis.Redis.from_url(REDIS_URL).flushdb()  # no messages left by an earlier test
+    merged = {**os.environ, "TRIBE_POLL_SWEEP_EVERY": "1s", **env}
+    running = Cluster(folder=folder, env=merged)
+    try:
+        yield running
+    finally:
+        running.stop()
+        for name in running.procs:
+            print(f"----- {name} log (last 60 lines) -----")
+            print("\n".join(running.log(name).splitlines()[-60:]))
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")

@@ -1,0 +1,257 @@
+"""The whole ingestion pipeline with real worker and beat processes and a real broker
+(the embedded one with SQLite, Redis with PostgreSQL), against the local feed server."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import col, func, select
+
+from tests import builders as b
+from tests.builders import Item, ago, posts, rss
+from tests.feedserver import Feed as Served
+from tests.feedserver import FeedServer, gzip_bomb, huge, redirect, status, trickle
+from tests.integration.cluster import cluster, wait_for
+from tribe.db import session_scope
+from tribe.models import Feed, FeedStatus, PollOutcome, Post, StreamItem
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("db")]
+
+
+def feeds_by_id() -> dict[int, Feed]:
+    with session_scope() as s:
+        return {f.id: f for f in s.exec(select(Feed)).all()}  # type: ignore[misc]
+
+
+def make_due(*feed_ids: int) -> None:
+    with session_scope() as s:
+        s.exec(
+            update(Feed).where(col(Feed.id).in_(feed_ids)).values(next_poll_at=datetime.now(UTC))
+        )
+
+
+def polled_since(feed_id: int, when: datetime) -> bool:
+    feed = feeds_by_id()[feed_id]
+    return feed.last_polled_at is not None and feed.last_polled_at >= when
+
+
+def stream_titles(member_id: int) -> list[str]:
+    with session_scope() as s:
+        return list(
+            s.exec(
+                select(Post.title)
+                .join(StreamItem, col(StreamItem.post_id) == col(Post.id))
+                .where(StreamItem.member_id == member_id)
+            ).all()
+        )
+
+
+def test_a_new_post_travels_from_feed_to_every_tribemates_stream(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    with session_scope() as s:
+        alice, bob, carol = (b.member(s, n) for n in ("Alice", "Bob", "Carol"))
+        b.tribe(s, "Writers", alice, bob, carol)
+        feed_id = b.feed(s, alice, server.url("/alice.xml"), next_poll_at=datetime.now(UTC)).id
+    backlog = posts(10, start_hours_ago=24 * 5)
+    server.routes["/alice.xml"] = Served(rss(backlog))
+
+    with cluster(tmp_path / "cluster") as c:
+        c.start_worker("worker")
+        c.start_beat()
+        wait_for("the baseline poll", lambda: feeds_by_id()[feed_id].last_success_at is not None)
+        assert stream_titles(bob.id) == []  # type: ignore[arg-type]  # no backlog announced
+        with session_scope() as s:
+            assert s.exec(select(func.count()).select_from(Post)).one() == 10
+
+        server.routes["/alice.xml"] = Served(
+            rss([Item("Fresh!", guid="new", published=ago(minutes=3)), *backlog])
+        )
+        started = datetime.now(UTC)
+        make_due(feed_id)  # type: ignore[arg-type]
+        wait_for("the second poll", lambda: polled_since(feed_id, started))  # type: ignore[arg-type]
+        assert stream_titles(bob.id) == ["Fresh!"]  # type: ignore[arg-type]
+        assert stream_titles(carol.id) == ["Fresh!"]  # type: ignore[arg-type]
+        assert stream_titles(alice.id) == []  # type: ignore[arg-type]
+
+        started = datetime.now(UTC)
+        make_due(feed_id)  # type: ignore[arg-type]
+        wait_for("the third poll", lambda: polled_since(feed_id, started))  # type: ignore[arg-type]
+        feed = feeds_by_id()[feed_id]  # type: ignore[index]
+        assert feed.last_http_status == 304
+        assert feed.last_outcome == PollOutcome.NOT_MODIFIED
+        assert stream_titles(bob.id) == ["Fresh!"]  # type: ignore[arg-type]
+        assert server.hits("/alice.xml") == 3
+        assert c.alive("worker")
+        assert c.alive("beat")
+
+
+def test_retry_after_a_permanent_move_and_gone(server: FeedServer, tmp_path: Path) -> None:
+    server.routes["/busy.xml"] = status(503, {"Retry-After": "7200"})
+    server.routes["/old.xml"] = redirect(301, "/new.xml")
+    server.routes["/new.xml"] = Served(rss(posts(2)))
+    server.routes["/gone.xml"] = status(410)
+    with session_scope() as s:
+        owner = b.member(s, "Owner")
+        now = datetime.now(UTC)
+        busy, moved, gone = (
+            b.feed(s, owner, server.url(path), next_poll_at=now).id
+            for path in ("/busy.xml", "/old.xml", "/gone.xml")
+        )
+
+    with cluster(tmp_path / "cluster") as c:
+        c.start_worker("worker")
+        c.start_beat()
+        wait_for(
+            "all three feeds",
+            lambda: all(feeds_by_id()[i].last_polled_at for i in (busy, moved, gone)),
+        )  # type: ignore[index]
+        feeds = feeds_by_id()
+        assert feeds[busy].next_poll_at - datetime.now(UTC) > timedelta(hours=1, minutes=59)  # type: ignore[index,operator]
+        assert feeds[busy].error_message is not None  # type: ignore[index]
+        assert feeds[moved].url == server.url("/new.xml")  # type: ignore[index]
+        assert feeds[gone].status == FeedStatus.GONE  # type: ignore[index]
+        assert feeds[gone].next_poll_at is None  # type: ignore[index]
+
+        started = datetime.now(UTC)
+        make_due(busy, moved, gone)  # type: ignore[arg-type]
+        wait_for("the moved feed again", lambda: polled_since(moved, started))  # type: ignore[arg-type]
+        wait_for("the busy feed again", lambda: polled_since(busy, started))  # type: ignore[arg-type]
+        assert server.hits("/old.xml") == 1  # the new address is used from now on
+        assert server.hits("/new.xml") == 2
+        assert server.hits("/gone.xml") == 1  # 410 stopped polling for good
+
+
+def test_two_workers_poll_each_due_feed_exactly_once_within_host_limits(tmp_path: Path) -> None:
+    """How tribe grows past one machine: more workers on one broker and one database."""
+    servers = [FeedServer(host=f"127.0.0.{n}") for n in range(2, 6)]
+    for server in servers:
+        server.__enter__()
+    try:
+        with session_scope() as s:
+            owner = b.member(s, "Owner")
+            now = datetime.now(UTC)
+            for server in servers:
+                for i in range(15):
+                    server.routes[f"/feed{i}.xml"] = Served(
+                        rss(posts(3, prefix=f"p{i}")), delay=0.05
+                    )
+                    b.feed(s, owner, server.url(f"/feed{i}.xml"), next_poll_at=now)
+        with cluster(tmp_path / "cluster", TRIBE_ALLOWED_NETWORKS="127.0.0.0/29") as c:
+            c.start_worker("one", concurrency=4)
+            c.start_worker("two", concurrency=4)
+            c.start_beat()
+            wait_for(
+                "every feed polled", lambda: all(f.last_success_at for f in feeds_by_id().values())
+            )
+            time.sleep(2.5)  # more sweeps (one a second) must find nothing due
+        for server in servers:
+            for i in range(15):
+                assert server.hits(f"/feed{i}.xml") == 1, (server.host, i)
+            assert server.max_concurrent <= 2, server.host  # TRIBE_POLL_PER_HOST
+        done = {
+            name: sum(
+                map(
+                    int,
+                    re.findall(
+                        r"tribe\.feeds\.poll_feeds\[.*\] succeeded in .*: (\d+)", c.log(name)
+                    ),
+                )
+            )
+            for name in ("one", "two")
+        }
+        assert sum(done.values()) == 60
+        assert all(done.values()), done  # both machines took part
+    finally:
+        for server in servers:
+            server.__exit__(None, None, None)
+
+
+def test_hostile_feeds_leave_the_worker_alive_and_other_feeds_alone(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    data = Path(__file__).parent.parent / "data"
+    hostile = {
+        "/malformed.xml": status(200, {"Content-Type": "application/rss+xml"}, b"<rss version='2.0'><channel><title>cut"),
+        "/bomb.xml": Served((data / "hostile-bomb.xml").read_bytes()),
+        "/huge.xml": huge(50 * 1024 * 1024),
+        "/gzip-bomb.xml": gzip_bomb(),
+        "/trickle.xml": trickle(rss(posts(2)), 2),
+        "/loop.xml": redirect(302, "/loop.xml"),
+        "/to-loopback.xml": redirect(302, f"http://127.0.0.1:{server.port}/good.xml"),
+        "/to-metadata.xml": redirect(302, "http://169.254.169.254/latest/meta-data/"),
+        "/encoding.xml": Served((data / "hostile-bad-encoding.xml").read_bytes(), content_type="application/rss+xml"),
+        "/no-ids.xml": Served(rss([Item("No guid, no link", description="a"), Item("Neither", description="b")])),
+        "/dup-guids.xml": Served(rss([Item("One", guid="same"), Item("Two", guid="same")])),
+        "/dates.xml": Served(rss([Item("Future", guid="f", published="Tue, 01 Jan 2041 00:00:00 GMT"), Item("Naive", guid="n", published="Mon, 02 Mar 2026 10:00:00")])),
+        "/script.xml": Served(rss([Item("XSS", guid="x", description="<p>hi<script>alert(1)</script></p>")])),
+    }  # fmt: skip
+    server.routes.update(hostile)
+    server.routes["/good.xml"] = Served(rss([Item("Good", guid="g", published=ago(hours=1))]))
+    with session_scope() as s:
+        alice, bob = b.member(s, "Alice"), b.member(s, "Bob")
+        b.tribe(s, "Writers", alice, bob)
+        now = datetime.now(UTC)
+        ids = {path: b.feed(s, alice, server.url(path), next_poll_at=now).id for path in hostile}
+        good = b.feed(s, bob, server.url("/good.xml"), next_poll_at=now).id
+
+    with cluster(tmp_path / "cluster") as c:
+        c.start_worker("worker", concurrency=8)
+        c.start_beat()
+        wait_for(
+            "every feed polled", lambda: all(f.last_polled_at for f in feeds_by_id().values()), 90
+        )
+        feeds = feeds_by_id()
+        errors = {path for path, i in ids.items() if feeds[i].last_outcome == PollOutcome.ERROR}  # type: ignore[index]
+        assert errors == {
+            "/malformed.xml", "/huge.xml", "/gzip-bomb.xml", "/trickle.xml", "/loop.xml",
+            "/to-loopback.xml", "/to-metadata.xml",
+        }  # fmt: skip
+        for path in errors:
+            assert feeds[ids[path]].error_message, path  # type: ignore[index]
+            assert feeds[ids[path]].next_poll_at is not None, path  # type: ignore[index]
+        for path in ("/bomb.xml", "/encoding.xml"):
+            assert feeds[ids[path]].warning, path  # type: ignore[index]
+        assert feeds[good].last_outcome == PollOutcome.OK  # type: ignore[index]
+        with session_scope() as s:
+            titles = set(s.exec(select(Post.title)).all())
+            summaries = " ".join(s.exec(select(Post.summary)).all())
+        assert {"No guid, no link", "Neither", "One", "Future", "Naive", "XSS", "Good"} <= titles
+        assert "Two" not in titles
+        assert "script" not in summaries
+
+        assert c.alive("worker")
+        server.routes["/good.xml"] = Served(
+            rss([Item("Still working", guid="s"), Item("Good", guid="g")])
+        )
+        started = datetime.now(UTC)
+        make_due(good)  # type: ignore[arg-type]
+        wait_for("a poll after the hostile sweep", lambda: polled_since(good, started))  # type: ignore[arg-type]
+        assert "Still working" in stream_titles(alice.id)  # type: ignore[arg-type]
+
+
+def test_a_killed_worker_loses_no_feed(server: FeedServer, tmp_path: Path) -> None:
+    """A worker dies mid-poll: its lease runs out and another worker polls the feed."""
+    server.routes["/slow.xml"] = Served(rss(posts(2)), delay=4)
+    with session_scope() as s:
+        owner = b.member(s, "Owner")
+        feed_id = b.feed(s, owner, server.url("/slow.xml"), next_poll_at=datetime.now(UTC)).id
+    with cluster(
+        tmp_path / "cluster",
+        TRIBE_POLL_LEASE="6s",
+        TRIBE_FETCH_DEADLINE="5s",
+        TRIBE_FETCH_TIMEOUT="5s",
+    ) as c:
+        c.start_worker("doomed")
+        c.start_beat()
+        wait_for("the first request", lambda: server.hits("/slow.xml") == 1)
+        c.kill("doomed")
+        assert feeds_by_id()[feed_id].last_polled_at is None  # type: ignore[index]
+        c.start_worker("rescuer")
+        wait_for("the rescue poll", lambda: feeds_by_id()[feed_id].last_success_at is not None, 60)  # type: ignore[index]
+        assert server.hits("/slow.xml") == 2

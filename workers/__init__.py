@@ -1,0 +1,1 @@
+"""The Celery side: the app, its queues, the beat schedule and thin tasks."""

@@ -1,0 +1,72 @@
+"""The Celery app: broker from settings (Redis in production, the embedded one locally)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from celery.signals import after_setup_logger, worker_ready
+from kombu.entity import Queue as KombuQueue
+
+from config import Settings, get_settings
+from workers import embedded
+from workers.queues import ROUTES, Queue
+
+
+def broker_config(settings: Settings) -> dict[str, Any]:
+    """Redis (or any kombu URL) when `TRIBE_BROKER_URL` is set, else the embedded file."""
+    if settings.TRIBE_BROKER_URL:
+        return {"broker_url": settings.TRIBE_BROKER_URL}
+    return {
+        "broker_url": f"{embedded.SCHEME}://",
+        "broker_transport_options": {"path": str(settings.broker_path.resolve())},
+    }
+
+
+def make_app(settings: Settings) -> Celery:
+    app = Celery("tribe", include=["workers.tasks"])
+    sweep_every = settings.TRIBE_POLL_SWEEP_EVERY.total_seconds()
+    app.conf.update(
+        **broker_config(settings),
+        task_queues=[KombuQueue(q.value, routing_key=q.value) for q in Queue],
+        task_default_queue=Queue.FEEDS.value,
+        task_routes=ROUTES,
+        task_ignore_result=True,
+        # Polls are idempotent (a claim token is used once), so a redelivery is harmless
+        # and acking late means a task survives a worker's warm restart.
+        task_acks_late=True,
+        worker_prefetch_multiplier=4,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        enable_utc=True,
+        timezone="UTC",
+        beat_schedule={
+            "poll-due-feeds": {
+                "task": "tribe.feeds.poll_due_feeds",
+                "schedule": sweep_every,
+                # A sweep that waited longer than one interval is already replaced.
+                "options": {"expires": sweep_every},
+            },
+        },
+        beat_schedule_filename=str(settings.TRIBE_DATA_DIR / "celerybeat-schedule"),
+        beat_scheduler="workers.beat:Scheduler",
+    )
+    return app
+
+
+app = make_app(get_settings())
+
+
+@after_setup_logger.connect
+def _quiet_libraries(logger: logging.Logger, **_: Any) -> None:
+    # httpx logs every request at INFO: thousands of lines a sweep.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@worker_ready.connect
+def _warn_without_contact(**_: Any) -> None:
+    if not get_settings().TRIBE_CONTACT_URL:
+        logging.getLogger("tribe").warning(
+            "TRIBE_CONTACT_URL is not set: bloggers whose feeds we poll cannot reach you"
+        )

@@ -1,0 +1,18 @@
+"""Every queue tribe uses, declared in one place."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Queue(StrEnum):
+    # Periodic scanners: short tasks that must not wait behind thousands of polls.
+    SCHEDULER = "scheduler"
+    # One task per feed poll.
+    FEEDS = "feeds"
+
+
+ROUTES = {
+    "tribe.feeds.poll_due_feeds": {"queue": Queue.SCHEDULER.value},
+    "tribe.feeds.poll_feeds": {"queue": Queue.FEEDS.value},
+}

@@ -1,0 +1,48 @@
+"""Thin tasks: ids in, call the functions in `tribe/`, enqueue what comes next."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tribe.db import session_scope
+from tribe.feeds import claim_feeds, poll_config, process_fetch_pool, process_fetcher
+from tribe.feeds.claims import FeedClaim
+from tribe.feeds.poll import poll_claims
+from tribe.health import SWEEP_HEARTBEAT, beat
+from workers.app import app
+
+
+def _enqueue(claims: Sequence[FeedClaim], batch: int) -> None:
+    # One claim call leases its feeds under one token.
+    for start in range(0, len(claims), batch):
+        group = claims[start : start + batch]
+        poll_feeds.delay([c.feed_id for c in group], group[0].token)
+
+
+@app.task(name="tribe.feeds.poll_due_feeds")
+def poll_due_feeds() -> int:
+    """Claim due feeds (up to the in-flight cap) and enqueue them in batches."""
+    config = poll_config()
+    claims = claim_feeds(config.max_in_flight, config)
+    _enqueue(claims, config.batch)
+    with session_scope() as session:
+        beat(session, SWEEP_HEARTBEAT)
+    return len(claims)
+
+
+@app.task(name="tribe.feeds.poll_feeds")
+def poll_feeds(feed_ids: list[int], token: str) -> int:
+    """Poll a batch of claimed feeds, then claim as many again so the pipeline stays full.
+
+    Taking the next feeds here, not only every few seconds in the sweep, is what lets a
+    host's lane (at most TRIBE_POLL_PER_HOST polls at once) move at full speed.
+    """
+    config = poll_config()
+    summaries = poll_claims(
+        [FeedClaim(feed_id, token) for feed_id in feed_ids],
+        fetcher=process_fetcher(),
+        config=config,
+        pool=process_fetch_pool(),
+    )
+    _enqueue(claim_feeds(len(feed_ids), config), config.batch)
+    return len(summaries)
