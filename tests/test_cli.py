@@ -1,0 +1,161 @@
+"""The `tribe` command, run in-process with click's runner against the test database."""
+
+import json
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.builders import Item, ago, posts, rss
+from tests.feedserver import Feed as Served
+from tests.feedserver import FeedServer, status
+from tribe.cli import main
+
+pytestmark = pytest.mark.usefixtures("db")
+
+
+def tribe(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def ok(*args: str) -> str:
+    result = tribe(*args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def fails(*args: str) -> str:
+    """A failure is one line on stderr and a non-zero exit, never a traceback."""
+    result = tribe(*args)
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def setup_tribe() -> None:
+    ok("member", "add", "alice@example.com", "--name", "Alice", "--timezone", "Europe/Paris")
+    ok("member", "add", "Bob@Example.com", "--name", "Bob")
+    assert ok("tribe", "create", "Garden Writers", "--chief", "alice@example.com") == (
+        "garden-writers\n"
+    )
+    ok("tribe", "add-member", "garden-writers", "bob@example.com")
+
+
+def test_from_members_to_a_stream(server: FeedServer) -> None:
+    setup_tribe()
+    server.routes["/alice.xml"] = Served(
+        rss([Item("Hello tribe", guid="h", published=ago(hours=1)), *posts(3)])
+    )
+    out = ok("feed", "add", "alice@example.com", server.url("/alice.xml"))
+    assert "added feed #1: A blog" in out
+    assert "4 entries recorded, 1 announced" in out
+    (item,) = json.loads(ok("stream", "bob@example.com", "--json"))
+    assert item["title"] == "Hello tribe"
+    assert item["author_email"] == "alice@example.com"
+    assert item["author_name"] == "Alice"
+    assert item["tribes"] == ["garden-writers"]
+    assert item["item_id"] == 1
+    assert set(item) >= {"post_id", "url", "published_at"}
+    assert "Hello tribe" in ok("stream", "bob@example.com")
+    assert ok("stream", "alice@example.com") == "nothing waiting in this stream\n"
+
+
+def test_feed_list_shows_status_and_errors(server: FeedServer) -> None:
+    setup_tribe()
+    server.routes["/alice.xml"] = Served(rss(posts(2)))
+    ok("feed", "add", "alice@example.com", server.url("/alice.xml"))
+    server.routes["/alice.xml"] = status(500)
+    assert "polled 1: 0 not modified, 0 new posts (0 announced), 1 errors" in ok("poll", "--all")
+    (feed,) = json.loads(ok("feed", "list", "--json"))
+    assert feed["url"] == server.url("/alice.xml")
+    assert feed["owner_email"] == "alice@example.com"
+    assert feed["last_outcome"] == "error"
+    assert "HTTP 500" in feed["error"]
+    assert feed["next_poll_at"] is not None
+    table = ok("feed", "list")
+    assert table.splitlines()[0].split() == [
+        "ID", "URL", "TITLE", "OWNER_EMAIL", "LAST_OUTCOME", "ERROR", "NEXT_POLL_AT",
+    ]  # fmt: skip
+    assert "HTTP 500" in table
+
+
+def test_poll_one_feed_or_all(server: FeedServer) -> None:
+    setup_tribe()
+    for name in ("alice", "bob"):
+        server.routes[f"/{name}.xml"] = Served(rss(posts(2, prefix=name)))
+        ok("feed", "add", f"{name}@example.com", server.url(f"/{name}.xml"))
+    assert "polled 0" in ok("poll")  # nothing due yet
+    assert "polled 1: 1 not modified" in ok("poll", "--feed", "2")
+    assert "polled 2: 2 not modified" in ok("poll", "--all")
+    assert fails("poll", "--feed", "99") == "Error: no feed with id 99"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("member", "add", "not-an-email", "--name", "X"), "Error: 'not-an-email' is not an email address"),
+        (("member", "add", "x@example.com", "--name", "X", "--timezone", "Mars/Olympus"), "Error: 'Mars/Olympus' is not an IANA time zone"),
+        (("member", "add", "x@example.com", "--name", "   "), "Error: the name must not be empty"),
+        (("tribe", "create", "T", "--chief", "nobody@example.com"), "Error: no member with the email nobody@example.com"),
+        (("tribe", "add-member", "no-such-tribe", "alice@example.com"), "Error: no tribe with the slug 'no-such-tribe'"),
+        (("feed", "add", "alice@example.com", "not a url"), "Error: 'not a url' is not a URL"),
+        (("feed", "add", "alice@example.com", "ftp://x.example/feed"), "Error: 'ftp://x.example/feed' is not a web address"),
+        (("feed", "add", "nobody@example.com", "https://x.example/feed"), "Error: no member with the email"),
+        (("stream", "nobody@example.com"), "Error: no member with the email nobody@example.com"),
+        (("feed", "add", "alice@example.com", "http://169.254.169.254/latest"), "Error: 169.254.169.254 is a link-local address"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_are_one_clear_line(args: tuple[str, ...], message: str) -> None:
+    setup_tribe()
+    assert fails(*args).startswith(message)
+
+
+def test_adding_twice_is_refused_and_keeps_what_is_stored(server: FeedServer) -> None:
+    setup_tribe()
+    assert fails("member", "add", "ALICE@example.com", "--name", "Other") == (
+        "Error: a member with the email alice@example.com already exists"
+    )
+    assert fails("tribe", "add-member", "garden-writers", "bob@example.com") == (
+        "Error: bob@example.com is already a member of garden-writers"
+    )
+    server.routes["/alice.xml"] = Served(rss(posts(1)))
+    ok("feed", "add", "alice@example.com", server.url("/alice.xml"))
+    assert fails("feed", "add", "alice@example.com", server.url("/alice.xml")).startswith(
+        "Error: you already have this feed (#1)"
+    )
+
+
+def test_a_url_that_is_not_a_feed_is_refused_and_not_stored(server: FeedServer) -> None:
+    setup_tribe()
+    server.routes["/"] = status(
+        200,
+        {"Content-Type": "text/html"},
+        b'<html><head><link rel="alternate" type="application/atom+xml" href="/atom.xml"></head></html>',
+    )
+    server.routes["/missing.xml"] = status(404)
+    assert fails("feed", "add", "alice@example.com", server.url("/")) == (
+        f"Error: this is a web page, not a feed; its feed is at {server.url('/atom.xml')}"
+    )
+    assert "HTTP 404" in fails("feed", "add", "alice@example.com", server.url("/missing.xml"))
+    assert json.loads(ok("feed", "list", "--json")) == []
+
+
+def test_tribe_slugs_are_unique() -> None:
+    setup_tribe()
+    assert ok("tribe", "create", "Garden Writers!", "--chief", "bob@example.com") == (
+        "garden-writers-2\n"
+    )
+    assert ok("tribe", "create", "Écrivains & Co", "--chief", "bob@example.com") == (
+        "ecrivains-co\n"
+    )
+
+
+def test_health_fails_until_a_sweep_happened() -> None:
+    assert fails("health") == "Error: no feed sweep in the last 60 seconds"
+    from tribe.db import session_scope
+    from tribe.health import SWEEP_HEARTBEAT, beat
+
+    with session_scope() as s:
+        beat(s, SWEEP_HEARTBEAT)
+    assert ok("health") == "ok\n"

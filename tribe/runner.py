@@ -1,0 +1,75 @@
+"""`tribe run`: worker and beat (and later the web app) in the foreground, one Ctrl-C stops all."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from types import FrameType
+
+from config import Settings
+from workers.queues import Queue
+
+STOP_GRACE_SECONDS = 20
+
+
+def commands(settings: Settings) -> dict[str, list[str]]:
+    celery = [sys.executable, "-m", "celery", "-A", "workers.app"]
+    level = settings.TRIBE_LOG_LEVEL.upper()
+    return {
+        "worker": [
+            *celery,
+            "worker",
+            "--loglevel",
+            level,
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(settings.TRIBE_WORKER_CONCURRENCY),
+            "--queues",
+            ",".join(q.value for q in Queue),
+            "--hostname",
+            "worker@%h",
+        ],
+        "beat": [*celery, "beat", "--loglevel", level],
+    }
+
+
+def run(settings: Settings) -> int:
+    """Start every process; when one stops (or on Ctrl-C / SIGTERM), stop the others."""
+    settings.TRIBE_DATA_DIR.mkdir(parents=True, exist_ok=True)
+    procs = {name: subprocess.Popen(cmd) for name, cmd in commands(settings).items()}
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for name, proc in procs.items():
+            code = proc.poll()
+            if code is not None:
+                print(f"tribe run: {name} exited with status {code}; stopping", file=sys.stderr)
+                exit_code = code or 1
+                stopping = True
+        time.sleep(0.2)
+    _stop_all(procs.values())
+    return exit_code
+
+
+def _stop_all(procs: Iterable[subprocess.Popen[bytes]]) -> None:
+    running = [p for p in procs if p.poll() is None]
+    for proc in running:
+        proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for proc in running:
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
