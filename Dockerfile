@@ -1,0 +1,18 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    TRIBE_DATA_DIR=/data
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY config ./config
+COPY tribe ./tribe
+COPY workers ./workers
+RUN pip install . \
+    && useradd --system --create-home --home-dir /home/tribe tribe \
+    && mkdir -p /data && chown tribe /data
+
+USER tribe
+CMD ["tribe", "--help"]
