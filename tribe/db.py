@@ -16,6 +16,8 @@ from sqlmodel import Session, SQLModel
 
 from config import get_settings
 
+READ_ONLY = "tribe_read_only"
+
 
 def _configure_sqlite(engine: Engine) -> None:
     """WAL, foreign keys, and BEGIN IMMEDIATE for every transaction.
@@ -37,7 +39,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")  # WAL readers never wait for writers
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -91,6 +96,17 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 # sleeps in growing steps (up to 100 ms). Threads of one process queue on this lock
 # instead, and are woken the moment the writer before them is done.
 _sqlite_writer = threading.RLock()
+
+
+@contextmanager
+def read_scope() -> Iterator[Session]:
+    """A session for reading only: on SQLite it neither queues for nor takes the write lock."""
+    engine = get_engine()
+    with Session(engine.execution_options(**{READ_ONLY: True})) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
 
 
 @contextmanager

@@ -36,7 +36,7 @@ def make_app(settings: Settings) -> Celery:
         # Polls are idempotent (a claim token is used once), so a redelivery is harmless
         # and acking late means a task survives a worker's warm restart.
         task_acks_late=True,
-        worker_prefetch_multiplier=4,
+        worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
         enable_utc=True,

@@ -38,11 +38,12 @@ def poll_feeds(feed_ids: list[int], token: str) -> int:
     host's lane (at most TRIBE_POLL_PER_HOST polls at once) move at full speed.
     """
     config = poll_config()
-    summaries = poll_claims(
+    polled = poll_claims(
         [FeedClaim(feed_id, token) for feed_id in feed_ids],
         fetcher=process_fetcher(),
         config=config,
         pool=process_fetch_pool(),
+        claim_next=len(feed_ids),
     )
-    _enqueue(claim_feeds(len(feed_ids), config), config.batch)
-    return len(summaries)
+    _enqueue(polled.next_claims, config.batch)
+    return len(polled.summaries)

@@ -142,7 +142,12 @@ def test_two_workers_poll_each_due_feed_exactly_once_within_host_limits(tmp_path
                         rss(posts(3, prefix=f"p{i}")), delay=0.05
                     )
                     b.feed(s, owner, server.url(f"/feed{i}.xml"), next_poll_at=now)
-        with cluster(tmp_path / "cluster", TRIBE_ALLOWED_NETWORKS="127.0.0.0/29") as c:
+        with cluster(
+            # Small batches make many tasks, so both workers get some.
+            tmp_path / "cluster",
+            TRIBE_ALLOWED_NETWORKS="127.0.0.0/29",
+            TRIBE_POLL_BATCH="2",
+        ) as c:
             c.start_worker("one", concurrency=4)
             c.start_worker("two", concurrency=4)
             c.start_beat()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from tribe.db import dialect_insert, session_scope
+from tribe.db import dialect_insert, read_scope, session_scope
 from tribe.errors import FeedError
-from tribe.feeds.claims import FeedClaim
+from tribe.feeds.claims import FeedClaim, claim_due_feeds
 from tribe.feeds.decide import (
     Candidate,
     PollConfig,
@@ -30,6 +30,7 @@ from tribe.feeds.decide import (
 )
 from tribe.feeds.fetch import Fetcher, FetchResult, GoneError, HTTPStatusError, Validators
 from tribe.feeds.parse import ParsedFeed, parse_feed
+from tribe.feeds.prescan import without_known_entries
 from tribe.feeds.urls import host_of
 from tribe.models import Feed, FeedStatus, PollOutcome, Post
 from tribe.stream import fan_out
@@ -108,8 +109,15 @@ def begin_polls(
     return sorted(taken, key=lambda f: f.id)
 
 
-def fetch_and_parse(feed: FeedToPoll, fetcher: Fetcher) -> Fetched:
-    """Fetch, skip parsing when nothing changed, parse. Feed problems are returned, not raised."""
+KnownKeys = Callable[[int, Sequence[str]], Collection[str]]
+
+
+def fetch_and_parse(feed: FeedToPoll, fetcher: Fetcher, known: KnownKeys | None = None) -> Fetched:
+    """Fetch, skip parsing when nothing changed, parse. Feed problems are returned, not raised.
+
+    `known(feed_id, keys)` says which entry keys are stored already: those entries are
+    cut out before feedparser runs (see `prescan`).
+    """
     try:
         result = fetcher.fetch(feed.url, feed.validators)
         if result.body is None:
@@ -118,7 +126,10 @@ def fetch_and_parse(feed: FeedToPoll, fetcher: Fetcher) -> Fetched:
         if digest == feed.content_hash:
             # The server ignores conditional GET but sent the same bytes: nothing to read.
             return Fetched(feed=feed, result=result, content_hash=digest)
-        parsed = parse_feed(result.body, result.headers, result.url)
+        body = result.body
+        if known is not None:
+            body = without_known_entries(body, lambda keys: known(feed.id, keys))
+        parsed = parse_feed(body, result.headers, result.url)
         return Fetched(feed=feed, result=result, parsed=parsed, content_hash=digest)
     except FeedError as exc:
         return Fetched(feed=feed, error=exc)
@@ -343,6 +354,24 @@ def _record_unchanged(
     return [PollSummary(outcome.feed.id, PollOutcome.NOT_MODIFIED) for outcome in fetched]
 
 
+def known_entry_keys(feed_id: int, keys: Sequence[str]) -> set[str]:
+    """Which of `keys` the feed's stored posts already have (one short read)."""
+    with read_scope() as session:
+        return set(
+            session.exec(
+                select(col(Post.entry_key)).where(
+                    col(Post.feed_id) == feed_id, col(Post.entry_key).in_(list(keys))
+                )
+            ).all()
+        )
+
+
+@dataclass(frozen=True)
+class PolledBatch:
+    summaries: list[PollSummary]
+    next_claims: list[FeedClaim]  # what `claim_next` leased in the same transaction
+
+
 def poll_claims(
     claims: Sequence[FeedClaim],
     *,
@@ -350,24 +379,41 @@ def poll_claims(
     config: PollConfig,
     pool: Executor | None = None,
     rng: random.Random | None = None,
-) -> list[PollSummary]:
+    claim_next: int = 0,
+) -> PolledBatch:
     """Poll a batch of claims: one transaction to begin, fetches side by side, one to record.
 
-    Claims that turn out stale (delivered twice, lease run out) are skipped.
+    Claims that turn out stale (delivered twice, lease run out) are skipped. With
+    `claim_next`, the recording transaction also claims that many due feeds, so a
+    worker keeps its pipeline full at no extra cost.
     """
     rng = rng or random.Random()
     with session_scope() as session:
         feeds = begin_polls(session, claims, now=datetime.now(UTC), lease=config.lease)
     if len(feeds) < len(claims):
         log.info("skipping %d stale or taken claim(s)", len(claims) - len(feeds))
-    if not feeds:
-        return []
-    if pool is None or len(feeds) == 1:
-        fetched = [fetch_and_parse(feed, fetcher) for feed in feeds]
+    if pool is None or len(feeds) <= 1:
+        fetched = [fetch_and_parse(feed, fetcher, known_entry_keys) for feed in feeds]
     else:
-        fetched = list(pool.map(lambda feed: fetch_and_parse(feed, fetcher), feeds))
+        fetched = list(
+            pool.map(lambda feed: fetch_and_parse(feed, fetcher, known_entry_keys), feeds)
+        )
     with session_scope() as session:
-        return record_polls(session, fetched, config=config, now=datetime.now(UTC), rng=rng)
+        now = datetime.now(UTC)
+        summaries = record_polls(session, fetched, config=config, now=now, rng=rng)
+        next_claims = (
+            claim_due_feeds(
+                session,
+                now=now,
+                limit=claim_next,
+                per_host=config.per_host,
+                max_in_flight=config.max_in_flight,
+                lease=config.lease,
+            )
+            if claim_next
+            else []
+        )
+    return PolledBatch(summaries, next_claims)
 
 
 def poll_claimed_feed(
@@ -378,7 +424,7 @@ def poll_claimed_feed(
     rng: random.Random | None = None,
 ) -> PollSummary | None:
     """One claim's poll; None when the claim was stale (nothing was done)."""
-    summaries = poll_claims([claim], fetcher=fetcher, config=config, rng=rng)
+    summaries = poll_claims([claim], fetcher=fetcher, config=config, rng=rng).summaries
     return summaries[0] if summaries else None
 
 
