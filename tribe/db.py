@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
+
+try:
+    import fcntl
+except ImportError:  # Windows: SQLite's own busy handler does the queueing
+    fcntl = None  # type: ignore[assignment]
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -93,9 +98,33 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # SQLite allows one writer at a time and makes the others wait in a busy handler that
-# sleeps in growing steps (up to 100 ms). Threads of one process queue on this lock
-# instead, and are woken the moment the writer before them is done.
+# sleeps in growing steps (1, 2, 5, 10 ... 100 ms) between tries. Writers queue here
+# instead: threads of a process on a lock, processes on an flock() of a file next to
+# the database; both wake the next writer the moment the previous one is done.
 _sqlite_writer = threading.RLock()
+
+
+_turns = threading.local()
+
+
+@contextmanager
+def _sqlite_write_turn(engine: Engine) -> Iterator[None]:
+    database = engine.url.database
+    with _sqlite_writer:
+        nested = getattr(_turns, "depth", 0) > 0
+        if nested or fcntl is None or not database or database == ":memory:":
+            yield
+            return
+        # A fresh open file for each turn: flock() belongs to the open file, which a
+        # forked child would otherwise share with its parent.
+        with open(f"{database}.writer", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            _turns.depth = 1
+            try:
+                yield
+            finally:
+                _turns.depth = 0
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -113,7 +142,7 @@ def read_scope() -> Iterator[Session]:
 def session_scope() -> Iterator[Session]:
     """A session that commits when the block ends and rolls back if it raises."""
     engine = get_engine()
-    queue = _sqlite_writer if engine.dialect.name == "sqlite" else nullcontext()
+    queue = _sqlite_write_turn(engine) if engine.dialect.name == "sqlite" else nullcontext()
     with queue, Session(engine, expire_on_commit=False) as session:
         try:
             yield session

@@ -1,7 +1,7 @@
-"""One poll of one feed: begin (check the claim), fetch and parse (no database), record.
+"""Polling a batch of feeds: begin (check the claims), fetch and parse, record.
 
-The database session is never held across the network call: `begin_poll` and
-`record_poll` are short transactions, and everything between them is plain data.
+No database session is held across the network calls: `begin_polls` and
+`record_polls` are short transactions, and everything between them is plain data.
 """
 
 from __future__ import annotations
@@ -112,6 +112,16 @@ def begin_polls(
 KnownKeys = Callable[[int, Sequence[str]], Collection[str]]
 
 
+def _new_entries_only(feed: FeedToPoll, body: bytes, known: KnownKeys | None) -> bytes:
+    if known is None:
+        return body
+    try:
+        return without_known_entries(body, lambda keys: known(feed.id, keys))
+    except Exception:  # the cut is an optimisation: without it, parse everything
+        log.exception("feed %s: could not look up known entries", feed.id)
+        return body
+
+
 def fetch_and_parse(feed: FeedToPoll, fetcher: Fetcher, known: KnownKeys | None = None) -> Fetched:
     """Fetch, skip parsing when nothing changed, parse. Feed problems are returned, not raised.
 
@@ -126,10 +136,7 @@ def fetch_and_parse(feed: FeedToPoll, fetcher: Fetcher, known: KnownKeys | None 
         if digest == feed.content_hash:
             # The server ignores conditional GET but sent the same bytes: nothing to read.
             return Fetched(feed=feed, result=result, content_hash=digest)
-        body = result.body
-        if known is not None:
-            body = without_known_entries(body, lambda keys: known(feed.id, keys))
-        parsed = parse_feed(body, result.headers, result.url)
+        parsed = parse_feed(_new_entries_only(feed, result.body, known), result.headers, result.url)
         return Fetched(feed=feed, result=result, parsed=parsed, content_hash=digest)
     except FeedError as exc:
         return Fetched(feed=feed, error=exc)
