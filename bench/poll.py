@@ -1,0 +1,397 @@
+"""Polling benchmark: tribe's full pipeline vs the `reader` library vs a feedparser loop.
+
+    make bench                      # or: .venv/bin/python bench/poll.py --feeds 2000
+
+Serves N WordPress-like feeds (20 entries each) from a local server spread over 100
+loopback hosts, then measures, in one run and on the same server:
+
+- cold sweep: every feed fetched and parsed for the first time;
+- warm sweep: the same feeds again, 10% of them with a new entry, the other 90%
+  answering 304 to a conditional GET;
+- peak RSS of the contender's own processes (tribe: worker + beat; the database and
+  broker servers are not counted).
+
+Contenders, each in its own processes:
+- tribe, SQLite + embedded broker (the `make run` default), real worker and beat;
+- tribe, PostgreSQL + Redis (the docker compose shape), when both answer;
+- reader 3.x: `update_feeds(workers=W)`, then `update_feeds(workers=W, scheduled=False)`;
+- a naive loop of `feedparser.parse(url)` (no conditional GET, one at a time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from server import host_for  # noqa: E402
+
+PG_ADMIN = os.environ.get(
+    "TRIBE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS = os.environ.get("TRIBE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+@dataclass
+class Result:
+    name: str
+    cold: float
+    warm: float
+    rss_mb: float
+    note: str = ""
+
+
+def urls(feeds: int, hosts: int, port: int) -> list[str]:
+    return [f"http://{host_for(i, hosts)}:{port}/feed/{i}.xml" for i in range(feeds)]
+
+
+@contextmanager
+def feed_server(feeds: int, hosts: int, port: int) -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "server.py"), "--feeds", str(feeds), "--hosts", str(hosts),
+         "--port", str(port)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        raise SystemExit("the feed server did not start")
+    control = f"http://{host_for(0, hosts)}:{port}"
+    try:
+        yield control
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def warm_up(control: str) -> None:
+    urllib.request.urlopen(control + "/__warm", timeout=30).read()
+
+
+class PeakRSS:
+    """Samples the summed RSS of some processes (and their children) until stopped."""
+
+    def __init__(self, pids: Callable[[], list[int]]) -> None:
+        self._pids = pids
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            total = 0
+            for pid in self._pids():
+                try:
+                    proc = psutil.Process(pid)
+                    total += proc.memory_info().rss
+                    total += sum(c.memory_info().rss for c in proc.children(recursive=True))
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(0.1)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --- contenders run in a child process: `python bench/poll.py --contender NAME` --------
+
+
+def contender_reader(
+    feed_urls: list[str], control: str, workers: int, tmp: Path
+) -> dict[str, float]:
+    import logging
+
+    from reader import make_reader
+
+    logging.disable(logging.CRITICAL)
+    reader = make_reader(str(tmp / "reader.sqlite"))
+    for url in feed_urls:
+        reader.add_feed(url)
+    started = time.perf_counter()
+    reader.update_feeds(workers=workers, scheduled=False)
+    cold = time.perf_counter() - started
+    warm_up(control)
+    started = time.perf_counter()
+    reader.update_feeds(workers=workers, scheduled=False)
+    warm = time.perf_counter() - started
+    return {"cold": cold, "warm": warm}
+
+
+def contender_naive(
+    feed_urls: list[str], control: str, workers: int, tmp: Path
+) -> dict[str, float]:
+    import feedparser
+
+    started = time.perf_counter()
+    for url in feed_urls:
+        feedparser.parse(url)
+    cold = time.perf_counter() - started
+    warm_up(control)
+    started = time.perf_counter()
+    for url in feed_urls:
+        feedparser.parse(url)
+    warm = time.perf_counter() - started
+    return {"cold": cold, "warm": warm}
+
+
+def run_in_child(name: str, feed_urls: list[str], control: str, workers: int) -> Result:
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "urls.json").write_text(json.dumps(feed_urls))
+        out = subprocess.run(
+            [sys.executable, __file__, "--contender", name, "--control", control,
+             "--workers", str(workers), "--tmp", tmp],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    timings = json.loads(out.stdout.strip().splitlines()[-1])
+    return Result(name, timings["cold"], timings["warm"], timings["peak_kb"] / 1024)
+
+
+# --- tribe ---------------------------------------------------------------------------------
+
+
+def tribe_env(backend: str, tmp: Path, workers: int, database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIBE_")}
+    env.update(
+        TRIBE_DATABASE_URL=database_url,
+        TRIBE_DATA_DIR=str(tmp),
+        TRIBE_ALLOWED_NETWORKS="127.0.1.0/24",
+        TRIBE_CONTACT_URL="mailto:bench@example.org",
+        TRIBE_POLL_SWEEP_EVERY="1s",
+        TRIBE_WORKER_CONCURRENCY="4",
+        TRIBE_FETCH_CONCURRENCY=str(workers),
+        TRIBE_LOG_LEVEL="WARNING",
+    )
+    if backend == "postgres":
+        env["TRIBE_BROKER_URL"] = REDIS
+    return env
+
+
+@contextmanager
+def database(backend: str, tmp: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / 'tribe.db'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    name = f"tribe_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def run_tribe(
+    backend: str, feed_urls: list[str], control: str, workers: int, processes: int
+) -> Result:
+    from sqlalchemy import create_engine, func, select, update
+
+    with tempfile.TemporaryDirectory() as tmp_name, database(backend, Path(tmp_name)) as url:
+        tmp = Path(tmp_name)
+        env = tribe_env(backend, tmp, workers, url)
+        tribe = str(Path(sys.executable).parent / "tribe")
+        subprocess.run([tribe, "db", "upgrade"], env=env, check=True, capture_output=True)
+        if backend == "postgres":
+            import redis
+
+            redis.Redis.from_url(REDIS).flushdb()
+        os.environ.update(env)  # the models below read settings once
+        from tribe.feeds.urls import host_of
+        from tribe.models import Feed, Member
+
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        later = datetime.now(UTC) + timedelta(days=1)
+        with engine.begin() as conn:
+            conn.execute(Member.__table__.insert().values(  # type: ignore[attr-defined]
+                id=1, email="bench@example.org", display_name="Bench", timezone="UTC",
+                created_at=datetime.now(UTC)))  # fmt: skip
+            conn.execute(Feed.__table__.insert(), [  # type: ignore[attr-defined]
+                {"owner_id": 1, "url": u, "host": host_of(u), "title": "", "site_url": "",
+                 "status": "active", "next_poll_at": later, "error_count": 0,
+                 "created_at": datetime.now(UTC)} for u in feed_urls])  # fmt: skip
+
+        from tribe.runner import commands
+
+        procs: list[subprocess.Popen[bytes]] = []
+        import config
+
+        config.get_settings.cache_clear()
+        cmds = commands(config.get_settings())
+        for n in range(processes):
+            worker = list(cmds["worker"])
+            worker[worker.index("--hostname") + 1] = f"bench{n}@%h"
+            procs.append(subprocess.Popen(worker, env=env, cwd=tmp, **quiet(tmp, f"worker{n}")))
+        procs.append(subprocess.Popen(cmds["beat"], env=env, cwd=tmp, **quiet(tmp, "beat")))
+
+        def count(where: Any) -> int:
+            with engine.connect() as conn:
+                return int(
+                    conn.execute(select(func.count()).select_from(Feed).where(where)).scalar_one()
+                )
+
+        from workers.app import make_app
+
+        app = make_app(config.load_settings())  # this run's broker
+
+        def sweep() -> float:
+            started = datetime.now(UTC)
+            with engine.begin() as conn:
+                conn.execute(update(Feed).values(next_poll_at=started))
+            t0 = time.perf_counter()
+            # What beat sends every TRIBE_POLL_SWEEP_EVERY, sent now: we time the sweep,
+            # not the wait for beat's next tick.
+            app.send_task("tribe.feeds.poll_due_feeds")
+            while count(Feed.last_polled_at >= started) < len(feed_urls):  # type: ignore[operator]
+                time.sleep(0.05)
+            return time.perf_counter() - t0
+
+        try:
+            from tribe.models import Heartbeat
+
+            while count_rows(engine, Heartbeat) == 0:  # a first sweep: worker and beat are up
+                time.sleep(0.2)
+            with PeakRSS(lambda: [p.pid for p in procs]) as rss:
+                settle(engine)
+                cold = sweep()
+                settle(engine)
+                warm_up(control)
+                warm = sweep()
+            errors = count(Feed.last_outcome == "error")
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait()
+            engine.dispose()
+    label = "SQLite + embedded broker" if backend == "sqlite" else "PostgreSQL + Redis"
+    note = f"{processes} worker processes, {workers} fetch threads each" + (
+        f", {errors} errors" if errors else ""
+    )
+    return Result(f"tribe ({label})", cold, warm, rss.peak / 2**20, note)
+
+
+def settle(engine: Any) -> None:
+    """On PostgreSQL, what autovacuum does between two real sweeps (15 minutes apart):
+    fresh statistics, so neither sweep races an autovacuum of the rows just written."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+
+
+def quiet(folder: Path, name: str) -> dict[str, Any]:
+    log = (folder / f"{name}.log").open("wb")
+    return {"stdout": log, "stderr": subprocess.STDOUT}
+
+
+def count_rows(engine: Any, model: Any) -> int:
+    from sqlalchemy import func, select
+
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+def postgres_and_redis_answer() -> bool:
+    try:
+        import psycopg
+        import redis
+
+        psycopg.connect(PG_ADMIN.replace("+psycopg", ""), connect_timeout=3).close()
+        redis.Redis.from_url(REDIS, socket_connect_timeout=3).ping()
+    except Exception:
+        return False
+    return True
+
+
+def print_table(results: list[Result], feeds: int) -> None:
+    print()
+    print(f"{feeds} feeds x 20 entries, 100 hosts; warm = 10% changed, 90% answer 304")
+    header = f"{'contender':<38} {'cold s':>8} {'cold f/s':>9} {'warm s':>8} {'warm f/s':>9} {'peak RSS':>9}  notes"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r.name:<38} {r.cold:>8.1f} {feeds / r.cold:>9.0f} {r.warm:>8.1f} "
+            f"{feeds / r.warm:>9.0f} {r.rss_mb:>7.0f}MB  {r.note}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--feeds", type=int, default=2000)
+    parser.add_argument("--hosts", type=int, default=100)
+    parser.add_argument("--port", type=int, default=8900)
+    parser.add_argument("--workers", type=int, default=16, help="threads for every contender")
+    parser.add_argument("--processes", type=int, default=2, help="tribe worker processes")
+    parser.add_argument("--only", help="comma-separated: tribe-sqlite,tribe-postgres,reader,naive")
+    parser.add_argument("--contender", help=argparse.SUPPRESS)
+    parser.add_argument("--control", help=argparse.SUPPRESS)
+    parser.add_argument("--tmp", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.contender:  # we are the child process of one contender
+        feed_urls = json.loads((Path(args.tmp) / "urls.json").read_text())
+        import resource
+
+        run = {"reader": contender_reader, "naive": contender_naive}[args.contender]
+        timings = run(feed_urls, args.control, args.workers, Path(args.tmp))
+        timings["peak_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps(timings))
+        return
+
+    wanted = set((args.only or "tribe-sqlite,tribe-postgres,reader,naive").split(","))
+    feed_urls = urls(args.feeds, args.hosts, args.port)
+    results: list[Result] = []
+    plan: list[tuple[str, Callable[[str], Result]]] = [
+        ("reader", lambda c: run_in_child("reader", feed_urls, c, args.workers)),
+        ("naive", lambda c: run_in_child("naive", feed_urls, c, args.workers)),
+        ("tribe-sqlite", lambda c: run_tribe("sqlite", feed_urls, c, args.workers, args.processes)),
+        (
+            "tribe-postgres",
+            lambda c: run_tribe("postgres", feed_urls, c, args.workers, args.processes),
+        ),
+    ]
+    for name, run in plan:
+        if name not in wanted:
+            continue
+        if name == "tribe-postgres" and not postgres_and_redis_answer():
+            print("skipping tribe on PostgreSQL + Redis: they do not answer", file=sys.stderr)
+            continue
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        with feed_server(args.feeds, args.hosts, args.port) as control:  # fresh, cold documents
+            results.append(run(control))
+        print_table(results, args.feeds)
+    if not results:
+        raise SystemExit("nothing ran")
+
+
+if __name__ == "__main__":
+    main()
