@@ -135,13 +135,13 @@ def test_two_workers_poll_each_due_feed_exactly_once_within_host_limits(tmp_path
     try:
         with session_scope() as s:
             owner = b.member(s, "Owner")
-            now = datetime.now(UTC)
+            later = datetime.now(UTC) + timedelta(days=1)
             for server in servers:
                 for i in range(15):
                     server.routes[f"/feed{i}.xml"] = Served(
                         rss(posts(3, prefix=f"p{i}")), delay=0.05
                     )
-                    b.feed(s, owner, server.url(f"/feed{i}.xml"), next_poll_at=now)
+                    b.feed(s, owner, server.url(f"/feed{i}.xml"), next_poll_at=later)
         with cluster(
             # Small batches make many tasks, so both workers get some.
             tmp_path / "cluster",
@@ -151,6 +151,11 @@ def test_two_workers_poll_each_due_feed_exactly_once_within_host_limits(tmp_path
             c.start_worker("one", concurrency=4)
             c.start_worker("two", concurrency=4)
             c.start_beat()
+            wait_for(
+                "both workers",
+                lambda: all(f"{n}@" in c.log(n) and " ready." in c.log(n) for n in ("one", "two")),
+            )
+            make_due(*feeds_by_id())  # type: ignore[arg-type]
             wait_for(
                 "every feed polled", lambda: all(f.last_success_at for f in feeds_by_id().values())
             )
