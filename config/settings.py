@@ -117,11 +117,19 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _lease_outlasts_a_fetch(self) -> Settings:
-        if self.TRIBE_POLL_LEASE <= self.TRIBE_FETCH_DEADLINE:
+    def _lease_outlasts_a_batch(self) -> Settings:
+        # A batch's feeds wait for the process's fetch threads: in the worst case every
+        # task's whole batch is queued behind fetches that each take the full deadline.
+        waves = -(
+            -self.TRIBE_POLL_BATCH * self.TRIBE_WORKER_CONCURRENCY // self.TRIBE_FETCH_CONCURRENCY
+        )
+        needed = self.TRIBE_FETCH_DEADLINE * waves
+        if needed >= self.TRIBE_POLL_LEASE:
             raise ValueError(
-                "TRIBE_POLL_LEASE must be longer than TRIBE_FETCH_DEADLINE, or a slow poll "
-                "is handed to a second worker while the first is still fetching"
+                f"TRIBE_POLL_LEASE must be longer than {needed.total_seconds():g}s "
+                "(TRIBE_FETCH_DEADLINE x TRIBE_POLL_BATCH x TRIBE_WORKER_CONCURRENCY / "
+                "TRIBE_FETCH_CONCURRENCY), or a slow batch is handed to a second worker "
+                "while the first is still fetching"
             )
         return self
 
@@ -144,7 +152,10 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         lines = [
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}".removeprefix(": ") for e in exc.errors()
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}".removeprefix(": ").replace(
+                "Value error, ", ""
+            )
+            for e in exc.errors()
         ]
         raise SettingsError("bad setting(s) - " + "; ".join(lines)) from None
 

@@ -80,10 +80,15 @@ def test_the_user_agent_carries_the_operator_contact(monkeypatch: pytest.MonkeyP
         load_settings()
 
 
-def test_a_lease_shorter_than_a_fetch_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRIBE_POLL_LEASE", "20s")
+def test_a_lease_shorter_than_a_batch_can_take_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("TRIBE_FETCH_DEADLINE", "30s")
-    with pytest.raises(
-        SettingsError, match="TRIBE_POLL_LEASE must be longer than TRIBE_FETCH_DEADLINE"
-    ):
+    monkeypatch.setenv("TRIBE_POLL_BATCH", "20")
+    monkeypatch.setenv("TRIBE_WORKER_CONCURRENCY", "4")
+    monkeypatch.setenv("TRIBE_FETCH_CONCURRENCY", "16")
+    monkeypatch.setenv("TRIBE_POLL_LEASE", "150s")  # 30 s x ceil(20 x 4 / 16) = 150 s
+    with pytest.raises(SettingsError, match="TRIBE_POLL_LEASE must be longer than 150s"):
         load_settings()
+    monkeypatch.setenv("TRIBE_POLL_LEASE", "151s")
+    assert load_settings().TRIBE_POLL_LEASE.total_seconds() == 151

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from config import SettingsError, get_settings
 from tribe.errors import TribeError
@@ -27,6 +28,17 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except (TribeError, SettingsError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except IntegrityError:
+            raise click.ClickException(
+                "that already exists (someone else may have just added it); nothing was changed"
+            ) from None
+        except DBAPIError as exc:
+            missing = "no such table" in str(exc) or "does not exist" in str(exc)
+            hint = " - run `tribe db upgrade` first" if missing else ""
+            first_line = str(exc.orig).strip().splitlines()[0]
+            raise click.ClickException(f"database error: {first_line}{hint}") from None
+        except OSError as exc:
             raise click.ClickException(str(exc)) from None
 
 

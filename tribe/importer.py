@@ -54,6 +54,8 @@ def read_rows(path: Path) -> list[ImportRow]:
             return _check_rows(csv.DictReader(handle))
     except FileNotFoundError:
         raise InvalidInputError(f"no such file: {path}") from None
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise InvalidInputError(f"{path} is not UTF-8 text") from None
     except csv.Error as exc:

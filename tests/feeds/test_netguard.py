@@ -29,6 +29,11 @@ LOCAL_DEV = AddressPolicy(allow_private=True)
         ("::ffff:169.254.169.254", "link-local"),
         ("2002:7f00:1::1", "loopback"),  # 6to4 wrapping 127.0.0.1
         ("64:ff9b::a9fe:a9fe", "link-local"),  # NAT64 wrapping 169.254.169.254
+        ("64:ff9b:1::a00:1", "private"),  # local-use NAT64 wrapping 10.0.0.1
+        ("::a9fe:a9fe", "link-local"),  # IPv4-compatible
+        ("::ffff:0:a00:1", "private"),  # SIIT
+        ("fec0::1", "site-local"),
+        ("2001:db8::1", "documentation"),
     ],
 )
 def test_the_default_refuses_everything_not_public(address: str, reason: str) -> None:

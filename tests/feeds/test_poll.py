@@ -1,5 +1,6 @@
 """Polling one feed against the local server, in this process, on the test database."""
 
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from tribe.db import session_scope
 from tribe.feeds import fetch_config, poll_config
 from tribe.feeds.claims import FeedClaim, claim_due_feeds
 from tribe.feeds.fetch import Fetcher
-from tribe.feeds.poll import poll_claimed_feed
+from tribe.feeds.poll import begin_polls, fetch_and_parse, poll_claimed_feed, record_polls
 from tribe.feeds.sweep import prepare, sweep
 from tribe.members import add_to_tribe
 from tribe.models import (
@@ -396,3 +397,75 @@ def test_a_script_in_a_summary_is_stored_sanitized(server: FeedServer) -> None:
     assert "script" not in post.summary
     assert "onerror" not in post.summary
     assert "alert" not in post.summary
+
+
+def test_a_poll_that_cannot_be_stored_says_so_and_backs_off(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss(posts(2)))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("tribe.feeds.poll._record_entries", broken)
+    assert poll_now(ids["feed"]).outcome == PollOutcome.ERROR
+    feed = feed_row(ids["feed"])
+    assert feed.error_message == "tribe could not store this poll (RuntimeError); it will try again"
+    assert feed.error_count == 1
+    assert feed.lease_until is None
+    assert feed.next_poll_at is not None
+    assert feed.next_poll_at - datetime.now(UTC) > timedelta(minutes=10)
+
+
+def test_nothing_new_in_a_sloppily_served_feed_is_not_an_error(server: FeedServer) -> None:
+    """Cutting every known entry must not turn "no news" into "not a feed"."""
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss(posts(3), title="v1"), content_type="text/plain")
+    poll_now(ids["feed"])
+    server.routes["/alice.xml"] = Served(rss(posts(3), title="v2"), content_type="text/plain")
+    summary = poll_now(ids["feed"])
+    assert (summary.outcome, summary.new_posts) == (PollOutcome.OK, 0)
+    assert feed_row(ids["feed"]).title == "v2"
+
+
+def test_new_guids_for_old_links_are_not_announced_again(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    old = [
+        Item("Moved", guid="http://blog/1", link="https://blog.example/1", published=ago(hours=2))
+    ]
+    server.routes["/alice.xml"] = Served(rss(old))
+    poll_now(ids["feed"])
+    assert stream_of(ids["bob"]) == ["Moved"]
+    again = [
+        Item("Moved", guid="https://blog/1", link="https://blog.example/1", published=ago(hours=2))
+    ]
+    server.routes["/alice.xml"] = Served(rss(again))
+    summary = poll_now(ids["feed"])
+    assert (summary.new_posts, summary.announced) == (1, 0)
+    assert stream_of(ids["bob"]) == ["Moved"]
+
+
+def test_a_poll_whose_lease_was_lost_records_nothing(server: FeedServer) -> None:
+    tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss(posts(1)))
+    config = poll_config()
+    now = datetime.now(UTC)
+    with session_scope() as s:
+        claims = claim_due_feeds(
+            s, now=now, limit=1, per_host=2, max_in_flight=10, lease=config.lease
+        )
+        (feed,) = begin_polls(s, claims, now=now, lease=config.lease)
+    fetched = fetch_and_parse(feed, Fetcher(fetch_config(get_settings())))
+    with session_scope() as s:  # meanwhile the lease ran out and another poller took it
+        row = s.get(Feed, feed.id)
+        assert row is not None
+        row.lease_token = "poll:someone-else"
+    with session_scope() as s:
+        (summary,) = record_polls(
+            s, [fetched], config=config, now=datetime.now(UTC), rng=random.Random()
+        )
+    assert summary.error == "lease lost"
+    row = feed_row(feed.id)
+    assert row.last_polled_at is None
+    assert row.lease_token == "poll:someone-else"

@@ -118,3 +118,8 @@ def test_a_fresh_entry_among_old_ones_is_still_announced(server: FeedServer) -> 
     )
     summary = poll_now(feed_id)  # type: ignore[arg-type]
     assert (summary.new_posts, summary.announced, summary.stream_items) == (1, 1, 1)
+
+
+def test_utf16_documents_are_left_whole() -> None:
+    text = rss([Item("A", guid="a")]).decode().replace('encoding="utf-8"', 'encoding="utf-16"')
+    assert entry_spans(text.encode("utf-16")) is None

@@ -254,6 +254,7 @@ def test_a_killed_worker_loses_no_feed(server: FeedServer, tmp_path: Path) -> No
     with cluster(
         tmp_path / "cluster",
         TRIBE_POLL_LEASE="6s",
+        TRIBE_POLL_BATCH="1",
         TRIBE_FETCH_DEADLINE="5s",
         TRIBE_FETCH_TIMEOUT="5s",
     ) as c:

@@ -38,6 +38,7 @@ _ALWAYS_REFUSED: tuple[tuple[IPNetwork, str], ...] = (
     (_net("0.0.0.0/8"), "an unspecified address"),
     (_net("::/128"), "an unspecified address"),
     (_net("240.0.0.0/4"), "a reserved address"),
+    (_net("fec0::/10"), "a site-local address"),
 )
 
 # Refused unless TRIBE_ALLOW_PRIVATE_ADDRESSES (tests, local development).
@@ -51,17 +52,26 @@ _PRIVATE: tuple[tuple[IPNetwork, str], ...] = (
     (_net("fc00::/7"), "a private (unique local) IPv6 address"),
 )
 
-_NAT64 = _net("64:ff9b::/96")
+# IPv6 ranges whose last 32 bits are an IPv4 address a translator may reach:
+# NAT64 (well-known and local-use), SIIT, and the deprecated IPv4-compatible form.
+_WRAPPING_IPV4 = (
+    _net("64:ff9b::/96"),
+    _net("64:ff9b:1::/48"),
+    _net("::ffff:0:0:0/96"),
+    _net("::/96"),
+)
+_UNSPECIFIED_OR_LOOPBACK = (ipaddress.IPv6Address("::"), ipaddress.IPv6Address("::1"))
+_GLOBAL_UNICAST = _net("2000::/3")
 
 
 def _embedded_ipv4(ip: IPAddress) -> IPAddress:
-    """The IPv4 address an IPv6 address stands for (mapped, 6to4, NAT64), else `ip`."""
+    """The IPv4 address an IPv6 address stands for (mapped, 6to4, NAT64, ...), else `ip`."""
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return ip.ipv4_mapped
         if ip.sixtofour is not None:
             return ip.sixtofour
-        if ip in _NAT64:
+        if ip not in _UNSPECIFIED_OR_LOOPBACK and any(ip in n for n in _WRAPPING_IPV4):
             return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip
 
@@ -100,7 +110,7 @@ class AddressPolicy:
         private = _match(ip, _PRIVATE)
         if private:
             return None if self.allow_private else private
-        if not ip.is_global:
+        if not ip.is_global or (ip.version == 6 and ip not in _GLOBAL_UNICAST):
             return "a reserved or documentation address"
         return None
 

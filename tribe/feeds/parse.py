@@ -19,6 +19,7 @@ import feedparser
 import nh3
 
 from tribe.errors import NotAFeedError
+from tribe.feeds.urls import MAX_URL_LENGTH
 
 MAX_SUMMARY_CHARS = 20_000
 MAX_TITLE_CHARS = 500
@@ -95,7 +96,8 @@ def canonical_url(url: str, base: str) -> str:
         [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
          if not _TRACKING_PARAMS.match(k)]
     )  # fmt: skip
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
+    url = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
+    return url if len(url) <= MAX_URL_LENGTH else ""  # too long to store or to share
 
 
 def entry_key(guid: str | None, link: str | None, title: str, content: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import uuid
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -18,7 +19,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from tribe.db import dialect_insert, read_scope, session_scope
-from tribe.errors import FeedError
+from tribe.errors import FeedError, NotAFeedError
 from tribe.feeds.claims import FeedClaim, claim_due_feeds
 from tribe.feeds.decide import (
     Candidate,
@@ -31,7 +32,7 @@ from tribe.feeds.decide import (
 from tribe.feeds.fetch import Fetcher, FetchResult, GoneError, HTTPStatusError, Validators
 from tribe.feeds.parse import ParsedFeed, parse_feed
 from tribe.feeds.prescan import without_known_entries
-from tribe.feeds.urls import host_of
+from tribe.feeds.urls import MAX_URL_LENGTH, host_of
 from tribe.models import Feed, FeedStatus, PollOutcome, Post
 from tribe.stream import fan_out
 
@@ -47,6 +48,7 @@ class FeedToPoll:
     url: str
     validators: Validators
     content_hash: str | None
+    token: str = ""  # the lease token this poll holds; recording checks it is still ours
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ def begin_polls(
     and a poll must not be handed to a second worker while it is still running.
     """
     taken: list[FeedToPoll] = []
+    mine = str(uuid.uuid4())
     for token in dict.fromkeys(c.token for c in claims):
         ids = [c.feed_id for c in claims if c.token == token]
         rows = session.exec(
@@ -88,7 +91,7 @@ def begin_polls(
                 col(Feed.lease_token) == token,
                 col(Feed.lease_until) > now,
             )
-            .values(lease_token=None, lease_until=now + lease)
+            .values(lease_token=mine, lease_until=now + lease)
             .returning(
                 col(Feed.id),
                 col(Feed.url),
@@ -103,6 +106,7 @@ def begin_polls(
                 url=url,
                 validators=Validators(etag=etag, last_modified=last_modified),
                 content_hash=content_hash,
+                token=mine,
             )
             for feed_id, url, etag, last_modified, content_hash in rows
         ]
@@ -136,7 +140,15 @@ def fetch_and_parse(feed: FeedToPoll, fetcher: Fetcher, known: KnownKeys | None 
         if digest == feed.content_hash:
             # The server ignores conditional GET but sent the same bytes: nothing to read.
             return Fetched(feed=feed, result=result, content_hash=digest)
-        parsed = parse_feed(_new_entries_only(feed, result.body, known), result.headers, result.url)
+        body = _new_entries_only(feed, result.body, known)
+        try:
+            parsed = parse_feed(body, result.headers, result.url)
+        except NotAFeedError:
+            if body is result.body:
+                raise
+            # Cutting every known entry can leave a document feedparser calls empty
+            # and malformed; the whole document decides.
+            parsed = parse_feed(result.body, result.headers, result.url)
         return Fetched(feed=feed, result=result, parsed=parsed, content_hash=digest)
     except FeedError as exc:
         return Fetched(feed=feed, error=exc)
@@ -148,13 +160,24 @@ def fetch_and_parse(feed: FeedToPoll, fetcher: Fetcher, known: KnownKeys | None 
 
 
 def validators_after(result: FetchResult, previous: Validators) -> Validators:
-    """What to send next time: a 304 may leave its validators out; a 200 replaces them."""
+    """What to send next time: a 304 may leave its validators out; a 200 replaces them.
+
+    Values too long to store are dropped (the next fetch is then unconditional).
+    """
+    fresh = Validators(
+        etag=_fits(result.validators.etag, 1024),
+        last_modified=_fits(result.validators.last_modified, 128),
+    )
     if result.not_modified:
         return Validators(
-            etag=result.validators.etag or previous.etag,
-            last_modified=result.validators.last_modified or previous.last_modified,
+            etag=fresh.etag or previous.etag,
+            last_modified=fresh.last_modified or previous.last_modified,
         )
-    return result.validators
+    return fresh
+
+
+def _fits(value: str | None, limit: int) -> str | None:
+    return value if value is not None and len(value) <= limit else None
 
 
 def record_poll(
@@ -169,6 +192,10 @@ def record_poll(
     feed = session.get(Feed, fetched.feed.id)
     if feed is None:  # deleted while we were fetching
         return PollSummary(fetched.feed.id, PollOutcome.ERROR, error="the feed was removed")
+    if fetched.feed.token and feed.lease_token != fetched.feed.token:
+        # Our lease ran out and another poller has the feed: its result will count.
+        log.warning("feed %s: lease lost while polling, result dropped", feed.id)
+        return PollSummary(feed.id, PollOutcome.ERROR, error="lease lost")  # type: ignore[arg-type]
     feed.last_polled_at = now
     feed.lease_until = None
     feed.lease_token = None
@@ -191,7 +218,7 @@ def record_poll(
         ttl = parsed.ttl
         feed.title = parsed.title[:500] or feed.title
         feed.site_url = parsed.site_url or feed.site_url
-        feed.warning = parsed.warning
+        feed.warning = parsed.warning[:1000] if parsed.warning else None
         summary = _record_entries(session, feed, parsed, config=config, now=now)
     if result.moved_to:
         _move(session, feed, result.moved_to)
@@ -222,13 +249,15 @@ def _record_error(
 
 def _move(session: Session, feed: Feed, new_url: str) -> None:
     """A permanent redirect: remember the new address, unless the owner already has it."""
-    if new_url == feed.url:
+    if new_url == feed.url or len(new_url) > MAX_URL_LENGTH:
         return
     twin = session.exec(
         select(col(Feed.id)).where(col(Feed.owner_id) == feed.owner_id, col(Feed.url) == new_url)
     ).first()
     if twin is not None:
-        feed.warning = f"this feed now redirects to {new_url}, which is also your feed #{twin}"
+        feed.warning = f"this feed now redirects to {new_url}, which is also your feed #{twin}"[
+            :1000
+        ]
         return
     log.info("feed %s moved permanently: %s -> %s", feed.id, feed.url, new_url)
     feed.url = new_url
@@ -269,6 +298,7 @@ def _record_entries(
         now=now,
         max_age=config.max_entry_age,
     )
+    announce -= _republished(session, feed, parsed, inserted)
     announced_ids = [inserted[key] for key in announce]
     if announced_ids:
         session.exec(update(Post).where(col(Post.id).in_(announced_ids)).values(announced=True))
@@ -280,6 +310,26 @@ def _record_entries(
         announced=len(announced_ids),
         stream_items=items,
     )
+
+
+def _republished(
+    session: Session, feed: Feed, parsed: ParsedFeed, inserted: dict[str, int]
+) -> set[str]:
+    """New keys whose link the feed already had: the blog changed its guids (a platform
+    move, http -> https), not its posts. Recorded, but not announced again."""
+    urls = {e.key: e.url for e in parsed.entries if e.key in inserted and e.url}
+    if not urls:
+        return set()
+    seen = set(
+        session.exec(
+            select(col(Post.url)).where(
+                col(Post.feed_id) == feed.id,
+                col(Post.url).in_(set(urls.values())),
+                col(Post.id).not_in(list(inserted.values())),
+            )
+        ).all()
+    )
+    return {key for key, url in urls.items() if url in seen}
 
 
 def record_polls(
@@ -294,20 +344,55 @@ def record_polls(
 
     Unchanged feeds (most of every sweep) are written with one bulk UPDATE.
     """
-    unchanged = [f for f in fetched if _is_unchanged(f)]
+    unchanged = _still_ours(session, [f for f in fetched if _is_unchanged(f)])
     summaries = _record_unchanged(session, unchanged, config=config, now=now, rng=rng)
     if len(summaries) < len(unchanged):
         unchanged = []  # the bulk write failed: take them one by one below
+    done = {f.feed.id for f in unchanged}
     for outcome in fetched:
-        if outcome in unchanged:
+        if outcome.feed.id in done:
             continue
         try:
             with session.begin_nested():
                 summaries.append(record_poll(session, outcome, config=config, now=now, rng=rng))
-        except Exception:
-            # Its lease runs out and it is polled again; the rest of the batch is kept.
+        except Exception as exc:
             log.exception("could not record the poll of feed %s", outcome.feed.id)
+            summaries += _record_failure(session, outcome, exc, config=config, now=now, rng=rng)
     return summaries
+
+
+def _still_ours(session: Session, fetched: list[Fetched]) -> list[Fetched]:
+    """The polls whose lease this poller still holds (one read for the batch)."""
+    if not fetched:
+        return []
+    rows = session.exec(
+        select(col(Feed.id), col(Feed.lease_token)).where(
+            col(Feed.id).in_([f.feed.id for f in fetched])
+        )
+    ).all()
+    tokens = dict(rows)
+    return [f for f in fetched if not f.feed.token or tokens.get(f.feed.id) == f.feed.token]
+
+
+def _record_failure(
+    session: Session,
+    fetched: Fetched,
+    exc: Exception,
+    *,
+    config: PollConfig,
+    now: datetime,
+    rng: random.Random,
+) -> list[PollSummary]:
+    """Storing the poll failed: say so on the feed and back off, rather than retry silently."""
+    error = FeedError(f"tribe could not store this poll ({type(exc).__name__}); it will try again")
+    try:
+        with session.begin_nested():
+            return [
+                record_poll(session, replace(fetched, error=error), config=config, now=now, rng=rng)
+            ]
+    except Exception:
+        log.exception("could not record the failure of feed %s either", fetched.feed.id)
+        return []
 
 
 def _is_unchanged(fetched: Fetched) -> bool:
@@ -412,12 +497,12 @@ def poll_claims(
             claim_due_feeds(
                 session,
                 now=now,
-                limit=claim_next,
+                limit=min(claim_next, len(feeds)),
                 per_host=config.per_host,
                 max_in_flight=config.max_in_flight,
                 lease=config.lease,
             )
-            if claim_next
+            if claim_next and feeds
             else []
         )
     return PolledBatch(summaries, next_claims)

@@ -85,6 +85,8 @@ def entry_spans(body: bytes) -> list[EntrySpan] | None:
     """Every entry with exactly one guid, with its span; None when the scan is unsure."""
     if _DOCTYPE.search(body):
         return None  # entity tricks are feedparser's (defused) business, not ours
+    if b"\x00" in body[:4] or body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None  # UTF-16/32: byte offsets of ">" would cut characters in half
     scanner = _Scanner(body)
     try:
         scanner.parser.Parse(body, True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from tribe.db import session_scope
 from tribe.errors import NotFoundError
@@ -21,7 +21,7 @@ from tribe.feeds.claims import claim_due_feeds, due_filter, make_due_now
 from tribe.feeds.decide import PollConfig
 from tribe.feeds.fetch import Fetcher
 from tribe.feeds.poll import PollSummary, poll_claimed_feed
-from tribe.models import PollOutcome
+from tribe.models import Feed, PollOutcome
 
 
 @dataclass
@@ -52,9 +52,12 @@ def prepare(*, feed_ids: Collection[int] | None, everything: bool) -> int:
     """Make the named feeds (or, with `everything`, all feeds) due now; return how many are due."""
     if feed_ids is not None or everything:
         with session_scope() as session:
-            changed = make_due_now(session, now=datetime.now(UTC), feed_ids=feed_ids)
-        if feed_ids is not None and changed < len(set(feed_ids)):
-            raise NotFoundError("no feed with id " + ", ".join(map(str, sorted(feed_ids))))
+            if feed_ids is not None:
+                found = set(session.exec(select(col(Feed.id)).where(col(Feed.id).in_(feed_ids))))
+                missing = sorted(set(feed_ids) - found)
+                if missing:
+                    raise NotFoundError("no feed with id " + ", ".join(map(str, missing)))
+            make_due_now(session, now=datetime.now(UTC), feed_ids=feed_ids)
     return count_due(feed_ids)
 
 
