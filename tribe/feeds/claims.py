@@ -66,12 +66,19 @@ def _statements(restricted: bool) -> tuple[Any, Any]:
     )
     # Candidates: the most overdue feeds of hosts with a free lane, read in index order
     # and cut short, so a claim costs the same with a thousand due feeds as with ten.
-    candidates = (
-        select(col(Feed.id), host, col(Feed.next_poll_at), in_use.label("in_use"))
-        .outerjoin(busy, busy.c.host == host)
-        .where(due_filter(now, feed_ids), in_use < per_host)
+    # Full hosts are few (at most the in-flight cap): they are filtered out by a small
+    # hashed set, and lanes are counted only for the candidates.
+    full = select(busy.c.host).where(busy.c.n >= per_host)
+    window = (
+        select(col(Feed.id), host, col(Feed.next_poll_at))
+        .where(due_filter(now, feed_ids), host.not_in(full))
         .order_by(col(Feed.next_poll_at), col(Feed.id))
         .limit(bindparam("window", type_=Integer()))
+        .subquery()
+    )
+    candidates = (
+        sa_select(window, in_use.label("in_use"))
+        .outerjoin(busy, busy.c.host == window.c.host)
         .subquery()
     )
     rank = func.row_number().over(
