@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     TRIBE_POLL_SWEEP_EVERY: Duration = timedelta(seconds=5)
     TRIBE_MAX_ENTRY_AGE: Duration = timedelta(days=3)
 
+    # Approvals and queues.
+    TRIBE_STREAM_EXPIRY: Duration = timedelta(days=5)
+    TRIBE_STAGGER: Duration = timedelta(minutes=20)
+    TRIBE_QUEUE_HORIZON: Duration = timedelta(days=7)
+
     # Workers.
     TRIBE_WORKER_CONCURRENCY: int = Field(default=4, ge=1)
     TRIBE_FETCH_CONCURRENCY: int = Field(default=16, ge=1)

@@ -103,3 +103,22 @@ def test_docker_compose_file_is_valid(tmp_path: Path) -> None:
     )  # fmt: skip
     assert unset.returncode != 0
     assert "set TRIBE_POSTGRES_PASSWORD in .env" in unset.stderr
+
+
+def test_upgrading_a_database_with_data_keeps_it(empty_database_url: str) -> None:
+    upgrade(empty_database_url, "0001")
+    engine = create_engine(empty_database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO member (email, display_name, timezone, created_at) "
+                "VALUES ('old@example.com', 'Old', 'UTC', CURRENT_TIMESTAMP)"
+            )
+        )
+    upgrade(empty_database_url)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT email, queue_paused, templates FROM member")).one()
+    engine.dispose()
+    assert row[0] == "old@example.com"
+    assert not row[1]
+    assert row[2] in ({}, "{}")

@@ -111,9 +111,16 @@ _turns = threading.local()
 def _sqlite_write_turn(engine: Engine) -> Iterator[None]:
     database = engine.url.database
     with _sqlite_writer:
-        nested = getattr(_turns, "depth", 0) > 0
-        if nested or fcntl is None or not database or database == ":memory:":
-            yield
+        if getattr(_turns, "depth", 0) > 0:
+            # A second writing session in this thread would wait for the first one's lock
+            # for the whole busy timeout, then fail: say so at once.
+            raise RuntimeError("a writing session is already open in this thread")
+        if fcntl is None or not database or database == ":memory:":
+            _turns.depth = 1
+            try:
+                yield
+            finally:
+                _turns.depth = 0
             return
         # A fresh open file for each turn: flock() belongs to the open file, which a
         # forked child would otherwise share with its parent.

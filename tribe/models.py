@@ -57,6 +57,27 @@ class PollOutcome(StrEnum):
     GONE = "gone"
 
 
+class Network(StrEnum):
+    X = "x"
+    MASTODON = "mastodon"
+    BLUESKY = "bluesky"
+
+
+class ScheduleMode(StrEnum):
+    SLOTS = "slots"
+    INTERVAL = "interval"
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"  # waiting for its due time
+    SENDING = "sending"  # claimed by a publisher
+    SENT = "sent"
+    UNCONFIRMED = "unconfirmed"  # sent, but the network's answer was lost
+    FAILED = "failed"
+    HELD = "held"  # the account needs reconnecting
+    CANCELLED = "cancelled"
+
+
 class StreamState(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
@@ -71,6 +92,9 @@ class Member(SQLModel, table=True):
     email: str = Field(max_length=254, unique=True)
     display_name: str = Field(max_length=120)
     timezone: str = Field(default="UTC", max_length=64)
+    # The member's share templates by network ("x", "mastodon", "bluesky").
+    templates: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    queue_paused: bool = False
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -171,6 +195,67 @@ class StreamItem(SQLModel, table=True):
     )
     created_at: datetime = Field(default_factory=utcnow)
     decided_at: datetime | None = None
+    auto: bool = False  # approved by the member's auto-approve rule
+
+
+class Preference(SQLModel, table=True):
+    """What a member wants from one tribemate's posts."""
+
+    __table_args__ = (sa.UniqueConstraint("member_id", "author_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    author_id: int = Field(foreign_key="member.id", index=True)
+    muted: bool = False  # their posts stop reaching my stream
+    auto_approve: bool = False
+    auto_daily_cap: int = 3
+
+
+class Account(SQLModel, table=True):
+    """A member's social account and the schedule its reshares keep."""
+
+    __table_args__ = (sa.UniqueConstraint("member_id", "network", "handle"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    network: Network = Field(sa_type=_enum(Network, "network"))
+    handle: str = Field(max_length=255)
+    active: bool = True
+    # The instance's own limits (Mastodon), when it has told us.
+    max_characters: int | None = None
+    url_characters: int | None = None
+    schedule_mode: ScheduleMode = Field(
+        default=ScheduleMode.INTERVAL, sa_type=_enum(ScheduleMode, "schedule_mode")
+    )
+    slots: list[str] = Field(default_factory=list, sa_type=JSON)  # "mon 09:00", ...
+    min_gap_minutes: int = 90
+    window_start: str = Field(default="08:00", max_length=5)
+    window_end: str = Field(default="21:00", max_length=5)
+    daily_cap: int = 6
+    paused: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """One reshare of one post to one account, due at a time its schedule allows."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "post_id"),
+        sa.Index("ix_delivery_due", "state", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    post_id: int = Field(foreign_key="post.id", index=True)
+    stream_item_id: int | None = Field(default=None, foreign_key="streamitem.id")
+    text: str = Field(sa_type=sa.Text)
+    state: DeliveryState = Field(
+        default=DeliveryState.QUEUED, sa_type=_enum(DeliveryState, "delivery_state")
+    )
+    due_at: datetime
+    reason: str = Field(default="", max_length=300)  # why this time
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class Heartbeat(SQLModel, table=True):
