@@ -253,13 +253,359 @@ def import_csv(path: Path) -> None:
 @json_option
 def stream(email: str, as_json: bool) -> None:
     """A member's pending stream items, newest first."""
+    from tribe.approvals import approval_config
     from tribe.db import session_scope
+    from tribe.queue import reach, reach_notices
     from tribe.stream import pending_stream
 
     with session_scope() as session:
         items = pending_stream(session, email=email)
+        notices = reach_notices(reach(session, email=email), approval_config())
     columns = ("item_id", "title", "author_name", "tribes", "published_at", "url")
     _print(items, as_json, columns, "nothing waiting in this stream")
+    for notice in notices:
+        click.echo(f"note: {notice}", err=True)
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+
+def _parse_texts(pairs: Sequence[str]) -> dict[Any, str]:
+    from tribe.accounts import check_network
+
+    texts = {}
+    for pair in pairs:
+        network, sep, text = pair.partition("=")
+        if not sep:
+            raise click.UsageError(f"--text takes NETWORK=TEXT, got {pair!r}")
+        texts[check_network(network)] = text
+    return texts
+
+
+def _echo_decision(decision: Any) -> None:
+    if decision.repeated:
+        click.echo(f"item #{decision.item_id} was already {decision.state.value}")
+    for queued in decision.queued:
+        click.echo(
+            f"  queued #{queued.delivery_id} on {queued.network.value} {queued.handle} "
+            f"at {queued.due_at:%Y-%m-%d %H:%M} UTC ({queued.reason})"
+        )
+    for full in decision.full:
+        click.echo(f"  not queued: {full}")
+
+
+@main.command()
+@click.argument("email")
+@click.argument("item_id", type=int, required=False)
+@click.option("--text", "texts", multiple=True, metavar="NETWORK=TEXT", help="Your own words.")
+@click.option("--all", "everything", is_flag=True, help="Approve every pending item.")
+def approve(email: str, item_id: int | None, texts: tuple[str, ...], everything: bool) -> None:
+    """Approve a stream item: it is queued on each of your accounts."""
+    from tribe.approvals import approval_config, approve_all
+    from tribe.approvals import approve as approve_item
+    from tribe.db import session_scope
+    from tribe.stream import pending_stream
+
+    if everything == (item_id is not None):
+        raise click.UsageError("give an ITEM_ID or --all")
+    if everything and texts:
+        raise click.UsageError("--text goes with one item, not --all")
+    with session_scope() as session:
+        if everything:
+            ids = [i.item_id for i in pending_stream(session, email=email)]
+            outcome = approve_all(session, email=email, item_ids=ids, config=approval_config())
+            for decision in outcome.decisions:
+                click.echo(f"approved #{decision.item_id}")
+                _echo_decision(decision)
+            for error in outcome.errors:
+                click.echo(f"not approved {error}")
+            return
+        assert item_id is not None
+        decision = approve_item(
+            session, email=email, item_id=item_id, own=_parse_texts(texts), config=approval_config()
+        )
+    if not decision.repeated:
+        click.echo(f"approved #{item_id}")
+    _echo_decision(decision)
+
+
+@main.command()
+@click.argument("email")
+@click.argument("item_id", type=int)
+def skip(email: str, item_id: int) -> None:
+    """Skip a stream item."""
+    from tribe.approvals import skip as skip_item
+    from tribe.db import session_scope
+
+    with session_scope() as session:
+        decision = skip_item(session, email=email, item_id=item_id)
+    click.echo(
+        f"item #{item_id} was already skipped" if decision.repeated else f"skipped #{item_id}"
+    )
+
+
+@main.command()
+@click.argument("email")
+@click.argument("author_email")
+@click.option("--off", is_flag=True, help="Unmute.")
+def mute(email: str, author_email: str, off: bool) -> None:
+    """Stop (or, with --off, resume) a tribemate's posts reaching your stream."""
+    from tribe.approvals import set_muted
+    from tribe.db import session_scope
+
+    with session_scope() as session:
+        set_muted(session, email=email, author_email=author_email, muted=not off)
+    click.echo(f"{author_email} {'unmuted' if off else 'muted'} for {email}")
+
+
+@main.command("auto-approve")
+@click.argument("email")
+@click.argument("author_email")
+@click.option("--daily-cap", type=int, default=3, show_default=True)
+@click.option("--off", is_flag=True, help="Stop approving automatically.")
+def auto_approve(email: str, author_email: str, daily_cap: int, off: bool) -> None:
+    """Approve a tribemate's new posts automatically (at most --daily-cap in 24 hours)."""
+    from tribe.approvals import set_auto_approve
+    from tribe.db import session_scope
+
+    with session_scope() as session:
+        set_auto_approve(
+            session, email=email, author_email=author_email, enabled=not off, daily_cap=daily_cap
+        )
+    state = "off" if off else f"on, at most {daily_cap} a day"
+    click.echo(f"auto-approve of {author_email} for {email}: {state}")
+
+
+# --- accounts, templates, schedules, queue --------------------------------------------------
+
+
+@main.group()
+def account() -> None:
+    """Social accounts (records; connecting them comes with publishing)."""
+
+
+@account.command("add")
+@click.argument("email")
+@click.argument("network")
+@click.argument("handle")
+@click.option("--max-characters", type=int, help="The instance's post limit (Mastodon).")
+def account_add(email: str, network: str, handle: str, max_characters: int | None) -> None:
+    """Add an account: NETWORK is x, mastodon or bluesky."""
+    from tribe.accounts import add_account
+    from tribe.db import session_scope
+
+    with session_scope() as session:
+        info = add_account(
+            session, email=email, network=network, handle=handle, max_characters=max_characters
+        )
+    click.echo(f"added {info.network.value} account {info.handle} (#{info.id})")
+
+
+@account.command("list")
+@click.argument("email")
+@json_option
+def account_list(email: str, as_json: bool) -> None:
+    """A member's accounts and their schedules."""
+    from tribe.accounts import list_accounts
+    from tribe.db import session_scope
+
+    with session_scope() as session:
+        accounts = list_accounts(session, email=email)
+    _print(
+        accounts,
+        as_json,
+        ("id", "network", "handle", "active", "paused", "schedule"),
+        "no accounts yet",
+    )
+
+
+@main.group()
+def template() -> None:
+    """Share templates: {title} {url} {author} {tags}."""
+
+
+@template.command("set")
+@click.argument("email")
+@click.argument("network")
+@click.argument("text")
+def template_set(email: str, network: str, text: str) -> None:
+    """Set the member's template for one network."""
+    from tribe.accounts import set_template
+    from tribe.db import session_scope
+
+    with session_scope() as session:
+        set_template(session, email=email, network=network, template=text)
+    click.echo(f"template for {network} set")
+
+
+@template.command("show")
+@click.argument("email")
+@json_option
+def template_show(email: str, as_json: bool) -> None:
+    """The member's template for each network."""
+    from tribe.accounts import templates_of
+    from tribe.db import session_scope
+
+    with session_scope() as session:
+        templates = templates_of(session, email=email)
+    if as_json:
+        click.echo(json.dumps(templates, indent=2, ensure_ascii=False))
+        return
+    for network, text in templates.items():
+        click.echo(f"{network}: {text!r}")
+
+
+@main.group()
+def schedule() -> None:
+    """When each account's reshares go out."""
+
+
+@schedule.command("show")
+@click.argument("email")
+@json_option
+def schedule_show(email: str, as_json: bool) -> None:
+    """Each account's schedule, in the member's time zone."""
+    from tribe.accounts import list_accounts
+    from tribe.db import session_scope
+
+    with session_scope() as session:
+        accounts = list_accounts(session, email=email)
+    _print(accounts, as_json, ("id", "network", "handle", "paused", "schedule"), "no accounts yet")
+
+
+@schedule.command("set")
+@click.argument("email")
+@click.option("--account", "account_id", type=int, help="Only this account (default: all).")
+@click.option("--slots", help='Weekly times, e.g. "mon-fri 09:00,12:30,17:00; sat 10:00".')
+@click.option("--every", help="Minimum gap in interval mode, e.g. 90m.")
+@click.option("--between", help="Posting hours in interval mode, e.g. 08:00-21:00.")
+@click.option("--daily-cap", type=int, help="At most this many a day.")
+@click.option("--timezone", help="The member's IANA zone, e.g. Europe/Paris.")
+def schedule_set(
+    email: str,
+    account_id: int | None,
+    slots: str | None,
+    every: str | None,
+    between: str | None,
+    daily_cap: int | None,
+    timezone: str | None,
+) -> None:
+    """Change the schedule (slots, or --every/--between), cap or time zone."""
+    from config.settings import parse_duration
+    from tribe.accounts import ScheduleChange, set_schedule
+    from tribe.db import session_scope
+    from tribe.errors import InvalidInputError
+    from tribe.schedule import parse_window
+
+    if not any((slots, every, between, daily_cap, timezone)):
+        raise click.UsageError(
+            "nothing to change: give --slots, --every/--between, --daily-cap or --timezone"
+        )
+    try:
+        gap = parse_duration(every) if every else None
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+    window = parse_window(between) if between else None
+    change = ScheduleChange(
+        slots=slots,
+        every=gap,
+        between=(f"{window[0]:%H:%M}", f"{window[1]:%H:%M}") if window else None,
+        daily_cap=daily_cap,
+        timezone=timezone,
+    )
+    with session_scope() as session:
+        accounts = set_schedule(session, email=email, change=change, account_id=account_id)
+    for info in accounts:
+        click.echo(f"{info.network.value} {info.handle}: {info.schedule}")
+
+
+class _QueueGroup(click.Group):
+    """`tribe queue EMAIL` shows the queue; `tribe queue move ...` and friends act on it."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and "@" in args[0]:
+            args = ["show", *args]
+        return super().resolve_command(ctx, args)
+
+
+@main.group(cls=_QueueGroup)
+def queue() -> None:
+    """A member's queue: tribe queue EMAIL [--json]; move, cancel, pause, resume."""
+
+
+@queue.command("show")
+@click.argument("email")
+@click.option("--all", "everything", is_flag=True, help="Include sent, failed and cancelled.")
+@json_option
+def queue_show(email: str, everything: bool, as_json: bool) -> None:
+    """Deliveries with account, post, text, state and due time (UTC and local)."""
+    from tribe.approvals import approval_config
+    from tribe.db import session_scope
+    from tribe.queue import list_queue, reach, reach_notices
+
+    with session_scope() as session:
+        entries = list_queue(session, email=email, everything=everything)
+        notices = reach_notices(reach(session, email=email), approval_config())
+    columns = ("id", "network", "handle", "state", "due_local", "title", "text")
+    _print(entries, as_json, columns, "the queue is empty")
+    for notice in notices:
+        click.echo(f"note: {notice}", err=True)
+
+
+@queue.command("move")
+@click.argument("email")
+@click.argument("delivery_id", type=int)
+@click.argument("direction", type=click.Choice(["up", "down"]))
+def queue_move(email: str, delivery_id: int, direction: str) -> None:
+    """Swap a delivery's time with its neighbour's."""
+    from tribe.db import session_scope
+    from tribe.queue import move
+
+    with session_scope() as session:
+        entry = move(session, email=email, delivery_id=delivery_id, direction=direction)
+    click.echo(f"#{entry.id} now goes out {entry.due_local}")
+
+
+@queue.command("cancel")
+@click.argument("email")
+@click.argument("delivery_id", type=int)
+def queue_cancel(email: str, delivery_id: int) -> None:
+    """Cancel a queued delivery."""
+    from tribe.db import session_scope
+    from tribe.queue import cancel
+
+    with session_scope() as session:
+        cancel(session, email=email, delivery_id=delivery_id)
+    click.echo(f"cancelled #{delivery_id}")
+
+
+@queue.command("pause")
+@click.argument("email")
+def queue_pause(email: str) -> None:
+    """Send nothing until resumed."""
+    from tribe.db import session_scope
+    from tribe.queue import pause
+
+    with session_scope() as session:
+        pause(session, email=email)
+    click.echo("queue paused")
+
+
+@queue.command("resume")
+@click.argument("email")
+def queue_resume(email: str) -> None:
+    """Resume; deliveries whose time passed get new times (no burst)."""
+    from tribe.approvals import approval_config
+    from tribe.db import session_scope
+    from tribe.queue import resume
+
+    with session_scope() as session:
+        moved, dropped = resume(session, email=email, config=approval_config())
+    click.echo(f"queue resumed; {moved} overdue deliveries rescheduled")
+    if dropped:
+        click.echo(
+            f"{dropped} found no time within the horizon and were cancelled (see tribe queue --all)"
+        )
 
 
 # --- running --------------------------------------------------------------------------------

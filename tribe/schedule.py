@@ -18,18 +18,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from tribe.errors import InvalidInputError
+from tribe.models import ScheduleMode
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-
-
-class ScheduleMode(StrEnum):
-    SLOTS = "slots"
-    INTERVAL = "interval"
 
 
 @dataclass(frozen=True, order=True)

@@ -11,25 +11,19 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 from string import Formatter
 
 import regex
 from twitter_text import parse_tweet
 
 from tribe.errors import InvalidInputError
+from tribe.models import Network
 
 ELLIPSIS = "\u2026"
 _SPACE = re.compile(r"\s+")
 _URL = re.compile(r"https?://\S+")
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 PLACEHOLDERS = frozenset({"title", "url", "author", "tags"})
-
-
-class Network(StrEnum):
-    X = "x"
-    MASTODON = "mastodon"
-    BLUESKY = "bluesky"
 
 
 DEFAULT_TEMPLATES = {

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, literal
+from sqlalchemy import and_, func, literal, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, UTCDateTime, col, select
 
@@ -18,6 +18,7 @@ from tribe.models import (
     Membership,
     MembershipStatus,
     Post,
+    Preference,
     StreamItem,
     StreamState,
     Tribe,
@@ -26,6 +27,8 @@ from tribe.models import (
 
 def fan_out(session: Session, post_ids: Sequence[int], *, now: datetime) -> int:
     """Give each post a stream item for every active tribemate of its author, once.
+
+    Tribemates who muted the author get nothing.
 
     One INSERT ... SELECT for all posts and members: the author is excluded, a
     member who shares several tribes with the author gets one item, and the unique
@@ -59,7 +62,17 @@ def fan_out(session: Session, post_ids: Sequence[int], *, now: datetime) -> int:
                 col(mate.member_id) != owner,
             ),
         )
-        .where(col(Post.id).in_(list(post_ids)))
+        .outerjoin(
+            Preference,
+            and_(
+                col(Preference.member_id) == col(mate.member_id),
+                col(Preference.author_id) == owner,
+            ),
+        )
+        .where(
+            col(Post.id).in_(list(post_ids)),
+            or_(col(Preference.muted).is_(None), col(Preference.muted).is_(False)),
+        )
         .distinct()
     )
     stmt = (

@@ -48,6 +48,16 @@ def make_app(settings: Settings) -> Celery:
                 # A sweep that waited longer than one interval is already replaced.
                 "options": {"expires": sweep_every},
             },
+            "expire-stream-items": {
+                "task": "tribe.stream.expire_items",
+                "schedule": 600.0,
+                "options": {"expires": 600.0},
+            },
+            "auto-approve": {
+                "task": "tribe.approvals.auto_approve",
+                "schedule": 60.0,
+                "options": {"expires": 60.0},
+            },
         },
         beat_schedule_filename=str(settings.TRIBE_DATA_DIR / "celerybeat-schedule"),
         beat_scheduler="workers.beat:Scheduler",

@@ -14,5 +14,7 @@ class Queue(StrEnum):
 
 ROUTES = {
     "tribe.feeds.poll_due_feeds": {"queue": Queue.SCHEDULER.value},
+    "tribe.stream.expire_items": {"queue": Queue.SCHEDULER.value},
+    "tribe.approvals.auto_approve": {"queue": Queue.SCHEDULER.value},
     "tribe.feeds.poll_feeds": {"queue": Queue.FEEDS.value},
 }

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
+from tribe.approvals import approval_config, auto_approve_pending, expire_stale
 from tribe.db import session_scope
 from tribe.feeds import claim_feeds, poll_config, process_fetch_pool, process_fetcher
 from tribe.feeds.claims import FeedClaim
@@ -47,3 +49,18 @@ def poll_feeds(feed_ids: list[int], token: str) -> int:
     )
     _enqueue(polled.next_claims, config.batch)
     return len(polled.summaries)
+
+
+@app.task(name="tribe.stream.expire_items")
+def expire_items() -> int:
+    """Pending stream items older than TRIBE_STREAM_EXPIRY become expired."""
+    config = approval_config()
+    with session_scope() as session:
+        return expire_stale(session, now=datetime.now(UTC), expiry=config.expiry)
+
+
+@app.task(name="tribe.approvals.auto_approve")
+def auto_approve() -> int:
+    """Approve what members asked to approve automatically, within their caps."""
+    with session_scope() as session:
+        return auto_approve_pending(session, now=datetime.now(UTC), config=approval_config())

@@ -7,6 +7,7 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import update
@@ -266,3 +267,67 @@ def test_a_killed_worker_loses_no_feed(server: FeedServer, tmp_path: Path) -> No
         c.start_worker("rescuer")
         wait_for("the rescue poll", lambda: feeds_by_id()[feed_id].last_success_at is not None, 60)  # type: ignore[index]
         assert server.hits("/slow.xml") == 2
+
+
+def test_a_post_fans_out_and_two_tribemates_approvals_are_queued_staggered_once(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """Feed -> worker -> two streams -> two approvals -> deliveries at local slot times."""
+    from tribe.accounts import ScheduleChange, add_account, set_schedule
+    from tribe.approvals import approve
+    from tribe.models import Delivery, StreamItem
+
+    with session_scope() as s:
+        alice = b.member(s, "Alice", "Europe/Paris")
+        bob = b.member(s, "Bob", "America/Chicago")
+        carol = b.member(s, "Carol", "America/Chicago")
+        b.tribe(s, "Writers", alice, bob, carol)
+        feed_id = b.feed(s, alice, server.url("/alice.xml"), next_poll_at=datetime.now(UTC)).id
+        for who in (bob, carol):
+            add_account(s, email=who.email, network="x", handle=who.display_name.lower())
+            set_schedule(s, email=who.email, change=ScheduleChange(slots="mon-sun 09:00,21:00"))
+    server.routes["/alice.xml"] = Served(rss(posts(3)))
+
+    with cluster(tmp_path / "cluster") as c:
+        c.start_worker("worker")
+        c.start_beat()
+        wait_for("the baseline", lambda: feeds_by_id()[feed_id].last_success_at is not None)  # type: ignore[index]
+        server.routes["/alice.xml"] = Served(
+            rss(
+                [
+                    Item(
+                        "Fresh!",
+                        guid="new",
+                        link="https://alice.blog/new",
+                        published=ago(minutes=3),
+                    ),
+                    *posts(3),
+                ]
+            )
+        )
+        started = datetime.now(UTC)
+        make_due(feed_id)  # type: ignore[arg-type]
+        wait_for("the new post", lambda: polled_since(feed_id, started))  # type: ignore[arg-type]
+
+    with session_scope() as s:
+        items = {
+            i.member_id: i.id
+            for i in s.exec(select(StreamItem).where(col(StreamItem.state) == "pending")).all()
+        }
+    assert set(items) == {bob.id, carol.id}
+    now = datetime.now(UTC)
+    with session_scope() as s:
+        first = approve(s, email=bob.email, item_id=items[bob.id], now=now)  # type: ignore[index]
+    with session_scope() as s:
+        second = approve(s, email=carol.email, item_id=items[carol.id], now=now)  # type: ignore[index]
+    with session_scope() as s:  # a retried click
+        again = approve(s, email=carol.email, item_id=items[carol.id], now=now)  # type: ignore[index]
+    assert again.repeated
+
+    chicago = ZoneInfo("America/Chicago")
+    with session_scope() as s:
+        dues = sorted(d.due_at for d in s.exec(select(Delivery)).all())
+    assert len(dues) == 2  # once each
+    assert {d.astimezone(chicago).strftime("%H:%M") for d in dues} <= {"09:00", "21:00"}
+    assert dues[1] - dues[0] >= timedelta(minutes=20)  # staggered
+    assert {first.queued[0].due_at, second.queued[0].due_at} == set(dues)

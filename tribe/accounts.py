@@ -1,0 +1,211 @@
+"""Members' social accounts (the records), their schedules and share templates."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import Session, col, select
+
+from tribe.errors import ConflictError, InvalidInputError, NotFoundError
+from tribe.members import check_timezone, get_member
+from tribe.models import Account, Member, Network, ScheduleMode
+from tribe.schedule import Schedule, Slot, format_slots, parse_slots, parse_time
+from tribe.sharetext import DEFAULT_TEMPLATES, Limit, check_template, limit_for
+
+_HANDLES = {
+    Network.X: (re.compile(r"^[A-Za-z0-9_]{1,15}$"), "an X handle like @alice_writes"),
+    Network.MASTODON: (
+        re.compile(r"^[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"),
+        "a Mastodon address like @alice@mastodon.social",
+    ),
+    Network.BLUESKY: (
+        re.compile(r"^(?=.{3,253}$)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$"),
+        "a Bluesky handle like alice.bsky.social",
+    ),
+}
+
+
+def check_network(name: str) -> Network:
+    try:
+        return Network(name.strip().lower())
+    except ValueError:
+        choices = ", ".join(n.value for n in Network)
+        raise InvalidInputError(f"{name!r} is not a network; use one of {choices}") from None
+
+
+def normalize_handle(network: Network, handle: str) -> str:
+    value = handle.strip().removeprefix("@")
+    if network != Network.X:
+        value = value.lower()
+    pattern, example = _HANDLES[network]
+    if not pattern.match(value):
+        raise InvalidInputError(f"{handle!r} is not {example}")
+    return value
+
+
+def mention(account: Account) -> str:
+    """How a post names this account's owner: @alice, @alice@host, @alice.bsky.social."""
+    return "@" + account.handle
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    id: int
+    network: Network
+    handle: str
+    active: bool
+    schedule: str
+    paused: bool
+
+
+def _info(account: Account, member: Member) -> AccountInfo:
+    assert account.id is not None
+    return AccountInfo(
+        id=account.id,
+        network=account.network,
+        handle=mention(account),
+        active=account.active,
+        schedule=schedule_of(account, member).describe(),
+        paused=account.paused or member.queue_paused,
+    )
+
+
+def add_account(
+    session: Session,
+    *,
+    email: str,
+    network: str,
+    handle: str,
+    max_characters: int | None = None,
+) -> AccountInfo:
+    """Record a member's account (connecting it for real comes with publishing)."""
+    member = get_member(session, email)
+    net = check_network(network)
+    value = normalize_handle(net, handle)
+    exists = session.exec(
+        select(Account).where(
+            col(Account.member_id) == member.id,
+            col(Account.network) == net,
+            col(Account.handle) == value,
+        )
+    ).first()
+    if exists is not None:
+        raise ConflictError(f"{member.email} already has the {net.value} account @{value}")
+    if max_characters is not None and max_characters < 100:
+        raise InvalidInputError("--max-characters must be at least 100")
+    account = Account(
+        member_id=member.id,  # type: ignore[arg-type]
+        network=net,
+        handle=value,
+        max_characters=max_characters,
+    )
+    session.add(account)
+    session.flush()
+    return _info(account, member)
+
+
+def list_accounts(session: Session, *, email: str) -> list[AccountInfo]:
+    member = get_member(session, email)
+    accounts = session.exec(
+        select(Account).where(col(Account.member_id) == member.id).order_by(col(Account.id))
+    ).all()
+    return [_info(a, member) for a in accounts]
+
+
+def member_accounts(session: Session, member: Member, *, active_only: bool = True) -> list[Account]:
+    query = select(Account).where(col(Account.member_id) == member.id)
+    if active_only:
+        query = query.where(col(Account.active).is_(True))
+    return list(session.exec(query.order_by(col(Account.id))).all())
+
+
+def schedule_of(account: Account, member: Member) -> Schedule:
+    return Schedule(
+        zone=member.timezone,
+        mode=account.schedule_mode,
+        slots=parse_slots("; ".join(account.slots)) if account.slots else (),
+        min_gap=timedelta(minutes=account.min_gap_minutes),
+        window_start=parse_time(account.window_start),
+        window_end=parse_time(account.window_end),
+        daily_cap=account.daily_cap,
+    )
+
+
+def limit_of(account: Account) -> Limit:
+    return limit_for(
+        account.network, max_characters=account.max_characters, url_cost=account.url_characters
+    )
+
+
+@dataclass(frozen=True)
+class ScheduleChange:
+    slots: str | None = None  # "mon-fri 09:00,12:30; sat 10:00"
+    every: timedelta | None = None
+    between: tuple[str, str] | None = None  # ("08:00", "21:00")
+    daily_cap: int | None = None
+    timezone: str | None = None
+
+
+def set_schedule(
+    session: Session, *, email: str, change: ScheduleChange, account_id: int | None = None
+) -> list[AccountInfo]:
+    """Change the schedule of one account, or of every account of the member."""
+    member = get_member(session, email)
+    if change.slots is not None and (change.every is not None or change.between is not None):
+        raise InvalidInputError("use either slots or an interval (--every/--between), not both")
+    if change.daily_cap is not None and not 1 <= change.daily_cap <= 100:
+        raise InvalidInputError("the daily cap must be between 1 and 100")
+    if change.every is not None and not timedelta(minutes=1) <= change.every <= timedelta(days=1):
+        raise InvalidInputError("--every must be between 1 minute and 24 hours")
+    slots = parse_slots(change.slots) if change.slots is not None else None
+    if change.timezone is not None:
+        member.timezone = check_timezone(change.timezone)
+    accounts = member_accounts(session, member, active_only=False)
+    if account_id is not None:
+        accounts = [a for a in accounts if a.id == account_id]
+        if not accounts:
+            raise NotFoundError(f"{member.email} has no account #{account_id}")
+    elif not accounts and (slots or change.every or change.between or change.daily_cap):
+        raise InvalidInputError(
+            f"{member.email} has no accounts yet; add one with tribe account add"
+        )
+    for account in accounts:
+        _apply(account, change, slots)
+    session.flush()
+    return [_info(a, member) for a in accounts]
+
+
+def _apply(account: Account, change: ScheduleChange, slots: tuple[Slot, ...] | None) -> None:
+    if slots is not None:
+        account.schedule_mode = ScheduleMode.SLOTS
+        account.slots = format_slots(slots).split("; ")
+    if change.every is not None or change.between is not None:
+        account.schedule_mode = ScheduleMode.INTERVAL
+    if change.every is not None:
+        account.min_gap_minutes = int(change.every.total_seconds() // 60)
+    if change.between is not None:
+        start, end = (parse_time(t) for t in change.between)
+        if start >= end:
+            raise InvalidInputError("posting hours must start before they end, e.g. 08:00-21:00")
+        account.window_start, account.window_end = f"{start:%H:%M}", f"{end:%H:%M}"
+    if change.daily_cap is not None:
+        account.daily_cap = change.daily_cap
+
+
+def template_for(member: Member, network: Network) -> str:
+    return member.templates.get(network.value) or DEFAULT_TEMPLATES[network]
+
+
+def set_template(session: Session, *, email: str, network: str, template: str) -> str:
+    member = get_member(session, email)
+    net = check_network(network)
+    member.templates = {**member.templates, net.value: check_template(template)}
+    session.flush()
+    return template
+
+
+def templates_of(session: Session, *, email: str) -> dict[str, str]:
+    member = get_member(session, email)
+    return {n.value: template_for(member, n) for n in Network}

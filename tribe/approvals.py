@@ -1,0 +1,423 @@
+"""A member decides on their stream: approve (as is, or with their own words), or skip.
+
+Approving places one delivery per active account at the next time that account's
+schedule allows. A decision is recorded once: a second click, a retried request or an
+approval of the same post from a second tribe changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, func, update
+from sqlmodel import Session, col, select
+
+from config import Settings
+from tribe.accounts import limit_of, member_accounts, mention, schedule_of, template_for
+from tribe.db import serialize
+from tribe.errors import ConflictError, InvalidInputError, NotFoundError, TribeError
+from tribe.members import get_member
+from tribe.models import (
+    Account,
+    Delivery,
+    DeliveryState,
+    Feed,
+    Member,
+    Network,
+    Post,
+    Preference,
+    StreamItem,
+    StreamState,
+)
+from tribe.schedule import Placement, place
+from tribe.sharetext import ShareInput, check_own_text, fit
+
+# States in which a delivery holds its time in the account's schedule.
+HOLDS_TIME = (
+    DeliveryState.QUEUED,
+    DeliveryState.SENDING,
+    DeliveryState.SENT,
+    DeliveryState.UNCONFIRMED,
+    DeliveryState.HELD,
+)
+
+
+class QueueFullError(ConflictError):
+    """No account had a free time within the horizon; the item stays pending."""
+
+
+@dataclass(frozen=True)
+class ApprovalConfig:
+    stagger: timedelta = timedelta(minutes=20)
+    horizon: timedelta = timedelta(days=7)
+    expiry: timedelta = timedelta(days=5)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ApprovalConfig:
+        return cls(
+            stagger=settings.TRIBE_STAGGER,
+            horizon=settings.TRIBE_QUEUE_HORIZON,
+            expiry=settings.TRIBE_STREAM_EXPIRY,
+        )
+
+
+def approval_config() -> ApprovalConfig:
+    from config import get_settings
+
+    return ApprovalConfig.from_settings(get_settings())
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A delivery an approval created (or found already there)."""
+
+    delivery_id: int
+    network: Network
+    handle: str
+    due_at: datetime
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    item_id: int
+    state: StreamState
+    queued: tuple[Queued, ...] = ()
+    full: tuple[str, ...] = ()  # accounts with no free time, and why
+    repeated: bool = False  # this decision had already been made
+
+
+def _item(session: Session, member: Member, item_id: int) -> StreamItem:
+    item = session.get(StreamItem, item_id)
+    if item is None or item.member_id != member.id:
+        raise NotFoundError(f"no stream item #{item_id} for {member.email}")
+    return item
+
+
+def _queued(delivery: Delivery, account: Account) -> Queued:
+    assert delivery.id is not None
+    return Queued(
+        delivery_id=delivery.id,
+        network=account.network,
+        handle=mention(account),
+        due_at=delivery.due_at,
+        text=delivery.text,
+        reason=delivery.reason,
+    )
+
+
+def _existing(session: Session, item: StreamItem) -> tuple[Queued, ...]:
+    rows = session.exec(
+        select(Delivery, Account)
+        .join(Account, col(Account.id) == col(Delivery.account_id))
+        .where(col(Delivery.stream_item_id) == item.id)
+        .order_by(col(Delivery.id))
+    ).all()
+    return tuple(_queued(d, a) for d, a in rows)
+
+
+def _author_name(session: Session, post: Post, network: Network) -> str:
+    """The author's handle on the network when they have an account there, else their name."""
+    feed = session.get(Feed, post.feed_id)
+    assert feed is not None
+    account = session.exec(
+        select(Account).where(
+            col(Account.member_id) == feed.owner_id,
+            col(Account.network) == network,
+            col(Account.active).is_(True),
+        )
+    ).first()
+    if account is not None:
+        return mention(account)
+    author = session.get(Member, feed.owner_id)
+    assert author is not None
+    return author.display_name
+
+
+def share_texts(
+    session: Session, member: Member, post: Post, accounts: list[Account],
+    own: Mapping[Network, str],
+) -> dict[int, str]:  # fmt: skip
+    """The text each account would post: the member's own words, or their template."""
+    texts: dict[int, str] = {}
+    for account in accounts:
+        limit = limit_of(account)
+        if account.network in own:
+            texts[account.id] = check_own_text(own[account.network], post.url, limit)  # type: ignore[index]
+        else:
+            data = ShareInput(
+                title=post.title or post.url,
+                url=post.url,
+                author=_author_name(session, post, account.network),
+                categories=tuple(post.categories),
+            )
+            texts[account.id] = fit(template_for(member, account.network), data, limit)  # type: ignore[index]
+    return texts
+
+
+def _times(session: Session, *conditions: object) -> list[datetime]:
+    return list(
+        session.exec(
+            select(col(Delivery.due_at))
+            .join(Account, col(Account.id) == col(Delivery.account_id))
+            .where(col(Delivery.state).in_(HOLDS_TIME), *conditions)  # type: ignore[arg-type]
+        ).all()
+    )
+
+
+def find_time(
+    session: Session,
+    *,
+    account: Account,
+    member: Member,
+    post: Post,
+    now: datetime,
+    config: ApprovalConfig,
+    ignore: int | None = None,
+) -> Placement:
+    """The next time this account may share this post (`ignore`: a delivery being moved)."""
+    serialize(session, f"tribe.queue.{account.id}")
+    serialize(session, f"tribe.post.{post.id}.{account.network.value}")
+    schedule = schedule_of(account, member)
+    recent = now - max(timedelta(days=2), schedule.min_gap)
+    others = [col(Delivery.id) != ignore] if ignore is not None else []
+    taken = _times(
+        session, col(Delivery.account_id) == account.id, col(Delivery.due_at) >= recent, *others
+    )
+    avoid = _times(
+        session,
+        col(Delivery.post_id) == post.id,
+        col(Account.network) == account.network,
+        col(Account.id) != account.id,
+    )
+    return place(
+        schedule, now=now, taken=taken, avoid=avoid, stagger=config.stagger, horizon=config.horizon
+    )
+
+
+def schedule_delivery(
+    session: Session,
+    *,
+    account: Account,
+    member: Member,
+    post: Post,
+    item: StreamItem | None,
+    text: str,
+    now: datetime,
+    config: ApprovalConfig,
+) -> Delivery | str:
+    """Place one delivery; returns it, or the reason there was no room."""
+    placement = find_time(
+        session, account=account, member=member, post=post, now=now, config=config
+    )
+    if placement.due_at is None:
+        return placement.reason
+    delivery = Delivery(
+        account_id=account.id,  # type: ignore[arg-type]
+        post_id=post.id,  # type: ignore[arg-type]
+        stream_item_id=item.id if item else None,
+        text=text,
+        due_at=placement.due_at,
+        reason=placement.reason,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
+def approve(
+    session: Session,
+    *,
+    email: str,
+    item_id: int,
+    own: Mapping[Network, str] | None = None,
+    now: datetime | None = None,
+    config: ApprovalConfig | None = None,
+    auto: bool = False,
+) -> Decision:
+    """Approve a stream item: one delivery per active account, each at its next free time."""
+    now = now or datetime.now(UTC)
+    config = config or ApprovalConfig()
+    own = own or {}
+    member = get_member(session, email)
+    item = _item(session, member, item_id)
+    if item.state == StreamState.APPROVED:
+        return Decision(item_id, item.state, _existing(session, item), repeated=True)
+    if item.state != StreamState.PENDING:
+        raise ConflictError(f"stream item #{item_id} was {item.state.value}; it cannot be approved")
+    accounts = member_accounts(session, member)
+    if not accounts:
+        raise InvalidInputError(
+            f"{member.email} has no active social account; add one with tribe account add"
+        )
+    missing = sorted(set(own) - {a.network for a in accounts})
+    if missing:
+        raise InvalidInputError(f"{member.email} has no {', '.join(missing)} account for that text")
+    post = session.get(Post, item.post_id)
+    assert post is not None
+    texts = share_texts(session, member, post, accounts, own)  # errors here store nothing
+
+    queued: list[Queued] = []
+    full: list[str] = []
+    for account in accounts:
+        already = session.exec(
+            select(Delivery).where(
+                col(Delivery.account_id) == account.id, col(Delivery.post_id) == post.id
+            )
+        ).first()
+        if already is not None:  # the same post, approved before from another stream
+            queued.append(_queued(already, account))
+            continue
+        placed = schedule_delivery(
+            session, account=account, member=member, post=post, item=item,
+            text=texts[account.id], now=now, config=config,  # type: ignore[index]
+        )  # fmt: skip
+        if isinstance(placed, str):
+            full.append(f"{account.network.value} {mention(account)}: {placed}")
+        else:
+            queued.append(_queued(placed, account))
+    if not queued:
+        raise QueueFullError(
+            "nothing was queued, the item stays in your stream: " + "; ".join(full)
+        )
+    item.state, item.decided_at, item.auto = StreamState.APPROVED, now, auto
+    session.flush()
+    return Decision(item_id, item.state, tuple(queued), tuple(full))
+
+
+def skip(session: Session, *, email: str, item_id: int, now: datetime | None = None) -> Decision:
+    member = get_member(session, email)
+    item = _item(session, member, item_id)
+    if item.state == StreamState.SKIPPED:
+        return Decision(item_id, item.state, repeated=True)
+    if item.state != StreamState.PENDING:
+        raise ConflictError(f"stream item #{item_id} was {item.state.value}; it cannot be skipped")
+    item.state, item.decided_at = StreamState.SKIPPED, now or datetime.now(UTC)
+    session.flush()
+    return Decision(item_id, item.state)
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    decisions: tuple[Decision, ...]
+    errors: tuple[str, ...]
+
+
+def approve_all(
+    session: Session,
+    *,
+    email: str,
+    item_ids: list[int],
+    now: datetime | None = None,
+    config: ApprovalConfig | None = None,
+) -> BatchOutcome:
+    """Approve every item shown to the member; one that cannot be approved stays pending."""
+    decisions, errors = [], []
+    for item_id in item_ids:
+        try:
+            with session.begin_nested():
+                decisions.append(
+                    approve(session, email=email, item_id=item_id, now=now, config=config)
+                )
+        except TribeError as exc:
+            errors.append(f"#{item_id}: {exc}")
+    return BatchOutcome(tuple(decisions), tuple(errors))
+
+
+def expire_stale(session: Session, *, now: datetime, expiry: timedelta) -> int:
+    """Pending items older than `expiry` become expired (kept, never deleted)."""
+    result = session.exec(
+        update(StreamItem)
+        .where(
+            col(StreamItem.state) == StreamState.PENDING,
+            col(StreamItem.created_at) < now - expiry,
+        )
+        .values(state=StreamState.EXPIRED, decided_at=now)
+    )
+    return int(result.rowcount)
+
+
+# --- preferences ---------------------------------------------------------------------------
+
+
+def _preference(session: Session, member: Member, author_email: str) -> Preference:
+    author = get_member(session, author_email)
+    if author.id == member.id:
+        raise InvalidInputError("that is you; your own posts never reach your stream")
+    pref = session.exec(
+        select(Preference).where(
+            col(Preference.member_id) == member.id, col(Preference.author_id) == author.id
+        )
+    ).first()
+    if pref is None:
+        pref = Preference(member_id=member.id, author_id=author.id)  # type: ignore[arg-type]
+        session.add(pref)
+    return pref
+
+
+def set_muted(session: Session, *, email: str, author_email: str, muted: bool) -> None:
+    member = get_member(session, email)
+    _preference(session, member, author_email).muted = muted
+    session.flush()
+
+
+def set_auto_approve(
+    session: Session, *, email: str, author_email: str, enabled: bool, daily_cap: int = 3
+) -> None:
+    if not 1 <= daily_cap <= 50:
+        raise InvalidInputError("the auto-approve daily cap must be between 1 and 50")
+    member = get_member(session, email)
+    pref = _preference(session, member, author_email)
+    pref.auto_approve, pref.auto_daily_cap = enabled, daily_cap
+    session.flush()
+
+
+def auto_approve_pending(session: Session, *, now: datetime, config: ApprovalConfig) -> int:
+    """Approve pending items from tribemates a member auto-approves, within the daily cap."""
+    rows = session.exec(
+        select(StreamItem, Member, Preference)
+        .join(Post, col(Post.id) == col(StreamItem.post_id))
+        .join(Feed, col(Feed.id) == col(Post.feed_id))
+        .join(Member, col(Member.id) == col(StreamItem.member_id))
+        .join(
+            Preference,
+            and_(
+                col(Preference.member_id) == col(StreamItem.member_id),
+                col(Preference.author_id) == col(Feed.owner_id),
+            ),
+        )
+        .where(col(StreamItem.state) == StreamState.PENDING, col(Preference.auto_approve).is_(True))
+        .order_by(col(StreamItem.id))
+    ).all()
+    approved = 0
+    for item, member, pref in rows:
+        since = now - timedelta(days=1)
+        used = session.exec(
+            select(func.count())
+            .select_from(StreamItem)
+            .join(Post, col(Post.id) == col(StreamItem.post_id))
+            .join(Feed, col(Feed.id) == col(Post.feed_id))
+            .where(
+                col(StreamItem.member_id) == member.id,
+                col(Feed.owner_id) == pref.author_id,
+                col(StreamItem.auto).is_(True),
+                col(StreamItem.decided_at) >= since,
+            )
+        ).one()
+        if used >= pref.auto_daily_cap:
+            continue
+        try:
+            with session.begin_nested():
+                approve(
+                    session, email=member.email, item_id=item.id or 0, now=now, config=config,
+                    auto=True,
+                )  # fmt: skip
+            approved += 1
+        except TribeError:
+            continue  # no account, queue full: it waits for the member like any item
+    return approved

@@ -1,0 +1,221 @@
+"""A member's queue: upcoming deliveries per account, in their own time zone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from tribe.accounts import member_accounts, mention
+from tribe.approvals import ApprovalConfig, find_time
+from tribe.errors import ConflictError, InvalidInputError, NotFoundError
+from tribe.members import get_member
+from tribe.models import Account, Delivery, DeliveryState, Member, Post
+
+UPCOMING = (
+    DeliveryState.QUEUED,
+    DeliveryState.SENDING,
+    DeliveryState.HELD,
+    DeliveryState.UNCONFIRMED,
+)
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One delivery as `tribe queue` shows it."""
+
+    id: int
+    account_id: int
+    network: str
+    handle: str
+    title: str
+    url: str
+    text: str
+    state: DeliveryState
+    due_at: datetime
+    due_local: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How far out an account's queue reaches."""
+
+    account: str
+    queued: int
+    last_due_local: str | None
+    days_out: float
+
+
+def _entry(delivery: Delivery, account: Account, post: Post, zone: ZoneInfo) -> QueueEntry:
+    assert delivery.id is not None
+    assert account.id is not None
+    return QueueEntry(
+        id=delivery.id,
+        account_id=account.id,
+        network=account.network.value,
+        handle=mention(account),
+        title=post.title,
+        url=post.url,
+        text=delivery.text,
+        state=delivery.state,
+        due_at=delivery.due_at,
+        due_local=delivery.due_at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z"),
+        reason=delivery.reason,
+    )
+
+
+def list_queue(session: Session, *, email: str, everything: bool = False) -> list[QueueEntry]:
+    """Upcoming deliveries (or all of them) by account, then due time."""
+    member = get_member(session, email)
+    query = (
+        select(Delivery, Account, Post)
+        .join(Account, col(Account.id) == col(Delivery.account_id))
+        .join(Post, col(Post.id) == col(Delivery.post_id))
+        .where(col(Account.member_id) == member.id)
+        .order_by(col(Account.id), col(Delivery.due_at), col(Delivery.id))
+    )
+    if not everything:
+        query = query.where(col(Delivery.state).in_(UPCOMING))
+    zone = ZoneInfo(member.timezone)
+    return [_entry(d, a, p, zone) for d, a, p in session.exec(query).all()]
+
+
+def _own_delivery(session: Session, member: Member, delivery_id: int) -> tuple[Delivery, Account]:
+    row = session.exec(
+        select(Delivery, Account)
+        .join(Account, col(Account.id) == col(Delivery.account_id))
+        .where(col(Delivery.id) == delivery_id, col(Account.member_id) == member.id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no delivery #{delivery_id} in {member.email}'s queue")
+    return row[0], row[1]
+
+
+def move(session: Session, *, email: str, delivery_id: int, direction: str) -> QueueEntry:
+    """Swap due times with the previous (up) or next (down) queued delivery of the account."""
+    if direction not in ("up", "down"):
+        raise InvalidInputError("move a delivery 'up' or 'down'")
+    member = get_member(session, email)
+    delivery, account = _own_delivery(session, member, delivery_id)
+    if delivery.state != DeliveryState.QUEUED:
+        raise ConflictError(
+            f"delivery #{delivery_id} is {delivery.state.value}; only queued ones move"
+        )
+    queued = session.exec(
+        select(Delivery)
+        .where(col(Delivery.account_id) == account.id, col(Delivery.state) == DeliveryState.QUEUED)
+        .order_by(col(Delivery.due_at), col(Delivery.id))
+    ).all()
+    position = [d.id for d in queued].index(delivery.id)
+    other_position = position - 1 if direction == "up" else position + 1
+    if not 0 <= other_position < len(queued):
+        raise ConflictError(
+            f"delivery #{delivery_id} is already {'first' if direction == 'up' else 'last'}"
+        )
+    other = queued[other_position]
+    now = datetime.now(UTC)
+    delivery.due_at, other.due_at = other.due_at, delivery.due_at
+    delivery.reason, other.reason = "moved by you", "moved by you"
+    delivery.updated_at = other.updated_at = now
+    session.flush()
+    post = session.get(Post, delivery.post_id)
+    assert post is not None
+    return _entry(delivery, account, post, ZoneInfo(member.timezone))
+
+
+def cancel(session: Session, *, email: str, delivery_id: int) -> None:
+    member = get_member(session, email)
+    delivery, _ = _own_delivery(session, member, delivery_id)
+    if delivery.state == DeliveryState.CANCELLED:
+        return
+    if delivery.state not in (DeliveryState.QUEUED, DeliveryState.HELD):
+        raise ConflictError(
+            f"delivery #{delivery_id} is {delivery.state.value}; it cannot be cancelled"
+        )
+    delivery.state, delivery.updated_at = DeliveryState.CANCELLED, datetime.now(UTC)
+    session.flush()
+
+
+def pause(session: Session, *, email: str) -> None:
+    """Nothing is sent while paused; deliveries keep their place."""
+    get_member(session, email).queue_paused = True
+    session.flush()
+
+
+def resume(
+    session: Session, *, email: str, config: ApprovalConfig, now: datetime | None = None
+) -> tuple[int, int]:
+    """Unpause; deliveries whose time passed meanwhile get new times, so nothing goes out
+    in a burst. Returns how many were moved."""
+    now = now or datetime.now(UTC)
+    member = get_member(session, email)
+    member.queue_paused = False
+    moved = dropped = 0
+    for account in member_accounts(session, member, active_only=False):
+        overdue = session.exec(
+            select(Delivery)
+            .where(
+                col(Delivery.account_id) == account.id,
+                col(Delivery.state) == DeliveryState.QUEUED,
+                col(Delivery.due_at) < now,
+            )
+            .order_by(col(Delivery.due_at))
+        ).all()
+        for delivery in overdue:
+            post = session.get(Post, delivery.post_id)
+            assert post is not None
+            placement = find_time(
+                session, account=account, member=member, post=post, now=now, config=config,
+                ignore=delivery.id,
+            )  # fmt: skip
+            if placement.due_at is None:
+                delivery.state = DeliveryState.CANCELLED
+                delivery.reason = f"cancelled after the pause: {placement.reason}"
+                dropped += 1
+            else:
+                delivery.due_at, delivery.reason = placement.due_at, placement.reason
+                moved += 1
+            delivery.updated_at = now
+            session.flush()
+    session.flush()
+    return moved, dropped
+
+
+def reach(session: Session, *, email: str, now: datetime | None = None) -> list[Reach]:
+    """For each active account: how many deliveries wait and how far out the last one is."""
+    now = now or datetime.now(UTC)
+    member = get_member(session, email)
+    zone = ZoneInfo(member.timezone)
+    result = []
+    for account in member_accounts(session, member):
+        dues = session.exec(
+            select(col(Delivery.due_at)).where(
+                col(Delivery.account_id) == account.id, col(Delivery.state) == DeliveryState.QUEUED
+            )
+        ).all()
+        last = max(dues) if dues else None
+        result.append(
+            Reach(
+                account=f"{account.network.value} {mention(account)}",
+                queued=len(dues),
+                last_due_local=last.astimezone(zone).strftime("%a %Y-%m-%d %H:%M")
+                if last
+                else None,
+                days_out=round((last - now).total_seconds() / 86400, 1) if last else 0.0,
+            )
+        )
+    return result
+
+
+def reach_notices(reaches: list[Reach], config: ApprovalConfig) -> list[str]:
+    """What to tell a member whose queue is getting long (past half the horizon)."""
+    horizon_days = config.horizon.total_seconds() / 86400
+    return [
+        f"your {r.account} queue reaches {r.days_out:g} days out (until {r.last_due_local}); "
+        f"approvals find no time past {horizon_days:g} days"
+        for r in reaches
+        if r.days_out >= horizon_days / 2
+    ]
