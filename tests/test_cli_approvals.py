@@ -156,6 +156,15 @@ def test_templates_queue_moves_and_pause(item: int, server: FeedServer) -> None:
     assert ok("queue", "pause", "bob@example.com") == "queue paused\n"
     assert json.loads(ok("account", "list", "bob@example.com", "--json"))[0]["paused"] is True
     assert "queue resumed; 0 overdue" in ok("queue", "resume", "bob@example.com")
+    assert ok("queue", "pause", "bob@example.com", "--account", "2") == "account #2 paused\n"
+    assert [
+        a["paused"] for a in json.loads(ok("account", "list", "bob@example.com", "--json"))
+    ] == [False, True]
+    ok("queue", "resume", "bob@example.com", "--account", "2")
+    assert (
+        fails("queue", "pause", "bob@example.com", "--account", "9")
+        == "Error: bob@example.com has no account #9"
+    )
     assert (
         ok("queue", "cancel", "bob@example.com", str(second["id"]))
         == f"cancelled #{second['id']}\n"

@@ -581,26 +581,30 @@ def queue_cancel(email: str, delivery_id: int) -> None:
 
 @queue.command("pause")
 @click.argument("email")
-def queue_pause(email: str) -> None:
-    """Send nothing until resumed."""
+@click.option("--account", "account_id", type=int, help="Only this account.")
+def queue_pause(email: str, account_id: int | None) -> None:
+    """Send nothing until resumed (the whole queue, or one account)."""
     from tribe.db import session_scope
     from tribe.queue import pause
 
     with session_scope() as session:
-        pause(session, email=email)
-    click.echo("queue paused")
+        pause(session, email=email, account_id=account_id)
+    click.echo(f"account #{account_id} paused" if account_id else "queue paused")
 
 
 @queue.command("resume")
 @click.argument("email")
-def queue_resume(email: str) -> None:
+@click.option("--account", "account_id", type=int, help="Only this account.")
+def queue_resume(email: str, account_id: int | None) -> None:
     """Resume; deliveries whose time passed get new times (no burst)."""
     from tribe.approvals import approval_config
     from tribe.db import session_scope
     from tribe.queue import resume
 
     with session_scope() as session:
-        moved, dropped = resume(session, email=email, config=approval_config())
+        moved, dropped = resume(
+            session, email=email, config=approval_config(), account_id=account_id
+        )
     click.echo(f"queue resumed; {moved} overdue deliveries rescheduled")
     if dropped:
         click.echo(

@@ -139,22 +139,47 @@ def cancel(session: Session, *, email: str, delivery_id: int) -> None:
     session.flush()
 
 
-def pause(session: Session, *, email: str) -> None:
-    """Nothing is sent while paused; deliveries keep their place."""
-    get_member(session, email).queue_paused = True
+def _accounts(session: Session, member: Member, account_id: int | None) -> list[Account]:
+    accounts = member_accounts(session, member, active_only=False)
+    if account_id is None:
+        return accounts
+    chosen = [a for a in accounts if a.id == account_id]
+    if not chosen:
+        raise NotFoundError(f"{member.email} has no account #{account_id}")
+    return chosen
+
+
+def pause(session: Session, *, email: str, account_id: int | None = None) -> None:
+    """Nothing is sent while paused (the whole queue, or one account); deliveries keep
+    their place."""
+    member = get_member(session, email)
+    if account_id is None:
+        member.queue_paused = True
+    else:
+        _accounts(session, member, account_id)[0].paused = True
     session.flush()
 
 
 def resume(
-    session: Session, *, email: str, config: ApprovalConfig, now: datetime | None = None
+    session: Session,
+    *,
+    email: str,
+    config: ApprovalConfig,
+    now: datetime | None = None,
+    account_id: int | None = None,
 ) -> tuple[int, int]:
     """Unpause; deliveries whose time passed meanwhile get new times, so nothing goes out
-    in a burst. Returns how many were moved."""
+    in a burst. Returns how many moved and how many found no time (those are cancelled,
+    with the reason on the delivery)."""
     now = now or datetime.now(UTC)
     member = get_member(session, email)
-    member.queue_paused = False
+    accounts = _accounts(session, member, account_id)
+    if account_id is None:
+        member.queue_paused = False
+    for account in accounts:
+        account.paused = False
     moved = dropped = 0
-    for account in member_accounts(session, member, active_only=False):
+    for account in accounts:
         overdue = session.exec(
             select(Delivery)
             .where(
