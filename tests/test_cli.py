@@ -3,34 +3,21 @@
 import json
 
 import pytest
-from click.testing import CliRunner, Result
 
 from tests.builders import Item, ago, posts, rss
+from tests.cli import fails as any_failure
+from tests.cli import ok
 from tests.feedserver import Feed as Served
 from tests.feedserver import FeedServer, status
-from tribe.cli import main
 
 pytestmark = pytest.mark.usefixtures("db")
 
 
-def tribe(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def ok(*args: str) -> str:
-    result = tribe(*args)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 def fails(*args: str) -> str:
-    """A failure is one line on stderr and a non-zero exit, never a traceback."""
-    result = tribe(*args)
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    return lines[0]
+    """A failure here is exactly one line."""
+    output = any_failure(*args)
+    assert len(output.splitlines()) == 1, output
+    return output
 
 
 def setup_tribe() -> None:

@@ -3,31 +3,13 @@
 import json
 
 import pytest
-from click.testing import CliRunner, Result
 
 from tests.builders import Item, ago, posts, rss
+from tests.cli import fails, ok
 from tests.feedserver import Feed as Served
 from tests.feedserver import FeedServer
-from tribe.cli import main
 
 pytestmark = pytest.mark.usefixtures("db")
-
-
-def tribe(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def ok(*args: str) -> str:
-    result = tribe(*args)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def fails(*args: str) -> str:
-    result = tribe(*args)
-    assert result.exit_code != 0, result.output
-    assert "Traceback" not in result.output
-    return result.output.strip()
 
 
 @pytest.fixture
