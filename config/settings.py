@@ -98,6 +98,25 @@ class Settings(BaseSettings):
     TRIBE_STAGGER: Duration = timedelta(minutes=20)
     TRIBE_QUEUE_HORIZON: Duration = timedelta(days=7)
 
+    # Publishing.
+    TRIBE_DRY_RUN: bool = False
+    TRIBE_SECRET_KEYS: str = ""
+    TRIBE_PUBLISH_TIMEOUT: Duration = timedelta(seconds=15)
+    TRIBE_PUBLISH_LEASE: Duration = timedelta(minutes=2)
+    TRIBE_PUBLISH_MAX_ATTEMPTS: int = Field(default=6, ge=1)
+    TRIBE_PUBLISH_RETRY_BASE: Duration = timedelta(minutes=1)
+    TRIBE_DISPATCH_EVERY: Duration = timedelta(seconds=2)
+    TRIBE_DISPATCH_BATCH: int = Field(default=200, ge=1)
+    TRIBE_X_API_URL: str = "https://api.twitter.com"
+    TRIBE_X_API_KEY: str = ""
+    TRIBE_X_API_SECRET: str = ""
+    TRIBE_X_CLIENT_ID: str = ""
+    TRIBE_X_CLIENT_SECRET: str = ""
+    TRIBE_X_REDIRECT_URL: str = ""
+    TRIBE_X_DAILY_POSTS_PER_ACCOUNT: int = Field(default=100, ge=1)
+    TRIBE_X_DAILY_POSTS_PER_APP: int = Field(default=1667, ge=1)
+    TRIBE_MASTODON_REDIRECT_URL: str = "urn:ietf:wg:oauth:2.0:oob"
+
     # Workers.
     TRIBE_WORKER_CONCURRENCY: int = Field(default=4, ge=1)
     TRIBE_FETCH_CONCURRENCY: int = Field(default=16, ge=1)
@@ -135,6 +154,17 @@ class Settings(BaseSettings):
                 "(TRIBE_FETCH_DEADLINE x TRIBE_POLL_BATCH x TRIBE_WORKER_CONCURRENCY / "
                 "TRIBE_FETCH_CONCURRENCY), or a slow batch is handed to a second worker "
                 "while the first is still fetching"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_call(self) -> Settings:
+        # A publish call may refresh a token first: two calls must fit in the lease, or
+        # the sweep hands a delivery that is still being sent to a second worker.
+        if self.TRIBE_PUBLISH_TIMEOUT * 3 >= self.TRIBE_PUBLISH_LEASE:
+            raise ValueError(
+                "TRIBE_PUBLISH_LEASE must be longer than 3 x TRIBE_PUBLISH_TIMEOUT "
+                f"({(self.TRIBE_PUBLISH_TIMEOUT * 3).total_seconds():g}s)"
             )
         return self
 

@@ -22,11 +22,15 @@ import tribe.models  # noqa: F401 - registers the tables
 from config import get_settings
 from tests.feedserver import HOST, FeedServer
 from tribe.db import dispose_engines
+from tribe.publishing.registry import process_publishers
+from tribe.vault import process_vault
 
 BACKEND = os.environ.get("TRIBE_TEST_BACKEND", "sqlite")
 POSTGRES_URL = os.environ.get(
     "TRIBE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+# A Fernet key for tests only (never a real deployment's).
+TEST_SECRET_KEY = "yUcAXOVa5fOdhuShSrCk_HMHvQkjwSWiT5PG79jvpjk="
 REDIS_URL = os.environ.get("TRIBE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -42,7 +46,8 @@ def postgres_url() -> Iterator[str | None]:
     if BACKEND != "postgres":
         yield None
         return
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    # pre-ping: a test restarts the server, which kills this pooled connection.
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     name = f"tribe_test_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -73,6 +78,7 @@ def tribe_env(
         "TRIBE_FETCH_DEADLINE": "3s",
         "TRIBE_FETCH_TIMEOUT": "2s",
         "TRIBE_LOG_LEVEL": "INFO",
+        "TRIBE_SECRET_KEYS": TEST_SECRET_KEY,
     }
     if BACKEND == "postgres":
         values["TRIBE_BROKER_URL"] = REDIS_URL
@@ -82,11 +88,17 @@ def tribe_env(
         monkeypatch.delenv(name)
     for name, value in values.items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
+    _clear_process_caches()
     dispose_engines()
     yield data
     dispose_engines()
+    _clear_process_caches()
+
+
+def _clear_process_caches() -> None:
     get_settings.cache_clear()
+    process_vault.cache_clear()
+    process_publishers.cache_clear()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -76,6 +77,18 @@ class DeliveryState(StrEnum):
     FAILED = "failed"
     HELD = "held"  # the account needs reconnecting
     CANCELLED = "cancelled"
+
+
+class ReshareKind(StrEnum):
+    POST = "post"  # the member's own text (template or edit) with the link
+    REPOST = "repost"  # the network's native reshare of the author's own post
+    ANNOUNCE = "announce"  # the author's own post of their new article
+
+
+class Connection(StrEnum):
+    UNCONNECTED = "unconnected"  # a record only: nothing is sent for it (dry run excepted)
+    CONNECTED = "connected"
+    NEEDS_RECONNECT = "needs_reconnect"  # the network refused its credentials
 
 
 class StreamState(StrEnum):
@@ -234,6 +247,20 @@ class Account(SQLModel, table=True):
     daily_cap: int = 6
     paused: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+    # Publishing.
+    connection: Connection = Field(
+        default=Connection.UNCONNECTED, sa_type=_enum(Connection, "connection")
+    )
+    connection_note: str = Field(default="", max_length=500)  # why it needs reconnecting
+    connected_at: datetime | None = None
+    base_url: str | None = Field(default=None, max_length=255)  # Mastodon instance, PDS
+    remote_user_id: str | None = Field(default=None, max_length=255)
+    credentials: str | None = Field(default=None, sa_type=sa.Text)  # encrypted (Fernet)
+    reshare: ReshareKind = Field(
+        default=ReshareKind.POST, sa_type=_enum(ReshareKind, "reshare_kind")
+    )
+    announce_own: bool = False  # post my own new articles through this account
+    rate_limited_until: datetime | None = None
 
 
 class Delivery(SQLModel, table=True):
@@ -253,9 +280,36 @@ class Delivery(SQLModel, table=True):
         default=DeliveryState.QUEUED, sa_type=_enum(DeliveryState, "delivery_state")
     )
     due_at: datetime
-    reason: str = Field(default="", max_length=300)  # why this time
+    reason: str = Field(default="", max_length=300)  # why this time, or what went wrong
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # Publishing.
+    kind: ReshareKind = Field(default=ReshareKind.POST, sa_type=_enum(ReshareKind, "delivery_kind"))
+    # Stable for the delivery's life: Mastodon's Idempotency-Key; Bluesky's record key is
+    # derived from it.
+    key: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=32)
+    lease_until: datetime | None = None
+    lease_token: str | None = Field(default=None, max_length=36)
+    started_at: datetime | None = None  # this claim's network call began (committed first)
+    first_started_at: datetime | None = None  # the record's creation time on the network
+    attempts: int = 0
+    sent_at: datetime | None = None
+    remote_id: str | None = Field(default=None, max_length=255)
+    remote_url: str | None = Field(default=None, max_length=500)
+    remote_cid: str | None = Field(default=None, max_length=255)
+
+
+class NetworkApp(SQLModel, table=True):
+    """An OAuth app registered by tribe on one server (a Mastodon instance), kept for reuse."""
+
+    __table_args__ = (sa.UniqueConstraint("network", "base_url"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    network: Network = Field(sa_type=_enum(Network, "network"))
+    base_url: str = Field(max_length=255)
+    client_id: str = Field(max_length=255)
+    client_secret: str = Field(sa_type=sa.Text)  # encrypted (Fernet)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Heartbeat(SQLModel, table=True):
