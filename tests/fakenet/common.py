@@ -1,0 +1,257 @@
+"""The shared machinery of the fake social networks: routing, faults, a request log.
+
+Each fake (X, Mastodon, Bluesky) is a real HTTP server on 127.0.0.1 that speaks its
+network's wire contract for what tribe uses, so the real client library (tweepy,
+Mastodon.py, atproto) can be pointed at it. Tests steer it with faults:
+
+    server.fail(429, headers={"x-rate-limit-reset": "..."})    # next matching request
+    server.fail(500, commit=True)      # act on the request, then answer 500
+    server.slow(5.0)                   # answer after 5 s (the client should time out)
+    server.drop(commit=True)           # act, then hang up without an answer
+
+A fault matches the next request whose "METHOD /path" contains `match` (default: any
+write, i.e. any non-GET request) and is used `times` times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Request:
+    """One request as the fake saw it (bodies decoded from JSON or a form when they are)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    raw: bytes
+    body: Any = None
+    params: dict[str, str] = field(default_factory=dict)  # captured from the route
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None  # dict/list -> JSON; bytes -> as is
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Route = Callable[[Request], Response]
+
+
+@dataclass
+class Fault:
+    match: str | None
+    times: int
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    commit: bool = False  # run the real handler first (the network acted), then misbehave
+    delay: float = 0.0
+    drop: bool = False
+
+    def matches(self, request: Request) -> bool:
+        if self.match is None:
+            return request.method != "GET"
+        return self.match in f"{request.method} {request.path}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        self.server.owner.dispatch(self)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    owner: FakeServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients hanging up (timeouts under test) are expected
+
+
+class FakeServer:
+    """Routes ("METHOD", regex) to handlers; every request is logged; faults are queued."""
+
+    def __init__(self, port: int = 0) -> None:
+        self._routes: list[tuple[str, re.Pattern[str], Route]] = []
+        self._faults: list[Fault] = []
+        self.lock = threading.RLock()  # guards the fake's state too
+        self.requests: list[Request] = []
+        self._server = _Server((HOST, port), _Handler)
+        self._server.owner = self
+        self.port = self._server.server_address[1]
+        self.base_url = f"http://{HOST}:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    # Life cycle --------------------------------------------------------------------
+
+    def start(self) -> FakeServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # Set-up --------------------------------------------------------------------------
+
+    def route(self, method: str, pattern: str, handler: Route) -> None:
+        self._routes.append((method, re.compile(pattern + r"\Z"), handler))
+
+    def fail(
+        self,
+        status: int,
+        *,
+        match: str | None = None,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        commit: bool = False,
+    ) -> None:
+        with self.lock:
+            self._faults.append(
+                Fault(match, times, status, headers or {}, body or {"error": "fault"}, commit)
+            )
+
+    def slow(self, seconds: float, *, match: str | None = None, times: int = 1) -> None:
+        with self.lock:
+            self._faults.append(Fault(match, times, delay=seconds, commit=True))
+
+    def drop(self, *, match: str | None = None, times: int = 1, commit: bool = True) -> None:
+        with self.lock:
+            self._faults.append(Fault(match, times, drop=True, commit=commit))
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self._faults.clear()
+
+    def calls(self, method: str, path_pattern: str) -> list[Request]:
+        pattern = re.compile(path_pattern + r"\Z")
+        with self.lock:
+            return [r for r in self.requests if r.method == method and pattern.match(r.path)]
+
+    # Serving -------------------------------------------------------------------------
+
+    def _take_fault(self, request: Request) -> Fault | None:
+        with self.lock:
+            for fault in self._faults:
+                if fault.matches(request):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def _read(self, http: BaseHTTPRequestHandler) -> Request:
+        parts = urlsplit(http.path)
+        length = int(http.headers.get("Content-Length") or 0)
+        raw = http.rfile.read(length) if length else b""
+        kind = http.headers.get("Content-Type", "")
+        body: Any = None
+        if raw and "json" in kind:
+            body = json.loads(raw)
+        elif raw and "form" in kind:
+            body = dict(parse_qsl(raw.decode()))
+        return Request(
+            method=http.command,
+            path=parts.path,
+            query=dict(parse_qsl(parts.query)),
+            headers=dict(http.headers.items()),
+            raw=raw,
+            body=body,
+        )
+
+    def _handle(self, request: Request) -> Response:
+        for method, pattern, handler in self._routes:
+            found = pattern.match(request.path)
+            if method == request.method and found:
+                request.params = found.groupdict()
+                return handler(request)
+        return Response(404, {"error": f"no route for {request.method} {request.path}"})
+
+    def dispatch(self, http: BaseHTTPRequestHandler) -> None:
+        request = self._read(http)
+        with self.lock:
+            self.requests.append(request)
+        fault = self._take_fault(request)
+        response: Response | None = None
+        if fault is None or fault.commit:
+            response = self._handle(request)
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.drop:
+                http.close_connection = True
+                with contextlib.suppress(OSError):
+                    http.connection.shutdown(2)
+                return
+            if fault.status is not None:
+                response = Response(fault.status, fault.body, fault.headers)
+        assert response is not None
+        self._send(http, response)
+
+    @staticmethod
+    def _send(http: BaseHTTPRequestHandler, response: Response) -> None:
+        body = response.body
+        headers = dict(response.headers)
+        if isinstance(body, bytes):
+            data = body
+        elif body is None:
+            data = b""
+        else:
+            data = json.dumps(body).encode()
+            headers.setdefault("Content-Type", "application/json; charset=utf-8")
+        try:
+            http.send_response(response.status)
+            for name, value in headers.items():
+                http.send_header(name, value)
+            http.send_header("Content-Length", str(len(data)))
+            http.end_headers()
+            http.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+def json_error(status: int, error: str, **extra: Any) -> Response:
+    return Response(status, {"error": error, **extra})
+
+
+def bearer(request: Request) -> str | None:
+    value = request.header("Authorization") or ""
+    return value[7:] if value.lower().startswith("bearer ") else None

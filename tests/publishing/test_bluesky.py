@@ -1,0 +1,570 @@
+"""The Bluesky adapter with the real atproto SDK against the fake PDS (tests/fakenet/bluesky.py)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakenet.bluesky import POST, REPOST, FakeAccount, FakeBluesky, graphemes, jwt_payload
+from tribe.publishing.base import (
+    AccountContext,
+    Credentials,
+    NeedsReconnect,
+    Publication,
+    RateLimited,
+    Rejected,
+    ReshareKind,
+    Sent,
+    Transient,
+    Unknown,
+)
+from tribe.publishing.bluesky import (
+    CARD_DESCRIPTION_GRAPHEMES,
+    BlueskyPublisher,
+    login,
+    record_key,
+)
+
+PASSWORD = "abcd-efgh-ijkl-mnop"
+CREATED = datetime(2025, 3, 4, 5, 6, 7, 891234, tzinfo=UTC)
+LINK = "https://blog.example.org/2025/03/a-post"
+TID = re.compile(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}")
+
+
+class Store:
+    """The account row: `refresh` runs the update under a lock, like the database's."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = dict(credentials)
+        self.lock = threading.Lock()
+        self.saves = 0
+
+    def refresh(self, update: Callable[[Credentials], Credentials | None]) -> Credentials:
+        with self.lock:
+            new = update(dict(self.credentials))
+            if new is not None:
+                self.credentials = dict(new)
+                self.saves += 1
+            return dict(self.credentials)
+
+
+@dataclass
+class Member:
+    account: FakeAccount
+    store: Store
+    context: AccountContext
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeBluesky]:
+    with FakeBluesky() as running:
+        yield running
+
+
+def connect(
+    fake: FakeBluesky, handle: str = "alice.example.org", *, timeout: float = 2.0
+) -> Member:
+    account = fake.add_account(handle, PASSWORD)
+    credentials = login(fake.base_url, handle, PASSWORD, timeout=timeout)
+    store = Store(credentials)
+    context = AccountContext(
+        account_id=1,
+        handle=handle,
+        remote_user_id=credentials["did"],
+        base_url=credentials["pds_url"],
+        credentials=dict(credentials),
+        timeout=timeout,
+        refresh=store.refresh,
+    )
+    return Member(account, store, context)
+
+
+def item(
+    text: str = f"A new post: {LINK}",
+    *,
+    key: str | None = None,
+    kind: ReshareKind = ReshareKind.POST,
+    link: str = LINK,
+    title: str = "A post",
+    summary: str = "What the post says.",
+    target_id: str | None = None,
+    target_cid: str | None = None,
+    created_at: datetime = CREATED,
+) -> Publication:
+    return Publication(
+        delivery_id=1,
+        kind=kind,
+        text=text,
+        link=link,
+        title=title,
+        summary=summary,
+        target_id=target_id,
+        target_cid=target_cid,
+        key=key or uuid.uuid4().hex,
+        created_at=created_at,
+    )
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# Connecting --------------------------------------------------------------------------------
+
+
+def test_login_once_then_posts_never_log_in(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    assert fake.login_count == 1
+    credentials = alice.store.credentials
+    assert set(credentials) == {"did", "handle", "pds_url", "access_jwt", "refresh_jwt"}
+    assert credentials["did"] == alice.account.did
+    assert credentials["handle"] == "alice.example.org"
+    assert credentials["pds_url"] == fake.base_url
+    assert jwt_payload(credentials["access_jwt"])["sub"] == alice.account.did
+
+    publisher = BlueskyPublisher()
+    sent = [publisher.publish(alice.context, item(f"post {n} {LINK}")) for n in range(5)]
+
+    assert fake.login_count == 1
+    assert fake.refresh_count == 0
+    assert len(fake.records(alice.account.did, POST)) == 5
+    assert len({s.remote_id for s in sent}) == 5
+    assert publisher.idempotent is True
+
+
+def test_login_refuses_a_wrong_password(fake: FakeBluesky) -> None:
+    fake.add_account("alice.example.org", PASSWORD)
+    with pytest.raises(NeedsReconnect, match="app password"):
+        login(fake.base_url, "@alice.example.org", "wrong-pass-word-1234", timeout=2)
+    assert fake.login_count == 1
+
+
+def test_login_follows_the_did_document_to_the_pds() -> None:
+    with FakeBluesky(did_doc=True) as fake:
+        account = fake.add_account("bob.example.org", PASSWORD)
+        credentials = login(fake.base_url + "/xrpc/", account.did, PASSWORD, timeout=2)
+    assert credentials["pds_url"] == fake.base_url
+    assert credentials["handle"] == "bob.example.org"
+
+
+def test_login_is_rate_limited_like_bluesky() -> None:
+    with FakeBluesky(login_limit=2) as fake:
+        fake.add_account("alice.example.org", PASSWORD)
+        for _ in range(2):
+            login(fake.base_url, "alice.example.org", PASSWORD, timeout=2)
+        with pytest.raises(RateLimited) as raised:
+            login(fake.base_url, "alice.example.org", PASSWORD, timeout=2)
+    assert raised.value.until > datetime.now(UTC) + timedelta(minutes=4)
+
+
+# What is posted ----------------------------------------------------------------------------
+
+
+def test_facets_use_utf8_byte_offsets(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    other = "https://other.example.net/page"
+    text = f"🎉👩‍👩‍👧 日本語のブログ「新しい記事」: {LINK} and {other} #tribe"
+
+    sent = BlueskyPublisher().publish(alice.context, item(text))
+
+    [stored] = fake.records(alice.account.did, POST)
+    assert sent.remote_id == stored.uri
+    value = stored.value
+    assert value["text"] == text
+    data = value["text"].encode()
+    links = {}
+    tags = []
+    for facet in value["facets"]:
+        piece = data[facet["index"]["byteStart"] : facet["index"]["byteEnd"]].decode()
+        [feature] = facet["features"]
+        if feature["$type"] == "app.bsky.richtext.facet#link":
+            links[piece] = feature["uri"]
+        else:
+            assert feature["$type"] == "app.bsky.richtext.facet#tag"
+            tags.append((piece, feature["tag"]))
+    assert links == {LINK: LINK, other: other}
+    assert tags == [("#tribe", "tribe")]
+    # Character offsets would be far off here: the byte offset of the link is larger.
+    first = value["facets"][0]["index"]["byteStart"]
+    assert first == len(text[: text.index(LINK)].encode()) != text.index(LINK)
+
+
+def test_a_link_glued_to_text_still_gets_its_facet(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    text = f"読んで→{LINK}。"
+    BlueskyPublisher().publish(alice.context, item(text))
+    [stored] = fake.records(alice.account.did, POST)
+    [facet] = stored.value["facets"]
+    index = facet["index"]
+    assert text.encode()[index["byteStart"] : index["byteEnd"]].decode() == LINK
+    assert facet["features"][0]["uri"] == LINK
+
+
+def test_the_post_carries_a_link_card(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    summary = "A long summary, " * 60
+    BlueskyPublisher().publish(alice.context, item(title="The title", summary=summary))
+    [stored] = fake.records(alice.account.did, POST)
+    embed = stored.value["embed"]
+    assert embed["$type"] == "app.bsky.embed.external"
+    card = embed["external"]
+    assert card["uri"] == LINK
+    assert card["title"] == "The title"
+    assert "thumb" not in card
+    assert card["description"].endswith("…")
+    assert graphemes(card["description"]) <= CARD_DESCRIPTION_GRAPHEMES
+    assert summary.startswith(card["description"][:-1])
+    assert "langs" not in stored.value
+
+
+def test_the_record_key_is_a_tid_fixed_by_the_delivery(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    first = item(key="a" * 32)
+    sent = BlueskyPublisher().publish(alice.context, first)
+
+    rkey = record_key(first)
+    assert TID.fullmatch(rkey)
+    assert sent.remote_id == f"at://{alice.account.did}/{POST}/{rkey}"
+    assert sent.remote_url == f"https://bsky.app/profile/alice.example.org/post/{rkey}"
+    assert sent.remote_cid == fake.record(alice.account.did, POST, rkey).cid  # type: ignore[union-attr]
+    assert fake.record(alice.account.did, POST, rkey).value["createdAt"] == (  # type: ignore[union-attr]
+        "2025-03-04T05:06:07.891Z"
+    )
+    # The same delivery gives the same key; another delivery another one, even at once.
+    assert record_key(item(key="a" * 32, text="other")) == rkey
+    assert record_key(item(key="b" * 32)) != rkey
+    # A TID's time is the creation time (to the millisecond): it sorts like the posts.
+    later = record_key(item(key="a" * 32, created_at=CREATED + timedelta(seconds=1)))
+    assert later > rkey
+    # Naive datetimes (as SQLite returns them) are UTC.
+    assert record_key(item(key="a" * 32, created_at=CREATED.replace(tzinfo=None))) == rkey
+
+
+def test_a_post_the_pds_refuses_is_rejected(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    with pytest.raises(Rejected, match="300 graphemes"):
+        BlueskyPublisher().publish(alice.context, item("é" * 301))
+    assert fake.records() == []
+
+
+# Retries and failures ----------------------------------------------------------------------
+
+
+def test_a_dropped_answer_is_unknown_and_the_retry_is_the_same_record(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    publisher = BlueskyPublisher()
+    post = item()
+    fake.drop(commit=True, match="putRecord")
+
+    with pytest.raises(Unknown):
+        publisher.publish(alice.context, post)
+    assert len(fake.records(alice.account.did, POST)) == 1  # it did go out
+
+    sent = publisher.publish(alice.context, post)
+    [stored] = fake.records(alice.account.did, POST)
+    assert sent.remote_id == stored.uri
+    assert stored.rkey == record_key(post)
+    assert stored.writes == 1  # the retry wrote the identical record
+    assert [r.body["rkey"] for r in fake.calls("POST", r".*putRecord")] == [stored.rkey] * 2
+
+
+def test_a_server_error_after_acting_is_unknown(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    publisher = BlueskyPublisher()
+    post = item()
+    fake.fail(500, commit=True, body={"error": "InternalServerError", "message": "boom"})
+
+    with pytest.raises(Unknown, match="500"):
+        publisher.publish(alice.context, post)
+    publisher.publish(alice.context, post)
+    assert len(fake.records(alice.account.did, POST)) == 1
+
+
+def test_a_slow_server_is_unknown_within_the_timeout(fake: FakeBluesky) -> None:
+    alice = connect(fake, timeout=0.3)
+    fake.slow(3.0, match="putRecord")
+    started = time.monotonic()
+    with pytest.raises(Unknown, match=r"did not answer within 0\.3 s"):
+        BlueskyPublisher().publish(alice.context, item())
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_closed_port_is_transient(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    url = f"http://127.0.0.1:{closed_port()}"
+    alice.context.credentials = {**alice.context.credentials, "pds_url": url}
+    with pytest.raises(Transient, match="could not reach Bluesky"):
+        BlueskyPublisher().publish(alice.context, item())
+
+
+def test_429_is_rate_limited_until_the_reset_header(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    reset = int(time.time()) + 1234
+    fake.fail(
+        429,
+        headers={
+            "ratelimit-limit": "5000",
+            "ratelimit-remaining": "0",
+            "ratelimit-reset": str(reset),
+        },
+        body={"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+    )
+    with pytest.raises(RateLimited) as raised:
+        BlueskyPublisher().publish(alice.context, item())
+    assert raised.value.until == datetime.fromtimestamp(reset, UTC)
+    assert fake.records() == []
+
+
+def test_429_without_a_reset_waits_five_minutes(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    fake.fail(429, body={"error": "RateLimitExceeded"})
+    before = datetime.now(UTC)
+    with pytest.raises(RateLimited) as raised:
+        BlueskyPublisher().publish(alice.context, item())
+    assert (
+        before + timedelta(minutes=5)
+        <= raised.value.until
+        <= datetime.now(UTC) + timedelta(minutes=5)
+    )
+
+
+def test_401_needs_reconnect(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    fake.fail(401, body={"error": "AuthenticationRequired", "message": "Authentication Required"})
+    with pytest.raises(NeedsReconnect, match="connect the account again"):
+        BlueskyPublisher().publish(alice.context, item())
+
+
+def test_no_stored_session_needs_reconnect(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    alice.context.credentials = {}
+    with pytest.raises(NeedsReconnect):
+        BlueskyPublisher().publish(alice.context, item())
+    assert fake.calls("POST", r".*putRecord") == []
+
+
+# Sessions ----------------------------------------------------------------------------------
+
+
+def test_an_expired_access_token_is_refreshed_and_saved_first(fake: FakeBluesky) -> None:
+    fake.access_ttl = -60  # born expired
+    alice = connect(fake)
+    fake.access_ttl = 3600
+    old = dict(alice.store.credentials)
+
+    BlueskyPublisher().publish(alice.context, item())
+
+    assert fake.login_count == 1
+    assert fake.refresh_count == 1
+    saved = alice.store.credentials
+    assert alice.store.saves == 1
+    assert saved["refresh_jwt"] != old["refresh_jwt"]
+    assert saved["access_jwt"] != old["access_jwt"]
+    assert jwt_payload(saved["access_jwt"])["exp"] > time.time() + 3000
+    # The put carried the new access token, not the expired one.
+    [put] = fake.calls("POST", r".*putRecord")
+    assert put.header("Authorization") == f"Bearer {saved['access_jwt']}"
+    # What was saved is the live refresh token: the next refresh works with it.
+    fake.expire_access(alice.account.did)
+    fresh = AccountContext(**{**alice.context.__dict__, "credentials": dict(saved)})
+    BlueskyPublisher().publish(fresh, item())
+    assert fake.refresh_count == 2
+    assert fake.login_count == 1
+    assert len(fake.records()) == 2
+
+
+def test_expired_token_answered_by_the_pds_refreshes_once_and_retries(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    fake.expire_access(alice.account.did)  # the token's exp says fine, the PDS says no
+
+    sent = BlueskyPublisher().publish(alice.context, item())
+
+    assert fake.refresh_count == 1
+    assert len(fake.calls("POST", r".*putRecord")) == 2
+    assert [r.uri for r in fake.records()] == [sent.remote_id]
+    assert alice.store.credentials["access_jwt"] == alice.context.credentials["access_jwt"]
+
+
+def test_concurrent_posts_refresh_the_session_once(fake: FakeBluesky) -> None:
+    fake.access_ttl = -60
+    alice = connect(fake)
+    fake.access_ttl = 3600
+    publisher = BlueskyPublisher()
+    start = threading.Barrier(8)
+    results: list[Sent | BaseException] = []
+
+    def post(n: int) -> None:
+        start.wait()
+        try:
+            results.append(publisher.publish(alice.context, item(f"post {n} {LINK}")))
+        except BaseException as error:  # collected, then asserted on
+            results.append(error)
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert [r for r in results if not isinstance(r, Sent)] == []
+    assert len(results) == 8
+    assert fake.refresh_count == 1
+    assert fake.login_count == 1
+    assert alice.store.saves == 1
+    assert len(fake.records(alice.account.did, POST)) == 8
+
+
+def test_a_revoked_session_needs_reconnect(fake: FakeBluesky) -> None:
+    fake.access_ttl = -60
+    alice = connect(fake)
+    fake.revoke_sessions(alice.account.did)
+
+    with pytest.raises(NeedsReconnect, match="connect the account again"):
+        BlueskyPublisher().publish(alice.context, item())
+
+    assert fake.refresh_count == 1
+    assert fake.login_count == 1  # never logs in by itself
+    assert alice.store.saves == 0
+    assert fake.records() == []
+
+
+def test_a_refresh_the_pds_fails_is_transient_and_keeps_the_session(fake: FakeBluesky) -> None:
+    fake.access_ttl = -60
+    alice = connect(fake)
+    before = dict(alice.store.credentials)
+    fake.fail(502, match="refreshSession", body={"error": "UpstreamFailure"})
+
+    with pytest.raises(Transient):
+        BlueskyPublisher().publish(alice.context, item())
+
+    assert alice.store.credentials == before
+    assert fake.calls("POST", r".*putRecord") == []
+
+
+# Reposts -----------------------------------------------------------------------------------
+
+
+def test_repost_points_at_the_authors_post_and_is_idempotent(fake: FakeBluesky) -> None:
+    bob = connect(fake, "bob.example.org")
+    original = BlueskyPublisher().publish(
+        bob.context, item(kind=ReshareKind.ANNOUNCE, text=f"New on my blog: {LINK}")
+    )
+    alice = connect(fake)
+    repost = item(
+        kind=ReshareKind.REPOST, target_id=original.remote_id, target_cid=original.remote_cid
+    )
+    publisher = BlueskyPublisher()
+
+    first = publisher.publish(alice.context, repost)
+    again = publisher.publish(alice.context, repost)
+
+    assert first == again
+    [stored] = fake.records(alice.account.did, REPOST)
+    assert (
+        first.remote_id == stored.uri == f"at://{alice.account.did}/{REPOST}/{record_key(repost)}"
+    )
+    assert stored.value["subject"] == {
+        "uri": original.remote_id,
+        "cid": original.remote_cid,
+        "$type": "com.atproto.repo.strongRef",
+    }
+    assert first.remote_url == original.remote_url.replace("bob.example.org", bob.account.did)
+    assert fake.records(alice.account.did, POST) == []
+
+
+def test_repost_without_a_target_is_rejected(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    with pytest.raises(Rejected):
+        BlueskyPublisher().publish(alice.context, item(kind=ReshareKind.REPOST, target_id=None))
+    with pytest.raises(Rejected):
+        BlueskyPublisher().publish(
+            alice.context,
+            item(kind=ReshareKind.REPOST, target_id="at://did:plc:x/app.bsky.feed.post/3k"),
+        )
+    assert fake.calls("POST", r".*putRecord") == []
+
+
+# find --------------------------------------------------------------------------------------
+
+
+def test_find_returns_the_record_or_none(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    publisher = BlueskyPublisher()
+    post = item()
+
+    assert publisher.find(alice.context, post) is None
+    sent = publisher.publish(alice.context, post)
+    assert publisher.find(alice.context, post) == sent
+
+    # A dead session does not matter: reading needs none.
+    alice.context.credentials = {**alice.context.credentials, "access_jwt": "not-a-token"}
+    assert publisher.find(alice.context, post) == sent
+    assert fake.refresh_count == 0
+
+
+def test_find_is_unknown_when_it_cannot_tell(fake: FakeBluesky) -> None:
+    alice = connect(fake)
+    fake.fail(500, match="getRecord")
+    with pytest.raises(Unknown):
+        BlueskyPublisher().find(alice.context, item())
+    alice.context.credentials = {
+        **alice.context.credentials,
+        "pds_url": f"http://127.0.0.1:{closed_port()}",
+    }
+    with pytest.raises(Unknown):
+        BlueskyPublisher().find(alice.context, item())
+
+
+# The fake itself ---------------------------------------------------------------------------
+
+
+def test_the_fake_answers_like_bluesky(fake: FakeBluesky) -> None:
+    account = fake.add_account("carol.example.org", PASSWORD)
+    xrpc = fake.base_url + "/xrpc/"
+    session = httpx.post(
+        xrpc + "com.atproto.server.createSession",
+        json={"identifier": "carol.example.org", "password": PASSWORD},
+    )
+    assert session.status_code == 200
+    body: dict[str, Any] = session.json()
+    assert "didDoc" not in body
+    for name in ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"):
+        assert session.headers[name].isdigit()
+    assert int(session.headers["ratelimit-reset"]) > time.time()
+    auth = {"Authorization": f"Bearer {body['accessJwt']}"}
+    record = {"$type": POST, "text": "hi", "createdAt": "2025-01-01T00:00:00.000Z"}
+    write = {"repo": account.did, "collection": POST, "rkey": "3kaaaaaaaaaaa", "record": record}
+
+    created = httpx.post(xrpc + "com.atproto.repo.createRecord", json=write, headers=auth)
+    assert created.status_code == 200
+    assert created.json()["uri"] == f"at://{account.did}/{POST}/3kaaaaaaaaaaa"
+    again = httpx.post(xrpc + "com.atproto.repo.createRecord", json=write, headers=auth)
+    assert again.status_code == 500
+    put = httpx.post(xrpc + "com.atproto.repo.putRecord", json=write, headers=auth)
+    assert put.status_code == 200
+    assert put.json()["cid"] == created.json()["cid"]
+    assert len(fake.records()) == 1
+
+    refresh = {"Authorization": f"Bearer {body['refreshJwt']}"}
+    rotated = httpx.post(xrpc + "com.atproto.server.refreshSession", headers=refresh)
+    assert rotated.status_code == 200
+    reused = httpx.post(xrpc + "com.atproto.server.refreshSession", headers=refresh)
+    assert (reused.status_code, reused.json()["error"]) == (400, "ExpiredToken")
+
+    missing = httpx.get(
+        xrpc + "com.atproto.repo.getRecord",
+        params={"repo": account.did, "collection": POST, "rkey": "3kbbbbbbbbbbb"},
+    )
+    assert (missing.status_code, missing.json()["error"]) == (400, "RecordNotFound")
