@@ -4,6 +4,7 @@ import multiprocessing
 import queue
 import time
 from pathlib import Path
+from typing import Any
 
 from kombu import Connection, Exchange, Queue
 
@@ -24,11 +25,12 @@ def _produce(path: Path, producer: int) -> None:
         q.close()
 
 
-def _consume(path: Path, results: "multiprocessing.Queue[list[str]]") -> None:
+def _consume(path: Path, results: "multiprocessing.Queue[list[str]]", ready: Any) -> None:
     got: list[str] = []
-    idle_since = time.monotonic()
     with _connection(path) as conn:
         q = conn.SimpleQueue("work")
+        ready.release()
+        idle_since = time.monotonic()
         while time.monotonic() - idle_since < 3:
             try:
                 message = q.get(timeout=0.2)
@@ -45,9 +47,16 @@ def test_many_producers_and_consumers_exactly_once(tmp_path: Path) -> None:
     path = tmp_path / "broker.sqlite3"
     ctx = multiprocessing.get_context("spawn")
     results: multiprocessing.Queue[list[str]] = ctx.Queue()
-    consumers = [ctx.Process(target=_consume, args=(path, results)) for _ in range(CONSUMERS)]
+    ready = ctx.Semaphore(0)
+    consumers = [
+        ctx.Process(target=_consume, args=(path, results, ready)) for _ in range(CONSUMERS)
+    ]
     producers = [ctx.Process(target=_produce, args=(path, p)) for p in range(PRODUCERS)]
-    for process in consumers + producers:
+    for process in consumers:
+        process.start()
+    for _ in consumers:  # both consumers listen before anything is sent
+        assert ready.acquire(timeout=60)
+    for process in producers:
         process.start()
     received = [results.get(timeout=120) for _ in consumers]
     for process in consumers + producers:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
 from tribe.errors import ConflictError, InvalidInputError, NotFoundError
 from tribe.members import check_timezone, get_member
-from tribe.models import Account, Member, Network, ScheduleMode
+from tribe.models import Account, Connection, Member, Network, ReshareKind, ScheduleMode
 from tribe.schedule import Schedule, Slot, format_slots, parse_slots, parse_time
 from tribe.sharetext import DEFAULT_TEMPLATES, Limit, check_template, limit_for
 
@@ -56,20 +56,72 @@ class AccountInfo:
     network: Network
     handle: str
     active: bool
+    state: str  # active, needs_reconnect, unconnected, inactive
+    reshare: str  # post or repost (X's default), "+ announce" when it posts own articles
     schedule: str
     paused: bool
+    note: str  # what the member should do, when anything
+    rate_limited_until: datetime | None
 
 
-def _info(account: Account, member: Member) -> AccountInfo:
+def account_state(account: Account) -> str:
+    if not account.active:
+        return "inactive"
+    if account.connection == Connection.CONNECTED:
+        return "active"
+    return account.connection.value
+
+
+def _note(account: Account) -> str:
+    if account.connection == Connection.NEEDS_RECONNECT:
+        return f"reconnect with tribe account connect ({account.connection_note})"
+    if account.connection == Connection.UNCONNECTED:
+        return "not connected yet: nothing is sent until tribe account connect"
+    return ""
+
+
+def describe(account: Account, member: Member) -> AccountInfo:
     assert account.id is not None
     return AccountInfo(
         id=account.id,
         network=account.network,
         handle=mention(account),
         active=account.active,
+        state=account_state(account),
+        reshare=account.reshare.value + (" + announce" if account.announce_own else ""),
         schedule=schedule_of(account, member).describe(),
         paused=account.paused or member.queue_paused,
+        note=_note(account),
+        rate_limited_until=account.rate_limited_until,
     )
+
+
+def own_account(session: Session, member: Member, account_id: int) -> Account:
+    account = session.get(Account, account_id)
+    if account is None or account.member_id != member.id:
+        raise NotFoundError(f"{member.email} has no account #{account_id}")
+    return account
+
+
+def set_sharing(
+    session: Session,
+    *,
+    email: str,
+    account_id: int,
+    reshare: str | None = None,
+    announce_own: bool | None = None,
+) -> AccountInfo:
+    """How this account reshares (post or repost), and whether it announces my own posts."""
+    member = get_member(session, email)
+    account = own_account(session, member, account_id)
+    if reshare is not None:
+        if reshare not in (ReshareKind.POST.value, ReshareKind.REPOST.value):
+            raise InvalidInputError("reshare by 'post' (own words) or 'repost' (native)")
+        account.reshare = ReshareKind(reshare)
+    if announce_own is not None:
+        account.announce_own = announce_own
+    session.flush()
+    return describe(account, member)
 
 
 def add_account(
@@ -100,10 +152,13 @@ def add_account(
         network=net,
         handle=value,
         max_characters=max_characters,
+        # X's automation rules forbid many accounts posting the same text through one
+        # app: there, a native repost of the author's own post is the default.
+        reshare=ReshareKind.REPOST if net == Network.X else ReshareKind.POST,
     )
     session.add(account)
     session.flush()
-    return _info(account, member)
+    return describe(account, member)
 
 
 def list_accounts(session: Session, *, email: str) -> list[AccountInfo]:
@@ -111,7 +166,7 @@ def list_accounts(session: Session, *, email: str) -> list[AccountInfo]:
     accounts = session.exec(
         select(Account).where(col(Account.member_id) == member.id).order_by(col(Account.id))
     ).all()
-    return [_info(a, member) for a in accounts]
+    return [describe(a, member) for a in accounts]
 
 
 def member_accounts(session: Session, member: Member, *, active_only: bool = True) -> list[Account]:
@@ -174,7 +229,7 @@ def set_schedule(
     for account in accounts:
         _apply(account, change, slots)
     session.flush()
-    return [_info(a, member) for a in accounts]
+    return [describe(a, member) for a in accounts]
 
 
 def _apply(account: Account, change: ScheduleChange, slots: tuple[Slot, ...] | None) -> None:

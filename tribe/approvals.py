@@ -28,6 +28,7 @@ from tribe.models import (
     Network,
     Post,
     Preference,
+    ReshareKind,
     StreamItem,
     StreamState,
 )
@@ -208,8 +209,12 @@ def schedule_delivery(
     text: str,
     now: datetime,
     config: ApprovalConfig,
+    kind: ReshareKind | None = None,
 ) -> Delivery | str:
-    """Place one delivery; returns it, or the reason there was no room."""
+    """Place one delivery; returns it, or the reason there was no room.
+
+    Its kind is the account's choice (post or repost) unless given (an announcement).
+    """
     placement = find_time(
         session, account=account, member=member, post=post, now=now, config=config
     )
@@ -224,6 +229,7 @@ def schedule_delivery(
         reason=placement.reason,
         created_at=now,
         updated_at=now,
+        kind=kind or account.reshare,
     )
     session.add(delivery)
     session.flush()
@@ -421,3 +427,35 @@ def auto_approve_pending(session: Session, *, now: datetime, config: ApprovalCon
         except TribeError:
             continue  # no account, queue full: it waits for the member like any item
     return approved
+
+
+def announce_own_posts(
+    session: Session, post_ids: list[int], *, now: datetime, config: ApprovalConfig
+) -> int:
+    """Queue an author's own post of each new article, on accounts that opted in.
+
+    The announcement keeps the account's schedule like any reshare, and is what
+    tribemates' reposts point to. Returns how many were queued.
+    """
+    if not post_ids:
+        return 0
+    rows = session.exec(
+        select(Post, Account, Member)
+        .join(Feed, col(Feed.id) == col(Post.feed_id))
+        .join(Account, col(Account.member_id) == col(Feed.owner_id))
+        .join(Member, col(Member.id) == col(Account.member_id))
+        .where(
+            col(Post.id).in_(post_ids),
+            col(Account.announce_own).is_(True),
+            col(Account.active).is_(True),
+        )
+    ).all()
+    queued = 0
+    for post, account, member in rows:
+        text = share_texts(session, member, post, [account], {})[account.id]  # type: ignore[index]
+        placed = schedule_delivery(
+            session, account=account, member=member, post=post, item=None, text=text,
+            now=now, config=config, kind=ReshareKind.ANNOUNCE,
+        )  # fmt: skip
+        queued += not isinstance(placed, str)
+    return queued

@@ -381,7 +381,7 @@ def auto_approve(email: str, author_email: str, daily_cap: int, off: bool) -> No
 
 @main.group()
 def account() -> None:
-    """Social accounts (records; connecting them comes with publishing)."""
+    """Social accounts: add, connect, list, set how they reshare, disconnect."""
 
 
 @account.command("add")
@@ -414,9 +414,123 @@ def account_list(email: str, as_json: bool) -> None:
     _print(
         accounts,
         as_json,
-        ("id", "network", "handle", "active", "paused", "schedule"),
+        ("id", "network", "handle", "state", "reshare", "paused", "schedule", "note"),
         "no accounts yet",
     )
+
+
+@account.command("connect")
+@click.argument("email")
+@click.argument("network", type=click.Choice(["x", "mastodon", "bluesky"]))
+@click.option("--instance", help="Mastodon: the server, e.g. https://mastodon.social")
+@click.option("--handle", help="Bluesky: the handle, e.g. alice.bsky.social")
+@click.option("--pds", default="https://bsky.social", show_default=True, help="Bluesky: the PDS.")
+@click.option("--oauth2", is_flag=True, help="X: OAuth 2.0 with PKCE instead of OAuth 1.0a.")
+def account_connect(
+    email: str, network: str, instance: str | None, handle: str | None, pds: str, oauth2: bool
+) -> None:
+    """Connect an account for real: walks the sign-in in this terminal."""
+    from tribe import connect
+    from tribe.models import Network
+
+    settings = get_settings()
+    connect.check_member(email)
+    from tribe.vault import Vault
+
+    Vault.from_settings(settings)  # no point signing in if it cannot be stored
+    timeout = settings.TRIBE_PUBLISH_TIMEOUT.total_seconds()
+    if network == "mastodon":
+        if not instance:
+            raise click.UsageError("Mastodon needs --instance, e.g. --instance mastodon.social")
+        base, app = connect.mastodon_app(instance, settings)
+        from tribe.publishing.mastodon import authorize_url
+
+        url = authorize_url(base, app, redirect_uri=settings.TRIBE_MASTODON_REDIRECT_URL)
+        click.echo(f"1. Open this address, sign in and authorize tribe:\n   {url}")
+        code = click.prompt("2. Paste the authorization code it shows")
+        connected = connect.mastodon_connected(base, app, code, settings)
+    elif network == "bluesky":
+        if not handle:
+            raise click.UsageError("Bluesky needs --handle, e.g. --handle alice.bsky.social")
+        from tribe.publishing.bluesky import login
+
+        password = click.prompt(
+            "App password (Bluesky: Settings > Privacy and security > App passwords)",
+            hide_input=True,
+        )
+        credentials = login(pds, handle, password, timeout=timeout)
+        connected = connect.Connected(
+            network=Network.BLUESKY,
+            handle=str(credentials["handle"]),
+            credentials=credentials,
+            remote_user_id=str(credentials["did"]),
+            base_url=str(credentials["pds_url"]),
+        )
+    else:
+        from tribe.publishing.registry import x_app
+        from tribe.publishing.x import oauth1_finish, oauth1_start, oauth2_finish, oauth2_start
+
+        app_keys = x_app(settings)
+        if oauth2:
+            if not settings.TRIBE_X_REDIRECT_URL:
+                raise click.UsageError(
+                    "OAuth 2.0 needs TRIBE_X_REDIRECT_URL (your X app's callback)"
+                )
+            url, state = oauth2_start(app_keys, redirect_uri=settings.TRIBE_X_REDIRECT_URL)
+            click.echo(f"1. Open this address, sign in and authorize tribe:\n   {url}")
+            answer = click.prompt("2. Paste the whole address X sent you back to")
+            credentials = oauth2_finish(app_keys, state, answer, timeout=timeout)
+        else:
+            url, state = oauth1_start(app_keys, callback="oob", timeout=timeout)
+            click.echo(f"1. Open this address, sign in and authorize tribe:\n   {url}")
+            pin = click.prompt("2. Type the PIN X shows")
+            credentials = oauth1_finish(app_keys, state, pin, timeout=timeout)
+        connected = connect.x_connected(credentials, settings)
+    info, released = connect.finish(email, connected, settings)
+    click.echo(f"connected {info.network.value} {info.handle} (#{info.id})")
+    if released:
+        click.echo(f"{released} held reshare(s) queued again")
+
+
+@account.command("set")
+@click.argument("email")
+@click.argument("account_id", type=int)
+@click.option(
+    "--reshare",
+    type=click.Choice(["post", "repost"]),
+    help="post: your own words with the link; repost: the network's native reshare of the "
+    "author's own post (X's default).",
+)
+@click.option(
+    "--announce/--no-announce",
+    default=None,
+    help="Also post your own new articles through this account (tribemates repost them).",
+)
+def account_set(email: str, account_id: int, reshare: str | None, announce: bool | None) -> None:
+    """How an account reshares, and whether it announces your own posts."""
+    from tribe.accounts import set_sharing
+    from tribe.db import session_scope
+
+    if reshare is None and announce is None:
+        raise click.UsageError("say what to change: --reshare and/or --announce/--no-announce")
+    with session_scope() as session:
+        info = set_sharing(
+            session, email=email, account_id=account_id, reshare=reshare, announce_own=announce
+        )
+    click.echo(f"{info.network.value} {info.handle}: reshares by {info.reshare}")
+
+
+@account.command("disconnect")
+@click.argument("email")
+@click.argument("account_id", type=int)
+def account_disconnect(email: str, account_id: int) -> None:
+    """Forget an account's credentials; its queue is held until it is connected again."""
+    from tribe.connect import disconnect
+    from tribe.db import session_scope
+
+    with session_scope() as session:
+        info = disconnect(session, email=email, account_id=account_id)
+    click.echo(f"disconnected {info.network.value} {info.handle}; its queued reshares are held")
 
 
 @main.group()
@@ -610,6 +724,61 @@ def queue_resume(email: str, account_id: int | None) -> None:
         click.echo(
             f"{dropped} found no time within the horizon and were cancelled (see tribe queue --all)"
         )
+
+
+@queue.command("confirm")
+@click.argument("email")
+@click.argument("delivery_id", type=int)
+def queue_confirm(email: str, delivery_id: int) -> None:
+    """An unconfirmed delivery is on the network after all: record it as sent."""
+    from tribe.db import session_scope
+    from tribe.queue import confirm
+
+    with session_scope() as session:
+        confirm(session, email=email, delivery_id=delivery_id)
+    click.echo(f"#{delivery_id} recorded as sent")
+
+
+@queue.command("retry")
+@click.argument("email")
+@click.argument("delivery_id", type=int)
+def queue_retry(email: str, delivery_id: int) -> None:
+    """Queue a failed, held or unconfirmed (and absent) delivery again."""
+    from tribe.approvals import approval_config
+    from tribe.db import session_scope
+    from tribe.queue import retry
+
+    with session_scope() as session:
+        entry = retry(session, email=email, delivery_id=delivery_id, config=approval_config())
+    click.echo(f"#{entry.id} queued again for {entry.due_local}")
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """The keys that encrypt stored tokens and passwords (TRIBE_SECRET_KEYS)."""
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new key for TRIBE_SECRET_KEYS."""
+    from tribe.vault import generate_key
+
+    click.echo(generate_key())
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored secret with the first key of TRIBE_SECRET_KEYS."""
+    from tribe.db import session_scope
+    from tribe.vault import Vault, rotate_all
+
+    vault = Vault.from_settings(get_settings())
+    with session_scope() as session:
+        count = rotate_all(session, vault)
+    click.echo(f"re-encrypted {count} secret(s) with the first key; older keys can now go")
 
 
 # --- running --------------------------------------------------------------------------------

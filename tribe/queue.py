@@ -12,7 +12,7 @@ from tribe.accounts import member_accounts, mention
 from tribe.approvals import ApprovalConfig, find_time
 from tribe.errors import ConflictError, InvalidInputError, NotFoundError
 from tribe.members import get_member
-from tribe.models import Account, Delivery, DeliveryState, Member, Post
+from tribe.models import Account, Connection, Delivery, DeliveryState, Member, Post
 
 UPCOMING = (
     DeliveryState.QUEUED,
@@ -180,32 +180,47 @@ def resume(
         account.paused = False
     moved = dropped = 0
     for account in accounts:
-        overdue = session.exec(
-            select(Delivery)
-            .where(
-                col(Delivery.account_id) == account.id,
-                col(Delivery.state) == DeliveryState.QUEUED,
-                col(Delivery.due_at) < now,
-            )
-            .order_by(col(Delivery.due_at))
-        ).all()
-        for delivery in overdue:
-            post = session.get(Post, delivery.post_id)
-            assert post is not None
-            placement = find_time(
-                session, account=account, member=member, post=post, now=now, config=config,
-                ignore=delivery.id,
-            )  # fmt: skip
-            if placement.due_at is None:
-                delivery.state = DeliveryState.CANCELLED
-                delivery.reason = f"cancelled after the pause: {placement.reason}"
-                dropped += 1
-            else:
-                delivery.due_at, delivery.reason = placement.due_at, placement.reason
-                moved += 1
-            delivery.updated_at = now
-            session.flush()
-    session.flush()
+        m, d = resume_account(session, member=member, account=account, config=config, now=now)
+        moved, dropped = moved + m, dropped + d
+    return moved, dropped
+
+
+def resume_account(
+    session: Session,
+    *,
+    member: Member,
+    account: Account,
+    config: ApprovalConfig,
+    now: datetime | None = None,
+) -> tuple[int, int]:
+    """Queued deliveries whose time passed get new times; those that find none are cancelled."""
+    now = now or datetime.now(UTC)
+    moved = dropped = 0
+    overdue = session.exec(
+        select(Delivery)
+        .where(
+            col(Delivery.account_id) == account.id,
+            col(Delivery.state) == DeliveryState.QUEUED,
+            col(Delivery.due_at) < now,
+        )
+        .order_by(col(Delivery.due_at))
+    ).all()
+    for delivery in overdue:
+        post = session.get(Post, delivery.post_id)
+        assert post is not None
+        placement = find_time(
+            session, account=account, member=member, post=post, now=now, config=config,
+            ignore=delivery.id,
+        )  # fmt: skip
+        if placement.due_at is None:
+            delivery.state = DeliveryState.CANCELLED
+            delivery.reason = f"cancelled after the pause: {placement.reason}"
+            dropped += 1
+        else:
+            delivery.due_at, delivery.reason = placement.due_at, placement.reason
+            moved += 1
+        delivery.updated_at = now
+        session.flush()
     return moved, dropped
 
 
@@ -244,3 +259,70 @@ def reach_notices(reaches: list[Reach], config: ApprovalConfig) -> list[str]:
         for r in reaches
         if r.days_out >= horizon_days / 2
     ]
+
+
+def confirm(session: Session, *, email: str, delivery_id: int) -> None:
+    """The member saw an unconfirmed delivery on the network: record it as sent."""
+    member = get_member(session, email)
+    delivery, _ = _own_delivery(session, member, delivery_id)
+    if delivery.state != DeliveryState.UNCONFIRMED:
+        raise ConflictError(
+            f"delivery #{delivery_id} is {delivery.state.value}; only unconfirmed ones are "
+            "confirmed"
+        )
+    now = datetime.now(UTC)
+    delivery.state, delivery.sent_at, delivery.updated_at = DeliveryState.SENT, now, now
+    delivery.lease_until = delivery.lease_token = None
+    delivery.reason = "confirmed by you"
+    session.flush()
+
+
+def retry(session: Session, *, email: str, delivery_id: int, config: ApprovalConfig) -> QueueEntry:
+    """Queue a failed, held or unconfirmed delivery again, at the account's next free time.
+
+    For an unconfirmed one the member says: I looked, it is not there.
+    """
+    member = get_member(session, email)
+    delivery, account = _own_delivery(session, member, delivery_id)
+    retriable = (DeliveryState.FAILED, DeliveryState.HELD, DeliveryState.UNCONFIRMED)
+    if delivery.state not in retriable:
+        raise ConflictError(
+            f"delivery #{delivery_id} is {delivery.state.value}; only failed, held or "
+            "unconfirmed ones are retried"
+        )
+    if account.connection != Connection.CONNECTED:
+        raise ConflictError(
+            f"{mention(account)} is {account.connection.value.replace('_', ' ')}: "
+            "connect it first (tribe account connect)"
+        )
+    post = session.get(Post, delivery.post_id)
+    assert post is not None
+    now = datetime.now(UTC)
+    placement = find_time(
+        session, account=account, member=member, post=post, now=now, config=config,
+        ignore=delivery.id,
+    )  # fmt: skip
+    if placement.due_at is None:
+        raise ConflictError(f"no free time for #{delivery_id}: {placement.reason}")
+    delivery.state, delivery.due_at = DeliveryState.QUEUED, placement.due_at
+    delivery.reason, delivery.attempts, delivery.updated_at = "retried by you", 0, now
+    delivery.lease_until = delivery.lease_token = None
+    session.flush()
+    return _entry(delivery, account, post, ZoneInfo(member.timezone))
+
+
+def release_held(session: Session, *, account: Account, config: ApprovalConfig) -> int:
+    """A reconnected account's held deliveries queue again; overdue ones get new times."""
+    member = session.get(Member, account.member_id)
+    assert member is not None
+    held = session.exec(
+        select(Delivery).where(
+            col(Delivery.account_id) == account.id, col(Delivery.state) == DeliveryState.HELD
+        )
+    ).all()
+    for delivery in held:
+        delivery.state, delivery.reason = DeliveryState.QUEUED, "account reconnected"
+    session.flush()
+    if held:
+        resume_account(session, member=member, account=account, config=config)
+    return len(held)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -37,10 +38,32 @@ def commands(settings: Settings) -> dict[str, list[str]]:
     }
 
 
+def child_environment(settings: Settings) -> tuple[dict[str, str], str | None]:
+    """The environment for worker and beat, and what to tell the operator about it.
+
+    With no TRIBE_SECRET_KEYS at all (a fresh checkout) nothing could be sent, so the
+    local run logs what it would send instead (dry run) and says so. A key that is set
+    but is a placeholder stops the worker with a clear message instead.
+    """
+    env = dict(os.environ)
+    if settings.TRIBE_DRY_RUN:
+        return env, "dry run (TRIBE_DRY_RUN): deliveries are logged, nothing is sent"
+    if not settings.TRIBE_SECRET_KEYS.strip():
+        env["TRIBE_DRY_RUN"] = "true"
+        return env, (
+            "no TRIBE_SECRET_KEYS configured, so this is a dry run: deliveries are logged, "
+            "nothing is sent. Set a key (tribe keys generate) to connect accounts and publish"
+        )
+    return env, None
+
+
 def run(settings: Settings) -> int:
     """Start every process; when one stops (or on Ctrl-C / SIGTERM), stop the others."""
     settings.TRIBE_DATA_DIR.mkdir(parents=True, exist_ok=True)
-    procs = {name: subprocess.Popen(cmd) for name, cmd in commands(settings).items()}
+    env, notice = child_environment(settings)
+    if notice:
+        print(f"tribe run: {notice}", file=sys.stderr)
+    procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands(settings).items()}
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:

@@ -6,10 +6,11 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, worker_ready
+from celery.signals import after_setup_logger, worker_init, worker_ready
 from kombu.entity import Queue as KombuQueue
 
-from config import Settings, get_settings
+from config import Settings, SettingsError, get_settings
+from tribe.vault import vault_for
 from workers import embedded
 from workers.queues import ROUTES, Queue
 
@@ -27,6 +28,7 @@ def broker_config(settings: Settings) -> dict[str, Any]:
 def make_app(settings: Settings) -> Celery:
     app = Celery("tribe", include=["workers.tasks"])
     sweep_every = settings.TRIBE_POLL_SWEEP_EVERY.total_seconds()
+    dispatch_every = settings.TRIBE_DISPATCH_EVERY.total_seconds()
     app.conf.update(
         **broker_config(settings),
         task_queues=[KombuQueue(q.value, routing_key=q.value) for q in Queue],
@@ -52,6 +54,11 @@ def make_app(settings: Settings) -> Celery:
                 "task": "tribe.stream.expire_items",
                 "schedule": 600.0,
                 "options": {"expires": 600.0},
+            },
+            "dispatch-deliveries": {
+                "task": "tribe.publishing.dispatch",
+                "schedule": dispatch_every,
+                "options": {"expires": dispatch_every},
             },
             "auto-approve": {
                 "task": "tribe.approvals.auto_approve",
@@ -79,4 +86,18 @@ def _warn_without_contact(**_: Any) -> None:
     if not get_settings().TRIBE_CONTACT_URL:
         logging.getLogger("tribe").warning(
             "TRIBE_CONTACT_URL is not set: bloggers whose feeds we poll cannot reach you"
+        )
+
+
+@worker_init.connect
+def _check_secret_keys(**_: Any) -> None:
+    """Without a real key no credential can be read: stop now, not at the first post."""
+    settings = get_settings()
+    try:
+        vault_for(settings)
+    except SettingsError as error:
+        raise SystemExit(f"tribe worker: {error} (or set TRIBE_DRY_RUN=true)") from None
+    if settings.TRIBE_DRY_RUN:
+        logging.getLogger("tribe").warning(
+            "TRIBE_DRY_RUN is on: deliveries are logged, not sent to any network"
         )

@@ -10,6 +10,8 @@ class Queue(StrEnum):
     SCHEDULER = "scheduler"
     # One task per feed poll.
     FEEDS = "feeds"
+    # One task per delivery: never stuck behind a sweep of slow feeds.
+    PUBLISH = "publish"
 
 
 ROUTES = {
@@ -17,4 +19,6 @@ ROUTES = {
     "tribe.stream.expire_items": {"queue": Queue.SCHEDULER.value},
     "tribe.approvals.auto_approve": {"queue": Queue.SCHEDULER.value},
     "tribe.feeds.poll_feeds": {"queue": Queue.FEEDS.value},
+    "tribe.publishing.dispatch": {"queue": Queue.SCHEDULER.value},
+    "tribe.publishing.publish_delivery": {"queue": Queue.PUBLISH.value},
 }

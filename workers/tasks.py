@@ -11,6 +11,9 @@ from tribe.feeds import claim_feeds, poll_config, process_fetch_pool, process_fe
 from tribe.feeds.claims import FeedClaim
 from tribe.feeds.poll import poll_claims
 from tribe.health import SWEEP_HEARTBEAT, beat
+from tribe.publishing.dispatch import Claim, claim_due, publish_config, run_claims
+from tribe.publishing.registry import process_publishers
+from tribe.vault import process_vault
 from workers.app import app
 
 
@@ -64,3 +67,29 @@ def auto_approve() -> int:
     """Approve what members asked to approve automatically, within their caps."""
     with session_scope() as session:
         return auto_approve_pending(session, now=datetime.now(UTC), config=approval_config())
+
+
+@app.task(name="tribe.publishing.dispatch")
+def dispatch() -> int:
+    """Claim due deliveries (and recover crashed ones), then one task per claim.
+
+    Claims are committed before any task is enqueued; a message that is lost leaves a
+    lease that runs out, and the next dispatch claims the delivery again.
+    """
+    with session_scope() as session:
+        claims = claim_due(session, now=datetime.now(UTC), config=publish_config())
+    for claim in claims:
+        publish_delivery.delay(claim.delivery_id, claim.token, claim.reconcile)
+    return len(claims)
+
+
+@app.task(name="tribe.publishing.publish_delivery")
+def publish_delivery(delivery_id: int, token: str, reconcile: bool = False) -> str | None:
+    """Send one claimed delivery (or look for an unconfirmed one) and record the outcome."""
+    states = run_claims(
+        [Claim(delivery_id, token, reconcile)],
+        publishers=process_publishers(),
+        config=publish_config(),
+        vault=process_vault(),
+    )
+    return states[0].value if states else None

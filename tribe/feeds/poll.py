@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from tribe.approvals import announce_own_posts, approval_config
 from tribe.db import dialect_insert, read_scope, session_scope
 from tribe.errors import FeedError, NotAFeedError
 from tribe.feeds.claims import FeedClaim, claim_due_feeds
@@ -303,6 +304,7 @@ def _record_entries(
     if announced_ids:
         session.exec(update(Post).where(col(Post.id).in_(announced_ids)).values(announced=True))
     items = fan_out(session, announced_ids, now=now)
+    announce_own_posts(session, announced_ids, now=now, config=approval_config())
     return PollSummary(
         feed.id,  # type: ignore[arg-type]
         PollOutcome.OK,

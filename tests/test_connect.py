@@ -1,0 +1,159 @@
+"""`tribe account connect`, run as a member runs it: a terminal process that prints the
+authorize address and reads the code, against the local fake networks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from click.testing import CliRunner
+from sqlmodel import select
+
+from tests import builders as b
+from tests.cli import fails, ok
+from tests.fakenet.bluesky import FakeBluesky
+from tests.fakenet.mastodon import FakeMastodon
+from tests.fakenet.x import FakeX
+from tribe.cli import main
+from tribe.db import session_scope
+from tribe.models import Account, Connection, Delivery, DeliveryState, Post
+from tribe.vault import process_vault
+
+pytestmark = pytest.mark.usefixtures("db")
+
+
+class Terminal:
+    """`tribe account connect ...` in a child process, answered like a person would."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from tribe.cli import main; main()", "account", "connect", *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, **(env or {})},
+        )  # fmt: skip
+
+    def address(self) -> str:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("   http"):
+                return line.strip()
+        raise AssertionError("no address printed")
+
+    def answer(self, text: str) -> tuple[int, str]:
+        out, _ = self.proc.communicate(text + "\n", timeout=60)
+        return self.proc.returncode, out
+
+
+def member() -> None:
+    ok("member", "add", "bob@example.com", "--name", "Bob")
+
+
+def stored(handle: str) -> Account:
+    with session_scope() as s:
+        account = s.exec(select(Account).where(Account.handle == handle)).one()
+        s.expunge(account)
+        return account
+
+
+def test_mastodon_registers_once_per_instance_and_stores_the_token_encrypted() -> None:
+    member()
+    ok("member", "add", "carol@example.com", "--name", "Carol")
+    with FakeMastodon(domain="fake.social", max_characters=1000) as fake:
+        for email, user in (("bob@example.com", "bob"), ("carol@example.com", "carol")):
+            term = Terminal(email, "mastodon", "--instance", fake.base_url)
+            term.address()
+            code, out = term.answer(fake.authorize(user))
+            assert code == 0, out
+            assert f"connected mastodon @{user}@fake.social" in out
+        assert fake.app_registrations == 1  # kept and reused for the second member
+    account = stored("bob@fake.social")
+    assert account.connection == Connection.CONNECTED
+    assert (account.max_characters, account.url_characters) == (1000, 23)
+    assert account.base_url == fake.base_url
+    assert account.credentials is not None
+    assert "access_token" not in account.credentials  # encrypted at rest
+    vault = process_vault()
+    assert vault is not None
+    assert set(vault.open(account.credentials)) == {"access_token"}
+    (listed,) = json.loads(ok("account", "list", "bob@example.com", "--json"))
+    assert listed["state"] == "active"
+
+
+def test_x_oauth1_pin_flow_connects_the_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    member()
+    with FakeX() as fake:
+        user = fake.add_user("bob_writes")
+        env = {"TRIBE_X_API_URL": fake.base_url, "TRIBE_X_API_KEY": fake.consumer_key,
+               "TRIBE_X_API_SECRET": fake.consumer_secret}  # fmt: skip
+        term = Terminal("bob@example.com", "x", env=env)
+        request_token = parse_qs(urlsplit(term.address()).query)["oauth_token"][0]
+        code, out = term.answer(fake.authorize_oauth1(request_token, user))
+    assert code == 0, out
+    assert "connected x @bob_writes" in out
+    account = stored("bob_writes")
+    assert (account.connection, account.remote_user_id) == (Connection.CONNECTED, user.id)
+
+
+def test_x_oauth2_pkce_flow_connects_the_account() -> None:
+    member()
+    with FakeX() as fake:
+        user = fake.add_user("bob_writes")
+        env = {"TRIBE_X_API_URL": fake.base_url, "TRIBE_X_CLIENT_ID": fake.client_id,
+               "TRIBE_X_CLIENT_SECRET": fake.client_secret or "",
+               "TRIBE_X_REDIRECT_URL": "https://tribe.example/x/callback"}  # fmt: skip
+        term = Terminal("bob@example.com", "x", "--oauth2", env=env)
+        code, out = term.answer(fake.oauth2_redirect(term.address(), user))
+    assert code == 0, out
+    vault = process_vault()
+    assert vault is not None
+    credentials = vault.open(stored("bob_writes").credentials or "")
+    assert credentials["auth"] == "oauth2"
+    assert credentials["refresh_token"]
+
+
+def test_bluesky_logs_in_once_with_an_app_password_and_releases_held_reshares() -> None:
+    member()
+    with FakeBluesky() as fake:
+        fake.add_account("bob.bsky.social", "app-pass-word")
+        ok("account", "add", "bob@example.com", "bluesky", "bob.bsky.social")
+        with session_scope() as s:
+            account = s.exec(select(Account)).one()
+            feed = b.feed(s, b.member(s, "Alice"), "https://alice.blog/feed")
+            post = Post(feed_id=feed.id, entry_key="k", url="https://alice.blog/1", title="T")  # type: ignore[arg-type]
+            s.add(post)
+            s.flush()
+            s.add(Delivery(account_id=account.id, post_id=post.id, text="T https://alice.blog/1",  # type: ignore[arg-type]
+                           due_at=datetime.now(UTC) - timedelta(hours=1), state=DeliveryState.HELD))  # fmt: skip
+        result = CliRunner().invoke(
+            main, ["account", "connect", "bob@example.com", "bluesky", "--handle",
+                   "bob.bsky.social", "--pds", fake.base_url], input="app-pass-word\n",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "1 held reshare(s) queued again" in result.output
+        assert fake.login_count == 1
+    with session_scope() as s:
+        delivery = s.exec(select(Delivery)).one()
+        assert delivery.state == DeliveryState.QUEUED
+        assert delivery.due_at > datetime.now(UTC)  # overdue: a new time, not a burst
+
+
+def test_connect_errors_are_one_clear_line() -> None:
+    member()
+    assert "needs --instance" in fails("account", "connect", "bob@example.com", "mastodon")
+    assert "no member" in fails(
+        "account", "connect", "nobody@example.com", "bluesky", "--handle", "a.b.c"
+    )
+    assert "TRIBE_X_API_KEY" in fails("account", "connect", "bob@example.com", "x")
+    with FakeBluesky() as fake:
+        fake.add_account("bob.bsky.social", "right")
+        result = CliRunner().invoke(
+            main, ["account", "connect", "bob@example.com", "bluesky", "--handle",
+                   "bob.bsky.social", "--pds", fake.base_url], input="wrong\n",
+        )  # fmt: skip
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output

@@ -1,0 +1,468 @@
+"""The delivery state machine: claim, call, record, and every way a call can end.
+
+A scripted publisher stands in for the networks here (the adapters have their own
+tests against local servers); the database is the real one of the run's backend.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import col, select
+
+from tests import builders as b
+from tests.conftest import TEST_SECRET_KEY
+from tribe.accounts import add_account
+from tribe.db import session_scope
+from tribe.models import (
+    Account,
+    Connection,
+    Delivery,
+    DeliveryState,
+    Network,
+    Post,
+    ReshareKind,
+)
+from tribe.publishing.base import (
+    AccountContext,
+    NeedsReconnect,
+    Publication,
+    Publisher,
+    PublishError,
+    RateLimited,
+    Rejected,
+    Sent,
+    Transient,
+    Unknown,
+)
+from tribe.publishing.dispatch import (
+    Claim,
+    PublishConfig,
+    begin,
+    claim_due,
+    credential_updater,
+    run_claims,
+)
+from tribe.vault import Vault
+
+pytestmark = pytest.mark.usefixtures("db")
+
+CONFIG = PublishConfig(
+    dry_run=False,
+    timeout=1.0,
+    lease=timedelta(minutes=2),
+    max_attempts=3,
+    retry_base=timedelta(minutes=1),
+    batch=50,
+    x_daily_per_account=100,
+    x_daily_per_app=1000,
+    stagger=timedelta(minutes=20),
+)
+VAULT = Vault([TEST_SECRET_KEY])
+
+
+@dataclass
+class Script:
+    """A publisher that answers from a list (or a function), and remembers every call."""
+
+    idempotent: bool = True
+    answers: list[Sent | PublishError] = field(default_factory=list)
+    found: list[Sent | PublishError | None] = field(default_factory=list)
+    calls: list[Publication] = field(default_factory=list)
+    contexts: list[AccountContext] = field(default_factory=list)
+
+    def publish(self, account: AccountContext, item: Publication) -> Sent:
+        self.calls.append(item)
+        self.contexts.append(account)
+        answer = self.answers.pop(0) if self.answers else Sent(f"r{item.delivery_id}", "u")
+        if isinstance(answer, PublishError):
+            raise answer
+        return answer
+
+    def find(self, account: AccountContext, item: Publication) -> Sent | None:
+        answer = self.found.pop(0)
+        if isinstance(answer, PublishError):
+            raise answer
+        return answer
+
+
+def publishers(script: Script) -> Callable[[Network], Publisher]:
+    return lambda network: script
+
+
+_counter = itertools.count(1)
+
+
+def make_delivery(
+    network: str = "mastodon",
+    handle: str = "@bob@mastodon.social",
+    *,
+    due: datetime | None = None,
+    connected: bool = True,
+    email: str | None = None,
+    kind: ReshareKind = ReshareKind.POST,
+    post_id: int | None = None,
+) -> int:
+    with session_scope() as s:
+        n = next(_counter)
+        if email is None:
+            author = b.member(s, f"Author{n}")
+            feed = b.feed(s, author, f"https://a{n}.blog/feed")
+            email = b.member(s, f"Reader{n}").email
+        if post_id is None:
+            feed_id = s.exec(select(col(Post.feed_id))).first() or feed.id
+            post = Post(feed_id=feed_id, entry_key=f"k{n}", url="https://a.blog/1", title="T")  # type: ignore[arg-type]
+            s.add(post)
+            s.flush()
+            post_id = post.id
+        info = add_account(s, email=email, network=network, handle=handle)
+        account = s.get(Account, info.id)
+        assert account is not None
+        if connected:
+            account.connection = Connection.CONNECTED
+            account.credentials = VAULT.seal({"access_token": "tok"})
+        delivery = Delivery(
+            account_id=info.id, post_id=post_id, text="Read this https://a.blog/1",  # type: ignore[arg-type]
+            due_at=due or datetime.now(UTC) - timedelta(seconds=1), kind=kind,
+        )  # fmt: skip
+        s.add(delivery)
+        s.flush()
+        assert delivery.id is not None
+        return delivery.id
+
+
+def dispatch(script: Script, now: datetime | None = None) -> list[DeliveryState]:
+    with session_scope() as s:
+        claims = claim_due(s, now=now or datetime.now(UTC), config=CONFIG)
+    return run_claims(claims, publishers=publishers(script), config=CONFIG, vault=VAULT)
+
+
+def load(delivery_id: int) -> Delivery:
+    with session_scope() as s:
+        delivery = s.get(Delivery, delivery_id)
+        assert delivery is not None
+        return delivery
+
+
+def account_of(delivery_id: int) -> Account:
+    account_id = load(delivery_id).account_id
+    with session_scope() as s:
+        account = s.get(Account, account_id)
+        assert account is not None
+        return account
+
+
+def test_a_due_delivery_is_sent_once_with_its_key_and_credentials() -> None:
+    delivery_id = make_delivery()
+    not_due = make_delivery(
+        handle="@carol@mastodon.social", due=datetime.now(UTC) + timedelta(hours=1)
+    )
+    script = Script()
+    assert dispatch(script) == [DeliveryState.SENT]
+    assert dispatch(script) == []  # nothing is sent twice
+    sent = load(delivery_id)
+    assert (sent.state, sent.remote_id, sent.attempts) == (DeliveryState.SENT, f"r{delivery_id}", 1)
+    assert sent.sent_at is not None
+    assert sent.lease_token is None
+    assert [c.key for c in script.calls] == [sent.key]
+    assert script.contexts[0].credentials == {"access_token": "tok"}
+    assert load(not_due).state == DeliveryState.QUEUED
+
+
+def test_unconnected_paused_and_rate_limited_accounts_are_skipped() -> None:
+    unconnected = make_delivery(connected=False)
+    paused = make_delivery(handle="@carol@mastodon.social")
+    limited = make_delivery(handle="@dave@mastodon.social")
+    paused_account, limited_account = load(paused).account_id, load(limited).account_id
+    with session_scope() as s:
+        s.get(Account, paused_account).paused = True  # type: ignore[union-attr]
+        s.get(Account, limited_account).rate_limited_until = datetime.now(UTC) + timedelta(
+            minutes=5
+        )  # type: ignore[union-attr]
+    assert dispatch(Script()) == []
+    assert dispatch(Script(), now=datetime.now(UTC) + timedelta(minutes=6)) == [DeliveryState.SENT]
+    assert load(limited).state == DeliveryState.SENT
+    assert load(unconnected).state == load(paused).state == DeliveryState.QUEUED
+
+
+def test_dry_run_sends_for_unconnected_accounts_too() -> None:
+    delivery_id = make_delivery(connected=False)
+    dry = PublishConfig(**{**CONFIG.__dict__, "dry_run": True})
+    with session_scope() as s:
+        claims = claim_due(s, now=datetime.now(UTC), config=dry)
+    assert [c.delivery_id for c in claims] == [delivery_id]
+
+
+def test_a_transient_error_retries_with_backoff_then_fails_with_the_reason() -> None:
+    delivery_id = make_delivery()
+    script = Script(answers=[Transient("mastodon.social is unreachable")] * 3)
+    assert dispatch(script) == [DeliveryState.QUEUED]
+    first = load(delivery_id)
+    wait = first.due_at - datetime.now(UTC)
+    assert timedelta(seconds=25) < wait < timedelta(seconds=95)  # 1 min x [0.5, 1.5)
+    assert "mastodon.social is unreachable" in first.reason
+    assert dispatch(script, now=first.due_at) == [DeliveryState.QUEUED]
+    second = load(delivery_id)
+    wait = second.due_at - datetime.now(UTC)
+    assert timedelta(seconds=55) < wait < timedelta(seconds=185)  # 2 min x [0.5, 1.5)
+    assert dispatch(script, now=second.due_at) == [DeliveryState.FAILED]
+    failed = load(delivery_id)
+    assert failed.attempts == 3
+    assert failed.reason.startswith("gave up after 3 tries: mastodon.social is unreachable")
+    assert len({c.key for c in script.calls}) == 1  # every try used the same key
+
+
+def test_an_unknown_outcome_is_retried_where_the_network_is_idempotent() -> None:
+    delivery_id = make_delivery()
+    script = Script(idempotent=True, answers=[Unknown("timed out"), Sent("s1", "u1")])
+    assert dispatch(script) == [DeliveryState.QUEUED]
+    assert dispatch(script, now=load(delivery_id).due_at) == [DeliveryState.SENT]
+    assert script.calls[0].key == script.calls[1].key
+    assert script.calls[0].created_at == script.calls[1].created_at
+
+
+def test_an_unknown_outcome_on_x_is_looked_for_and_found() -> None:
+    delivery_id = make_delivery("x", "@bob", kind=ReshareKind.POST)
+    script = Script(
+        idempotent=False, answers=[Unknown("X answered 503")], found=[Sent("t1", "x/1")]
+    )
+    assert dispatch(script) == [DeliveryState.UNCONFIRMED]
+    check_at = load(delivery_id).lease_until
+    assert check_at is not None
+    assert dispatch(script, now=check_at) == [DeliveryState.SENT]
+    assert load(delivery_id).remote_id == "t1"
+    assert len(script.calls) == 1  # found, so never sent again
+
+
+def test_an_unconfirmed_post_provably_absent_is_sent_again() -> None:
+    delivery_id = make_delivery("x", "@bob")
+    script = Script(idempotent=False, answers=[Unknown("503"), Sent("t2", "x/2")], found=[None])
+    dispatch(script)
+    assert dispatch(script, now=load(delivery_id).lease_until) == [DeliveryState.QUEUED]
+    assert dispatch(script, now=load(delivery_id).due_at) == [DeliveryState.SENT]
+    assert len(script.calls) == 2
+
+
+def test_when_x_cannot_tell_the_member_is_asked() -> None:
+    delivery_id = make_delivery("x", "@bob")
+    script = Script(
+        idempotent=False, answers=[Unknown("503")], found=[Unknown("timeline down")] * 5
+    )
+    dispatch(script)
+    for _ in range(5):
+        check_at = load(delivery_id).lease_until
+        if check_at is None:
+            break
+        dispatch(script, now=check_at)
+    left = load(delivery_id)
+    assert left.state == DeliveryState.UNCONFIRMED
+    assert left.lease_until is None  # no more automatic checks
+    assert "tribe queue confirm" in left.reason
+    assert len(script.calls) == 1
+
+
+def test_a_rate_limit_waits_until_the_reset_without_counting_a_try() -> None:
+    delivery_id = make_delivery()
+    reset = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=7)
+    script = Script(answers=[RateLimited("429 from mastodon.social", reset)])
+    assert dispatch(script) == [DeliveryState.QUEUED]
+    delivery, account = load(delivery_id), account_of(delivery_id)
+    assert delivery.due_at == reset
+    assert account.rate_limited_until == reset
+    assert delivery.attempts == 0
+    assert dispatch(script, now=reset - timedelta(seconds=1)) == []
+    assert dispatch(script, now=reset) == [DeliveryState.SENT]
+
+
+def test_refused_credentials_hold_the_account_and_its_queue() -> None:
+    first = make_delivery()
+    account_id = load(first).account_id
+    with session_scope() as s:
+        feed_id = s.exec(select(col(Post.feed_id))).one()
+        post = Post(feed_id=feed_id, entry_key="later", url="https://a.blog/2", title="Later")
+        s.add(post)
+        s.flush()
+        later = Delivery(account_id=account_id, post_id=post.id, text="later",  # type: ignore[arg-type]
+                         due_at=datetime.now(UTC) + timedelta(days=1))  # fmt: skip
+        s.add(later)
+        s.flush()
+        later_id = later.id
+    script = Script(answers=[NeedsReconnect("The access token was revoked")])
+    assert dispatch(script) == [DeliveryState.HELD]
+    account = account_of(first)
+    assert account.connection == Connection.NEEDS_RECONNECT
+    assert "revoked" in account.connection_note
+    assert "reconnect" in load(first).reason
+    assert load(later_id).state == DeliveryState.HELD  # type: ignore[arg-type]
+    assert dispatch(script, now=datetime.now(UTC) + timedelta(days=2)) == []
+
+
+def test_a_rejected_post_fails_at_once_with_the_networks_words() -> None:
+    delivery_id = make_delivery("x", "@bob")
+    script = Script(idempotent=False, answers=[Rejected("X refused it as a duplicate")])
+    assert dispatch(script) == [DeliveryState.FAILED]
+    assert load(delivery_id).reason == "X refused it as a duplicate"
+    assert dispatch(script, now=datetime.now(UTC) + timedelta(days=1)) == []
+
+
+def test_a_lost_message_is_claimed_again_after_its_lease() -> None:
+    delivery_id = make_delivery()
+    with session_scope() as s:
+        lost = claim_due(s, now=datetime.now(UTC), config=CONFIG)
+    assert [c.delivery_id for c in lost] == [delivery_id]
+    assert dispatch(Script()) == []  # leased: nobody else takes it
+    script = Script()
+    assert dispatch(script, now=datetime.now(UTC) + CONFIG.lease) == [DeliveryState.SENT]
+    # The lost message turns up late: its token is spent, nothing is sent twice.
+    assert begin(lost[0], now=datetime.now(UTC), config=CONFIG, vault=VAULT) is None
+    assert len(script.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("network", "handle", "after", "reconcile"),
+    [
+        # Mastodon dedupes by Idempotency-Key: sent again, with the same key.
+        ("mastodon", "@bob@mastodon.social", DeliveryState.SENDING, False),
+        # X has no key: looked for on the account first.
+        ("x", "@bob", DeliveryState.UNCONFIRMED, True),
+    ],
+)
+def test_a_worker_dying_mid_call_never_means_a_blind_resend(
+    network: str, handle: str, after: DeliveryState, reconcile: bool
+) -> None:
+    delivery_id = make_delivery(network, handle)
+    with session_scope() as s:
+        (claim,) = claim_due(s, now=datetime.now(UTC), config=CONFIG)
+    assert begin(claim, now=datetime.now(UTC), config=CONFIG, vault=VAULT) is not None
+    # ... and the process dies here, before recording anything.
+    with session_scope() as s:
+        (again,) = claim_due(s, now=datetime.now(UTC) + CONFIG.lease, config=CONFIG)
+    assert (again.delivery_id, again.reconcile) == (delivery_id, reconcile)
+    assert again.token != claim.token
+    assert load(delivery_id).state == after
+
+
+def test_two_dispatchers_never_claim_one_delivery_twice() -> None:
+    ids = [make_delivery(handle=f"@u{i}@mastodon.social") for i in range(30)]
+    claimed: list[Claim] = []
+    lock = threading.Lock()
+
+    def claimer() -> None:
+        for _ in range(5):
+            with session_scope() as s:
+                got = claim_due(
+                    s,
+                    now=datetime.now(UTC),
+                    config=PublishConfig(**{**CONFIG.__dict__, "batch": 4}),
+                )
+            with lock:
+                claimed.extend(got)
+
+    threads = [threading.Thread(target=claimer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    claimed_ids = [c.delivery_id for c in claimed]
+    assert sorted(claimed_ids) == sorted(set(claimed_ids))
+    assert set(claimed_ids) <= set(ids)
+    assert len(claimed_ids) == 30
+
+
+def test_x_daily_limits_are_respected_before_sending() -> None:
+    ids = [make_delivery("x", f"@u{i}") for i in range(3)]
+    tight = PublishConfig(**{**CONFIG.__dict__, "x_daily_per_app": 2})
+    with session_scope() as s:
+        claims = claim_due(s, now=datetime.now(UTC), config=tight)
+    assert len(claims) == 3  # nothing sent yet today
+    run_claims(claims[:2], publishers=publishers(Script()), config=tight, vault=VAULT)
+    with session_scope() as s:
+        for delivery in s.exec(select(Delivery).where(col(Delivery.id) == ids[2])):
+            delivery.state, delivery.lease_token = DeliveryState.QUEUED, None
+    with session_scope() as s:
+        assert claim_due(s, now=datetime.now(UTC), config=tight) == []
+
+
+def test_a_repost_points_at_the_authors_own_post_or_falls_back_to_text() -> None:
+    with session_scope() as s:
+        alice = b.member(s, "Alice")
+        bob = b.member(s, "Bob")
+        carol = b.member(s, "Carol")
+        feed = b.feed(s, alice, "https://alice.blog/feed")
+        post = Post(feed_id=feed.id, entry_key="k", url="https://alice.blog/1", title="T")  # type: ignore[arg-type]
+        s.add(post)
+        s.flush()
+        ids = (alice.email, bob.email, carol.email, post.id)
+    alice_email, bob_email, carol_email, post_id = ids
+    soon = datetime.now(UTC) - timedelta(seconds=1)
+    announce = make_delivery(
+        "x",
+        "@alice",
+        email=alice_email,
+        post_id=post_id,
+        kind=ReshareKind.ANNOUNCE,
+        due=soon + timedelta(hours=1),
+    )
+    repost = make_delivery("x", "@bob", email=bob_email, post_id=post_id, kind=ReshareKind.REPOST)
+    script = Script(idempotent=False)
+    # The author's post is still queued: the repost waits for it.
+    assert dispatch(script) == []
+    assert load(repost).state == DeliveryState.QUEUED
+    assert "waiting for the author's own post" in load(repost).reason
+    dispatch(script, now=datetime.now(UTC) + timedelta(hours=1))  # the announcement goes out
+    assert load(announce).state == DeliveryState.SENT
+    dispatch(script, now=datetime.now(UTC) + timedelta(hours=2))
+    assert load(repost).state == DeliveryState.SENT
+    assert script.calls[-1].kind == ReshareKind.REPOST
+    assert script.calls[-1].target_id == load(announce).remote_id
+    # No own post of the author on Mastodon: a repost there becomes a post in own words.
+    fallback = make_delivery(
+        "mastodon", "@carol@m.social", email=carol_email, post_id=post_id, kind=ReshareKind.REPOST
+    )
+    dispatch(script, now=datetime.now(UTC) + timedelta(hours=3))
+    assert load(fallback).kind == ReshareKind.POST
+    assert script.calls[-1].kind == ReshareKind.POST
+
+
+def test_refreshed_credentials_are_saved_encrypted_under_a_lock() -> None:
+    delivery_id = make_delivery()
+    account_id = load(delivery_id).account_id
+    refresh = credential_updater(VAULT, account_id)
+    calls = []
+
+    def update(current: dict[str, str]) -> dict[str, str] | None:
+        calls.append(current)
+        if current.get("access_token") == "fresh":
+            return None  # somebody else refreshed already
+        return {"access_token": "fresh"}
+
+    threads = [threading.Thread(target=refresh, args=(update,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = account_of(delivery_id).credentials
+    assert stored is not None
+    assert "fresh" not in stored  # encrypted at rest
+    assert VAULT.open(stored) == {"access_token": "fresh"}
+    assert [c["access_token"] for c in calls].count("tok") == 1  # refreshed once
+
+
+def test_a_delivery_whose_calls_keep_killing_workers_is_left_for_the_member() -> None:
+    delivery_id = make_delivery()
+    now = datetime.now(UTC)
+    for n in range(CONFIG.max_attempts):
+        with session_scope() as s:
+            (claim,) = claim_due(s, now=now + n * CONFIG.lease, config=CONFIG)
+        assert begin(claim, now=now + n * CONFIG.lease, config=CONFIG, vault=VAULT) is not None
+        # ... the worker dies during the call, every time.
+    with session_scope() as s:
+        assert claim_due(s, now=now + CONFIG.max_attempts * CONFIG.lease, config=CONFIG) == []
+    left = load(delivery_id)
+    assert (left.state, left.lease_until) == (DeliveryState.UNCONFIRMED, None)
+    assert "tribe queue confirm or retry" in left.reason

@@ -1,0 +1,54 @@
+"""Which publisher speaks for each network in this process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING
+
+from config import Settings, get_settings
+from tribe.models import Network
+from tribe.publishing.base import Publisher
+from tribe.publishing.dryrun import DryRunPublisher
+
+if TYPE_CHECKING:
+    from tribe.publishing.x import XApp
+
+
+def make_publishers(settings: Settings) -> Callable[[Network], Publisher]:
+    """One publisher per network, built on first use (the libraries are slow to import)."""
+
+    @cache
+    def publisher(network: Network) -> Publisher:
+        if settings.TRIBE_DRY_RUN:
+            return DryRunPublisher(network.value)
+        if network == Network.X:
+            from tribe.publishing.x import XPublisher
+
+            return XPublisher(x_app(settings))
+        if network == Network.MASTODON:
+            from tribe.publishing.mastodon import MastodonPublisher
+
+            return MastodonPublisher(settings.user_agent)
+        from tribe.publishing.bluesky import BlueskyPublisher
+
+        return BlueskyPublisher()
+
+    return publisher
+
+
+def x_app(settings: Settings) -> XApp:
+    from tribe.publishing.x import XApp
+
+    return XApp(
+        api_url=settings.TRIBE_X_API_URL,
+        consumer_key=settings.TRIBE_X_API_KEY or None,
+        consumer_secret=settings.TRIBE_X_API_SECRET or None,
+        client_id=settings.TRIBE_X_CLIENT_ID or None,
+        client_secret=settings.TRIBE_X_CLIENT_SECRET or None,
+    )
+
+
+@cache
+def process_publishers() -> Callable[[Network], Publisher]:
+    return make_publishers(get_settings())
