@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
+from config import get_settings
 from tests import builders as b
 from tests.cli import fails, ok
 from tests.fakenet.bluesky import FakeBluesky
@@ -25,6 +26,14 @@ from tribe.models import Account, Connection, Delivery, DeliveryState, Post
 from tribe.vault import process_vault
 
 pytestmark = pytest.mark.usefixtures("db")
+
+
+@pytest.fixture(autouse=True)
+def fakes_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake networks listen on 127.0.0.1, which member-given servers may not use
+    unless the operator allows it (as for feeds)."""
+    monkeypatch.setenv("TRIBE_ALLOWED_NETWORKS", "127.0.0.2/32,127.0.0.1/32")
+    get_settings.cache_clear()
 
 
 class Terminal:
@@ -124,11 +133,14 @@ def test_bluesky_logs_in_once_with_an_app_password_and_releases_held_reshares() 
         with session_scope() as s:
             account = s.exec(select(Account)).one()
             feed = b.feed(s, b.member(s, "Alice"), "https://alice.blog/feed")
-            post = Post(feed_id=feed.id, entry_key="k", url="https://alice.blog/1", title="T")  # type: ignore[arg-type]
-            s.add(post)
-            s.flush()
-            s.add(Delivery(account_id=account.id, post_id=post.id, text="T https://alice.blog/1",  # type: ignore[arg-type]
-                           due_at=datetime.now(UTC) - timedelta(hours=1), state=DeliveryState.HELD))  # fmt: skip
+            for n, state in enumerate((DeliveryState.HELD, DeliveryState.QUEUED)):
+                post = Post(
+                    feed_id=feed.id, entry_key=f"k{n}", url=f"https://alice.blog/{n}", title="T"
+                )  # type: ignore[arg-type]
+                s.add(post)
+                s.flush()
+                s.add(Delivery(account_id=account.id, post_id=post.id, text=f"T https://alice.blog/{n}",  # type: ignore[arg-type]
+                               due_at=datetime.now(UTC) - timedelta(hours=1), state=state))  # fmt: skip
         result = CliRunner().invoke(
             main, ["account", "connect", "bob@example.com", "bluesky", "--handle",
                    "bob.bsky.social", "--pds", fake.base_url], input="app-pass-word\n",
@@ -137,9 +149,11 @@ def test_bluesky_logs_in_once_with_an_app_password_and_releases_held_reshares() 
         assert "1 held reshare(s) queued again" in result.output
         assert fake.login_count == 1
     with session_scope() as s:
-        delivery = s.exec(select(Delivery)).one()
-        assert delivery.state == DeliveryState.QUEUED
-        assert delivery.due_at > datetime.now(UTC)  # overdue: a new time, not a burst
+        deliveries = s.exec(select(Delivery)).all()
+    # Held, or waiting for the connection: overdue ones get new times, not a burst.
+    assert [d.state for d in deliveries] == [DeliveryState.QUEUED] * 2
+    assert all(d.due_at > datetime.now(UTC) for d in deliveries)
+    assert deliveries[0].due_at != deliveries[1].due_at
 
 
 def test_connect_errors_are_one_clear_line() -> None:
@@ -157,3 +171,24 @@ def test_connect_errors_are_one_clear_line() -> None:
         )  # fmt: skip
     assert result.exit_code != 0
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("server", "why"),
+    [
+        ("http://169.254.169.254", "link-local"),
+        ("http://127.0.0.3:9", "loopback"),
+        ("http://10.1.2.3", "private"),
+    ],
+)
+def test_a_member_cannot_point_tribe_at_internal_addresses(server: str, why: str) -> None:
+    member()
+    out = fails("account", "connect", "bob@example.com", "mastodon", "--instance", server)
+    assert "tribe does not connect there" in out
+    assert why in out
+    result = CliRunner().invoke(
+        main, ["account", "connect", "bob@example.com", "bluesky", "--handle", "bob.bsky.social",
+               "--pds", server], input="pw\n",
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert "tribe does not connect there" in result.output

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlmodel import col, select
 
 from tests import builders as b
@@ -48,6 +49,7 @@ from tribe.publishing.dispatch import (
     credential_updater,
     run_claims,
 )
+from tribe.publishing.dryrun import DryRunPublisher
 from tribe.vault import Vault
 
 pytestmark = pytest.mark.usefixtures("db")
@@ -61,7 +63,6 @@ CONFIG = PublishConfig(
     batch=50,
     x_daily_per_account=100,
     x_daily_per_app=1000,
-    stagger=timedelta(minutes=20),
 )
 VAULT = Vault([TEST_SECRET_KEY])
 
@@ -374,17 +375,39 @@ def test_two_dispatchers_never_claim_one_delivery_twice() -> None:
     assert len(claimed_ids) == 30
 
 
-def test_x_daily_limits_are_respected_before_sending() -> None:
-    ids = [make_delivery("x", f"@u{i}") for i in range(3)]
+def test_x_daily_limits_per_app_hold_within_one_claim_and_across_claims() -> None:
+    for i in range(3):
+        make_delivery("x", f"@u{i}")
     tight = PublishConfig(**{**CONFIG.__dict__, "x_daily_per_app": 2})
     with session_scope() as s:
         claims = claim_due(s, now=datetime.now(UTC), config=tight)
-    assert len(claims) == 3  # nothing sent yet today
-    run_claims(claims[:2], publishers=publishers(Script()), config=tight, vault=VAULT)
+    assert len(claims) == 2  # the app's budget, even inside one claim
+    run_claims(claims, publishers=publishers(Script()), config=tight, vault=VAULT)
     with session_scope() as s:
-        for delivery in s.exec(select(Delivery).where(col(Delivery.id) == ids[2])):
-            delivery.state, delivery.lease_token = DeliveryState.QUEUED, None
+        assert claim_due(s, now=datetime.now(UTC), config=tight) == []
+    # Mastodon has no app-wide limit.
+    make_delivery("mastodon", "@z@mastodon.social")
     with session_scope() as s:
+        assert len(claim_due(s, now=datetime.now(UTC), config=tight)) == 1
+
+
+def test_x_daily_limits_per_account_count_what_is_on_its_way() -> None:
+    first = make_delivery("x", "@bob")
+    account_id, post_feed = load(first).account_id, None
+    with session_scope() as s:
+        post_feed = s.exec(select(col(Post.feed_id))).first()
+        for n in range(3):
+            post = Post(
+                feed_id=post_feed, entry_key=f"more{n}", url=f"https://a.blog/m{n}", title="M"
+            )  # type: ignore[arg-type]
+            s.add(post)
+            s.flush()
+            s.add(Delivery(account_id=account_id, post_id=post.id, text=f"more {n}",  # type: ignore[arg-type]
+                           due_at=datetime.now(UTC) - timedelta(seconds=1)))  # fmt: skip
+    tight = PublishConfig(**{**CONFIG.__dict__, "x_daily_per_account": 3})
+    with session_scope() as s:
+        assert len(claim_due(s, now=datetime.now(UTC), config=tight)) == 3
+    with session_scope() as s:  # three are on their way: no room for the fourth
         assert claim_due(s, now=datetime.now(UTC), config=tight) == []
 
 
@@ -414,9 +437,11 @@ def test_a_repost_points_at_the_authors_own_post_or_falls_back_to_text() -> None
     assert dispatch(script) == []
     assert load(repost).state == DeliveryState.QUEUED
     assert "waiting for the author's own post" in load(repost).reason
-    dispatch(script, now=datetime.now(UTC) + timedelta(hours=1))  # the announcement goes out
+    # ... at a time its schedule allows, after the author's post and the stagger.
+    assert load(repost).due_at >= load(announce).due_at + CONFIG.approvals.stagger
+    dispatch(script, now=load(announce).due_at)  # the announcement goes out
     assert load(announce).state == DeliveryState.SENT
-    dispatch(script, now=datetime.now(UTC) + timedelta(hours=2))
+    dispatch(script, now=load(repost).due_at)
     assert load(repost).state == DeliveryState.SENT
     assert script.calls[-1].kind == ReshareKind.REPOST
     assert script.calls[-1].target_id == load(announce).remote_id
@@ -466,3 +491,72 @@ def test_a_delivery_whose_calls_keep_killing_workers_is_left_for_the_member() ->
     left = load(delivery_id)
     assert (left.state, left.lease_until) == (DeliveryState.UNCONFIRMED, None)
     assert "tribe queue confirm or retry" in left.reason
+
+
+def test_a_late_task_renews_its_lease_when_the_call_starts() -> None:
+    delivery_id = make_delivery("x", "@bob")
+    t0 = datetime.now(UTC)
+    with session_scope() as s:
+        (claim,) = claim_due(s, now=t0, config=CONFIG)
+    # The task waited in the broker almost the whole lease, then starts its call ...
+    assert begin(claim, now=t0 + CONFIG.lease - timedelta(seconds=1), config=CONFIG, vault=VAULT)
+    # ... which is still running just after the first lease would have ended.
+    with session_scope() as s:
+        assert claim_due(s, now=t0 + CONFIG.lease + timedelta(seconds=5), config=CONFIG) == []
+    assert load(delivery_id).state == DeliveryState.SENDING
+
+
+def test_a_dry_run_logs_and_leaves_no_remote_id_for_reposts_to_point_at() -> None:
+    delivery_id = make_delivery(connected=False)
+    dry = PublishConfig(**{**CONFIG.__dict__, "dry_run": True})
+    with session_scope() as s:
+        claims = claim_due(s, now=datetime.now(UTC), config=dry)
+    run_claims(
+        claims, publishers=lambda network: DryRunPublisher(network.value), config=dry, vault=None
+    )
+    logged = load(delivery_id)
+    assert (logged.state, logged.remote_id) == (DeliveryState.SENT, None)
+    assert logged.reason == "dry run: logged, not sent"
+
+
+def test_credentials_that_cannot_be_decrypted_hold_the_delivery_with_the_reason() -> None:
+    delivery_id = make_delivery()
+    other_vault = Vault([Fernet.generate_key().decode()])
+    with session_scope() as s:
+        claims = claim_due(s, now=datetime.now(UTC), config=CONFIG)
+    assert run_claims(
+        claims, publishers=publishers(Script()), config=CONFIG, vault=other_vault
+    ) == [DeliveryState.HELD]
+    held = load(delivery_id)
+    assert "cannot be decrypted" in held.reason
+    assert held.lease_token is None
+    with session_scope() as s:  # not claimed again and again
+        assert claim_due(s, now=datetime.now(UTC) + timedelta(hours=1), config=CONFIG) == []
+
+
+def test_an_old_mastodon_key_is_not_trusted_to_deduplicate() -> None:
+    delivery_id = make_delivery()
+    with session_scope() as s:
+        s.get(Delivery, delivery_id).first_started_at = datetime.now(UTC) - timedelta(hours=2)  # type: ignore[union-attr]
+    script = Script(idempotent=True, answers=[Unknown("timed out")], found=[Sent("s9", "u9")])
+    assert dispatch(script) == [DeliveryState.UNCONFIRMED]  # looked for, not blindly resent
+    assert dispatch(script, now=load(delivery_id).lease_until) == [DeliveryState.SENT]
+    assert len(script.calls) == 1
+
+
+def test_a_rate_limit_moves_what_fell_due_meanwhile_past_the_reset() -> None:
+    first = make_delivery()
+    account_id = load(first).account_id
+    with session_scope() as s:
+        feed_id = s.exec(select(col(Post.feed_id))).first()
+        post = Post(feed_id=feed_id, entry_key="second", url="https://a.blog/2", title="2")  # type: ignore[arg-type]
+        s.add(post)
+        s.flush()
+        second = Delivery(account_id=account_id, post_id=post.id, text="two",  # type: ignore[arg-type]
+                          due_at=datetime.now(UTC) + timedelta(minutes=5))  # fmt: skip
+        s.add(second)
+        s.flush()
+        second_id = second.id
+    reset = datetime.now(UTC) + timedelta(minutes=30)
+    dispatch(Script(answers=[RateLimited("429", reset)]))
+    assert load(second_id).due_at > reset  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ approval of the same post from a second tribe changes nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,8 @@ from tribe.models import (
 )
 from tribe.schedule import Placement, place
 from tribe.sharetext import ShareInput, check_own_text, fit
+
+log = logging.getLogger("tribe.approvals")
 
 # States in which a delivery holds its time in the account's schedule.
 HOLDS_TIME = (
@@ -457,5 +460,11 @@ def announce_own_posts(
             session, account=account, member=member, post=post, item=None, text=text,
             now=now, config=config, kind=ReshareKind.ANNOUNCE,
         )  # fmt: skip
-        queued += not isinstance(placed, str)
+        if isinstance(placed, str):
+            log.warning(
+                "%s's own post of %s was not queued on %s: %s",
+                member.email, post.url, mention(account), placed,
+            )  # fmt: skip
+        else:
+            queued += 1
     return queued

@@ -454,11 +454,13 @@ def account_connect(
             raise click.UsageError("Bluesky needs --handle, e.g. --handle alice.bsky.social")
         from tribe.publishing.bluesky import login
 
+        connect.check_server(pds, settings)
         password = click.prompt(
             "App password (Bluesky: Settings > Privacy and security > App passwords)",
             hide_input=True,
         )
         credentials = login(pds, handle, password, timeout=timeout)
+        connect.check_server(str(credentials["pds_url"]), settings)  # where its DID points
         connected = connect.Connected(
             network=Network.BLUESKY,
             handle=str(credentials["handle"]),

@@ -8,9 +8,11 @@ account needed reconnecting.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +29,8 @@ from tribe.accounts import (
 )
 from tribe.approvals import ApprovalConfig
 from tribe.db import read_scope, session_scope
+from tribe.errors import InvalidInputError
+from tribe.feeds.netguard import AddressPolicy
 from tribe.members import get_member
 from tribe.models import Account, Connection, Delivery, DeliveryState, Network, NetworkApp
 from tribe.queue import release_held
@@ -159,12 +163,41 @@ def check_member(email: str) -> None:
         get_member(session, email)
 
 
+def check_server(url: str, settings: Settings) -> None:
+    """A member-given server (Mastodon instance, Bluesky PDS) must be a public one.
+
+    The same address rules as for feeds: loopback, private, link-local and other
+    internal addresses are refused unless TRIBE_ALLOW_PRIVATE_ADDRESSES or
+    TRIBE_ALLOWED_NETWORKS allow them, so no member can point tribe's workers at the
+    operator's own network.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
+        raise InvalidInputError(f"{url!r} is not a server address like https://example.social")
+    policy = AddressPolicy.from_settings(
+        settings.TRIBE_ALLOW_PRIVATE_ADDRESSES, settings.TRIBE_ALLOWED_NETWORKS
+    )
+    try:
+        infos = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+    except OSError:
+        raise InvalidInputError(f"the name {host} does not resolve") from None
+    for info in infos:
+        address = str(info[4][0])
+        reason = policy.refusal(address)
+        if reason:
+            raise InvalidInputError(
+                f"{host} is at {address}, {reason}: tribe does not connect there"
+            )
+
+
 def mastodon_app(instance_url: str, settings: Settings) -> tuple[str, dict[str, str]]:
     """The instance's API address and tribe's app there, registered on first use and kept."""
     from tribe.publishing.mastodon import instance_base_url, register_app
 
     vault = Vault.from_settings(settings)
     base = instance_base_url(instance_url)
+    check_server(base, settings)
     with read_scope() as session:
         app = saved_app(session, Network.MASTODON, base, vault)
     if app is not None:

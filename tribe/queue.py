@@ -88,6 +88,9 @@ def _own_delivery(session: Session, member: Member, delivery_id: int) -> tuple[D
         select(Delivery, Account)
         .join(Account, col(Account.id) == col(Delivery.account_id))
         .where(col(Delivery.id) == delivery_id, col(Account.member_id) == member.id)
+        # The state is checked and changed under the row lock: a dispatcher or a check
+        # on the network cannot change it in between (PostgreSQL; SQLite's write lock).
+        .with_for_update(of=Delivery)
     ).first()
     if row is None:
         raise NotFoundError(f"no delivery #{delivery_id} in {member.email}'s queue")
@@ -323,6 +326,6 @@ def release_held(session: Session, *, account: Account, config: ApprovalConfig) 
     for delivery in held:
         delivery.state, delivery.reason = DeliveryState.QUEUED, "account reconnected"
     session.flush()
-    if held:
-        resume_account(session, member=member, account=account, config=config)
+    # Held or merely waiting for the connection: what is overdue gets new times.
+    resume_account(session, member=member, account=account, config=config)
     return len(held)

@@ -21,16 +21,18 @@ import logging
 import random
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, false, func, or_, update
+from sqlalchemy import Integer, and_, bindparam, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, UTCDateTime, col, select
 
-from config import Settings, get_settings
+from config import Settings, SettingsError, get_settings
 from tribe.accounts import mention
+from tribe.approvals import ApprovalConfig, find_time
 from tribe.db import serialize, session_scope
 from tribe.models import (
     Account,
@@ -55,11 +57,17 @@ from tribe.publishing.base import (
     Sent,
     Unknown,
 )
+from tribe.queue import resume_account
 from tribe.vault import Vault
 
 log = logging.getLogger("tribe.publishing")
 
 _CLAIM_LOCK = "tribe.publishing.claim"
+# Mastodon keeps an Idempotency-Key for about an hour: past this, a call that may have
+# posted is looked for before it is sent again, as on X.
+MASTODON_KEY_WINDOW = timedelta(minutes=45)
+# How long a repost waits for the author's own post before sharing in own words.
+REPOST_WAIT = timedelta(days=1)
 # What the member reads is kept to the column's size.
 _REASON = 300
 
@@ -74,7 +82,7 @@ class PublishConfig:
     batch: int
     x_daily_per_account: int
     x_daily_per_app: int
-    stagger: timedelta
+    approvals: ApprovalConfig = field(default_factory=ApprovalConfig)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PublishConfig:
@@ -87,7 +95,7 @@ class PublishConfig:
             batch=settings.TRIBE_DISPATCH_BATCH,
             x_daily_per_account=settings.TRIBE_X_DAILY_POSTS_PER_ACCOUNT,
             x_daily_per_app=settings.TRIBE_X_DAILY_POSTS_PER_APP,
-            stagger=settings.TRIBE_STAGGER,
+            approvals=ApprovalConfig.from_settings(settings),
         )
 
 
@@ -122,22 +130,26 @@ def _sendable(now: Any, dry_run: bool) -> Any:
 
 
 @cache
-def _claim_statement(dry_run: bool, x_exhausted: bool) -> Any:
-    """Parameters: now, day_ago, per_account, limit, lease_until, token."""
+def _claim_statement(dry_run: bool) -> Any:
+    """Parameters: now, day_ago, per_account, app_budget, limit, lease_until, token.
+
+    X's daily post limits hold in the claim itself: an X account's candidates are
+    numbered, and only as many are taken as its posts in the last 24 hours (sent, or on
+    their way) leave room for; X candidates as a whole are cut at the app's budget.
+    """
     now = bindparam("now", type_=UTCDateTime())
     today = Delivery.__table__.alias("today")  # type: ignore[attr-defined]
-    sent_by_account = (
+    used_by_account = (
         select(func.count())
         .select_from(today)
         .where(
             today.c.account_id == col(Delivery.account_id),
-            today.c.sent_at > bindparam("day_ago", type_=UTCDateTime()),
+            or_(
+                today.c.sent_at > bindparam("day_ago", type_=UTCDateTime()),
+                today.c.state.in_([DeliveryState.SENDING.value, DeliveryState.UNCONFIRMED.value]),
+            ),
         )
         .scalar_subquery()
-    )
-    x_budget = or_(
-        col(Account.network) != Network.X,
-        false() if x_exhausted else sent_by_account < bindparam("per_account", type_=Integer()),
     )
     due = and_(col(Delivery.state) == DeliveryState.QUEUED, col(Delivery.due_at) <= now)
     # A claim whose message was lost: leased, never started, lease ran out.
@@ -146,20 +158,49 @@ def _claim_statement(dry_run: bool, x_exhausted: bool) -> Any:
         col(Delivery.started_at).is_(None),
         col(Delivery.lease_until) <= now,
     )
-    picked = (
-        select(col(Delivery.id))
+    order = (col(Delivery.due_at), col(Delivery.id))
+    candidates = (
+        sa_select(
+            col(Delivery.id),
+            col(Delivery.due_at),
+            col(Account.network),
+            used_by_account.label("used"),
+            func.row_number()
+            .over(partition_by=col(Delivery.account_id), order_by=order)
+            .label("account_rank"),
+            func.row_number()
+            .over(partition_by=col(Account.network), order_by=order)
+            .label("network_rank"),
+        )
         .join(Account, col(Account.id) == col(Delivery.account_id))
         .join(Member, col(Member.id) == col(Account.member_id))
-        .where(or_(due, lost), _sendable(now, dry_run), x_budget)
-        .order_by(col(Delivery.due_at), col(Delivery.id))
+        .where(or_(due, lost), _sendable(now, dry_run))
+        .subquery()
+    )
+    within_limits = or_(
+        candidates.c.network != Network.X.value,
+        and_(
+            candidates.c.used + candidates.c.account_rank
+            <= bindparam("per_account", type_=Integer()),
+            candidates.c.network_rank <= bindparam("app_budget", type_=Integer()),
+        ),
+    )
+    picked = (
+        select(candidates.c.id)
+        .where(within_limits)
+        .order_by(candidates.c.due_at, candidates.c.id)
         .limit(bindparam("limit", type_=Integer()))
-        # SKIP LOCKED on PostgreSQL (SQLAlchemy leaves it out on SQLite, where claims
-        # are serialized by the write lock anyway).
-        .with_for_update(skip_locked=True, of=Delivery)
+    )
+    # SKIP LOCKED on PostgreSQL (SQLAlchemy leaves it out on SQLite, where claims are
+    # serialized by the write lock anyway): never wait on a row another claim writes.
+    lockable = (
+        select(col(Delivery.id))
+        .where(col(Delivery.id).in_(picked))
+        .with_for_update(skip_locked=True)
     )
     return (
         update(Delivery)
-        .where(col(Delivery.id).in_(picked))
+        .where(col(Delivery.id).in_(lockable))
         .values(
             state=DeliveryState.SENDING,
             lease_until=bindparam("lease_until", type_=UTCDateTime()),
@@ -171,12 +212,19 @@ def _claim_statement(dry_run: bool, x_exhausted: bool) -> Any:
     )
 
 
-def _x_sent_today(session: Session, day_ago: datetime) -> int:
+def _x_used_today(session: Session, day_ago: datetime) -> int:
+    """X posts of the whole app in the last 24 hours, sent or on their way."""
     return session.exec(
         select(func.count())
         .select_from(Delivery)
         .join(Account, col(Account.id) == col(Delivery.account_id))
-        .where(col(Account.network) == Network.X, col(Delivery.sent_at) > day_ago)
+        .where(
+            col(Account.network) == Network.X,
+            or_(
+                col(Delivery.sent_at) > day_ago,
+                col(Delivery.state).in_([DeliveryState.SENDING, DeliveryState.UNCONFIRMED]),
+            ),
+        )
     ).one()
 
 
@@ -205,10 +253,10 @@ def _sweep_started(session: Session, now: datetime, config: PublishConfig) -> in
                 f"the worker stopped during each of {delivery.attempts} tries; "
                 "look at the account, then tribe queue confirm or retry"
             )
-        elif account.network == Network.X:
+        elif not safe_to_resend(account.network, delivery.first_started_at, now):
             delivery.state = DeliveryState.UNCONFIRMED
-            delivery.lease_until = now  # check on X at once
-            delivery.reason = "the worker stopped during the call; checking whether X has it"
+            delivery.lease_until = now  # look for it at once
+            delivery.reason = "the worker stopped during the call; checking whether it is out"
         else:
             delivery.state = DeliveryState.QUEUED
             delivery.due_at = now
@@ -245,14 +293,14 @@ def claim_due(session: Session, *, now: datetime, config: PublishConfig) -> list
     serialize(session, _CLAIM_LOCK)
     _sweep_started(session, now, config)
     day_ago = now - timedelta(days=1)
-    x_exhausted = _x_sent_today(session, day_ago) >= config.x_daily_per_app
     token = str(uuid.uuid4())
     claimed = session.exec(
-        _claim_statement(config.dry_run, x_exhausted),
+        _claim_statement(config.dry_run),
         params={
             "now": now,
             "day_ago": day_ago,
             "per_account": config.x_daily_per_account,
+            "app_budget": config.x_daily_per_app - _x_used_today(session, day_ago),
             "limit": config.batch,
             "lease_until": now + config.lease,
             "token": token,
@@ -276,11 +324,11 @@ class Job:
     attempts: int
 
 
-def _target(session: Session, account: Account, post: Post) -> tuple[Delivery | None, str | None]:
-    """For a repost: the author's own post of the article, or why to wait for it.
-
-    Returns (the author's sent announcement or None, a reason to wait or None).
-    """
+def _target(
+    session: Session, account: Account, post: Post
+) -> tuple[Delivery | None, Delivery | None]:
+    """For a repost: (the author's own post of the article when it is out, the author's
+    own post when it is still to go out)."""
     feed = session.get(Feed, post.feed_id)
     assert feed is not None
     own = session.exec(
@@ -293,11 +341,14 @@ def _target(session: Session, account: Account, post: Post) -> tuple[Delivery | 
             col(Account.network) == account.network,
         )
     ).first()
-    if own is None or own.state in (DeliveryState.FAILED, DeliveryState.CANCELLED):
+    if own is None:
         return None, None
     if own.state == DeliveryState.SENT:
-        return own, None
-    return None, "waiting for the author's own post to repost it"
+        # Confirmed by hand (or a dry run): no remote id to point at.
+        return (own, None) if own.remote_id else (None, None)
+    if own.state in (DeliveryState.QUEUED, DeliveryState.SENDING):
+        return None, own
+    return None, None  # held, unconfirmed, failed or cancelled: do not wait on it
 
 
 def _job(
@@ -357,19 +408,18 @@ def begin(claim: Claim, *, now: datetime, config: PublishConfig, vault: Vault | 
         assert post is not None
         kind, target = delivery.kind, None
         if kind == ReshareKind.REPOST:
-            target, wait = _target(session, account, post)
-            if wait is not None:
-                delivery.state = DeliveryState.QUEUED
-                delivery.lease_token = None
-                delivery.lease_until = None
-                delivery.due_at = now + config.stagger
-                delivery.reason, delivery.updated_at = wait, now
+            target, pending = _target(session, account, post)
+            if pending is not None and _wait_for_author(
+                session, delivery, account, post, pending, now, config
+            ):
                 return None
             if target is None:
                 # The author has no post of it: share in own words, and keep that choice
                 # for every retry (a second kind would be a second post).
                 kind = delivery.kind = ReshareKind.POST
         delivery.started_at = now
+        # The lease counts from the start of the call, however long the task waited.
+        delivery.lease_until = now + config.lease
         delivery.first_started_at = delivery.first_started_at or now
         delivery.attempts += 1
         delivery.updated_at = now
@@ -377,6 +427,38 @@ def begin(claim: Claim, *, now: datetime, config: PublishConfig, vault: Vault | 
             session, claim, delivery, account, post,
             kind=kind, target=target, config=config, vault=vault,
         )  # fmt: skip
+
+
+def _wait_for_author(
+    session: Session,
+    delivery: Delivery,
+    account: Account,
+    post: Post,
+    pending: Delivery,
+    now: datetime,
+    config: PublishConfig,
+) -> bool:
+    """Give a repost a later time in its schedule, after the author's own post.
+
+    False (share in own words now) once it has waited `REPOST_WAIT`, or when the
+    schedule has no time left within the horizon.
+    """
+    if now - delivery.created_at >= REPOST_WAIT:
+        return False
+    member = session.get(Member, account.member_id)
+    assert member is not None
+    after = max(now, pending.due_at + config.approvals.stagger)
+    placement = find_time(
+        session, account=account, member=member, post=post, now=after,
+        config=config.approvals, ignore=delivery.id,
+    )  # fmt: skip
+    if placement.due_at is None:
+        return False
+    delivery.state, delivery.due_at = DeliveryState.QUEUED, placement.due_at
+    delivery.lease_token = delivery.lease_until = None
+    delivery.reason = _trim(f"waiting for the author's own post to repost it; {placement.reason}")
+    delivery.updated_at = now
+    return True
 
 
 def _target_id(target: Delivery | None, account: Account, session: Session) -> str | None:
@@ -395,6 +477,15 @@ def backoff(attempts: int, base: timedelta) -> timedelta:
     """Exponential, with full jitter in [0.5, 1.5) so retries of many deliveries spread."""
     factor: float = 2 ** max(attempts - 1, 0) * (0.5 + random.random())
     return base * factor
+
+
+def safe_to_resend(network: Network, first_started_at: datetime | None, now: datetime) -> bool:
+    """Whether sending again with the same key cannot make a second post."""
+    if network == Network.X:
+        return False  # no idempotency key at all
+    if network == Network.MASTODON:
+        return first_started_at is None or now - first_started_at < MASTODON_KEY_WINDOW
+    return True  # Bluesky: putRecord at a fixed record key
 
 
 def _trim(text: str) -> str:
@@ -417,11 +508,11 @@ def record(
             # The network has it: that is the truth, whoever holds the lease by now.
             delivery.state = DeliveryState.SENT
             delivery.sent_at = now
-            delivery.remote_id = outcome.remote_id
-            delivery.remote_url = outcome.remote_url
+            delivery.remote_id = outcome.remote_id or None
+            delivery.remote_url = outcome.remote_url or None
             delivery.remote_cid = outcome.remote_cid
             delivery.kind = job.publication.kind
-            delivery.reason = "sent"
+            delivery.reason = "sent" if outcome.remote_id else "dry run: logged, not sent"
         elif delivery.lease_token != job.claim.token or delivery.state != DeliveryState.SENDING:
             log.warning(
                 "delivery %s: outcome %r arrived after its lease ended; left as %s",
@@ -431,7 +522,8 @@ def record(
             )
             return delivery.state
         else:
-            _record_error(session, delivery, job, outcome, now, config, idempotent)
+            resend = idempotent and safe_to_resend(job.network, delivery.first_started_at, now)
+            _record_error(session, delivery, job, outcome, now, config, resend)
         delivery.lease_token, delivery.updated_at = None, now
         if delivery.state != DeliveryState.UNCONFIRMED:
             delivery.lease_until = None
@@ -465,6 +557,13 @@ def _record_error(
         delivery.state, delivery.due_at = DeliveryState.QUEUED, error.until
         delivery.attempts -= 1  # waiting out a limit is not a failed try
         delivery.reason = _trim(f"rate limited until {error.until:%H:%M} UTC: {message}")
+        session.flush()
+        # What fell due meanwhile gets new times after the reset: no burst then.
+        member = session.get(Member, account.member_id)
+        assert member is not None
+        resume_account(
+            session, member=member, account=account, config=config.approvals, now=error.until
+        )
     elif isinstance(error, NeedsReconnect):
         _hold_account(session, delivery.account_id, message, now)
         delivery.state = DeliveryState.HELD
@@ -547,7 +646,7 @@ def begin_check(claim: Claim, *, config: PublishConfig, vault: Vault | None) -> 
         assert post is not None
         target = None
         if delivery.kind == ReshareKind.REPOST:
-            target, _ = _target(session, account, post)
+            target, _pending = _target(session, account, post)
         kind = (
             ReshareKind.POST
             if delivery.kind == ReshareKind.REPOST and not target
@@ -570,7 +669,11 @@ def run_claims(
     states = []
     for claim in claims:
         if claim.reconcile:
-            job = begin_check(claim, config=config, vault=vault)
+            try:
+                job = begin_check(claim, config=config, vault=vault)
+            except Exception as error:
+                states.append(_could_not_start(claim, error))
+                continue
             if job is None:
                 continue
             try:
@@ -579,9 +682,16 @@ def run_claims(
                 )
             except PublishError as error:
                 found = error
+            except Exception as error:
+                log.exception("delivery %s: unexpected error looking for it", claim.delivery_id)
+                found = Unknown(f"unexpected error: {error}")
             states.append(record_check(job, found, now=datetime.now(UTC), config=config))
             continue
-        started = begin(claim, now=datetime.now(UTC), config=config, vault=vault)
+        try:
+            started = begin(claim, now=datetime.now(UTC), config=config, vault=vault)
+        except Exception as error:  # nothing was sent: say why instead of looping
+            states.append(_could_not_start(claim, error))
+            continue
         if started is None:
             continue
         publisher = publishers(started.network)
@@ -603,6 +713,26 @@ def run_claims(
             )
         )
     return states
+
+
+def _could_not_start(claim: Claim, error: Exception) -> DeliveryState:
+    """A delivery that cannot even be prepared (credentials that do not decrypt, a bug):
+    held or failed with the reason, instead of being claimed again and again."""
+    log.error("delivery %s could not be prepared: %s", claim.delivery_id, error)
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        delivery = session.get(Delivery, claim.delivery_id, with_for_update=True)
+        if delivery is None or delivery.lease_token != claim.token:
+            return delivery.state if delivery else DeliveryState.FAILED
+        if isinstance(error, SettingsError):  # the operator's keys: fixable, so hold
+            delivery.state = DeliveryState.HELD
+            delivery.reason = _trim(f"held: {error}")
+        else:
+            delivery.state = DeliveryState.FAILED
+            delivery.reason = _trim(f"could not be prepared ({type(error).__name__}: {error})")
+        delivery.lease_token = delivery.lease_until = None
+        delivery.updated_at = now
+        return delivery.state
 
 
 def credential_updater(

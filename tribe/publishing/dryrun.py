@@ -30,7 +30,7 @@ class DryRunPublisher:
             item.delivery_id,
             item.key,
         )
-        return Sent(remote_id=f"dry-run:{item.delivery_id}", remote_url="")
+        return Sent(remote_id="", remote_url="")  # nothing on any network to point at
 
     def find(self, account: AccountContext, item: Publication) -> Sent | None:
         return None
