@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint install bench clean
+.PHONY: run test lint install bench bench-publish clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ test: lint
 bench: install
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/poll.py
+
+## bench-publish: 10,000 deliveries through worker + beat against the fake networks
+bench-publish: install
+	$(BIN)/python bench/publish.py
+	@if $(BIN)/python -m tests.services; then $(BIN)/python bench/publish.py --backend postgres; fi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -16,7 +16,7 @@ from tests import builders as b
 from tests.cli import fails, ok
 from tests.conftest import TEST_SECRET_KEY
 from tribe.db import session_scope
-from tribe.models import Account, Connection, Delivery, DeliveryState, Post
+from tribe.models import Account, Connection, Delivery, DeliveryState, Network, Post
 from tribe.runner import child_environment
 from tribe.vault import Vault
 
@@ -136,3 +136,33 @@ def test_a_failed_delivery_is_retried_at_the_next_free_time() -> None:
     assert "only failed, held or unconfirmed" in fails(
         "queue", "retry", "bob@example.com", str(delivery_id)
     )
+
+
+def test_the_member_is_told_about_accounts_to_reconnect_and_posts_to_settle() -> None:
+    account_id, delivery_id = connected_account_with(DeliveryState.UNCONFIRMED)
+    with session_scope() as s:
+        account = s.get(Account, account_id)
+        assert account is not None
+        account.connection = Connection.NEEDS_RECONNECT
+        account.connection_note = "The access token was revoked"
+    out = ok("queue", "bob@example.com")
+    assert "@bob@mastodon.social needs reconnecting (The access token was revoked)" in out
+    assert f"could not tell whether #{delivery_id} went out" in out
+    assert "needs reconnecting" in ok("stream", "bob@example.com")
+
+
+def test_an_authors_own_new_post_is_queued_on_accounts_that_announce() -> None:
+    from tribe.approvals import ApprovalConfig, announce_own_posts
+
+    with session_scope() as s:
+        alice = b.member(s, "Alice")
+        feed = b.feed(s, alice, "https://alice.blog/feed")
+        quiet = Account(member_id=alice.id, network=Network.MASTODON, handle="alice@m.social")  # type: ignore[arg-type]
+        loud = Account(member_id=alice.id, network=Network.X, handle="alice", announce_own=True)  # type: ignore[arg-type]
+        post = Post(feed_id=feed.id, entry_key="k", url="https://alice.blog/1", title="Tomatoes")  # type: ignore[arg-type]
+        s.add_all([quiet, loud, post])
+        s.flush()
+        assert announce_own_posts(s, [post.id], now=datetime.now(UTC), config=ApprovalConfig()) == 1  # type: ignore[list-item]
+        (delivery,) = s.exec(select(Delivery)).all()
+        assert (delivery.account_id, delivery.kind) == (loud.id, "announce")
+        assert "https://alice.blog/1" in delivery.text

@@ -255,12 +255,12 @@ def stream(email: str, as_json: bool) -> None:
     """A member's pending stream items, newest first."""
     from tribe.approvals import approval_config
     from tribe.db import session_scope
-    from tribe.queue import reach, reach_notices
+    from tribe.queue import member_notices
     from tribe.stream import pending_stream
 
     with session_scope() as session:
         items = pending_stream(session, email=email)
-        notices = reach_notices(reach(session, email=email), approval_config())
+        notices = member_notices(session, email=email, config=approval_config())
     columns = ("item_id", "title", "author_name", "tribes", "published_at", "url")
     _print(items, as_json, columns, "nothing waiting in this stream")
     for notice in notices:
@@ -657,11 +657,11 @@ def queue_show(email: str, everything: bool, as_json: bool) -> None:
     """Deliveries with account, post, text, state and due time (UTC and local)."""
     from tribe.approvals import approval_config
     from tribe.db import session_scope
-    from tribe.queue import list_queue, reach, reach_notices
+    from tribe.queue import list_queue, member_notices
 
     with session_scope() as session:
         entries = list_queue(session, email=email, everything=everything)
-        notices = reach_notices(reach(session, email=email), approval_config())
+        notices = member_notices(session, email=email, config=approval_config())
     columns = ("id", "network", "handle", "state", "due_local", "title", "text")
     _print(entries, as_json, columns, "the queue is empty")
     for notice in notices:

@@ -329,3 +329,32 @@ def release_held(session: Session, *, account: Account, config: ApprovalConfig) 
     # Held or merely waiting for the connection: what is overdue gets new times.
     resume_account(session, member=member, account=account, config=config)
     return len(held)
+
+
+def member_notices(session: Session, *, email: str, config: ApprovalConfig) -> list[str]:
+    """What `tribe stream` and `tribe queue` tell a member besides the listing: long
+    queues, accounts to reconnect, and posts whose fate only they can settle."""
+    member = get_member(session, email)
+    notices = reach_notices(reach(session, email=email), config)
+    for account in member_accounts(session, member):
+        if account.connection == Connection.NEEDS_RECONNECT:
+            notices.append(
+                f"your {account.network.value} account {mention(account)} needs reconnecting "
+                f"({account.connection_note}); its reshares are held until tribe account connect"
+            )
+    undecided = session.exec(
+        select(col(Delivery.id))
+        .join(Account, col(Account.id) == col(Delivery.account_id))
+        .where(
+            col(Account.member_id) == member.id,
+            col(Delivery.state) == DeliveryState.UNCONFIRMED,
+            col(Delivery.lease_until).is_(None),
+        )
+    ).all()
+    if undecided:
+        ids = ", ".join(f"#{i}" for i in undecided)
+        notices.append(
+            f"tribe could not tell whether {ids} went out: look at the account, then "
+            "tribe queue confirm (it is there) or tribe queue retry (it is not)"
+        )
+    return notices
