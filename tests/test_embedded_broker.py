@@ -38,6 +38,8 @@ def _consume(path: Path, results: "multiprocessing.Queue[list[str]]", ready: Any
                 continue
             got.append(message.payload["id"])
             message.ack()
+            time.sleep(0.005)  # a little work per message, as a worker does: the other
+            # consumer gets its share instead of one fast poller draining the queue
             idle_since = time.monotonic()
         q.close()
     results.put(got)
@@ -96,3 +98,33 @@ def test_a_consumed_message_leaves_nothing_behind(tmp_path: Path) -> None:
     import sqlite3
 
     assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM message").fetchone() == (0,)
+
+
+def _open_together(path: Path, barrier: Any, results: "multiprocessing.Queue[str]") -> None:
+    from workers.embedded import connect
+
+    barrier.wait()
+    try:
+        connect(path).close()
+        results.put("ok")
+    except Exception as exc:  # reported to the test, which names it
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_a_fresh_broker_file_together_all_succeed(tmp_path: Path) -> None:
+    """Worker and beat start at once on a fresh file: one must not lose the WAL switch."""
+    ctx = multiprocessing.get_context("spawn")
+    outcomes: list[str] = []
+    for attempt in range(8):
+        path = tmp_path / f"fresh{attempt}.sqlite3"
+        barrier = ctx.Barrier(6)
+        results: multiprocessing.Queue[str] = ctx.Queue()
+        procs = [
+            ctx.Process(target=_open_together, args=(path, barrier, results)) for _ in range(6)
+        ]
+        for process in procs:
+            process.start()
+        outcomes += [results.get(timeout=60) for _ in procs]
+        for process in procs:
+            process.join(timeout=30)
+    assert outcomes == ["ok"] * 48

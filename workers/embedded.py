@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -45,14 +46,28 @@ CREATE TABLE IF NOT EXISTS binding (
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
-    """An autocommit connection: each statement is its own transaction."""
+    """An autocommit connection: each statement is its own transaction.
+
+    Processes that start together (worker and beat on a fresh file) race to switch the
+    file to WAL, and SQLite answers the loser "database is locked" at once, without
+    waiting on the busy timeout: that step is retried for a while instead.
+    """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 30000")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.executescript(_SCHEMA)
-    return conn
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.executescript(_SCHEMA)
+            return conn
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                conn.close()
+                raise
+            time.sleep(0.05)
 
 
 class Channel(virtual.Channel):

@@ -103,6 +103,16 @@ def settled() -> bool:
     return busy == 0
 
 
+def claimed_not_started() -> bool:
+    with session_scope() as s:
+        waiting = s.exec(
+            select(func.count()).select_from(Delivery).where(
+                col(Delivery.state) == DeliveryState.SENDING, col(Delivery.started_at).is_(None)
+            )
+        ).one()  # fmt: skip
+    return waiting > 0
+
+
 def deliveries() -> list[Delivery]:
     with session_scope() as s:
         return list(s.exec(select(Delivery).order_by(col(Delivery.id))).all())
@@ -115,8 +125,9 @@ def run_with_kills(
 
     Every other kill lands between the network call and the record: the fake acts on a
     create, then answers only 0.3 s later, and the kill follows the moment `made()` (what
-    the network holds) grows. The others land at random moments: between claim and call,
-    or while nothing is in flight.
+    the network holds) grows. The others land between claim and call: while deliveries
+    are claimed (committed, their messages sent) and not yet started, a little later
+    each time.
     """
     rng = random.Random(seed_)
     with cluster(folder, **env) as running:
@@ -127,7 +138,8 @@ def run_with_kills(
                 before = made()
                 wait_for("a create in flight", lambda: made() > before, timeout=60)  # noqa: B023
             else:
-                time.sleep(rng.uniform(0.3, 1.5))
+                wait_for("claims waiting to start", claimed_not_started, timeout=60)
+                time.sleep(rng.uniform(0, 0.2))
             running.kill("one")
             running.start_worker("one")
             assert running.alive("beat"), f"beat died after kill {n}"
