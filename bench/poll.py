@@ -183,6 +183,8 @@ def tribe_env(backend: str, tmp: Path, workers: int, database_url: str) -> dict[
         TRIBE_WORKER_CONCURRENCY="4",
         TRIBE_FETCH_CONCURRENCY=str(workers),
         TRIBE_LOG_LEVEL="WARNING",
+        # Polling only: nothing is published, so no credential keys are needed.
+        TRIBE_DRY_RUN="true",
     )
     if backend == "postgres":
         env["TRIBE_BROKER_URL"] = REDIS
