@@ -560,3 +560,17 @@ def test_a_rate_limit_moves_what_fell_due_meanwhile_past_the_reset() -> None:
     reset = datetime.now(UTC) + timedelta(minutes=30)
     dispatch(Script(answers=[RateLimited("429", reset)]))
     assert load(second_id).due_at > reset  # type: ignore[arg-type]
+
+
+def test_a_session_that_moves_to_an_internal_server_is_not_stored() -> None:
+    delivery_id = make_delivery("bluesky", "bob.bsky.social")
+    refresh = credential_updater(VAULT, load(delivery_id).account_id)
+
+    def moved(current: dict[str, str]) -> dict[str, str]:
+        return {**current, "access_token": "new", "pds_url": "http://169.254.169.254"}
+
+    with pytest.raises(NeedsReconnect, match=r"moved to http://169\.254\.169\.254"):
+        refresh(moved)
+    stored = account_of(delivery_id).credentials
+    assert stored is not None
+    assert VAULT.open(stored) == {"access_token": "tok"}  # nothing of the move was kept

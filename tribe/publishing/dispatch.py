@@ -34,6 +34,7 @@ from config import Settings, SettingsError, get_settings
 from tribe.accounts import mention
 from tribe.approvals import ApprovalConfig, find_time
 from tribe.db import serialize, session_scope
+from tribe.errors import TribeError
 from tribe.models import (
     Account,
     Connection,
@@ -735,6 +736,16 @@ def _could_not_start(claim: Claim, error: Exception) -> DeliveryState:
         return delivery.state
 
 
+def _check_moved_server(url: str) -> None:
+    """A Bluesky session may name a new PDS on refresh: it must be a public server too."""
+    from tribe.connect import check_server  # the CLI's module; imported when it matters
+
+    try:
+        check_server(url, get_settings())
+    except TribeError as error:
+        raise NeedsReconnect(f"the account's server moved to {url}: {error}") from None
+
+
 def credential_updater(
     vault: Vault | None, account_id: int
 ) -> Callable[[Callable[[Credentials], Credentials | None]], Credentials]:
@@ -756,6 +767,9 @@ def credential_updater(
             new = update_(current)
             if new is None:
                 return current
+            moved_to = new.get("pds_url")
+            if moved_to and moved_to != current.get("pds_url"):
+                _check_moved_server(str(moved_to))
             account.credentials = vault.seal(new)
             return new
 
