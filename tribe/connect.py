@@ -8,7 +8,6 @@ account needed reconnecting.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +29,7 @@ from tribe.accounts import (
 from tribe.approvals import ApprovalConfig
 from tribe.db import read_scope, session_scope
 from tribe.errors import InvalidInputError
-from tribe.feeds.netguard import AddressPolicy
+from tribe.feeds.netguard import AddressPolicy, resolve
 from tribe.members import get_member
 from tribe.models import Account, Connection, Delivery, DeliveryState, Network, NetworkApp
 from tribe.queue import release_held
@@ -179,11 +178,11 @@ def check_server(url: str, settings: Settings) -> None:
         settings.TRIBE_ALLOW_PRIVATE_ADDRESSES, settings.TRIBE_ALLOWED_NETWORKS
     )
     try:
-        infos = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+        addresses = resolve(host, parts.port or 443)
     except OSError:
         raise InvalidInputError(f"the name {host} does not resolve") from None
-    for info in infos:
-        address = str(info[4][0])
+    # Every address: the network libraries may connect to any of them.
+    for address in addresses:
         reason = policy.refusal(address)
         if reason:
             raise InvalidInputError(

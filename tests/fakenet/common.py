@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -255,3 +256,28 @@ def json_error(status: int, error: str, **extra: Any) -> Response:
 def bearer(request: Request) -> str | None:
     value = request.header("Authorization") or ""
     return value[7:] if value.lower().startswith("bearer ") else None
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (connecting to it is refused)."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+class CredentialStore:
+    """An account's stored credentials behind a lock, as the database row keeps them:
+    its `refresh` is what `AccountContext.refresh` does in production."""
+
+    def __init__(self, credentials: dict[str, Any]) -> None:
+        self.credentials = dict(credentials)
+        self.lock = threading.Lock()
+        self.saved: list[dict[str, Any]] = []  # every save, oldest first
+
+    def refresh(self, update: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
+        with self.lock:
+            new = update(dict(self.credentials))
+            if new is not None:
+                self.credentials = dict(new)
+                self.saved.append(dict(new))
+            return dict(self.credentials)

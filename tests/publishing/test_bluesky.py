@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,9 +15,9 @@ import httpx
 import pytest
 
 from tests.fakenet.bluesky import POST, REPOST, FakeAccount, FakeBluesky, graphemes, jwt_payload
+from tests.fakenet.common import CredentialStore, closed_port
 from tribe.publishing.base import (
     AccountContext,
-    Credentials,
     NeedsReconnect,
     Publication,
     RateLimited,
@@ -41,27 +40,10 @@ LINK = "https://blog.example.org/2025/03/a-post"
 TID = re.compile(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}")
 
 
-class Store:
-    """The account row: `refresh` runs the update under a lock, like the database's."""
-
-    def __init__(self, credentials: Credentials) -> None:
-        self.credentials = dict(credentials)
-        self.lock = threading.Lock()
-        self.saves = 0
-
-    def refresh(self, update: Callable[[Credentials], Credentials | None]) -> Credentials:
-        with self.lock:
-            new = update(dict(self.credentials))
-            if new is not None:
-                self.credentials = dict(new)
-                self.saves += 1
-            return dict(self.credentials)
-
-
 @dataclass
 class Member:
     account: FakeAccount
-    store: Store
+    store: CredentialStore
     context: AccountContext
 
 
@@ -76,7 +58,7 @@ def connect(
 ) -> Member:
     account = fake.add_account(handle, PASSWORD)
     credentials = login(fake.base_url, handle, PASSWORD, timeout=timeout)
-    store = Store(credentials)
+    store = CredentialStore(credentials)
     context = AccountContext(
         account_id=1,
         handle=handle,
@@ -113,12 +95,6 @@ def item(
         key=key or uuid.uuid4().hex,
         created_at=created_at,
     )
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # Connecting --------------------------------------------------------------------------------
@@ -369,7 +345,7 @@ def test_an_expired_access_token_is_refreshed_and_saved_first(fake: FakeBluesky)
     assert fake.login_count == 1
     assert fake.refresh_count == 1
     saved = alice.store.credentials
-    assert alice.store.saves == 1
+    assert len(alice.store.saved) == 1
     assert saved["refresh_jwt"] != old["refresh_jwt"]
     assert saved["access_jwt"] != old["access_jwt"]
     assert jwt_payload(saved["access_jwt"])["exp"] > time.time() + 3000
@@ -422,7 +398,7 @@ def test_concurrent_posts_refresh_the_session_once(fake: FakeBluesky) -> None:
     assert len(results) == 8
     assert fake.refresh_count == 1
     assert fake.login_count == 1
-    assert alice.store.saves == 1
+    assert len(alice.store.saved) == 1
     assert len(fake.records(alice.account.did, POST)) == 8
 
 
@@ -436,7 +412,7 @@ def test_a_revoked_session_needs_reconnect(fake: FakeBluesky) -> None:
 
     assert fake.refresh_count == 1
     assert fake.login_count == 1  # never logs in by itself
-    assert alice.store.saves == 0
+    assert alice.store.saved == []
     assert fake.records() == []
 
 

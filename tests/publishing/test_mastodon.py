@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,7 +12,7 @@ import pytest
 import requests
 from mastodon import MastodonRatelimitError
 
-from tests.fakenet.common import FakeServer
+from tests.fakenet.common import FakeServer, closed_port
 from tests.fakenet.mastodon import FakeMastodon, iso
 from tribe.errors import InvalidInputError
 from tribe.publishing.base import (
@@ -92,12 +91,6 @@ def item(
         key=key,
         created_at=created_at or datetime.now(UTC),
     )
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # Posting ---------------------------------------------------------------------------------

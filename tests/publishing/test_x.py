@@ -8,11 +8,11 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from tests.fakenet.common import CredentialStore
 from tests.fakenet.x import (
     DUPLICATE,
     OAUTH1_PERMISSIONS,
@@ -71,27 +71,14 @@ def alice(fake: FakeX) -> FakeUser:
     return fake.add_user("alice")
 
 
-class Store:
-    """The account's stored credentials, behind a lock (what the database row does)."""
-
-    def __init__(self, creds: Credentials) -> None:
-        self.creds = dict(creds)
-        self.lock = threading.Lock()
-        self.saved: list[Credentials] = []
-
-    def refresh(self, update: Any) -> Credentials:
-        with self.lock:
-            new = update(dict(self.creds))
-            if new is not None:
-                self.creds = dict(new)
-                self.saved.append(dict(new))
-            return dict(self.creds)
-
-
 def context(
-    user: FakeUser, creds: Credentials, *, store: Store | None = None, timeout: float = 3.0
+    user: FakeUser,
+    creds: Credentials,
+    *,
+    store: CredentialStore | None = None,
+    timeout: float = 3.0,
 ) -> AccountContext:
-    store = store or Store(creds)
+    store = store or CredentialStore(creds)
     return AccountContext(
         account_id=1,
         handle=user.username,
@@ -361,7 +348,7 @@ def test_revoked_oauth2_needs_reconnect_after_one_refresh_attempt(
     creds = fake.issue_oauth2(alice)
     fake.revoke(creds["access_token"])
     fake.revoke(creds["refresh_token"])
-    store = Store(creds)
+    store = CredentialStore(creds)
 
     with pytest.raises(NeedsReconnect):
         XPublisher(app).publish(context(alice, creds, store=store), publication())
@@ -518,7 +505,7 @@ def test_expired_oauth2_token_is_refreshed_first(fake: FakeX, app: XApp, alice: 
     creds = fake.issue_oauth2(alice)
     fake.expire(creds["access_token"])
     creds["expires_at"] = int(time.time()) - 10
-    store = Store(creds)
+    store = CredentialStore(creds)
 
     XPublisher(app).publish(context(alice, creds, store=store), publication())
 
@@ -534,14 +521,14 @@ def test_expired_oauth2_token_is_refreshed_first(fake: FakeX, app: XApp, alice: 
 def test_oauth2_401_refreshes_once_and_retries(fake: FakeX, app: XApp, alice: FakeUser) -> None:
     creds = fake.issue_oauth2(alice)  # expires_at says it is fine, X says otherwise
     fake.expire(creds["access_token"])
-    store = Store(creds)
+    store = CredentialStore(creds)
 
     sent = XPublisher(app).publish(context(alice, creds, store=store), publication())
 
     assert fake.token_refreshes == 1
     assert len(fake.calls("POST", "/2/tweets")) == 2
     assert sent.remote_id == fake.tweets_by(alice)[0].id
-    assert store.creds["access_token"] != creds["access_token"]
+    assert store.credentials["access_token"] != creds["access_token"]
 
 
 def test_stale_context_uses_what_another_worker_stored(
@@ -550,14 +537,14 @@ def test_stale_context_uses_what_another_worker_stored(
     old = fake.issue_oauth2(alice)
     fake.expire(old["access_token"])
     old["expires_at"] = int(time.time()) - 10
-    store = Store(fake.issue_oauth2(alice))  # someone already refreshed
+    store = CredentialStore(fake.issue_oauth2(alice))  # someone already refreshed
 
     XPublisher(app).publish(context(alice, old, store=store), publication())
 
     assert fake.token_refreshes == 0
     assert store.saved == []
     assert fake.calls("POST", "/2/tweets")[0].header("Authorization") == (
-        f"Bearer {store.creds['access_token']}"
+        f"Bearer {store.credentials['access_token']}"
     )
 
 
@@ -565,7 +552,7 @@ def test_concurrent_workers_refresh_once(fake: FakeX, app: XApp, alice: FakeUser
     creds = fake.issue_oauth2(alice)
     fake.expire(creds["access_token"])
     creds["expires_at"] = int(time.time()) - 10
-    store = Store(creds)
+    store = CredentialStore(creds)
     account = context(alice, creds, store=store)
     publisher = XPublisher(app)
     barrier = threading.Barrier(8)

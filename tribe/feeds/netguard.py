@@ -223,8 +223,15 @@ class GuardedBackend(httpcore.NetworkBackend):
     @staticmethod
     def _resolve(host: str, port: int) -> list[str]:
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            return resolve(host, port)
         except socket.gaierror as exc:
             raise httpcore.ConnectError(f"the name {host} does not resolve ({exc})") from exc
-        # Keep resolver order (it sorts by RFC 6724 preference), drop repeats.
-        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """The host's addresses in resolver order (RFC 6724 preference), repeats dropped.
+
+    Raises socket.gaierror when the name does not resolve.
+    """
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))

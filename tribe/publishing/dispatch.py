@@ -322,7 +322,6 @@ class Job:
     network: Network
     account: AccountContext
     publication: Publication
-    attempts: int
 
 
 def _target(
@@ -389,7 +388,7 @@ def _job(
         key=delivery.key,
         created_at=delivery.first_started_at or delivery.created_at,
     )
-    return Job(claim, account.network, context, publication, delivery.attempts)
+    return Job(claim, account.network, context, publication)
 
 
 def begin(claim: Claim, *, now: datetime, config: PublishConfig, vault: Vault | None) -> Job | None:
