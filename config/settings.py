@@ -117,6 +117,16 @@ class Settings(BaseSettings):
     TRIBE_X_DAILY_POSTS_PER_APP: int = Field(default=1667, ge=1)
     TRIBE_MASTODON_REDIRECT_URL: str = "urn:ietf:wg:oauth:2.0:oob"
 
+    # The web app.
+    TRIBE_WEB_HOST: str = "127.0.0.1"
+    TRIBE_WEB_PORT: int = Field(default=8000, ge=1, le=65535)
+    TRIBE_BASE_URL: str = "http://127.0.0.1:8000"
+    TRIBE_SESSION_TTL: Duration = timedelta(days=30)
+    TRIBE_INVITE_TTL: Duration = timedelta(days=14)
+    TRIBE_RESET_TTL: Duration = timedelta(hours=2)
+    TRIBE_LOGIN_ATTEMPTS: int = Field(default=5, ge=1)
+    TRIBE_LOGIN_WINDOW: Duration = timedelta(minutes=15)
+
     # Workers.
     TRIBE_WORKER_CONCURRENCY: int = Field(default=4, ge=1)
     TRIBE_FETCH_CONCURRENCY: int = Field(default=16, ge=1)
@@ -130,6 +140,13 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite://", "postgresql+psycopg://")):
             raise ValueError("use sqlite:///path/to/file.db or postgresql://user@host/dbname")
         return value
+
+    @field_validator("TRIBE_BASE_URL")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.match(r"https?://[^/\s]+(/\S*)?$", value.strip()):
+            raise ValueError("give the address members open, e.g. https://tribe.example.org")
+        return value.strip().rstrip("/")
 
     @field_validator("TRIBE_CONTACT_URL")
     @classmethod
@@ -167,6 +184,11 @@ class Settings(BaseSettings):
                 f"({(self.TRIBE_PUBLISH_TIMEOUT * 3).total_seconds():g}s)"
             )
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are sent over HTTPS only when members reach the app over HTTPS."""
+        return self.TRIBE_BASE_URL.startswith("https://")
 
     @property
     def broker_path(self) -> Path:

@@ -96,7 +96,7 @@ def test_docker_compose_file_is_valid(tmp_path: Path) -> None:
         ["docker-compose", "config", "--services"],
         cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
-    assert set(services) == {"postgres", "redis", "migrate", "worker", "beat"}
+    assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
     unset = subprocess.run(
         ["docker-compose", "config", "-q"], check=False, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
         capture_output=True, text=True,

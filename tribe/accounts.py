@@ -74,9 +74,12 @@ def account_state(account: Account) -> str:
 
 def _note(account: Account) -> str:
     if account.connection == Connection.NEEDS_RECONNECT:
-        return f"reconnect with tribe account connect ({account.connection_note})"
+        return (
+            f"reconnect it on the Accounts page or with tribe account connect "
+            f"({account.connection_note})"
+        )
     if account.connection == Connection.UNCONNECTED:
-        return "not connected yet: nothing is sent until tribe account connect"
+        return "not connected yet: nothing is sent until it is connected (Accounts page)"
     return ""
 
 

@@ -162,6 +162,42 @@ def share_texts(
     return texts
 
 
+@dataclass(frozen=True)
+class Preview:
+    """What one account would post for a stream item, and the limit its text must fit."""
+
+    account_id: int
+    network: Network
+    handle: str
+    text: str
+    maximum: int
+    url_cost: int | None
+
+
+def previews(session: Session, *, email: str, item_ids: list[int]) -> dict[int, list[Preview]]:
+    """For each of the member's items, the text each active account would post as is."""
+    member = get_member(session, email)
+    accounts = member_accounts(session, member)
+    result: dict[int, list[Preview]] = {}
+    for item_id in item_ids:
+        item = _item(session, member, item_id)
+        post = session.get(Post, item.post_id)
+        assert post is not None
+        texts = share_texts(session, member, post, accounts, {})
+        result[item_id] = [
+            Preview(
+                account_id=a.id,  # type: ignore[arg-type]
+                network=a.network,
+                handle=mention(a),
+                text=texts[a.id],  # type: ignore[index]
+                maximum=limit_of(a).maximum,
+                url_cost=limit_of(a).url_cost,
+            )
+            for a in accounts
+        ]
+    return result
+
+
 def _times(session: Session, *conditions: object) -> list[datetime]:
     return list(
         session.exec(

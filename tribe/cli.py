@@ -130,6 +130,26 @@ def member_add(email: str, name: str, timezone: str) -> None:
         click.echo(f"added member {created.email} (#{created.id})")
 
 
+@member.command("login-link")
+@click.argument("email")
+@click.option("--operator", is_flag=True, help="Also make them an operator when they use it.")
+def member_login_link(email: str, operator: bool) -> None:
+    """Print a link where a member sets their password (and is signed in).
+
+    For members who came in with `tribe import` or `tribe member add`, and for a
+    forgotten password. The link works once, for TRIBE_RESET_TTL.
+    """
+    from tribe.auth import reset_token
+    from tribe.db import session_scope
+
+    settings = get_settings()
+    with session_scope() as session:
+        token = reset_token(session, email=email, operator=operator)
+    hours = settings.TRIBE_RESET_TTL.total_seconds() / 3600
+    click.echo(f"{settings.TRIBE_BASE_URL}/reset/{token}")
+    click.echo(f"(works once, for {hours:g} hour{'s' * (hours != 1)})", err=True)
+
+
 @main.group("tribe")
 def tribe_group() -> None:
     """Tribes and who is in them."""
@@ -431,7 +451,6 @@ def account_connect(
 ) -> None:
     """Connect an account for real: walks the sign-in in this terminal."""
     from tribe import connect
-    from tribe.models import Network
 
     settings = get_settings()
     connect.check_member(email)
@@ -452,22 +471,11 @@ def account_connect(
     elif network == "bluesky":
         if not handle:
             raise click.UsageError("Bluesky needs --handle, e.g. --handle alice.bsky.social")
-        from tribe.publishing.bluesky import login
-
-        connect.check_server(pds, settings)
         password = click.prompt(
             "App password (Bluesky: Settings > Privacy and security > App passwords)",
             hide_input=True,
         )
-        credentials = login(pds, handle, password, timeout=timeout)
-        connect.check_server(str(credentials["pds_url"]), settings)  # where its DID points
-        connected = connect.Connected(
-            network=Network.BLUESKY,
-            handle=str(credentials["handle"]),
-            credentials=credentials,
-            remote_user_id=str(credentials["did"]),
-            base_url=str(credentials["pds_url"]),
-        )
+        connected = connect.bluesky_connected(pds, handle, password, settings)
     else:
         from tribe.publishing.registry import x_app
         from tribe.publishing.x import oauth1_finish, oauth1_start, oauth2_finish, oauth2_start
@@ -787,13 +795,38 @@ def keys_rotate() -> None:
 
 
 @main.command()
+@click.option("--host", help="Address to listen on (default: TRIBE_WEB_HOST).")
+@click.option("--port", type=int, help="Port to listen on (default: TRIBE_WEB_PORT).")
+def web(host: str | None, port: int | None) -> None:
+    """Serve the web app and the JSON API (what `tribe run` starts beside the workers)."""
+    import uvicorn
+
+    settings = get_settings()
+    logging.getLogger().setLevel(settings.TRIBE_LOG_LEVEL.upper())
+    # No access log: invite and password links carry a token in their path. The app logs
+    # each request itself, with the route's pattern instead of the path.
+    uvicorn.run(
+        "tribe.web.app:create_app",
+        factory=True,
+        host=host or settings.TRIBE_WEB_HOST,
+        port=port or settings.TRIBE_WEB_PORT,
+        access_log=False,
+        log_level=settings.TRIBE_LOG_LEVEL.lower(),
+        proxy_headers=True,
+    )
+
+
+@main.command()
 def run() -> None:
-    """Start the worker and beat in the foreground (Ctrl-C stops them)."""
+    """Start the web app, the worker and beat in the foreground (Ctrl-C stops them all)."""
     from tribe.runner import run as run_all
 
     settings = get_settings()
     broker = settings.TRIBE_BROKER_URL or f"embedded ({settings.broker_path})"
     click.echo(f"tribe: database {settings.TRIBE_DATABASE_URL}, broker {broker}")
+    click.echo(
+        f"tribe: the web app is at http://{settings.TRIBE_WEB_HOST}:{settings.TRIBE_WEB_PORT}"
+    )
     sys.exit(run_all(settings))
 
 
@@ -811,3 +844,7 @@ def health(within: int) -> None:
     if not alive:
         raise click.ClickException(f"no feed sweep in the last {within} seconds")
     click.echo("ok")
+
+
+if __name__ == "__main__":  # `python -m tribe.cli`, as `tribe run` starts the web app
+    main()

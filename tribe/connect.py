@@ -238,6 +238,27 @@ def mastodon_connected(base: str, app: dict[str, str], code: str, settings: Sett
     )
 
 
+def bluesky_connected(pds: str, handle: str, password: str, settings: Settings) -> Connected:
+    """Log in once with an app password; the session is kept and resumed after that."""
+    from tribe.publishing.bluesky import login
+
+    check_server(pds, settings)
+    if not handle.strip() or not password.strip():
+        raise InvalidInputError("Bluesky needs the handle and an app password")
+    credentials = login(
+        pds, handle.strip().lstrip("@"), password.strip(),
+        timeout=settings.TRIBE_PUBLISH_TIMEOUT.total_seconds(),
+    )  # fmt: skip
+    check_server(str(credentials["pds_url"]), settings)  # where its DID points
+    return Connected(
+        network=Network.BLUESKY,
+        handle=str(credentials["handle"]),
+        credentials=credentials,
+        remote_user_id=str(credentials["did"]),
+        base_url=str(credentials["pds_url"]),
+    )
+
+
 def x_connected(credentials: dict[str, Any], settings: Settings) -> Connected:
     from tribe.publishing.registry import x_app
     from tribe.publishing.x import describe_account

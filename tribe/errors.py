@@ -37,3 +37,19 @@ class BlockedAddressError(FetchError):
 
 class NotAFeedError(FeedError):
     """The response is not an RSS or Atom feed we can read."""
+
+
+class ForbiddenError(TribeError):
+    """The member may see the thing but not do this to it (a chief-only action)."""
+
+
+class NotSignedInError(TribeError):
+    """Sign-in failed, or a session, token or link is missing, expired or revoked."""
+
+
+class TooManyAttemptsError(TribeError):
+    """Too many failed sign-ins from one email or address: wait before trying again."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -109,6 +109,10 @@ class Member(SQLModel, table=True):
     templates: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
     queue_paused: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+    # Web sign-in: an argon2 hash, or None for a member who never set a password.
+    password_hash: str | None = Field(default=None, max_length=255)
+    # The first account on an empty instance; sees every tribe and feed.
+    is_operator: bool = False
 
 
 class Tribe(SQLModel, table=True):
@@ -120,6 +124,10 @@ class Tribe(SQLModel, table=True):
     description: str = Field(default="", max_length=2000)
     chief_id: int = Field(foreign_key="member.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
+    # Open tribes take join requests from anyone signed in; the chief decides.
+    is_open: bool = False
+    # Invite links carry this number: raising it revokes every link handed out before.
+    invite_epoch: int = 0
 
 
 class Membership(SQLModel, table=True):
@@ -173,6 +181,8 @@ class Feed(SQLModel, table=True):
     warning: str | None = Field(default=None, max_length=1000)
     error_count: int = 0
     created_at: datetime = Field(default_factory=utcnow)
+    # The owner removed it: never polled or listed again; its posts stay.
+    removed_at: datetime | None = None
 
 
 class Post(SQLModel, table=True):
@@ -317,3 +327,57 @@ class Heartbeat(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=64)
     beat_at: datetime = Field(default_factory=utcnow)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds the token; only its hash is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+class ApiToken(SQLModel, table=True):
+    """A personal API token. Shown once when made; only its hash is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    name: str = Field(max_length=80)
+    token_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=12)  # the token's first characters, to tell tokens apart
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed sign-in, counted per email and per address to slow down guessing."""
+
+    __table_args__ = (sa.Index("ix_loginfailure_key_at", "key", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=300)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class SiteSecret(SQLModel, table=True):
+    """Random keys this instance makes for itself (signing cookies and links)."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=255)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class JoinRequest(SQLModel, table=True):
+    """A member asking to join an open tribe; its chief accepts or refuses."""
+
+    __table_args__ = (sa.UniqueConstraint("tribe_id", "member_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tribe_id: int = Field(foreign_key="tribe.id", index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    message: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from tribe.accounts import member_accounts, mention
@@ -37,6 +38,8 @@ class QueueEntry:
     due_at: datetime
     due_local: str
     reason: str
+    remote_url: str | None = None
+    sent_local: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,15 @@ def _entry(delivery: Delivery, account: Account, post: Post, zone: ZoneInfo) -> 
         text=delivery.text,
         state=delivery.state,
         due_at=delivery.due_at,
-        due_local=delivery.due_at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z"),
+        due_local=_local(delivery.due_at, zone),
         reason=delivery.reason,
+        remote_url=delivery.remote_url,
+        sent_local=_local(delivery.sent_at, zone) if delivery.sent_at else None,
     )
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
 def list_queue(session: Session, *, email: str, everything: bool = False) -> list[QueueEntry]:
@@ -81,6 +90,44 @@ def list_queue(session: Session, *, email: str, everything: bool = False) -> lis
         query = query.where(col(Delivery.state).in_(UPCOMING))
     zone = ZoneInfo(member.timezone)
     return [_entry(d, a, p, zone) for d, a, p in session.exec(query).all()]
+
+
+PAST = (
+    DeliveryState.SENT,
+    DeliveryState.FAILED,
+    DeliveryState.UNCONFIRMED,
+    DeliveryState.CANCELLED,
+)
+
+
+def history(session: Session, *, email: str, limit: int = 100, offset: int = 0) -> list[QueueEntry]:
+    """Deliveries that went out, failed, were cancelled or await the member's word; newest
+    first."""
+    member = get_member(session, email)
+    rows = session.exec(
+        select(Delivery, Account, Post)
+        .join(Account, col(Account.id) == col(Delivery.account_id))
+        .join(Post, col(Post.id) == col(Delivery.post_id))
+        .where(col(Account.member_id) == member.id, col(Delivery.state).in_(PAST))
+        .order_by(col(Delivery.updated_at).desc(), col(Delivery.id).desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    zone = ZoneInfo(member.timezone)
+    return [_entry(d, a, p, zone) for d, a, p in rows]
+
+
+def count_upcoming(
+    session: Session, *, email: str, states: tuple[DeliveryState, ...] = UPCOMING
+) -> int:
+    """How many of the member's deliveries are in `states` (by default: still to go out)."""
+    member = get_member(session, email)
+    return session.exec(
+        select(func.count())
+        .select_from(Delivery)
+        .join(Account, col(Account.id) == col(Delivery.account_id))
+        .where(col(Account.member_id) == member.id, col(Delivery.state).in_(states))
+    ).one()
 
 
 def _own_delivery(session: Session, member: Member, delivery_id: int) -> tuple[Delivery, Account]:
@@ -340,7 +387,8 @@ def member_notices(session: Session, *, email: str, config: ApprovalConfig) -> l
         if account.connection == Connection.NEEDS_RECONNECT:
             notices.append(
                 f"your {account.network.value} account {mention(account)} needs reconnecting "
-                f"({account.connection_note}); its reshares are held until tribe account connect"
+                f"({account.connection_note}); its reshares are held until you connect it again "
+                "(Accounts page, or tribe account connect)"
             )
     undecided = session.exec(
         select(col(Delivery.id))
@@ -354,7 +402,8 @@ def member_notices(session: Session, *, email: str, config: ApprovalConfig) -> l
     if undecided:
         ids = ", ".join(f"#{i}" for i in undecided)
         notices.append(
-            f"tribe could not tell whether {ids} went out: look at the account, then "
-            "tribe queue confirm (it is there) or tribe queue retry (it is not)"
+            f"tribe could not tell whether {ids} went out: look at the account, then say so "
+            "on the History page or with tribe queue confirm (it is there) or tribe queue "
+            "retry (it is not)"
         )
     return notices

@@ -1,4 +1,4 @@
-"""`tribe run`: worker and beat (and later the web app) in the foreground, one Ctrl-C stops all."""
+"""`tribe run`: the web app, worker and beat in the foreground; one Ctrl-C stops all."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def commands(settings: Settings) -> dict[str, list[str]]:
             "worker@%h",
         ],
         "beat": [*celery, "beat", "--loglevel", level],
+        "web": [sys.executable, "-m", "tribe.cli", "web"],
     }
 
 

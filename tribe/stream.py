@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import nh3
 from sqlalchemy import and_, func, literal, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, UTCDateTime, col, select
@@ -97,9 +99,30 @@ class StreamEntry:
     tribes: tuple[str, ...]
     published_at: datetime | None
     discovered_at: datetime
+    summary: str = ""  # plain text, shortened
 
 
-def pending_stream(session: Session, *, email: str, limit: int = 200) -> list[StreamEntry]:
+def _excerpt(summary: str, most: int = 280) -> str:
+    """The sanitized HTML summary as plain text, cut at a word near `most` characters."""
+    text = " ".join(nh3.clean(summary, tags=set()).split())
+    text = html.unescape(text)
+    if len(text) <= most:
+        return text
+    return text[:most].rsplit(" ", 1)[0] + " …"
+
+
+def count_pending(session: Session, *, email: str) -> int:
+    member = get_member(session, email)
+    return session.exec(
+        select(func.count()).where(
+            col(StreamItem.member_id) == member.id, col(StreamItem.state) == StreamState.PENDING
+        )
+    ).one()
+
+
+def pending_stream(
+    session: Session, *, email: str, limit: int = 200, offset: int = 0
+) -> list[StreamEntry]:
     """The member's pending items, newest first, with the tribes they share with the author."""
     member = get_member(session, email)
     assert member.id is not None
@@ -115,6 +138,7 @@ def pending_stream(session: Session, *, email: str, limit: int = 200) -> list[St
         )
         .order_by(when.desc(), col(StreamItem.id).desc())
         .limit(limit)
+        .offset(offset)
     ).all()
     shared = _shared_tribes(session, member.id, {author.id for _, _, author in rows if author.id})
     return [
@@ -128,6 +152,7 @@ def pending_stream(session: Session, *, email: str, limit: int = 200) -> list[St
             tribes=shared.get(author.id or 0, ()),
             published_at=post.published_at,
             discovered_at=post.discovered_at,
+            summary=_excerpt(post.summary),
         )
         for item, post, author in rows
     ]

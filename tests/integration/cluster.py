@@ -33,6 +33,10 @@ class Cluster:
     def start_beat(self) -> None:
         self._start("beat", commands(get_settings())["beat"])
 
+    def start_web(self, port: int) -> None:
+        self.env.update({"TRIBE_WEB_PORT": str(port), "TRIBE_BASE_URL": f"http://127.0.0.1:{port}"})
+        self._start("web", commands(get_settings())["web"])
+
     def _start(self, name: str, command: list[str]) -> None:
         log = (self.folder / f"{name}.log").open("wb")
         self.procs[name] = subprocess.Popen(

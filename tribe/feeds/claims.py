@@ -39,6 +39,7 @@ def due_filter(
     """Active, due, and not leased (or leased by a poller whose lease ran out)."""
     condition = and_(
         col(Feed.status) == FeedStatus.ACTIVE,
+        col(Feed.removed_at).is_(None),
         col(Feed.next_poll_at) <= now,
         or_(col(Feed.lease_until).is_(None), col(Feed.lease_until) <= now),
     )
@@ -149,7 +150,7 @@ def make_due_now(session: Session, *, now: datetime, feed_ids: Collection[int] |
 
     Naming a feed explicitly also revives it if it was gone: the owner asked.
     """
-    stmt = update(Feed).values(next_poll_at=now)
+    stmt = update(Feed).values(next_poll_at=now).where(col(Feed.removed_at).is_(None))
     if feed_ids is None:
         stmt = stmt.where(col(Feed.status) == FeedStatus.ACTIVE)
     else:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, select
 
 from tribe.db import session_scope
-from tribe.errors import ConflictError
+from tribe.errors import ConflictError, NotFoundError
 from tribe.feeds.decide import PollConfig
 from tribe.feeds.fetch import Fetcher
 from tribe.feeds.poll import PollSummary, fetch_and_parse, record_poll, unpolled, with_id
@@ -42,12 +42,14 @@ class AddedFeed:
     first_poll: PollSummary
 
 
-def _ensure_new(session: Session, owner_id: int, url: str) -> None:
+def _ensure_new(session: Session, owner_id: int, url: str) -> Feed | None:
+    """The owner's removed feed at `url`, to bring back; an error if they have it already."""
     existing = session.exec(
-        select(col(Feed.id)).where(col(Feed.owner_id) == owner_id, col(Feed.url) == url)
+        select(Feed).where(col(Feed.owner_id) == owner_id, col(Feed.url) == url)
     ).first()
-    if existing is not None:
-        raise ConflictError(f"you already have this feed (#{existing}): {url}")
+    if existing is not None and existing.removed_at is None:
+        raise ConflictError(f"you already have this feed (#{existing.id}): {url}")
+    return existing
 
 
 def add_feed(*, email: str, url: str, fetcher: Fetcher, config: PollConfig) -> AddedFeed:
@@ -67,8 +69,11 @@ def add_feed(*, email: str, url: str, fetcher: Fetcher, config: PollConfig) -> A
     final_url = fetched.result.moved_to or url
     now = datetime.now(UTC)
     with session_scope() as session:
-        _ensure_new(session, owner_id, final_url)
-        feed = Feed(owner_id=owner_id, url=final_url, host=host_of(final_url), next_poll_at=now)
+        feed = _ensure_new(session, owner_id, final_url) or Feed(
+            owner_id=owner_id, url=final_url, host=host_of(final_url)
+        )
+        # A feed the owner removed and adds again comes back with its posts and state.
+        feed.removed_at, feed.next_poll_at = None, now
         session.add(feed)
         session.flush()
         assert feed.id is not None
@@ -78,14 +83,34 @@ def add_feed(*, email: str, url: str, fetcher: Fetcher, config: PollConfig) -> A
         return AddedFeed(info=list_feeds(session, feed_id=feed.id)[0], first_poll=summary)
 
 
+def remove_feed(session: Session, *, email: str, feed_id: int) -> FeedInfo:
+    """Stop polling one of the member's feeds and stop listing it; its posts stay."""
+    member = get_member(session, email)
+    feed = session.get(Feed, feed_id)
+    if feed is None or feed.owner_id != member.id or feed.removed_at is not None:
+        raise NotFoundError(f"no feed #{feed_id} of {member.email}")
+    feed.removed_at = datetime.now(UTC)
+    feed.lease_until = feed.lease_token = None
+    session.flush()
+    return _info(feed, member.email)
+
+
 def list_feeds(
-    session: Session, *, owner_email: str | None = None, feed_id: int | None = None
+    session: Session,
+    *,
+    owner_email: str | None = None,
+    feed_id: int | None = None,
+    failing_only: bool = False,
 ) -> list[FeedInfo]:
+    """Feeds not removed, by id: all of them, one owner's, or one."""
     query = (
         select(Feed, col(Member.email))
         .join(Member, col(Member.id) == col(Feed.owner_id))
+        .where(col(Feed.removed_at).is_(None))
         .order_by(col(Feed.id))
     )
+    if failing_only:
+        query = query.where(col(Feed.error_count) > 0)
     if owner_email is not None:
         query = query.where(col(Feed.owner_id) == get_member(session, owner_email).id)
     if feed_id is not None:

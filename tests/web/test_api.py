@@ -1,0 +1,233 @@
+"""The JSON API: every endpoint, its happy path and its bad input, answered as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from tests import feedserver
+from tests.builders import posts, rss
+from tests.feedserver import FeedServer
+from tests.web.conftest import World, api_token
+from tribe.approvals import approve
+from tribe.db import session_scope
+from tribe.models import Delivery, Feed, StreamItem
+
+API = "/api/v1"
+
+
+def snapshot() -> tuple[Any, ...]:
+    """Everything a bad request must leave as it was."""
+    with session_scope() as s:
+        return (
+            sorted((i.id, i.state) for i in s.exec(select(StreamItem))),
+            sorted((d.id, d.state, d.due_at, d.text) for d in s.exec(select(Delivery))),
+            sorted((f.id, f.url, f.removed_at) for f in s.exec(select(Feed))),
+        )
+
+
+def error_of(response: Any, status: int, code: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"code", "detail"}
+    assert body["code"] == code
+    assert body["detail"]
+    return str(body["detail"])
+
+
+def queued(world: World, n: int = 2) -> list[int]:
+    """Carol approves `n` posts; the ids of her deliveries, in queue order."""
+    for k in range(1, n + 1):
+        item = world.item(world.carol, world.new_post(f"Post {k}", k))
+        with session_scope() as s:
+            approve(s, email=world.carol.email, item_id=item)
+    with session_scope() as s:
+        return [d.id for d in s.exec(select(Delivery).order_by(Delivery.due_at))]  # type: ignore[misc]
+
+
+def test_without_a_token_or_with_a_wrong_one_every_call_is_401(
+    app: TestClient, world: World
+) -> None:
+    detail = error_of(app.get(f"{API}/me"), 401, "not_signed_in")
+    assert "Bearer" in detail
+    error_of(
+        app.get(f"{API}/stream", headers={"Authorization": "Bearer tribe_nope"}),
+        401,
+        "not_signed_in",
+    )
+    error_of(app.get(f"{API}/stream", headers={"Authorization": "Basic abc"}), 401, "not_signed_in")
+
+
+def test_me(app: TestClient, world: World) -> None:
+    body = app.get(f"{API}/me", headers=api_token(world.bob.email)).json()
+    assert body == {"id": world.bob.id, "email": "bob@example.com", "display_name": "Bob",
+                    "timezone": "America/Chicago", "is_operator": False}  # fmt: skip
+
+
+def test_stream_lists_pages_approves_with_own_words_and_skips(
+    app: TestClient, world: World
+) -> None:
+    auth = api_token(world.bob.email)
+    ids = [world.item(world.bob, world.new_post(f"Post {n}", n)) for n in (1, 2, 3)]
+    page = app.get(f"{API}/stream?limit=2", headers=auth).json()
+    assert page["count"] == 3
+    assert len(page["data"]) == 2
+    rest = app.get(f"{API}/stream?limit=2&offset=2", headers=auth).json()["data"]
+    assert {i["id"] for i in page["data"] + rest} == set(ids)
+    first = page["data"][0]
+    assert {s["network"] for s in first["shares"]} == {"x", "mastodon"}
+    assert first["summary"] == "Tomatoes split when watered unevenly."
+    decision = app.post(
+        f"{API}/stream/{first['id']}/approve", headers=auth,
+        json={"texts": {"x": f"Must read {first['url']}"}},
+    ).json()  # fmt: skip
+    assert decision["state"] == "approved"
+    texts = {q["network"]: q["text"] for q in decision["queued"]}
+    assert texts["x"] == f"Must read {first['url']}"
+    again = app.post(f"{API}/stream/{first['id']}/approve", headers=auth).json()
+    assert again["repeated"] is True
+    skipped = app.post(f"{API}/stream/{rest[0]['id']}/skip", headers=auth).json()
+    assert skipped["state"] == "skipped"
+    assert app.get(f"{API}/stream", headers=auth).json()["count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("post", "/stream/abc/approve", None, 422, "invalid_request"),
+        ("post", "/stream/999999/approve", None, 404, "not_found"),
+        ("post", "/stream/999999/skip", None, 404, "not_found"),
+        ("post", "/stream/{item}/approve", {"texts": {"x": "a" * 5001}}, 422, "invalid_request"),
+        ("post", "/stream/{item}/approve", {"texts": {"myspace": "hi"}}, 422, "invalid_request"),
+        ("post", "/stream/{item}/approve", {"texts": "hello"}, 422, "invalid_request"),
+        (
+            "post",
+            "/stream/{item}/approve",
+            {"text": {"x": "typo in the field"}},
+            422,
+            "invalid_request",
+        ),
+        ("post", "/stream/{item}/approve", {"texts": {"x": "word " * 80}}, 422, "invalid_input"),
+        (
+            "post",
+            "/stream/{item}/approve",
+            {"texts": {"mastodon": "no such account"}},
+            422,
+            "invalid_input",
+        ),
+        ("get", "/stream?limit=0", None, 422, "invalid_request"),
+        ("get", "/stream?limit=100000", None, 422, "invalid_request"),
+        ("get", "/stream?offset=-1", None, 422, "invalid_request"),
+        ("post", "/queue/999999/move", {"direction": "up"}, 404, "not_found"),
+        ("post", "/queue/{delivery}/move", {"direction": "sideways"}, 422, "invalid_request"),
+        ("post", "/queue/{delivery}/move", {}, 422, "invalid_request"),
+        ("post", "/queue/{delivery}/move", {"direction": "up"}, 409, "conflict"),
+        ("post", "/queue/1.5/cancel", None, 422, "invalid_request"),
+        ("post", "/queue/999999/cancel", None, 404, "not_found"),
+        ("post", "/feeds", {"url": "ftp://example.com/feed"}, 422, "invalid_input"),
+        ("post", "/feeds", {"url": "x" * 3000}, 422, "invalid_request"),
+        ("post", "/feeds", {"url": 42}, 422, "invalid_request"),
+        ("post", "/feeds", [], 422, "invalid_request"),
+        ("delete", "/feeds/999999", None, 404, "not_found"),
+        ("get", "/tribes/no-such-tribe", None, 404, "not_found"),
+        ("get", "/tribes/no-such-tribe/members", None, 404, "not_found"),
+        ("get", "/tribes/" + "x" * 100, None, 422, "invalid_request"),
+        ("get", "/no-such-endpoint", None, 404, "not_found"),
+        ("put", "/me", None, 405, "method_not_allowed"),
+    ],
+)
+def test_bad_input_is_answered_with_json_and_changes_nothing(
+    app: TestClient, world: World, method: str, path: str, body: Any, status: int, code: str
+) -> None:
+    item = world.item(world.carol, world.new_post("Pending", 9))
+    delivery = queued(world, 1)[0]
+    before = snapshot()
+    url = API + path.format(item=item, delivery=delivery)
+    kwargs: dict[str, Any] = {"headers": api_token(world.carol.email)}
+    if body is not None:
+        kwargs["json"] = body
+    error_of(app.request(method.upper(), url, **kwargs), status, code)
+    assert snapshot() == before
+
+
+def test_queue_lists_moves_and_cancels(app: TestClient, world: World) -> None:
+    first, second = queued(world)
+    auth = api_token(world.carol.email)
+    listed = app.get(f"{API}/queue", headers=auth).json()
+    assert [d["id"] for d in listed["data"]] == [first, second]
+    assert listed["data"][0]["due_local"].endswith(("CET", "CEST"))  # Carol is in Paris
+    moved = app.post(f"{API}/queue/{second}/move", headers=auth, json={"direction": "up"}).json()
+    assert moved["due_at"] == listed["data"][0]["due_at"]
+    assert app.post(f"{API}/queue/{first}/cancel", headers=auth).status_code == 204
+    assert [d["id"] for d in app.get(f"{API}/queue", headers=auth).json()["data"]] == [second]
+    history = app.get(f"{API}/history", headers=auth).json()
+    assert history["count"] == 1
+    assert history["data"][0]["state"] == "cancelled"
+
+
+def test_feeds_are_added_after_a_check_listed_and_removed(
+    app: TestClient, world: World, server: FeedServer
+) -> None:
+    server.routes["/feed"] = feedserver.Feed(rss(posts(2)))
+    server.routes["/page"] = feedserver.Feed(b"<html>hello</html>", content_type="text/html")
+    auth = api_token(world.carol.email)
+    before = snapshot()
+    detail = error_of(
+        app.post(f"{API}/feeds", headers=auth, json={"url": server.url("/page")}), 422, "feed_error"
+    )
+    assert "feed" in detail
+    assert snapshot() == before
+    added = app.post(f"{API}/feeds", headers=auth, json={"url": server.url("/feed")})
+    assert added.status_code == 201
+    feed = added.json()
+    assert feed["title"] == "A blog"
+    assert feed["status"] == "active"
+    error_of(
+        app.post(f"{API}/feeds", headers=auth, json={"url": server.url("/feed")}), 409, "conflict"
+    )
+    assert [f["id"] for f in app.get(f"{API}/feeds", headers=auth).json()["data"]] == [feed["id"]]
+    assert app.delete(f"{API}/feeds/{feed['id']}", headers=auth).status_code == 204
+    assert app.get(f"{API}/feeds", headers=auth).json() == {"data": [], "count": 0}
+    error_of(app.delete(f"{API}/feeds/{feed['id']}", headers=auth), 404, "not_found")
+
+
+def test_accounts_and_tribes(app: TestClient, world: World) -> None:
+    auth = api_token(world.bob.email)
+    accounts = app.get(f"{API}/accounts", headers=auth).json()
+    assert accounts["count"] == 2
+    assert {a["network"] for a in accounts["data"]} == {"x", "mastodon"}
+    assert "credentials" not in accounts["data"][0]
+    tribes = app.get(f"{API}/tribes", headers=auth).json()
+    assert [t["slug"] for t in tribes["data"]] == [world.slug]
+    assert tribes["data"][0]["my_role"] == "member"
+    assert app.get(f"{API}/tribes/{world.slug}", headers=auth).json()["members"] == 3
+    members = app.get(f"{API}/tribes/{world.slug}/members", headers=auth).json()
+    assert members["data"][0] == {
+        "member_id": world.alice.id,
+        "name": "Alice",
+        "role": "chief",
+        "muted": False,
+    }
+    assert "email" not in members["data"][0]
+
+
+def test_the_operator_lists_every_tribe(app: TestClient, world: World) -> None:
+    from tribe.members import get_member
+
+    with session_scope() as s:
+        get_member(s, world.dave.email).is_operator = True
+    slugs = {
+        t["slug"]
+        for t in app.get(f"{API}/tribes", headers=api_token(world.dave.email)).json()["data"]
+    }
+    assert slugs == {world.slug, world.other_slug}
+
+
+def test_the_openapi_document_describes_the_api(app: TestClient) -> None:
+    doc = app.get(f"{API}/openapi.json").json()
+    assert "/api/v1/stream/{item_id}/approve" in doc["paths"]
+    assert not any(p.startswith("/stream") for p in doc["paths"])  # pages are not API
+    assert app.get(f"{API}/docs").status_code == 200

@@ -1,0 +1,224 @@
+"""A member's whole day in real Chromium, against real web, worker and beat processes.
+
+Sign up by invite, add a feed, see a tribemate's new post arrive after a poll, edit and
+approve it, find it in the queue at the right local time, and see it sent to the local
+fake Mastodon and listed in history. Playwright drives Debian's Chromium
+(/usr/bin/chromium); no browser is ever downloaded. A screenshot of every page visited
+is saved under test-artifacts/ when the test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import select
+
+from tests import builders as b
+from tests import feedserver
+from tests.fakenet.mastodon import FakeMastodon
+from tests.feedserver import FeedServer
+from tests.integration.cluster import Cluster, cluster, wait_for
+from tests.web.conftest import PASSWORD, with_password
+from tribe import tribes
+from tribe.approvals import approval_config
+from tribe.connect import Connected, store_connection
+from tribe.db import session_scope
+from tribe.feeds.claims import make_due_now
+from tribe.models import Delivery, DeliveryState, Network
+from tribe.vault import process_vault
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+pytestmark = [
+    pytest.mark.usefixtures("db"),
+    pytest.mark.integration,
+    pytest.mark.timeout(240),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="browser tests need Debian's Chromium: apt-get install -y chromium",
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_web(running: Cluster, port: int) -> str:
+    from config import get_settings
+    from tribe.runner import commands
+
+    running.env.update({"TRIBE_WEB_PORT": str(port), "TRIBE_BASE_URL": f"http://127.0.0.1:{port}"})
+    running._start("web", commands(get_settings())["web"])
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    wait_for("the web app", answers, timeout=30)
+    return base
+
+
+class Shots:
+    """Screenshots of each page, written out only if the test fails."""
+
+    def __init__(self, page: object) -> None:
+        self.page = page
+        self.taken: list[tuple[str, bytes]] = []
+
+    def take(self, name: str) -> None:
+        self.taken.append((name, self.page.screenshot(full_page=True)))  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def browser_page(request: pytest.FixtureRequest) -> Iterator[tuple[object, Shots]]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        shots = Shots(page)
+        yield page, shots
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            folder = Path(str(request.config.rootpath)) / "test-artifacts" / request.node.name
+            folder.mkdir(parents=True, exist_ok=True)
+            for n, (name, png) in enumerate(shots.taken):
+                (folder / f"{n:02d}-{name}.png").write_bytes(png)
+            with contextlib.suppress(Exception):
+                (folder / "last.png").write_bytes(page.screenshot(full_page=True))
+            print(f"screenshots saved in {folder}")
+        context.close()
+        browser.close()
+
+
+def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
+    browser_page: tuple[object, Shots], server: FeedServer, tmp_path: Path
+) -> None:
+    page, shots = browser_page
+    alice_feed = b.posts(2, prefix="alice", start_hours_ago=30)
+    server.routes["/alice.xml"] = feedserver.Feed(b.rss(alice_feed, title="Alice grows"))
+    server.routes["/bob.xml"] = feedserver.Feed(b.rss(b.posts(1, prefix="bob"), title="Bob bakes"))
+    alice = with_password("Alice", "Europe/Paris")
+    with session_scope() as s:
+        slug = b.tribe(s, "Gardeners", alice).slug
+        feed_id = b.feed(s, alice, server.url("/alice.xml")).id
+        invite = tribes.invite_token(s, email=alice.email, slug=slug)
+    assert feed_id is not None
+    b.poll_now(feed_id)  # the baseline: nothing old reaches anyone
+
+    with FakeMastodon() as mastodon, cluster(
+        tmp_path / "procs", TRIBE_DISPATCH_EVERY="1s", TRIBE_PUBLISH_TIMEOUT="2s",
+        TRIBE_PUBLISH_LEASE="10s",
+    ) as running:  # fmt: skip
+        running.start_worker("one")
+        running.start_beat()
+        base = serve_web(running, free_port())
+
+        # Sign up by invite, on a phone-sized screen.
+        page.goto(f"{base}/join/{invite}")  # type: ignore[attr-defined]
+        shots.take("join")
+        page.fill("input[name=name]", "Bob")  # type: ignore[attr-defined]
+        page.fill("input[name=email]", "bob@example.com")  # type: ignore[attr-defined]
+        page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
+        page.fill("input[name=timezone]", "Asia/Tokyo")  # type: ignore[attr-defined]
+        page.click("text=Create my account and join")  # type: ignore[attr-defined]
+        page.wait_for_url("**/feeds?welcome=*")  # type: ignore[attr-defined]
+        shots.take("feeds-welcome")
+
+        # Add a feed served by the local test server.
+        page.fill("input[name=url]", server.url("/bob.xml"))  # type: ignore[attr-defined]
+        page.click("text=Add feed")  # type: ignore[attr-defined]
+        page.wait_for_selector("text=Bob bakes")  # type: ignore[attr-defined]
+        shots.take("feed-added")
+
+        with session_scope() as s:  # connecting is done in the terminal for now
+            store_connection(
+                s, email="bob@example.com", vault=process_vault(), config=approval_config(),
+                connected=Connected(
+                    network=Network.MASTODON, handle="@bob@fake.social",
+                    credentials={"access_token": mastodon.token_for("bob")},
+                    remote_user_id=None, base_url=mastodon.base_url,
+                ),
+            )  # fmt: skip
+
+        # Alice publishes; after a poll her post is in Bob's stream.
+        fresh = b.Item(title="Tomatoes in November", guid="alice-new",
+                       link="https://alice.blog/tomatoes", published=datetime.now(UTC),
+                       description="Yes, <b>still</b> ripening.")  # fmt: skip
+        server.routes["/alice.xml"] = feedserver.Feed(
+            b.rss([fresh, *alice_feed], title="Alice grows")
+        )
+        with session_scope() as s:
+            make_due_now(s, now=datetime.now(UTC), feed_ids=[feed_id])
+
+        def arrived() -> bool:
+            page.goto(f"{base}/stream")  # type: ignore[attr-defined]
+            return bool(page.locator("article.item", has_text="Tomatoes in November").count())  # type: ignore[attr-defined]
+
+        wait_for("the post in Bob's stream", arrived, timeout=60)
+        shots.take("stream")
+        item = page.locator("article.item", has_text="Tomatoes in November")  # type: ignore[attr-defined]
+        assert "Yes, still ripening." in item.inner_text()
+
+        # Edit, watch the counter, approve in place.
+        item.locator("button[data-action=edit]").click()
+        own = "Alice's tomatoes are still going in November! https://alice.blog/tomatoes"
+        item.locator("textarea[name=text_mastodon]").fill(own)
+        assert (
+            item.locator(".counter")
+            .inner_text()
+            .startswith(f"{len(own) - len('https://alice.blog/tomatoes') + 23} /")
+        )
+        item.locator("button[data-action=approve]").click()
+        item.locator(".decided").wait_for()
+        shots.take("approved")
+        decided = item.locator(".decided").inner_text()
+        assert "Approved." in decided
+        assert "JST" in decided  # Bob's own time zone
+
+        # The queue shows it at the right local time.
+        page.goto(f"{base}/queue")  # type: ignore[attr-defined]
+        shots.take("queue")
+        with session_scope() as s:
+            delivery = s.exec(select(Delivery)).one()
+        local = delivery.due_at.astimezone(ZoneInfo("Asia/Tokyo"))
+        row = page.locator(f"#delivery-{delivery.id}")  # type: ignore[attr-defined]
+        assert local.strftime("%Y-%m-%d %H:%M JST") in row.inner_text()
+        assert own in row.inner_text()
+
+        # When its time comes it is sent, and history links to it.
+        with session_scope() as s:
+            row_ = s.get(Delivery, delivery.id)
+            assert row_ is not None
+            row_.due_at = datetime.now(UTC) - timedelta(seconds=1)
+
+        def sent() -> bool:
+            with session_scope() as s:
+                found = s.get(Delivery, delivery.id)
+                return found is not None and found.state == DeliveryState.SENT
+
+        wait_for("the reshare sent", sent, timeout=60)
+        page.goto(f"{base}/history")  # type: ignore[attr-defined]
+        shots.take("history")
+        entry = page.locator(f"#delivery-{delivery.id}")  # type: ignore[attr-defined]
+        assert "sent" in entry.inner_text()
+        assert entry.locator("text=see the post").count() == 1
+        assert [s.text for s in mastodon.statuses] == [own]

@@ -1,0 +1,141 @@
+"""Connecting accounts in the browser, against the local fake networks."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from config import get_settings
+from tests.fakenet.bluesky import FakeBluesky
+from tests.fakenet.mastodon import FakeMastodon
+from tests.fakenet.x import FakeX
+from tests.web.conftest import World, post_form, sign_in
+from tribe.db import session_scope
+from tribe.models import Account, Connection
+from tribe.vault import process_vault
+
+
+@pytest.fixture(autouse=True)
+def fakes_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fakes listen on 127.0.0.1, which member-given servers may only use when allowed."""
+    monkeypatch.setenv("TRIBE_ALLOWED_NETWORKS", "127.0.0.2/32,127.0.0.1/32")
+    get_settings.cache_clear()
+
+
+def account(handle: str) -> Account:
+    with session_scope() as s:
+        found = s.exec(select(Account).where(Account.handle == handle)).one()
+        s.expunge(found)
+        return found
+
+
+def step_link(html: str) -> str:
+    match = re.search(r'<a href="([^"]+)" target="_blank"', html)
+    assert match, html
+    return match.group(1).replace("&amp;", "&")
+
+
+def test_bluesky_connects_with_an_app_password(app: TestClient, world: World) -> None:
+    with FakeBluesky() as fake:
+        fake.add_account("carol.bsky.social", "app-pass-word")
+        sign_in(app, world.carol.email)
+        wrong = post_form(app, "/accounts/connect/bluesky", {"handle": "carol.bsky.social",
+                          "password": "nope", "pds": fake.base_url}, page="/accounts")  # fmt: skip
+        assert wrong.status_code == 303  # type: ignore[attr-defined]
+        assert 'class="flash error"' in app.get("/accounts").text
+        done = post_form(app, "/accounts/connect/bluesky", {"handle": "carol.bsky.social",
+                         "password": "app-pass-word", "pds": fake.base_url}, page="/accounts")  # fmt: skip
+        assert done.status_code == 303  # type: ignore[attr-defined]
+        page = app.get("/accounts").text
+    assert "connected bluesky" in page
+    assert "app-pass-word" not in page
+    assert account("carol.bsky.social").connection == Connection.CONNECTED
+
+
+def test_mastodon_connects_with_the_code_the_instance_shows(app: TestClient, world: World) -> None:
+    with FakeMastodon(domain="fake.social") as fake:
+        sign_in(app, world.carol.email)
+        step = post_form(
+            app, "/accounts/connect/mastodon", {"instance": fake.base_url}, page="/accounts"
+        )
+        assert step.status_code == 200  # type: ignore[attr-defined]
+        assert "tribe_connect" in step.headers["set-cookie"]  # type: ignore[attr-defined]
+        link = step_link(step.text)  # type: ignore[attr-defined]
+        assert link.startswith(fake.base_url + "/oauth/authorize")
+        code = fake.authorize("carol")
+        done = post_form(app, "/accounts/connect/mastodon/finish", {"code": code}, page="/accounts")
+        assert done.status_code == 303  # type: ignore[attr-defined]
+        assert "connected mastodon" in app.get("/accounts").text
+    connected = account("carol@fake.social")
+    assert connected.connection == Connection.CONNECTED
+    vault = process_vault()
+    assert vault is not None
+    assert vault.open(connected.credentials or "")["access_token"]
+
+
+def test_x_connects_with_a_pin(
+    app: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeX() as fake:
+        user = fake.add_user("carol_writes")
+        for name, value in {"TRIBE_X_API_URL": fake.base_url, "TRIBE_X_API_KEY": fake.consumer_key,
+                            "TRIBE_X_API_SECRET": fake.consumer_secret}.items():  # fmt: skip
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        sign_in(app, world.carol.email)
+        step = post_form(app, "/accounts/connect/x", page="/accounts")
+        request_token = parse_qs(urlsplit(step_link(step.text)).query)["oauth_token"][0]  # type: ignore[attr-defined]
+        pin = fake.authorize_oauth1(request_token, user)
+        # Someone else's browser cannot finish Carol's connection.
+        other = sign_in(TestClient(app.app), world.bob.email)
+        stolen = post_form(other, "/accounts/connect/x/finish", {"code": pin}, page="/accounts")
+        assert stolen.status_code in (303, 401)  # type: ignore[attr-defined]
+        done = post_form(app, "/accounts/connect/x/finish", {"code": pin}, page="/accounts")
+        assert done.status_code == 303  # type: ignore[attr-defined]
+    assert account("carol_writes").remote_user_id == user.id
+    with session_scope() as s:
+        assert (
+            s.exec(
+                select(Account).where(
+                    Account.member_id == world.bob.id, Account.handle == "carol_writes"
+                )
+            ).first()
+            is None
+        )
+
+
+def test_x_oauth2_returns_to_the_callback(
+    app: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeX() as fake:
+        user = fake.add_user("carol_writes")
+        settings = {"TRIBE_X_API_URL": fake.base_url, "TRIBE_X_CLIENT_ID": fake.client_id,
+                    "TRIBE_X_CLIENT_SECRET": fake.client_secret or "",
+                    "TRIBE_X_REDIRECT_URL": "http://testserver/accounts/connect/x/callback"}  # fmt: skip
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        sign_in(app, world.carol.email)
+        start = post_form(app, "/accounts/connect/x", page="/accounts")
+        assert start.status_code == 303  # type: ignore[attr-defined]
+        back = fake.oauth2_redirect(start.headers["location"], user)  # type: ignore[attr-defined]
+        assert back.startswith("http://testserver/accounts/connect/x/callback?")
+        done = app.get(back, follow_redirects=False)
+        assert done.status_code == 303, done.text
+    vault = process_vault()
+    assert vault is not None
+    assert vault.open(account("carol_writes").credentials or "")["auth"] == "oauth2"
+
+
+def test_an_expired_or_missing_step_says_start_again(app: TestClient, world: World) -> None:
+    sign_in(app, world.carol.email)
+    response = app.post("/accounts/connect/mastodon/finish", data={"code": "abc"},
+                        headers={"X-Tribe-Inplace": "1", "X-CSRF-Token": "x"})  # fmt: skip
+    assert response.status_code == 403  # no CSRF token: refused before anything
+    missing = post_form(app, "/accounts/connect/mastodon/finish", {"code": "abc"}, page="/accounts")
+    assert missing.status_code == 401  # type: ignore[attr-defined]
+    assert "start it again" in missing.text  # type: ignore[attr-defined]

@@ -1,0 +1,66 @@
+"""No secret or token in a page, a log line or an API response."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.web.conftest import PASSWORD, World, client_for, post_form, sign_in
+from tribe import auth, tribes
+from tribe.accounts import add_account
+from tribe.approvals import approval_config
+from tribe.connect import Connected, store_connection
+from tribe.db import session_scope
+from tribe.members import get_member
+from tribe.models import Network
+from tribe.vault import process_vault
+
+
+def test_no_secret_reaches_a_page_an_api_answer_or_a_log_line(
+    app: TestClient, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with session_scope() as s:
+        store_connection(
+            s, email=world.bob.email, vault=process_vault(), config=approval_config(),
+            connected=Connected(network=Network.MASTODON, handle="@bob@mastodon.social",
+                                credentials={"access_token": "MASTODON-ACCESS-SECRET"},
+                                remote_user_id="1", base_url="https://mastodon.social"),
+        )  # fmt: skip
+        invite = tribes.invite_token(s, email=world.alice.email, slug=world.slug)
+        reset = auth.reset_token(s, email=world.carol.email)
+        password_hash = get_member(s, world.bob.email).password_hash
+        add_account(s, email=world.bob.email, network="bluesky", handle="bob.bsky.social")
+    world.new_post()
+    bodies = []
+    browser = sign_in(client_for(app), world.bob.email)
+    session_token = browser.cookies.get("tribe_session")
+    assert session_token
+    made = post_form(browser, "/settings/tokens", {"name": "script"}, page="/settings")
+    secret = made.text.split('id="new-token"')[0].rsplit('value="', 1)[1].split('"')[0]  # type: ignore[attr-defined]
+    for path in ["/stream", "/queue", "/history", "/feeds", "/accounts", "/tribes",
+                 f"/tribes/{world.slug}", "/settings"]:  # fmt: skip
+        bodies.append(browser.get(path).text)
+    headers = {"Authorization": f"Bearer {secret}"}
+    for path in ["/me", "/stream", "/queue", "/history", "/feeds", "/accounts", "/tribes"]:
+        bodies.append(app.get(f"/api/v1{path}", headers=headers).text)
+    bodies.append(client_for(app).get(f"/join/{invite}").text)
+    bodies.append(client_for(app).get(f"/reset/{reset}").text)
+    everything = "\n".join(bodies)
+    # The test client logs the URLs it asks for; the app's own lines are what count.
+    logs = "\n".join(r.getMessage() for r in caplog.records if r.name != "httpx")
+    for value in [
+        secret,
+        session_token.split(".")[0],
+        PASSWORD,
+        password_hash,
+        "MASTODON-ACCESS-SECRET",
+    ]:
+        assert value not in everything
+        assert value not in logs
+    for value in [invite, reset]:  # links carry them: the page may, a log line never
+        assert value not in logs
+    assert "GET /join/{token} 200" in logs  # the request log names the route, not the path
+    assert "GET /api/v1/me 200" in logs

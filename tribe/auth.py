@@ -1,0 +1,318 @@
+"""Signing in: passwords, browser sessions, personal API tokens, and signed links.
+
+Secrets handed to a browser or a script (session cookies, API tokens) are random and
+stored only as SHA-256 hashes, so a copy of the database signs nobody in. Links
+(invites, password resets) are signed with a key the instance makes for itself and
+expire; a reset link also stops working once the password it resets has changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from tribe.db import dialect_insert, serialize
+from tribe.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    NotSignedInError,
+    TooManyAttemptsError,
+)
+from tribe.members import add_member, get_member, normalize_email
+from tribe.models import ApiToken, LoginFailure, Member, SiteSecret, WebSession
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024  # argon2 would hash a megabyte; nobody's password is that long
+TOKEN_PREFIX = "tribe_"  # noqa: S105 - a marker that makes leaked tokens easy to find
+
+_hasher = PasswordHasher()
+# Verifying against this when the email is unknown takes as long as a real check, so
+# the time of an answer does not tell which emails have accounts.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """At most `per_email` failures per email and `per_address` per address in `window`."""
+
+    per_email: int = 5
+    per_address: int = 20
+    window: timedelta = timedelta(minutes=15)
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInputError(f"the password must have at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise InvalidInputError(f"the password must have at most {MAX_PASSWORD} characters")
+    return password
+
+
+def set_password(session: Session, member: Member, password: str) -> None:
+    """Set a new password and sign out every browser signed in with the old one."""
+    member.password_hash = _hasher.hash(check_password(password))
+    session.add(member)
+    session.exec(delete(WebSession).where(col(WebSession.member_id) == member.id))
+    session.flush()
+
+
+def _verify(member: Member | None, password: str) -> bool:
+    try:
+        return _hasher.verify(
+            member.password_hash if member and member.password_hash else _DUMMY_HASH,
+            password[:MAX_PASSWORD],
+        ) and bool(member and member.password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def authenticate(
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    address: str,
+    limits: LoginLimits,
+    now: datetime | None = None,
+) -> Member | None:
+    """The member with this email and password, or None (the failure is recorded: commit
+    it). Refused outright while too many attempts failed."""
+    now = now or datetime.now(UTC)
+    try:
+        address_key, email_key = f"address:{address}", f"email:{normalize_email(email)}"
+    except InvalidInputError:
+        address_key, email_key = f"address:{address}", "email:-"
+    _check_attempts(session, email_key, limits.per_email, limits, now)
+    _check_attempts(session, address_key, limits.per_address, limits, now)
+    member = session.exec(select(Member).where(col(Member.email) == email_key[6:])).first()
+    if not _verify(member, password):
+        session.add(LoginFailure(key=email_key, at=now))
+        session.add(LoginFailure(key=address_key, at=now))
+        session.exec(delete(LoginFailure).where(col(LoginFailure.at) < now - limits.window))
+        session.flush()
+        return None
+    assert member is not None
+    session.exec(delete(LoginFailure).where(col(LoginFailure.key) == email_key))
+    if _hasher.check_needs_rehash(member.password_hash or ""):
+        member.password_hash = _hasher.hash(password)
+    return member
+
+
+NO_MATCH = "that email and password do not match an account"
+
+
+def _check_attempts(
+    session: Session, key: str, allowed: int, limits: LoginLimits, now: datetime
+) -> None:
+    since = now - limits.window
+    count, first = session.exec(
+        select(func.count(), func.min(col(LoginFailure.at))).where(
+            col(LoginFailure.key) == key, col(LoginFailure.at) >= since
+        )
+    ).one()
+    if count >= allowed:
+        wait = int((first + limits.window - now).total_seconds()) + 1
+        minutes = max(1, round(wait / 60))
+        raise TooManyAttemptsError(
+            f"too many failed sign-ins; try again in {minutes} minute{'s' * (minutes != 1)}",
+            retry_after=wait,
+        )
+
+
+def needs_operator(session: Session) -> bool:
+    """True on an empty instance: the first account made there is the operator's."""
+    return session.exec(select(func.count()).select_from(Member)).one() == 0
+
+
+def create_operator(
+    session: Session, *, email: str, display_name: str, timezone: str, password: str
+) -> Member:
+    """The first account of an empty instance, which becomes its operator."""
+    check_password(password)
+    serialize(session, "operator")  # two first visitors at once: one operator
+    if not needs_operator(session):
+        raise ConflictError(
+            "this instance already has its operator; ask a tribe chief to invite you"
+        )
+    member = add_member(session, email=email, display_name=display_name, timezone=timezone)
+    member.is_operator = True
+    set_password(session, member, password)
+    return member
+
+
+# Browser sessions
+
+
+def start_session(session: Session, *, member: Member, ttl: timedelta) -> str:
+    """A new signed-in browser for `member`; returns the token for its cookie."""
+    token = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    assert member.id is not None
+    session.add(
+        WebSession(
+            token_hash=digest(token),
+            member_id=member.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + ttl,
+        )
+    )
+    session.flush()
+    return token
+
+
+def session_member(session: Session, token: str, *, now: datetime | None = None) -> Member | None:
+    """The member a browser session belongs to, while it has not expired."""
+    now = now or datetime.now(UTC)
+    return session.exec(
+        select(Member)
+        .join(WebSession, col(WebSession.member_id) == col(Member.id))
+        .where(col(WebSession.token_hash) == digest(token), col(WebSession.expires_at) > now)
+    ).first()
+
+
+def end_session(session: Session, token: str) -> None:
+    session.exec(delete(WebSession).where(col(WebSession.token_hash) == digest(token)))
+
+
+# Personal API tokens
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+def _token_info(token: ApiToken) -> TokenInfo:
+    assert token.id is not None
+    return TokenInfo(token.id, token.name, token.prefix, token.created_at, token.last_used_at)
+
+
+def create_token(session: Session, *, email: str, name: str) -> tuple[TokenInfo, str]:
+    """A new API token; the secret is returned once and never stored."""
+    member = get_member(session, email)
+    label = " ".join(name.split())
+    if not label or len(label) > 80:
+        raise InvalidInputError("give the token a name of 1 to 80 characters")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    assert member.id is not None
+    token = ApiToken(member_id=member.id, name=label, token_hash=digest(secret), prefix=secret[:12])
+    session.add(token)
+    session.flush()
+    return _token_info(token), secret
+
+
+def list_tokens(session: Session, *, email: str) -> list[TokenInfo]:
+    member = get_member(session, email)
+    rows = session.exec(
+        select(ApiToken)
+        .where(col(ApiToken.member_id) == member.id, col(ApiToken.revoked_at).is_(None))
+        .order_by(col(ApiToken.id))
+    ).all()
+    return [_token_info(t) for t in rows]
+
+
+def revoke_token(session: Session, *, email: str, token_id: int) -> None:
+    member = get_member(session, email)
+    token = session.get(ApiToken, token_id)
+    if token is None or token.member_id != member.id or token.revoked_at is not None:
+        raise NotFoundError(f"no API token #{token_id} of {member.email}")
+    token.revoked_at = datetime.now(UTC)
+    session.flush()
+
+
+def token_member(session: Session, secret: str, *, now: datetime | None = None) -> Member | None:
+    """The member an API token belongs to, unless it was revoked."""
+    now = now or datetime.now(UTC)
+    row = session.exec(
+        select(ApiToken, Member)
+        .join(Member, col(Member.id) == col(ApiToken.member_id))
+        .where(col(ApiToken.token_hash) == digest(secret), col(ApiToken.revoked_at).is_(None))
+    ).first()
+    if row is None:
+        return None
+    token, member = row
+    # Written at most once a minute: a busy script does not make every request a write.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        token.last_used_at = now
+        session.flush()
+    return member
+
+
+# Keys and signed links
+
+
+def site_key(session: Session, name: str) -> str:
+    """The instance's own random key called `name`, made the first time it is asked for."""
+    session.exec(
+        dialect_insert(session, SiteSecret)
+        .values(name=name, value=secrets.token_urlsafe(48), created_at=datetime.now(UTC))
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    value = session.get(SiteSecret, name)
+    assert value is not None
+    return value.value
+
+
+def _serializer(session: Session, purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(site_key(session, "links"), salt=f"tribe.{purpose}")
+
+
+def sign_link(session: Session, purpose: str, payload: dict[str, Any]) -> str:
+    return str(_serializer(session, purpose).dumps(payload))
+
+
+def read_link(session: Session, purpose: str, token: str, *, max_age: timedelta) -> dict[str, Any]:
+    """The payload of a signed link, or a clear error when it is forged or too old."""
+    try:
+        payload = _serializer(session, purpose).loads(token, max_age=int(max_age.total_seconds()))
+    except SignatureExpired as exc:
+        raise NotSignedInError("this link has expired; ask for a new one") from exc
+    except BadSignature as exc:
+        raise NotSignedInError("this link is not valid; check that it was copied whole") from exc
+    if not isinstance(payload, dict):
+        raise NotSignedInError("this link is not valid; check that it was copied whole")
+    return payload
+
+
+def _password_stamp(member: Member) -> str:
+    """Changes whenever the password does, so a used reset link cannot be used again."""
+    return hmac.new(b"reset", (member.password_hash or "").encode(), "sha256").hexdigest()[:16]
+
+
+def reset_token(session: Session, *, email: str, operator: bool = False) -> str:
+    """A signed link token to set `email`'s password (and, from the CLI, make them operator)."""
+    member = get_member(session, email)
+    payload = {"m": member.id, "s": _password_stamp(member), "op": operator}
+    return sign_link(session, "reset", payload)
+
+
+def reset_password(session: Session, *, token: str, password: str, max_age: timedelta) -> Member:
+    payload = read_link(session, "reset", token, max_age=max_age)
+    member = session.get(Member, payload.get("m"))
+    if member is None or payload.get("s") != _password_stamp(member):
+        raise NotSignedInError("this link was already used; ask for a new one")
+    set_password(session, member, password)
+    if payload.get("op"):
+        member.is_operator = True
+    session.flush()
+    return member

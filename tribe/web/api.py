@@ -1,0 +1,336 @@
+"""The JSON API, /api/v1: what scripts need from the stream, queue, feeds and tribes.
+
+Every call acts for the member whose personal API token it carries; an id of someone
+else's object is answered 404, as if it did not exist. Lists are paginated with
+`limit` and `offset` and answer `{"data": [...], "count": N}`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from tribe import queue, tribes
+from tribe.accounts import list_accounts
+from tribe.approvals import approval_config, approve, previews, skip
+from tribe.db import read_scope, session_scope
+from tribe.feeds import poll_config, process_fetcher
+from tribe.feeds.registry import add_feed, list_feeds, remove_feed
+from tribe.models import Network
+from tribe.stream import count_pending, pending_stream
+from tribe.web.deps import ApiViewer
+
+router = APIRouter(tags=["api"])
+T = TypeVar("T")
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list, and how many there are in all."""
+
+    data: list[T]
+    count: int
+
+
+class Error(BaseModel):
+    code: str = Field(examples=["not_found"])
+    detail: str = Field(examples=["no stream item #12 for alice@example.org"])
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Error} for status in (401, 403, 404, 409, 422, 429)
+}
+
+
+class Me(BaseModel):
+    id: int
+    email: str
+    display_name: str
+    timezone: str
+    is_operator: bool
+
+
+class SharePreview(BaseModel):
+    account_id: int
+    network: Network
+    handle: str
+    text: str
+    maximum: int
+
+
+class StreamItemOut(BaseModel):
+    id: int
+    post_id: int
+    title: str
+    url: str
+    summary: str
+    author_name: str
+    tribes: list[str]
+    published_at: datetime | None
+    discovered_at: datetime
+    shares: list[SharePreview]
+
+
+class Approval(BaseModel):
+    """Your own words per network; a network left out gets your template's text."""
+
+    model_config = ConfigDict(extra="forbid")
+    texts: dict[Network, Annotated[str, Field(min_length=1, max_length=5000)]] = {}
+
+
+class QueuedOut(BaseModel):
+    delivery_id: int
+    network: Network
+    handle: str
+    due_at: datetime
+    text: str
+    reason: str
+
+
+class DecisionOut(BaseModel):
+    item_id: int
+    state: str
+    queued: list[QueuedOut]
+    not_queued: list[str]
+    repeated: bool
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    account_id: int
+    network: str
+    handle: str
+    title: str
+    url: str
+    text: str
+    state: str
+    due_at: datetime
+    due_local: str
+    reason: str
+    remote_url: str | None
+
+
+class Move(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    direction: Literal["up", "down"]
+
+
+class FeedOut(BaseModel):
+    id: int
+    url: str
+    title: str
+    status: str
+    last_outcome: str | None
+    error: str | None
+    warning: str | None
+    last_polled_at: datetime | None
+    next_poll_at: datetime | None
+
+
+class NewFeed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2048)
+
+
+class AccountOut(BaseModel):
+    id: int
+    network: Network
+    handle: str
+    state: str
+    reshare: str
+    schedule: str
+    paused: bool
+    note: str
+
+
+class TribeOut(BaseModel):
+    slug: str
+    name: str
+    description: str
+    is_open: bool
+    chief_name: str
+    members: int
+    my_role: str | None
+
+
+class MateOut(BaseModel):
+    member_id: int
+    name: str
+    role: str
+    muted: bool
+
+
+def _fields(value: Any, model: type[BaseModel]) -> dict[str, Any]:
+    return {name: getattr(value, name) for name in model.model_fields if hasattr(value, name)}
+
+
+@router.get("/me", responses=ERROR_RESPONSES)
+def me(viewer: ApiViewer) -> Me:
+    """The member this token belongs to."""
+    return Me(**_fields(viewer, Me))
+
+
+@router.get("/stream", responses=ERROR_RESPONSES)
+def stream(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[StreamItemOut]:
+    """Pending stream items, newest first, with the text each account would post."""
+    with read_scope() as session:
+        entries = pending_stream(session, email=viewer.email, limit=limit, offset=offset)
+        count = count_pending(session, email=viewer.email)
+        shares = previews(session, email=viewer.email, item_ids=[e.item_id for e in entries])
+    data = [
+        StreamItemOut(
+            id=e.item_id,
+            post_id=e.post_id,
+            title=e.title,
+            url=e.url,
+            summary=e.summary,
+            author_name=e.author_name,
+            tribes=list(e.tribes),
+            published_at=e.published_at,
+            discovered_at=e.discovered_at,
+            shares=[SharePreview(**_fields(p, SharePreview)) for p in shares[e.item_id]],
+        )
+        for e in entries
+    ]
+    return Page(data=data, count=count)
+
+
+def _decision(decision: Any) -> DecisionOut:
+    return DecisionOut(
+        item_id=decision.item_id,
+        state=decision.state.value,
+        queued=[QueuedOut(**_fields(q, QueuedOut)) for q in decision.queued],
+        not_queued=list(decision.full),
+        repeated=decision.repeated,
+    )
+
+
+@router.post("/stream/{item_id}/approve", responses=ERROR_RESPONSES)
+def approve_item(viewer: ApiViewer, item_id: int, body: Approval | None = None) -> DecisionOut:
+    """Approve an item: one delivery per active account at its next free time."""
+    own = body.texts if body else {}
+    with session_scope() as session:
+        decision = approve(
+            session, email=viewer.email, item_id=item_id, own=own, config=approval_config()
+        )
+    return _decision(decision)
+
+
+@router.post("/stream/{item_id}/skip", responses=ERROR_RESPONSES)
+def skip_item(viewer: ApiViewer, item_id: int) -> DecisionOut:
+    with session_scope() as session:
+        return _decision(skip(session, email=viewer.email, item_id=item_id))
+
+
+@router.get("/queue", responses=ERROR_RESPONSES)
+def queue_list(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[DeliveryOut]:
+    """Upcoming deliveries by account, then due time."""
+    with read_scope() as session:
+        entries = queue.list_queue(session, email=viewer.email)
+    data = [DeliveryOut(**_fields(e, DeliveryOut)) for e in entries[offset : offset + limit]]
+    return Page(data=data, count=len(entries))
+
+
+@router.get("/history", responses=ERROR_RESPONSES)
+def history(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[DeliveryOut]:
+    """Sent, failed, unconfirmed and cancelled deliveries, newest first."""
+    with read_scope() as session:
+        entries = queue.history(session, email=viewer.email, limit=limit, offset=offset)
+        count = queue.count_upcoming(session, email=viewer.email, states=queue.PAST)
+    return Page(data=[DeliveryOut(**_fields(e, DeliveryOut)) for e in entries], count=count)
+
+
+@router.post("/queue/{delivery_id}/move", responses=ERROR_RESPONSES)
+def move(viewer: ApiViewer, delivery_id: int, body: Move) -> DeliveryOut:
+    """Swap times with the previous (up) or next (down) delivery of the same account."""
+    with session_scope() as session:
+        entry = queue.move(
+            session, email=viewer.email, delivery_id=delivery_id, direction=body.direction
+        )
+    return DeliveryOut(**_fields(entry, DeliveryOut))
+
+
+@router.post("/queue/{delivery_id}/cancel", status_code=204, responses=ERROR_RESPONSES)
+def cancel(viewer: ApiViewer, delivery_id: int) -> Response:
+    with session_scope() as session:
+        queue.cancel(session, email=viewer.email, delivery_id=delivery_id)
+    return Response(status_code=204)
+
+
+def _feed(info: Any) -> FeedOut:
+    values = _fields(info, FeedOut)
+    values["status"] = info.status.value
+    values["last_outcome"] = info.last_outcome.value if info.last_outcome else None
+    return FeedOut(**values)
+
+
+@router.get("/feeds", responses=ERROR_RESPONSES)
+def feeds(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[FeedOut]:
+    """Your feeds with how polling goes."""
+    with read_scope() as session:
+        found = list_feeds(session, owner_email=viewer.email)
+    return Page(data=[_feed(f) for f in found[offset : offset + limit]], count=len(found))
+
+
+@router.post("/feeds", status_code=201, responses=ERROR_RESPONSES)
+def add(viewer: ApiViewer, body: NewFeed) -> FeedOut:
+    """Add a feed; it is fetched once first, and refused with the reason if it is not a feed."""
+    added = add_feed(
+        email=viewer.email, url=body.url, fetcher=process_fetcher(), config=poll_config()
+    )
+    return _feed(added.info)
+
+
+@router.delete("/feeds/{feed_id}", status_code=204, responses=ERROR_RESPONSES)
+def remove(viewer: ApiViewer, feed_id: int) -> Response:
+    """Stop polling a feed; what it brought in stays."""
+    with session_scope() as session:
+        remove_feed(session, email=viewer.email, feed_id=feed_id)
+    return Response(status_code=204)
+
+
+@router.get("/accounts", responses=ERROR_RESPONSES)
+def accounts(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[AccountOut]:
+    with read_scope() as session:
+        found = list_accounts(session, email=viewer.email)
+    return Page(
+        data=[AccountOut(**_fields(a, AccountOut)) for a in found[offset : offset + limit]],
+        count=len(found),
+    )
+
+
+def _tribe(info: Any) -> TribeOut:
+    values = _fields(info, TribeOut)
+    values["my_role"] = info.my_role.value if info.my_role else None
+    return TribeOut(**values)
+
+
+@router.get("/tribes", responses=ERROR_RESPONSES)
+def tribe_list(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[TribeOut]:
+    """Your tribes (the operator: every tribe)."""
+    with read_scope() as session:
+        found = tribes.my_tribes(session, email=viewer.email)
+    return Page(data=[_tribe(t) for t in found[offset : offset + limit]], count=len(found))
+
+
+@router.get("/tribes/{slug}", responses=ERROR_RESPONSES)
+def tribe(viewer: ApiViewer, slug: Annotated[str, Path(max_length=80)]) -> TribeOut:
+    with read_scope() as session:
+        return _tribe(tribes.tribe_info(session, email=viewer.email, slug=slug))
+
+
+@router.get("/tribes/{slug}/members", responses=ERROR_RESPONSES)
+def tribe_members(
+    viewer: ApiViewer, slug: str, limit: Limit = 50, offset: Offset = 0
+) -> Page[MateOut]:
+    with read_scope() as session:
+        found = tribes.mates(session, email=viewer.email, slug=slug)
+    data = [
+        MateOut(member_id=m.member_id, name=m.name, role=m.role.value, muted=m.muted)
+        for m in found[offset : offset + limit]
+    ]
+    return Page(data=data, count=len(found))

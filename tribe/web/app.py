@@ -1,0 +1,191 @@
+"""The web app: server-rendered pages for members and a JSON API under /api/v1.
+
+Routes are thin: they read the request, call the same functions in `tribe/` that the
+CLI calls, and render the result. Errors are mapped to HTTP once, here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlmodel import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from config import get_settings
+from tribe import __version__
+from tribe.db import read_scope
+from tribe.errors import InvalidInputError, NotSignedInError, TooManyAttemptsError, TribeError
+from tribe.publishing.base import PublishError
+from tribe.web import api, routes
+from tribe.web.deps import (
+    CSRF_COOKIE,
+    CsrfError,
+    SignInRequired,
+    new_csrf_cookie,
+    render,
+)
+from tribe.web.errors import status_of
+from tribe.web.flash import FLASH_COOKIE, read_flash, redirect
+
+log = logging.getLogger("tribe.web")
+
+API_PREFIX = "/api/v1"
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # Invite and password links carry a token in their path: never send it elsewhere.
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+}
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX)
+
+
+def _inplace(request: Request) -> bool:
+    return request.headers.get("x-tribe-inplace") == "1"
+
+
+def _back(request: Request) -> str:
+    """Where a failed form goes back to: the page it came from, on this site only."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/"):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return "/"
+
+
+def api_error(status: int, code: str, detail: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"code": code, "detail": detail}, status_code=status, headers=headers)
+
+
+async def _tribe_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, PublishError):  # a network refused a sign-in step (connecting)
+        exc = InvalidInputError(str(exc))
+    assert isinstance(exc, TribeError)
+    status, code = status_of(exc)
+    headers = {}
+    if isinstance(exc, TooManyAttemptsError):
+        headers["Retry-After"] = str(exc.retry_after)
+    if _is_api(request):
+        return api_error(status, code, str(exc), **headers)
+    if _inplace(request):
+        return Response(str(exc), status_code=status, media_type="text/plain", headers=headers)
+    if request.method == "GET" or status == 429 or isinstance(exc, NotSignedInError):
+        return render(request, "error.html", status_code=status, message=str(exc))
+    return redirect(_back(request), error=str(exc))
+
+
+async def _csrf_error(request: Request, _exc: Exception) -> Response:
+    message = "this form had expired; it was not sent. Reload the page and try again"
+    if _inplace(request):
+        return Response(message, status_code=403, media_type="text/plain")
+    return render(request, "error.html", status_code=403, message=message)
+
+
+async def _sign_in(request: Request, _exc: Exception) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if _inplace(request) or request.method != "GET":
+        return Response("you are signed out; sign in again", status_code=401)
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()
+    )
+    if _is_api(request):
+        return api_error(422, "invalid_request", problems)
+    if _inplace(request):
+        return Response(problems, status_code=422, media_type="text/plain")
+    return render(
+        request, "error.html", status_code=422, message=f"the form was not valid: {problems}"
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if _is_api(request):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return api_error(exc.status_code, code, str(exc.detail))
+    message = "there is no such page" if exc.status_code == 404 else str(exc.detail)
+    return render(request, "error.html", status_code=exc.status_code, message=message)
+
+
+def _health() -> dict[str, bool]:
+    """For container health checks: the app answers and reaches the database."""
+    with read_scope() as session:
+        session.exec(select(1)).one()
+    return {"ok": True}
+
+
+def create_app() -> FastAPI:
+    """The ASGI app (`uvicorn tribe.web.app:create_app --factory`)."""
+    app = FastAPI(
+        title="tribe",
+        version=__version__,
+        description="The members' JSON API. Authenticate with a personal API token: "
+        "`Authorization: Bearer <token>` (Settings page). Errors are JSON objects with a "
+        "stable `code` and a readable `detail`.",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.add_api_route("/healthz", _health, include_in_schema=False)
+    app.include_router(routes.router)
+    app.include_router(api.router, prefix=API_PREFIX)
+    app.add_exception_handler(TribeError, _tribe_error)
+    app.add_exception_handler(PublishError, _tribe_error)
+    app.add_exception_handler(CsrfError, _csrf_error)
+    app.add_exception_handler(SignInRequired, _sign_in)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.middleware("http")(_every_request)
+    return app
+
+
+async def _every_request(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """CSRF cookie, flash message, security headers, and one log line without secrets."""
+    started = time.monotonic()
+    cookie = request.cookies.get(CSRF_COOKIE)
+    request.state.csrf_cookie = cookie or new_csrf_cookie()
+    request.state.flash = read_flash(request)
+    response = await call_next(request)
+    if not cookie:
+        response.set_cookie(
+            CSRF_COOKIE, request.state.csrf_cookie, httponly=True, samesite="lax",
+            secure=get_settings().secure_cookies, path="/",
+        )  # fmt: skip
+    if request.state.flash is not None and response.status_code < 300:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    # The route's pattern, not the path: /join/{token} must not write the token to a log.
+    route = request.scope.get("route")
+    path = getattr(route, "path", None) or "(no route)"
+    if _is_api(request) and not path.startswith(API_PREFIX):
+        path = API_PREFIX + path  # routers are mounted: the route knows only its own part
+    log.info(
+        "%s %s %s %.0fms",
+        request.method,
+        path,
+        response.status_code,
+        (time.monotonic() - started) * 1000,
+    )
+    return response

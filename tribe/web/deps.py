@@ -1,0 +1,216 @@
+"""What every route needs: settings, the signed-in member, CSRF checks, templates.
+
+A browser signs in with a session cookie; a script with `Authorization: Bearer <token>`.
+Both give the route a `Viewer`: a small frozen copy of the member, because the database
+session that found them is closed before the route runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Request, Response
+from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, Signer
+
+from config import Settings, get_settings
+from tribe.auth import session_member, site_key, token_member
+from tribe.db import read_scope, session_scope
+from tribe.errors import NotFoundError, NotSignedInError
+from tribe.models import Member
+
+SESSION_COOKIE = "tribe_session"
+CSRF_COOKIE = "tribe_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def _local(moment: datetime | None, zone: str) -> str:
+    """A time as the member reads it: in their own time zone."""
+    if moment is None:
+        return ""
+    return moment.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y, %H:%M %Z")
+
+
+templates.env.filters["local"] = _local
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The member a request acts for."""
+
+    id: int
+    email: str
+    display_name: str
+    timezone: str
+    is_operator: bool
+
+    @classmethod
+    def of(cls, member: Member) -> Viewer:
+        assert member.id is not None
+        return cls(
+            member.id, member.email, member.display_name, member.timezone, member.is_operator
+        )
+
+
+class SignInRequired(Exception):
+    """A page needs a signed-in member; the handler sends the browser to /login."""
+
+
+# Keys: made once per database and kept in the process (they never change).
+_keys: dict[tuple[str, str], str] = {}
+_keys_lock = threading.Lock()
+
+
+def web_key(name: str) -> str:
+    url = get_settings().TRIBE_DATABASE_URL
+    with _keys_lock:
+        if (url, name) not in _keys:
+            with session_scope() as session:
+                _keys[(url, name)] = site_key(session, name)
+        return _keys[(url, name)]
+
+
+def sign_cookie(token: str) -> str:
+    return Signer(web_key("cookies"), salt="tribe.session").sign(token).decode()
+
+
+def unsign_cookie(value: str) -> str | None:
+    try:
+        return Signer(web_key("cookies"), salt="tribe.session").unsign(value).decode()
+    except BadSignature:
+        return None
+
+
+def csrf_token_for(cookie_value: str) -> str:
+    """The token forms carry: bound to the browser's CSRF cookie by the instance's key."""
+    key = web_key("csrf").encode()
+    return hmac.new(key, cookie_value.encode(), hashlib.sha256).hexdigest()
+
+
+def new_csrf_cookie() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def settings_dep() -> Settings:
+    return get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(settings_dep)]
+
+
+def optional_viewer(request: Request) -> Viewer | None:
+    """The member signed in with this browser's session cookie, if any."""
+    cached: Viewer | None = getattr(request.state, "viewer", None)
+    if cached is not None:
+        return cached
+    raw = request.cookies.get(SESSION_COOKIE)
+    token = unsign_cookie(raw) if raw else None
+    if token is None:
+        return None
+    with read_scope() as session:
+        member = session_member(session, token)
+        viewer = Viewer.of(member) if member else None
+    request.state.viewer = viewer
+    return viewer
+
+
+def page_viewer(viewer: Annotated[Viewer | None, Depends(optional_viewer)]) -> Viewer:
+    if viewer is None:
+        raise SignInRequired
+    return viewer
+
+
+def operator_viewer(viewer: Annotated[Viewer, Depends(page_viewer)]) -> Viewer:
+    if not viewer.is_operator:
+        raise NotFoundError("there is no such page")
+    return viewer
+
+
+def api_viewer(request: Request) -> Viewer:
+    """The member whose personal API token the request carries."""
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise NotSignedInError(
+            "send a personal API token as 'Authorization: Bearer <token>' "
+            "(make one on the Settings page)"
+        )
+    with session_scope() as session:
+        member = token_member(session, secret.strip())
+        if member is None:
+            raise NotSignedInError("this API token is unknown or was revoked")
+        return Viewer.of(member)
+
+
+PageViewer = Annotated[Viewer, Depends(page_viewer)]
+OptionalViewer = Annotated[Viewer | None, Depends(optional_viewer)]
+OperatorViewer = Annotated[Viewer, Depends(operator_viewer)]
+ApiViewer = Annotated[Viewer, Depends(api_viewer)]
+
+
+class CsrfError(Exception):
+    """A form or in-place action came without the token of this browser."""
+
+
+async def check_csrf(request: Request) -> None:
+    """Every state-changing page request must carry the token its page was served with."""
+    if request.method in {"GET", "HEAD", "OPTIONS"}:
+        return
+    cookie = request.cookies.get(CSRF_COOKIE)
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not cookie or not sent or not hmac.compare_digest(csrf_token_for(cookie), sent):
+        raise CsrfError
+
+
+@dataclass(frozen=True)
+class Counts:
+    """The numbers in the navigation, and what needs the member's attention."""
+
+    stream: int
+    queue: int
+    notices: tuple[str, ...]
+
+
+def nav_counts(viewer: Viewer) -> Counts:
+    from tribe.approvals import approval_config
+    from tribe.queue import count_upcoming, member_notices
+    from tribe.stream import count_pending
+
+    with read_scope() as session:
+        return Counts(
+            stream=count_pending(session, email=viewer.email),
+            queue=count_upcoming(session, email=viewer.email),
+            notices=tuple(member_notices(session, email=viewer.email, config=approval_config())),
+        )
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
+    """A page, with what every page needs: the viewer, the CSRF token, the flash message."""
+    viewer = getattr(request.state, "viewer", None)
+    return templates.TemplateResponse(
+        request,
+        template,
+        {
+            "viewer": viewer,
+            "csrf_token": csrf_token_for(request.state.csrf_cookie),
+            "flash": request.state.flash,
+            "counts": nav_counts(viewer) if viewer else None,
+            **context,
+        },
+        status_code=status_code,
+    )

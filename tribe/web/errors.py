@@ -1,0 +1,33 @@
+"""Our errors as HTTP: one status and one stable code per kind, decided here only."""
+
+from __future__ import annotations
+
+from tribe.errors import (
+    ConflictError,
+    FeedError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    NotSignedInError,
+    TooManyAttemptsError,
+    TribeError,
+)
+
+# (status, stable code) per error class; the first match wins, so subclasses come first.
+ERRORS: list[tuple[type[TribeError], int, str]] = [
+    (TooManyAttemptsError, 429, "too_many_attempts"),
+    (NotSignedInError, 401, "not_signed_in"),
+    (ForbiddenError, 403, "forbidden"),
+    (NotFoundError, 404, "not_found"),
+    (ConflictError, 409, "conflict"),
+    (InvalidInputError, 422, "invalid_input"),
+    (FeedError, 422, "feed_error"),
+    (TribeError, 400, "bad_request"),
+]
+
+
+def status_of(exc: TribeError) -> tuple[int, str]:
+    for cls, status, code in ERRORS:
+        if isinstance(exc, cls):
+            return status, code
+    return 400, "bad_request"  # pragma: no cover - TribeError is the last entry

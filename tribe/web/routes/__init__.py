@@ -1,0 +1,20 @@
+"""The members' pages. Every state-changing request carries the page's CSRF token."""
+
+from fastapi import APIRouter, Depends
+
+from tribe.web.deps import check_csrf
+from tribe.web.routes import (
+    accounts,
+    admin,
+    connect,
+    feeds,
+    queue,
+    signin,
+    stream,
+    tribes,
+    you,
+)
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+for module in (signin, stream, queue, feeds, accounts, connect, tribes, you, admin):
+    router.include_router(module.router)

@@ -1,0 +1,176 @@
+"""Connecting X, Mastodon and Bluesky accounts in the browser.
+
+The flows are the ones `tribe account connect` walks in a terminal (tribe/connect.py);
+here the state between the two steps (a request token secret, a PKCE verifier, the
+instance) travels in a short-lived cookie encrypted with TRIBE_SECRET_KEYS, so it never
+appears in a page, a URL or a log line. Where the operator registered a callback
+(TRIBE_X_REDIRECT_URL, TRIBE_MASTODON_REDIRECT_URL pointing here) the network sends the
+member straight back; otherwise the member pastes the code or PIN the network shows.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import RedirectResponse
+
+from config import Settings, SettingsError
+from tribe import connect
+from tribe.errors import InvalidInputError, NotSignedInError
+from tribe.vault import Vault
+from tribe.web.deps import PageViewer, SettingsDep, Viewer, render
+from tribe.web.flash import redirect
+
+router = APIRouter()
+STATE_COOKIE = "tribe_connect"
+STATE_PATH = "/accounts/connect"
+STATE_SECONDS = 15 * 60
+Field = Annotated[str, Form(max_length=2048)]
+
+
+def _vault(settings: Settings) -> Vault:
+    try:
+        return Vault.from_settings(settings)
+    except SettingsError as exc:
+        raise InvalidInputError(
+            f"this instance cannot store account credentials yet: {exc}"
+        ) from None
+
+
+def _keep(response: Response, settings: Settings, viewer: Viewer, **state: Any) -> Response:
+    sealed = _vault(settings).seal(
+        {**state, "member": viewer.id, "until": time.time() + STATE_SECONDS}
+    )
+    response.set_cookie(
+        STATE_COOKIE, sealed, max_age=STATE_SECONDS, httponly=True, samesite="lax",
+        secure=settings.secure_cookies, path=STATE_PATH,
+    )  # fmt: skip
+    return response
+
+
+def _kept(request: Request, settings: Settings, viewer: Viewer, network: str) -> dict[str, Any]:
+    raw = request.cookies.get(STATE_COOKIE)
+    try:
+        state = _vault(settings).open(raw) if raw else None
+    except SettingsError:
+        state = None
+    if (
+        not state
+        or state.get("member") != viewer.id
+        or state.get("network") != network
+        or float(state.get("until", 0)) < time.time()
+    ):
+        raise NotSignedInError("this connection attempt expired; start it again")
+    return state
+
+
+def _finish(viewer: Viewer, connected: connect.Connected, settings: Settings) -> Response:
+    info, released = connect.finish(viewer.email, connected, settings)
+    done = f"connected {info.network.value} {info.handle}"
+    if released:
+        done += f"; {released} held reshare(s) queued again"
+    response = redirect("/accounts", done=done)
+    response.delete_cookie(STATE_COOKIE, path=STATE_PATH)
+    return response
+
+
+# Bluesky: one login with an app password.
+
+
+@router.post("/accounts/connect/bluesky")
+def bluesky(
+    viewer: PageViewer, settings: SettingsDep, handle: Annotated[str, Form(max_length=253)],
+    password: Annotated[str, Form(max_length=200)],
+    pds: Annotated[str, Form(max_length=300)] = "https://bsky.social",
+) -> Response:  # fmt: skip
+    _vault(settings)
+    return _finish(viewer, connect.bluesky_connected(pds, handle, password, settings), settings)
+
+
+# Mastodon: authorize on the member's instance, then the code.
+
+
+@router.post("/accounts/connect/mastodon")
+def mastodon_start(
+    request: Request, viewer: PageViewer, settings: SettingsDep, instance: Field
+) -> Response:
+    from tribe.publishing.mastodon import authorize_url
+
+    _vault(settings)
+    base, app = connect.mastodon_app(instance, settings)
+    redirect_uri = settings.TRIBE_MASTODON_REDIRECT_URL
+    url = authorize_url(base, app, redirect_uri=redirect_uri)
+    if redirect_uri.startswith(("http://", "https://")):  # the instance sends them back here
+        response: Response = RedirectResponse(url, status_code=303)
+    else:
+        response = render(request, "connect_step.html", network="Mastodon", url=url,
+                          action="/accounts/connect/mastodon/finish", what="code")  # fmt: skip
+    return _keep(response, settings, viewer, network="mastodon", base=base)
+
+
+def _mastodon_finish(request: Request, viewer: Viewer, settings: Settings, code: str) -> Response:
+    state = _kept(request, settings, viewer, "mastodon")
+    base, app = connect.mastodon_app(state["base"], settings)  # kept, not registered again
+    return _finish(viewer, connect.mastodon_connected(base, app, code, settings), settings)
+
+
+@router.post("/accounts/connect/mastodon/finish")
+def mastodon_code(
+    request: Request, viewer: PageViewer, settings: SettingsDep, code: Field
+) -> Response:
+    return _mastodon_finish(request, viewer, settings, code)
+
+
+@router.get("/accounts/connect/mastodon/callback")
+def mastodon_callback(
+    request: Request, viewer: PageViewer, settings: SettingsDep, code: str = ""
+) -> Response:
+    if not code:
+        return redirect("/accounts", error="Mastodon did not authorize tribe; nothing changed")
+    return _mastodon_finish(request, viewer, settings, code)
+
+
+# X: OAuth 2.0 with PKCE when the operator registered a callback, else OAuth 1.0a + PIN.
+
+
+@router.post("/accounts/connect/x")
+def x_start(request: Request, viewer: PageViewer, settings: SettingsDep) -> Response:
+    from tribe.publishing.registry import x_app
+    from tribe.publishing.x import oauth1_start, oauth2_start
+
+    _vault(settings)
+    app = x_app(settings)
+    if settings.TRIBE_X_CLIENT_ID and settings.TRIBE_X_REDIRECT_URL:
+        url, state = oauth2_start(app, redirect_uri=settings.TRIBE_X_REDIRECT_URL)
+        response: Response = RedirectResponse(url, status_code=303)
+        return _keep(response, settings, viewer, network="x", flow="oauth2", state=state)
+    timeout = settings.TRIBE_PUBLISH_TIMEOUT.total_seconds()
+    url, state = oauth1_start(app, callback="oob", timeout=timeout)
+    response = render(request, "connect_step.html", network="X", url=url,
+                      action="/accounts/connect/x/finish", what="PIN")  # fmt: skip
+    return _keep(response, settings, viewer, network="x", flow="oauth1", state=state)
+
+
+def _x_finish(request: Request, viewer: Viewer, settings: Settings, answer: str) -> Response:
+    from tribe.publishing.registry import x_app
+    from tribe.publishing.x import oauth1_finish, oauth2_finish
+
+    kept = _kept(request, settings, viewer, "x")
+    timeout = settings.TRIBE_PUBLISH_TIMEOUT.total_seconds()
+    finish = oauth2_finish if kept.get("flow") == "oauth2" else oauth1_finish
+    credentials = finish(x_app(settings), kept["state"], answer, timeout=timeout)
+    return _finish(viewer, connect.x_connected(credentials, settings), settings)
+
+
+@router.post("/accounts/connect/x/finish")
+def x_pin(request: Request, viewer: PageViewer, settings: SettingsDep, code: Field) -> Response:
+    return _x_finish(request, viewer, settings, code)
+
+
+@router.get("/accounts/connect/x/callback")
+def x_callback(request: Request, viewer: PageViewer, settings: SettingsDep) -> Response:
+    if "code" not in request.query_params:
+        return redirect("/accounts", error="X did not authorize tribe; nothing changed")
+    return _x_finish(request, viewer, settings, str(request.url))

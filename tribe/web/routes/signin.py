@@ -1,0 +1,191 @@
+"""Signing in and out, the operator's first account, invite links and password links."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import RedirectResponse
+
+from config import Settings
+from tribe import auth, tribes
+from tribe.db import read_scope, session_scope
+from tribe.errors import NotSignedInError, TooManyAttemptsError, TribeError
+from tribe.members import get_member
+from tribe.models import Member
+from tribe.web.deps import (
+    SESSION_COOKIE,
+    OptionalViewer,
+    SettingsDep,
+    render,
+    sign_cookie,
+    unsign_cookie,
+)
+from tribe.web.errors import status_of
+from tribe.web.flash import redirect
+
+router = APIRouter()
+
+Text = Annotated[str, Form(max_length=2000)]
+Password = Annotated[str, Form(max_length=auth.MAX_PASSWORD)]
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: a login link must not send members elsewhere."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/stream"
+
+
+def _signed_in(member: Member, settings: Settings, target: str) -> Response:
+    """Start a browser session for `member` and go on to `target`."""
+    with session_scope() as session:
+        token = auth.start_session(session, member=member, ttl=settings.TRIBE_SESSION_TTL)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE, sign_cookie(token), max_age=int(settings.TRIBE_SESSION_TTL.total_seconds()),
+        httponly=True, samesite="lax", secure=settings.secure_cookies, path="/",
+    )  # fmt: skip
+    return response
+
+
+@router.get("/")
+def home(viewer: OptionalViewer) -> Response:
+    if viewer is not None:
+        return RedirectResponse("/stream", status_code=303)
+    with read_scope() as session:
+        empty = auth.needs_operator(session)
+    return RedirectResponse("/setup" if empty else "/login", status_code=303)
+
+
+@router.get("/setup")
+def setup_page(request: Request) -> Response:
+    with read_scope() as session:
+        if not auth.needs_operator(session):
+            return RedirectResponse("/login", status_code=303)
+    return render(request, "setup.html")
+
+
+@router.post("/setup")
+def setup(
+    request: Request, settings: SettingsDep, email: Text, name: Text, timezone: Text,
+    password: Password,
+) -> Response:  # fmt: skip
+    try:
+        with session_scope() as session:
+            member = auth.create_operator(
+                session, email=email, display_name=name, timezone=timezone, password=password
+            )
+    except TribeError as exc:
+        return render(request, "setup.html", 422, error=str(exc), email=email, name=name)
+    return _signed_in(member, settings, "/tribes")
+
+
+@router.get("/login")
+def login_page(request: Request, viewer: OptionalViewer, next: str | None = None) -> Response:
+    if viewer is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return render(request, "login.html", next=_safe_next(next))
+
+
+@router.post("/login")
+def login(
+    request: Request, settings: SettingsDep, email: Text, password: Password,
+    next: Annotated[str, Form(max_length=2000)] = "/stream",
+) -> Response:  # fmt: skip
+    limits = auth.LoginLimits(
+        per_email=settings.TRIBE_LOGIN_ATTEMPTS,
+        per_address=settings.TRIBE_LOGIN_ATTEMPTS * 4,
+        window=settings.TRIBE_LOGIN_WINDOW,
+    )
+    address = request.client.host if request.client else "unknown"
+    try:
+        with session_scope() as session:
+            member = auth.authenticate(
+                session, email=email, password=password, address=address, limits=limits
+            )
+        if member is None:  # raised after the block, so the failure is kept
+            raise NotSignedInError(auth.NO_MATCH)
+    except TribeError as exc:
+        status, _ = status_of(exc)
+        page = render(request, "login.html", status, error=str(exc), email=email, next=next)
+        if isinstance(exc, TooManyAttemptsError):
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    return _signed_in(member, settings, _safe_next(next))
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    raw = request.cookies.get(SESSION_COOKIE)
+    token = unsign_cookie(raw) if raw else None
+    if token:
+        with session_scope() as session:
+            auth.end_session(session, token)
+    response = redirect("/login", done="you are signed out")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/join/{token}")
+def join_page(
+    request: Request, token: str, settings: SettingsDep, viewer: OptionalViewer
+) -> Response:
+    with read_scope() as session:
+        tribe = tribes.invited_tribe(session, token=token, max_age=settings.TRIBE_INVITE_TTL)
+        name, description = tribe.name, tribe.description
+    return render(
+        request, "join.html", token=token, tribe_name=name, description=description,
+        signed_in=viewer is not None,
+    )  # fmt: skip
+
+
+@router.post("/join/{token}")
+def join(
+    request: Request, token: str, settings: SettingsDep, viewer: OptionalViewer,
+    email: Annotated[str, Form(max_length=300)] = "",
+    name: Annotated[str, Form(max_length=300)] = "",
+    timezone: Annotated[str, Form(max_length=64)] = "UTC",
+    password: Annotated[str, Form(max_length=auth.MAX_PASSWORD)] = "",
+) -> Response:  # fmt: skip
+    ttl = settings.TRIBE_INVITE_TTL
+    if viewer is not None:
+        with session_scope() as session:
+            tribe = tribes.accept_invite(session, email=viewer.email, token=token, max_age=ttl)
+        return redirect(f"/tribes/{tribe.slug}", done=f"welcome to {tribe.name}")
+    try:
+        with session_scope() as session:
+            member, tribe = tribes.sign_up(
+                session, token=token, max_age=ttl, email=email, display_name=name,
+                timezone=timezone, password=password,
+            )  # fmt: skip
+            slug = tribe.slug
+    except TribeError as exc:
+        with read_scope() as session:
+            invited = tribes.invited_tribe(session, token=token, max_age=ttl)
+            tribe_name, description = invited.name, invited.description
+        return render(
+            request, "join.html", 422, token=token, tribe_name=tribe_name,
+            description=description, signed_in=False, error=str(exc), email=email, name=name,
+        )  # fmt: skip
+    return _signed_in(member, settings, f"/feeds?welcome={slug}")
+
+
+@router.get("/reset/{token}")
+def reset_page(request: Request, token: str, settings: SettingsDep) -> Response:
+    with read_scope() as session:
+        auth.read_link(session, "reset", token, max_age=settings.TRIBE_RESET_TTL)
+    return render(request, "reset.html", token=token)
+
+
+@router.post("/reset/{token}")
+def reset(request: Request, token: str, settings: SettingsDep, password: Password) -> Response:
+    try:
+        with session_scope() as session:
+            member = auth.reset_password(
+                session, token=token, password=password, max_age=settings.TRIBE_RESET_TTL
+            )
+            member = get_member(session, member.email)
+    except TribeError as exc:
+        return render(request, "reset.html", 422, token=token, error=str(exc))
+    return _signed_in(member, settings, "/stream")
