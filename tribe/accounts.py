@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
 from tribe.errors import ConflictError, InvalidInputError, NotFoundError
 from tribe.members import check_timezone, get_member
 from tribe.models import Account, Connection, Member, Network, ReshareKind, ScheduleMode
-from tribe.schedule import Schedule, Slot, format_slots, parse_slots, parse_time
+from tribe.schedule import Schedule, Slot, format_slots, parse_slots, parse_time, upcoming
 from tribe.sharetext import DEFAULT_TEMPLATES, Limit, check_template, limit_for
 
 _HANDLES = {
@@ -79,7 +79,10 @@ def _note(account: Account) -> str:
             f"({account.connection_note})"
         )
     if account.connection == Connection.UNCONNECTED:
-        return "not connected yet: nothing is sent until it is connected (Accounts page)"
+        return (
+            "not connected yet: nothing is sent until it is connected "
+            "(Accounts page, or tribe account connect)"
+        )
     return ""
 
 
@@ -206,18 +209,44 @@ class ScheduleChange:
     timezone: str | None = None
 
 
-def set_schedule(
-    session: Session, *, email: str, change: ScheduleChange, account_id: int | None = None
-) -> list[AccountInfo]:
-    """Change the schedule of one account, or of every account of the member."""
-    member = get_member(session, email)
+def _check_change(change: ScheduleChange) -> tuple[Slot, ...] | None:
     if change.slots is not None and (change.every is not None or change.between is not None):
         raise InvalidInputError("use either slots or an interval (--every/--between), not both")
     if change.daily_cap is not None and not 1 <= change.daily_cap <= 100:
         raise InvalidInputError("the daily cap must be between 1 and 100")
     if change.every is not None and not timedelta(minutes=1) <= change.every <= timedelta(days=1):
         raise InvalidInputError("--every must be between 1 minute and 24 hours")
-    slots = parse_slots(change.slots) if change.slots is not None else None
+    return parse_slots(change.slots) if change.slots is not None else None
+
+
+def changed_schedule(current: Schedule, change: ScheduleChange) -> Schedule:
+    """`current` with `change` applied (pure: nothing is stored)."""
+    slots = _check_change(change)
+    result = current
+    if slots is not None:
+        result = replace(result, mode=ScheduleMode.SLOTS, slots=slots)
+    if change.every is not None or change.between is not None:
+        result = replace(result, mode=ScheduleMode.INTERVAL)
+    if change.every is not None:
+        result = replace(result, min_gap=timedelta(minutes=change.every.total_seconds() // 60))
+    if change.between is not None:
+        start, end = (parse_time(t) for t in change.between)
+        if start >= end:
+            raise InvalidInputError("posting hours must start before they end, e.g. 08:00-21:00")
+        result = replace(result, window_start=start, window_end=end)
+    if change.daily_cap is not None:
+        result = replace(result, daily_cap=change.daily_cap)
+    if change.timezone is not None:
+        result = replace(result, zone=check_timezone(change.timezone))
+    return result
+
+
+def set_schedule(
+    session: Session, *, email: str, change: ScheduleChange, account_id: int | None = None
+) -> list[AccountInfo]:
+    """Change the schedule of one account, or of every account of the member."""
+    member = get_member(session, email)
+    _check_change(change)
     if change.timezone is not None:
         member.timezone = check_timezone(change.timezone)
     accounts = member_accounts(session, member, active_only=False)
@@ -225,31 +254,43 @@ def set_schedule(
         accounts = [a for a in accounts if a.id == account_id]
         if not accounts:
             raise NotFoundError(f"{member.email} has no account #{account_id}")
-    elif not accounts and (slots or change.every or change.between or change.daily_cap):
+    elif not accounts and (change.slots or change.every or change.between or change.daily_cap):
         raise InvalidInputError(
             f"{member.email} has no accounts yet; add one with tribe account add"
         )
     for account in accounts:
-        _apply(account, change, slots)
+        _store(account, changed_schedule(schedule_of(account, member), change))
     session.flush()
     return [describe(a, member) for a in accounts]
 
 
-def _apply(account: Account, change: ScheduleChange, slots: tuple[Slot, ...] | None) -> None:
-    if slots is not None:
-        account.schedule_mode = ScheduleMode.SLOTS
-        account.slots = format_slots(slots).split("; ")
-    if change.every is not None or change.between is not None:
-        account.schedule_mode = ScheduleMode.INTERVAL
-    if change.every is not None:
-        account.min_gap_minutes = int(change.every.total_seconds() // 60)
-    if change.between is not None:
-        start, end = (parse_time(t) for t in change.between)
-        if start >= end:
-            raise InvalidInputError("posting hours must start before they end, e.g. 08:00-21:00")
-        account.window_start, account.window_end = f"{start:%H:%M}", f"{end:%H:%M}"
-    if change.daily_cap is not None:
-        account.daily_cap = change.daily_cap
+def _store(account: Account, schedule: Schedule) -> None:
+    account.schedule_mode = schedule.mode
+    if schedule.slots:
+        account.slots = format_slots(schedule.slots).split("; ")
+    account.min_gap_minutes = int(schedule.min_gap.total_seconds() // 60)
+    account.window_start = f"{schedule.window_start:%H:%M}"
+    account.window_end = f"{schedule.window_end:%H:%M}"
+    account.daily_cap = schedule.daily_cap
+
+
+def schedule_preview(
+    session: Session, *, email: str, account_id: int, change: ScheduleChange | None = None,
+    now: datetime | None = None, count: int = 5,
+) -> list[str]:  # fmt: skip
+    """The next times an account's schedule (with `change`, unsaved) allows, in the member's
+    time zone, before counting what is already queued."""
+    member = get_member(session, email)
+    account = own_account(session, member, account_id)
+    schedule = schedule_of(account, member)
+    if change is not None:
+        schedule = changed_schedule(schedule, change)
+    zone = schedule.tz
+    return [
+        f"{p.due_at.astimezone(zone):%a %d %b, %H:%M} — {p.reason}"
+        for p in upcoming(schedule, now=now or datetime.now(UTC), count=count)
+        if p.due_at is not None
+    ]
 
 
 def template_for(member: Member, network: Network) -> str:

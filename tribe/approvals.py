@@ -16,7 +16,14 @@ from sqlalchemy import and_, func, update
 from sqlmodel import Session, col, select
 
 from config import Settings
-from tribe.accounts import limit_of, member_accounts, mention, schedule_of, template_for
+from tribe.accounts import (
+    check_network,
+    limit_of,
+    member_accounts,
+    mention,
+    schedule_of,
+    template_for,
+)
 from tribe.db import serialize
 from tribe.errors import ConflictError, InvalidInputError, NotFoundError, TribeError
 from tribe.members import get_member
@@ -34,7 +41,7 @@ from tribe.models import (
     StreamState,
 )
 from tribe.schedule import Placement, place
-from tribe.sharetext import ShareInput, check_own_text, fit
+from tribe.sharetext import ShareInput, check_own_text, check_template, fit, limit_for
 
 log = logging.getLogger("tribe.approvals")
 
@@ -196,6 +203,37 @@ def previews(session: Session, *, email: str, item_ids: list[int]) -> dict[int, 
             for a in accounts
         ]
     return result
+
+
+SAMPLE = ShareInput(
+    title="Ten things I learned growing tomatoes on a balcony",
+    url="https://blog.example/2026/tomatoes",
+    author="Alice",
+    categories=("Gardening", "Balcony"),
+)
+
+
+def template_preview(session: Session, *, email: str, network: str, template: str) -> str:
+    """`template` filled in for the newest post in the member's stream (a sample post when
+    there is none yet), fitted to the member's account on that network."""
+    member = get_member(session, email)
+    net = check_network(network)
+    check_template(template)
+    post = session.exec(
+        select(Post)
+        .join(StreamItem, col(StreamItem.post_id) == col(Post.id))
+        .where(col(StreamItem.member_id) == member.id)
+        .order_by(col(StreamItem.id).desc())
+    ).first()
+    account = next((a for a in member_accounts(session, member) if a.network == net), None)
+    limit = limit_of(account) if account else limit_for(net)
+    data = SAMPLE
+    if post is not None:
+        data = ShareInput(
+            title=post.title or post.url, url=post.url, author=_author_name(session, post, net),
+            categories=tuple(post.categories),
+        )  # fmt: skip
+    return fit(template, data, limit)
 
 
 def _times(session: Session, *conditions: object) -> list[datetime]:

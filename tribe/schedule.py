@@ -245,6 +245,21 @@ def place(
     )
 
 
+def upcoming(
+    schedule: Schedule, *, now: datetime, count: int, horizon: timedelta = timedelta(days=7)
+) -> list[Placement]:
+    """The next `count` times the schedule gives, each one taken before the next."""
+    taken: list[datetime] = []
+    result = []
+    for _ in range(count):
+        placement = place(schedule, now=now, taken=taken, horizon=horizon)
+        if placement.due_at is None:
+            break
+        result.append(placement)
+        taken.append(placement.due_at)
+    return result
+
+
 def _reason(schedule: Schedule, moment: datetime, skipped: set[str]) -> str:
     local = moment.astimezone(schedule.tz)
     hours = f"{schedule.window_start:%H:%M}-{schedule.window_end:%H:%M}"

@@ -98,6 +98,13 @@ PAGE_CASES = [
     ("carol", "POST", "/accounts/{account}/disconnect", {}, 404),
     ("carol", "POST", "/accounts/{account}/sharing", {"reshare": "post"}, 404),
     ("carol", "POST", "/settings/tokens/{token}/revoke", {}, 404),
+    (
+        "carol",
+        "POST",
+        "/schedule/{account}",
+        {"mode": "slots", "slots": "mon 01:00", "cap": "1"},
+        404,
+    ),
     ("carol", "POST", "/tribes/{slug}", {"description": "mine now", "is_open": "false"}, 403),
     ("carol", "POST", "/tribes/{slug}/invite", {}, 403),
     ("carol", "POST", "/tribes/{slug}/requests/{request}", {"accept": "true"}, 403),

@@ -9,6 +9,7 @@ from tribe.web.routes import (
     connect,
     feeds,
     queue,
+    schedule,
     signin,
     stream,
     tribes,
@@ -16,5 +17,5 @@ from tribe.web.routes import (
 )
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
-for module in (signin, stream, queue, feeds, accounts, connect, tribes, you, admin):
+for module in (signin, stream, queue, feeds, accounts, connect, schedule, tribes, you, admin):
     router.include_router(module.router)

@@ -102,8 +102,34 @@ document.addEventListener("click", (event) => {
   if (copy) copy.select();
 });
 
+const previewTimers = new WeakMap();
+
+async function refreshPreview(area) {
+  const output = area.closest("form").querySelector(".preview-text");
+  const body = new FormData();
+  body.set("template", area.value);
+  try {
+    const response = await fetch(area.dataset.preview, {
+      method: "POST",
+      body,
+      headers: { "X-Tribe-Inplace": "1", "X-CSRF-Token": document.body.dataset.csrf },
+      credentials: "same-origin",
+    });
+    output.textContent = await response.text();
+    output.classList.toggle("bad", !response.ok);
+  } catch (error) {
+    output.textContent = error.message;
+    output.classList.add("bad");
+  }
+}
+
 document.addEventListener("input", (event) => {
   if (event.target.matches("textarea[data-max]")) updateCounter(event.target);
+  if (event.target.matches("textarea[data-preview]")) {
+    const area = event.target;
+    clearTimeout(previewTimers.get(area));
+    previewTimers.set(area, setTimeout(() => refreshPreview(area), 250));
+  }
 });
 
 document.addEventListener("keydown", (event) => {

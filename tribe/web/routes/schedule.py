@@ -1,0 +1,159 @@
+"""Schedules per account, with a preview of the next times; share templates, with a live
+preview on a real post from the member's stream."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import PlainTextResponse
+from sqlmodel import Session
+
+from config.settings import parse_duration
+from tribe.accounts import (
+    ScheduleChange,
+    list_accounts,
+    own_account,
+    schedule_of,
+    schedule_preview,
+    set_schedule,
+    set_template,
+    templates_of,
+)
+from tribe.approvals import template_preview
+from tribe.db import read_scope, session_scope
+from tribe.errors import InvalidInputError, TribeError
+from tribe.members import get_member
+from tribe.models import Network
+from tribe.schedule import format_slots
+from tribe.web.deps import PageViewer, Viewer, render
+from tribe.web.flash import redirect
+
+router = APIRouter()
+Short = Annotated[str, Form(max_length=500)]
+TEMPLATE_MAX = 1000
+
+
+def _change(mode: str, slots: str, every: str, start: str, end: str, cap: str) -> ScheduleChange:
+    """The form's fields as a schedule change; a malformed field is named in the error."""
+    try:
+        daily_cap = int(cap) if cap.strip() else None
+    except ValueError:
+        raise InvalidInputError("the daily cap must be a whole number") from None
+    if mode == "slots":
+        return ScheduleChange(slots=slots, daily_cap=daily_cap)
+    try:
+        gap = parse_duration(f"{every.strip()}m" if every.strip().isdigit() else every)
+    except ValueError as exc:
+        raise InvalidInputError(f"the gap: {exc}") from None
+    return ScheduleChange(every=gap, between=(start, end), daily_cap=daily_cap)
+
+
+def _page(request: Request, viewer: Viewer, *, proposed: dict[int, list[str]] | None = None,
+          values: dict[int, dict[str, str]] | None = None,
+          errors: dict[int, str] | None = None, status: int = 200) -> Response:  # fmt: skip
+    with read_scope() as session:
+        accounts = list_accounts(session, email=viewer.email)
+        previews = {
+            a.id: schedule_preview(session, email=viewer.email, account_id=a.id)
+            for a in accounts
+            if a.active
+        }
+        forms = {a.id: _form_values(session, viewer, a.id) for a in accounts}
+    return render(
+        request, "schedule.html", status, accounts=accounts, previews=previews,
+        proposed=proposed or {}, forms={**forms, **(values or {})}, errors=errors or {},
+    )  # fmt: skip
+
+
+def _form_values(session: Session, viewer: Viewer, account_id: int) -> dict[str, str]:
+    member = get_member(session, viewer.email)
+    schedule = schedule_of(own_account(session, member, account_id), member)
+    return {
+        "mode": schedule.mode.value,
+        "slots": format_slots(schedule.slots),
+        "every": str(int(schedule.min_gap.total_seconds() // 60)),
+        "start": f"{schedule.window_start:%H:%M}",
+        "end": f"{schedule.window_end:%H:%M}",
+        "cap": str(schedule.daily_cap),
+    }
+
+
+@router.get("/schedule")
+def schedule_page(request: Request, viewer: PageViewer) -> Response:
+    return _page(request, viewer)
+
+
+@router.post("/schedule/timezone")
+def timezone(viewer: PageViewer, timezone: Annotated[str, Form(max_length=64)]) -> Response:
+    with session_scope() as session:
+        set_schedule(session, email=viewer.email, change=ScheduleChange(timezone=timezone))
+    return redirect("/schedule", done=f"your time zone is now {timezone}")
+
+
+@router.post("/schedule/{account_id}")
+def save_or_preview(
+    request: Request, viewer: PageViewer, account_id: int,
+    mode: Annotated[Literal["slots", "interval"], Form()],
+    action: Annotated[Literal["save", "preview"], Form()] = "save",
+    slots: Short = "", every: Short = "90", start: Short = "08:00", end: Short = "21:00",
+    cap: Short = "6",
+) -> Response:  # fmt: skip
+    values = {"mode": mode, "slots": slots, "every": every, "start": start, "end": end, "cap": cap}
+    try:
+        change = _change(mode, slots, every, start, end, cap)
+        if action == "preview":
+            with read_scope() as session:
+                times = schedule_preview(
+                    session, email=viewer.email, account_id=account_id, change=change
+                )
+            return _page(request, viewer, proposed={account_id: times},
+                         values={account_id: values})  # fmt: skip
+        with session_scope() as session:
+            (info,) = set_schedule(
+                session, email=viewer.email, change=change, account_id=account_id
+            )
+    except InvalidInputError as exc:
+        return _page(request, viewer, values={account_id: values},
+                     errors={account_id: str(exc)}, status=422)  # fmt: skip
+    return redirect("/schedule", done=f"{info.network.value} {info.handle}: {info.schedule}")
+
+
+@router.get("/templates")
+def templates_page(request: Request, viewer: PageViewer) -> Response:
+    with read_scope() as session:
+        current = templates_of(session, email=viewer.email)
+        previews = {
+            network: template_preview(
+                session, email=viewer.email, network=network, template=template
+            )
+            for network, template in current.items()
+        }
+    return render(request, "templates.html", templates=current, previews=previews,
+                  networks=[n.value for n in Network])  # fmt: skip
+
+
+@router.post("/templates/{network}/preview")
+def preview_template(
+    viewer: PageViewer, network: Network,
+    template: Annotated[str, Form(max_length=TEMPLATE_MAX)],
+) -> Response:  # fmt: skip
+    """For the live preview: the text, or why the template cannot be used (422)."""
+    try:
+        with read_scope() as session:
+            text = template_preview(
+                session, email=viewer.email, network=network.value, template=template
+            )
+    except TribeError as exc:
+        return PlainTextResponse(str(exc), status_code=422)
+    return PlainTextResponse(text)
+
+
+@router.post("/templates/{network}")
+def save_template(
+    viewer: PageViewer, network: Network,
+    template: Annotated[str, Form(max_length=TEMPLATE_MAX)],
+) -> Response:  # fmt: skip
+    with session_scope() as session:
+        set_template(session, email=viewer.email, network=network.value, template=template)
+    return redirect("/templates", done=f"your {network.value} template is saved")
