@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     TRIBE_RESET_TTL: Duration = timedelta(hours=2)
     TRIBE_LOGIN_ATTEMPTS: int = Field(default=5, ge=1)
     TRIBE_LOGIN_WINDOW: Duration = timedelta(minutes=15)
+    TRIBE_SMTP_HOST: str = ""
+    TRIBE_SMTP_PORT: int = Field(default=587, ge=1, le=65535)
+    TRIBE_SMTP_USERNAME: str = ""
+    TRIBE_SMTP_PASSWORD: str = ""
+    TRIBE_SMTP_FROM: str = "tribe@localhost"
+    TRIBE_SMTP_TLS: Literal["starttls", "ssl", "none"] = "starttls"
 
     # Workers.
     TRIBE_WORKER_CONCURRENCY: int = Field(default=4, ge=1)

@@ -306,6 +306,22 @@ def reset_token(session: Session, *, email: str, operator: bool = False) -> str:
     return sign_link(session, "reset", payload)
 
 
+def request_reset(
+    session: Session, *, email: str, limits: LoginLimits, now: datetime | None = None
+) -> str | None:
+    """A password-link token for `email`, or None when no member has it. Each request
+    counts against that email's sign-in limit, so nobody can flood an inbox with links."""
+    now = now or datetime.now(UTC)
+    address = normalize_email(email)
+    key = f"reset:{address}"
+    _check_attempts(session, key, limits.per_email, limits, now)
+    session.add(LoginFailure(key=key, at=now))
+    session.flush()
+    if session.exec(select(Member).where(col(Member.email) == address)).first() is None:
+        return None
+    return reset_token(session, email=address)
+
+
 def reset_password(session: Session, *, token: str, password: str, max_age: timedelta) -> Member:
     payload = read_link(session, "reset", token, max_age=max_age)
     member = session.get(Member, payload.get("m"))

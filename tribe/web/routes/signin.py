@@ -11,6 +11,7 @@ from config import Settings
 from tribe import auth, tribes
 from tribe.db import read_scope, session_scope
 from tribe.errors import NotSignedInError, TooManyAttemptsError, TribeError
+from tribe.mail import MailConfig, send
 from tribe.members import get_member
 from tribe.models import Member
 from tribe.web.deps import (
@@ -93,11 +94,7 @@ def login(
     request: Request, settings: SettingsDep, email: Text, password: Password,
     next: Annotated[str, Form(max_length=2000)] = "/stream",
 ) -> Response:  # fmt: skip
-    limits = auth.LoginLimits(
-        per_email=settings.TRIBE_LOGIN_ATTEMPTS,
-        per_address=settings.TRIBE_LOGIN_ATTEMPTS * 4,
-        window=settings.TRIBE_LOGIN_WINDOW,
-    )
+    limits = _limits(settings)
     address = request.client.host if request.client else "unknown"
     try:
         with session_scope() as session:
@@ -169,6 +166,41 @@ def join(
             description=description, signed_in=False, error=str(exc), email=email, name=name,
         )  # fmt: skip
     return _signed_in(member, settings, f"/feeds?welcome={slug}")
+
+
+def _limits(settings: Settings) -> auth.LoginLimits:
+    return auth.LoginLimits(
+        per_email=settings.TRIBE_LOGIN_ATTEMPTS,
+        per_address=settings.TRIBE_LOGIN_ATTEMPTS * 4,
+        window=settings.TRIBE_LOGIN_WINDOW,
+    )
+
+
+@router.get("/forgot")
+def forgot_page(request: Request, settings: SettingsDep) -> Response:
+    return render(request, "forgot.html", can_mail=MailConfig.from_settings(settings) is not None)
+
+
+@router.post("/forgot")
+def forgot(
+    request: Request, settings: SettingsDep, email: Annotated[str, Form(max_length=300)]
+) -> Response:
+    config = MailConfig.from_settings(settings)
+    if config is None:
+        return render(request, "forgot.html", can_mail=False)
+    with session_scope() as session:
+        token = auth.request_reset(session, email=email, limits=_limits(settings))
+    if token is not None:
+        hours = settings.TRIBE_RESET_TTL.total_seconds() / 3600
+        send(
+            config, to=email.strip().lower(), subject="Set your tribe password",
+            body=f"Someone (hopefully you) asked to set the password of your tribe account.\n\n"
+            f"Open this link to set it:\n{settings.TRIBE_BASE_URL}/reset/{token}\n\n"
+            f"It works once, for {hours:g} hours. If you did not ask, ignore this email: "
+            "your password stays as it is.\n",
+        )  # fmt: skip
+    # The same answer whether or not the email has an account.
+    return render(request, "forgot.html", can_mail=True, sent=True)
 
 
 @router.get("/reset/{token}")
