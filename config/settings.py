@@ -121,6 +121,7 @@ class Settings(BaseSettings):
     TRIBE_WEB_HOST: str = "127.0.0.1"
     TRIBE_WEB_PORT: int = Field(default=8000, ge=1, le=65535)
     TRIBE_BASE_URL: str = "http://127.0.0.1:8000"
+    TRIBE_TRUSTED_PROXIES: str = "127.0.0.1"
     TRIBE_SESSION_TTL: Duration = timedelta(days=30)
     TRIBE_INVITE_TTL: Duration = timedelta(days=14)
     TRIBE_RESET_TTL: Duration = timedelta(hours=2)

@@ -18,7 +18,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
 from tribe.db import dialect_insert, serialize
@@ -44,9 +44,12 @@ _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 @dataclass(frozen=True)
 class LoginLimits:
-    """At most `per_email` failures per email and `per_address` per address in `window`."""
+    """Failed sign-ins allowed within `window`: `per_pair` for one email from one address
+    (the limit a guesser meets), and a wider backstop per email and per address, so
+    nobody locks a member out from a single address."""
 
-    per_email: int = 5
+    per_pair: int = 5
+    per_email: int = 20
     per_address: int = 20
     window: timedelta = timedelta(minutes=15)
 
@@ -86,7 +89,7 @@ def authenticate(
     *,
     email: str,
     password: str,
-    address: str,
+    client: str,
     limits: LoginLimits,
     now: datetime | None = None,
 ) -> Member | None:
@@ -94,20 +97,25 @@ def authenticate(
     it). Refused outright while too many attempts failed."""
     now = now or datetime.now(UTC)
     try:
-        address_key, email_key = f"address:{address}", f"email:{normalize_email(email)}"
+        address = normalize_email(email)
     except InvalidInputError:
-        address_key, email_key = f"address:{address}", "email:-"
-    _check_attempts(session, email_key, limits.per_email, limits, now)
-    _check_attempts(session, address_key, limits.per_address, limits, now)
-    member = session.exec(select(Member).where(col(Member.email) == email_key[6:])).first()
+        address = "-"
+    keys = {
+        f"pair:{address}|{client}": limits.per_pair,
+        f"email:{address}": limits.per_email,
+        f"address:{client}": limits.per_address,
+    }
+    for key, allowed in keys.items():
+        _check_attempts(session, key, allowed, limits, now)
+    member = session.exec(select(Member).where(col(Member.email) == address)).first()
     if not _verify(member, password):
-        session.add(LoginFailure(key=email_key, at=now))
-        session.add(LoginFailure(key=address_key, at=now))
+        session.add_all([LoginFailure(key=key, at=now) for key in keys])
         session.exec(delete(LoginFailure).where(col(LoginFailure.at) < now - limits.window))
         session.flush()
         return None
     assert member is not None
-    session.exec(delete(LoginFailure).where(col(LoginFailure.key) == email_key))
+    pair = next(iter(keys))
+    session.exec(delete(LoginFailure).where(col(LoginFailure.key) == pair))
     if _hasher.check_needs_rehash(member.password_hash or ""):
         member.password_hash = _hasher.hash(password)
     return member
@@ -261,30 +269,39 @@ def token_member(session: Session, secret: str, *, now: datetime | None = None) 
 # Keys and signed links
 
 
-def site_key(session: Session, name: str) -> str:
-    """The instance's own random key called `name`, made the first time it is asked for."""
+def site_key(session: Session, name: str, *, create: bool = True) -> str | None:
+    """The instance's own random key called `name`, made the first time it is asked for
+    (None when it does not exist and `create` is False: reading never writes)."""
+    found = session.get(SiteSecret, name)
+    if found is not None or not create:
+        return found.value if found else None
     session.exec(
         dialect_insert(session, SiteSecret)
         .values(name=name, value=secrets.token_urlsafe(48), created_at=datetime.now(UTC))
         .on_conflict_do_nothing(index_elements=["name"])
     )
-    value = session.get(SiteSecret, name)
-    assert value is not None
-    return value.value
+    made = session.get(SiteSecret, name)
+    assert made is not None
+    return made.value
 
 
-def _serializer(session: Session, purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(site_key(session, "links"), salt=f"tribe.{purpose}")
+def _serializer(key: str, purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(key, salt=f"tribe.{purpose}")
 
 
 def sign_link(session: Session, purpose: str, payload: dict[str, Any]) -> str:
-    return str(_serializer(session, purpose).dumps(payload))
+    key = site_key(session, "links")
+    assert key is not None
+    return str(_serializer(key, purpose).dumps(payload))
 
 
 def read_link(session: Session, purpose: str, token: str, *, max_age: timedelta) -> dict[str, Any]:
     """The payload of a signed link, or a clear error when it is forged or too old."""
+    key = site_key(session, "links", create=False)
     try:
-        payload = _serializer(session, purpose).loads(token, max_age=int(max_age.total_seconds()))
+        if key is None:  # no link was ever signed here
+            raise BadSignature("no key")
+        payload = _serializer(key, purpose).loads(token, max_age=int(max_age.total_seconds()))
     except SignatureExpired as exc:
         raise NotSignedInError("this link has expired; ask for a new one") from exc
     except BadSignature as exc:
@@ -314,7 +331,7 @@ def request_reset(
     now = now or datetime.now(UTC)
     address = normalize_email(email)
     key = f"reset:{address}"
-    _check_attempts(session, key, limits.per_email, limits, now)
+    _check_attempts(session, key, limits.per_pair, limits, now)
     session.add(LoginFailure(key=key, at=now))
     session.flush()
     if session.exec(select(Member).where(col(Member.email) == address)).first() is None:
@@ -328,6 +345,12 @@ def reset_password(session: Session, *, token: str, password: str, max_age: time
     if member is None or payload.get("s") != _password_stamp(member):
         raise NotSignedInError("this link was already used; ask for a new one")
     set_password(session, member, password)
+    # Taking an account back must also shut out scripts someone else set up meanwhile.
+    session.exec(
+        update(ApiToken)
+        .where(col(ApiToken.member_id) == member.id, col(ApiToken.revoked_at).is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
     if payload.get("op"):
         member.is_operator = True
     session.flush()

@@ -812,7 +812,10 @@ def web(host: str | None, port: int | None) -> None:
         port=port or settings.TRIBE_WEB_PORT,
         access_log=False,
         log_level=settings.TRIBE_LOG_LEVEL.lower(),
+        # The client's address (sign-in limits) comes from X-Forwarded-For only when the
+        # request comes through one of these proxies.
         proxy_headers=True,
+        forwarded_allow_ips=settings.TRIBE_TRUSTED_PROXIES,
     )
 
 

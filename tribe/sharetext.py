@@ -98,9 +98,16 @@ def hashtags(categories: list[str] | tuple[str, ...], most: int = 3) -> str:
 def check_template(template: str) -> str:
     """A template may use {title}, {url}, {author}, {tags}, and must keep the link."""
     try:
-        fields = {name for _, name, _, _ in Formatter().parse(template) if name is not None}
+        parsed = list(Formatter().parse(template))
     except ValueError as exc:
         raise InvalidInputError(f"the template is not valid: {exc}") from None
+    parts = [(name, spec, conversion) for _, name, spec, conversion in parsed if name is not None]
+    # "{url!r}" or "{title:>99999999}" would break the text or build a huge string.
+    if any(spec or conversion for _, spec, conversion in parts):
+        raise InvalidInputError(
+            "write placeholders plainly, like {title}: no ! or : inside the braces"
+        )
+    fields = {name for name, _, _ in parts}
     unknown = fields - PLACEHOLDERS
     if unknown:
         raise InvalidInputError(

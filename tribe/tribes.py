@@ -331,6 +331,8 @@ def remove_member(session: Session, *, email: str, slug: str, member_id: int) ->
     membership = _membership(session, tribe, target)
     assert membership is not None
     membership.status = MembershipStatus.LEFT
+    # Whoever was removed may still hold an invite link: every link handed out stops.
+    tribe.invite_epoch += 1
     session.flush()
 
 

@@ -153,6 +153,19 @@ def test_bad_input_is_answered_with_json_and_changes_nothing(
     assert snapshot() == before
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/stream", "/queue", "/history", "/feeds", "/accounts", "/tribes", "/tribes/{slug}/members"],
+)
+@pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=ten", "offset=-1", "offset=x"])
+def test_every_list_refuses_bad_pagination(
+    app: TestClient, world: World, path: str, query: str
+) -> None:
+    url = f"{API}{path.format(slug=world.slug)}?{query}"
+    detail = error_of(app.get(url, headers=api_token(world.bob.email)), 422, "invalid_request")
+    assert query.split("=", maxsplit=1)[0] in detail
+
+
 def test_queue_lists_moves_and_cancels(app: TestClient, world: World) -> None:
     first, second = queued(world)
     auth = api_token(world.carol.email)

@@ -119,29 +119,47 @@ def test_failed_sign_ins_are_limited_per_email_even_with_the_right_password_afte
     assert sign_in(client_for(app), "bob@example.com")
 
 
+def test_a_guesser_elsewhere_does_not_lock_the_member_out(db: None) -> None:
+    limits = auth.LoginLimits(per_pair=3, per_email=12, per_address=12)
+    with_password("Alice")
+    for _ in range(3):
+        with session_scope() as s:
+            auth.authenticate(s, email="alice@example.com", password="guess guess guess",
+                              client="203.0.113.9", limits=limits)  # fmt: skip
+    with session_scope() as s, pytest.raises(TooManyAttemptsError):
+        auth.authenticate(s, email="alice@example.com", password=PASSWORD,
+                          client="203.0.113.9", limits=limits)  # fmt: skip
+    with session_scope() as s:
+        member = auth.authenticate(s, email="alice@example.com", password=PASSWORD,
+                                   client="198.51.100.7", limits=limits)  # fmt: skip
+        assert member is not None
+
+
 def test_the_limit_passes_with_its_window(db: None) -> None:
-    limits = auth.LoginLimits(per_email=2, window=timedelta(minutes=15))
+    limits = auth.LoginLimits(per_pair=2, window=timedelta(minutes=15))
     start = datetime.now(UTC)
     with_password("Alice")
     for _ in range(2):
         with session_scope() as s:
             assert auth.authenticate(s, email="alice@example.com", password="nope nope nope",
-                                     address="10.0.0.1", limits=limits, now=start) is None  # fmt: skip
+                                     client="10.0.0.1", limits=limits, now=start) is None  # fmt: skip
     with session_scope() as s, pytest.raises(TooManyAttemptsError):
         auth.authenticate(s, email="alice@example.com", password=PASSWORD,
-                          address="10.0.0.1", limits=limits, now=start + timedelta(minutes=1))  # fmt: skip
+                          client="10.0.0.1", limits=limits, now=start + timedelta(minutes=1))  # fmt: skip
     later = start + timedelta(minutes=16)
     with session_scope() as s:
         member = auth.authenticate(s, email="alice@example.com", password=PASSWORD,
-                                   address="10.0.0.1", limits=limits, now=later)  # fmt: skip
+                                   client="10.0.0.1", limits=limits, now=later)  # fmt: skip
         assert member.email == "alice@example.com"
 
 
 def test_a_form_without_its_csrf_token_changes_nothing(app: TestClient, world: World) -> None:
+    before_sign_in = csrf(app, "/login")
     sign_in(app, "bob@example.com")
     post_id = world.new_post()
     item = world.item(world.bob, post_id)
-    for headers, data in [({}, {}), ({}, {"csrf_token": "forged"}), ({"X-CSRF-Token": "x"}, {})]:
+    for headers, data in [({}, {}), ({}, {"csrf_token": "forged"}), ({"X-CSRF-Token": "x"}, {}),
+                          ({}, {"csrf_token": before_sign_in})]:  # fmt: skip
         response = app.post(f"/stream/{item}/skip", data=data, headers=headers)
         assert response.status_code == 403
         assert "expired" in response.text

@@ -51,6 +51,14 @@ SECURITY_HEADERS = {
 }
 
 
+DOCS_PATH = "/api/v1/docs"
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "frame-ancestors 'none'"
+)
+
+
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIX)
 
@@ -62,9 +70,12 @@ def _inplace(request: Request) -> bool:
 def _back(request: Request) -> str:
     """Where a failed form goes back to: the page it came from, on this site only."""
     referer = urlsplit(request.headers.get("referer", ""))
-    if referer.netloc == request.url.netloc and referer.path.startswith("/"):
-        return referer.path + (f"?{referer.query}" if referer.query else "")
-    return "/"
+    path = referer.path
+    if referer.netloc != request.url.netloc or not path.startswith("/"):
+        return "/"
+    if path.startswith(("//", "/\\")):  # "//elsewhere/x" is another site to a browser
+        return "/"
+    return path + (f"?{referer.query}" if referer.query else "")
 
 
 def api_error(status: int, code: str, detail: str, **headers: str) -> JSONResponse:
@@ -140,7 +151,7 @@ def create_app() -> FastAPI:
         description="The members' JSON API. Authenticate with a personal API token: "
         "`Authorization: Bearer <token>` (Settings page). Errors are JSON objects with a "
         "stable `code` and a readable `detail`.",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=DOCS_PATH,
         redoc_url=None,
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
@@ -176,6 +187,8 @@ async def _every_request(
         response.delete_cookie(FLASH_COOKIE, path="/")
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.url.path == DOCS_PATH:  # Swagger UI: its script and styles from its CDN
+        response.headers["Content-Security-Policy"] = DOCS_POLICY
     # The route's pattern, not the path: /join/{token} must not write the token to a log.
     route = request.scope.get("route")
     path = getattr(route, "path", None) or "(no route)"

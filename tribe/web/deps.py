@@ -77,7 +77,9 @@ def web_key(name: str) -> str:
     with _keys_lock:
         if (url, name) not in _keys:
             with session_scope() as session:
-                _keys[(url, name)] = site_key(session, name)
+                key = site_key(session, name)
+            assert key is not None
+            _keys[(url, name)] = key
         return _keys[(url, name)]
 
 
@@ -92,10 +94,13 @@ def unsign_cookie(value: str) -> str | None:
         return None
 
 
-def csrf_token_for(cookie_value: str) -> str:
-    """The token forms carry: bound to the browser's CSRF cookie by the instance's key."""
+def csrf_token_for(request: Request, cookie_value: str) -> str:
+    """The token forms carry: bound by the instance's key to the browser's CSRF cookie and
+    to its session, so a token seen before signing in (or by someone who planted the
+    CSRF cookie) is worth nothing once the member is signed in."""
+    session = request.cookies.get(SESSION_COOKIE, "")
     key = web_key("csrf").encode()
-    return hmac.new(key, cookie_value.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, f"{cookie_value}|{session}".encode(), hashlib.sha256).hexdigest()
 
 
 def new_csrf_cookie() -> str:
@@ -173,7 +178,7 @@ async def check_csrf(request: Request) -> None:
         form = await request.form()
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
-    if not cookie or not sent or not hmac.compare_digest(csrf_token_for(cookie), sent):
+    if not cookie or not sent or not hmac.compare_digest(csrf_token_for(request, cookie), sent):
         raise CsrfError
 
 
@@ -207,7 +212,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         template,
         {
             "viewer": viewer,
-            "csrf_token": csrf_token_for(request.state.csrf_cookie),
+            "csrf_token": csrf_token_for(request, request.state.csrf_cookie),
             "flash": request.state.flash,
             "counts": nav_counts(viewer) if viewer else None,
             **context,

@@ -10,6 +10,7 @@ member straight back; otherwise the member pastes the code or PIN the network sh
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Annotated, Any
 
@@ -101,13 +102,15 @@ def mastodon_start(
     _vault(settings)
     base, app = connect.mastodon_app(instance, settings)
     redirect_uri = settings.TRIBE_MASTODON_REDIRECT_URL
-    url = authorize_url(base, app, redirect_uri=redirect_uri)
+    # The callback must come back with this: a code someone else got cannot be slipped in.
+    state = secrets.token_urlsafe(24)
+    url = authorize_url(base, app, redirect_uri=redirect_uri, state=state)
     if redirect_uri.startswith(("http://", "https://")):  # the instance sends them back here
         response: Response = RedirectResponse(url, status_code=303)
     else:
         response = render(request, "connect_step.html", network="Mastodon", url=url,
                           action="/accounts/connect/mastodon/finish", what="code")  # fmt: skip
-    return _keep(response, settings, viewer, network="mastodon", base=base)
+    return _keep(response, settings, viewer, network="mastodon", base=base, state=state)
 
 
 def _mastodon_finish(request: Request, viewer: Viewer, settings: Settings, code: str) -> Response:
@@ -125,10 +128,13 @@ def mastodon_code(
 
 @router.get("/accounts/connect/mastodon/callback")
 def mastodon_callback(
-    request: Request, viewer: PageViewer, settings: SettingsDep, code: str = ""
+    request: Request, viewer: PageViewer, settings: SettingsDep, code: str = "", state: str = ""
 ) -> Response:
     if not code:
         return redirect("/accounts", error="Mastodon did not authorize tribe; nothing changed")
+    kept = _kept(request, settings, viewer, "mastodon")
+    if not secrets.compare_digest(state, str(kept.get("state", ""))):
+        raise NotSignedInError("this answer from Mastodon does not match your attempt; start again")
     return _mastodon_finish(request, viewer, settings, code)
 
 

@@ -38,13 +38,13 @@ def _change(mode: str, slots: str, every: str, start: str, end: str, cap: str) -
     """The form's fields as a schedule change; a malformed field is named in the error."""
     try:
         daily_cap = int(cap) if cap.strip() else None
-    except ValueError:
+    except ValueError:  # int() of a long digit string is fine; the range is checked later
         raise InvalidInputError("the daily cap must be a whole number") from None
     if mode == "slots":
         return ScheduleChange(slots=slots, daily_cap=daily_cap)
     try:
         gap = parse_duration(f"{every.strip()}m" if every.strip().isdigit() else every)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise InvalidInputError(f"the gap: {exc}") from None
     return ScheduleChange(every=gap, between=(start, end), daily_cap=daily_cap)
 

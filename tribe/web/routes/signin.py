@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from config import Settings
@@ -95,11 +95,11 @@ def login(
     next: Annotated[str, Form(max_length=2000)] = "/stream",
 ) -> Response:  # fmt: skip
     limits = _limits(settings)
-    address = request.client.host if request.client else "unknown"
+    client = request.client.host if request.client else "unknown"
     try:
         with session_scope() as session:
             member = auth.authenticate(
-                session, email=email, password=password, address=address, limits=limits
+                session, email=email, password=password, client=client, limits=limits
             )
         if member is None:  # raised after the block, so the failure is kept
             raise NotSignedInError(auth.NO_MATCH)
@@ -170,7 +170,8 @@ def join(
 
 def _limits(settings: Settings) -> auth.LoginLimits:
     return auth.LoginLimits(
-        per_email=settings.TRIBE_LOGIN_ATTEMPTS,
+        per_pair=settings.TRIBE_LOGIN_ATTEMPTS,
+        per_email=settings.TRIBE_LOGIN_ATTEMPTS * 4,
         per_address=settings.TRIBE_LOGIN_ATTEMPTS * 4,
         window=settings.TRIBE_LOGIN_WINDOW,
     )
@@ -183,8 +184,9 @@ def forgot_page(request: Request, settings: SettingsDep) -> Response:
 
 @router.post("/forgot")
 def forgot(
-    request: Request, settings: SettingsDep, email: Annotated[str, Form(max_length=300)]
-) -> Response:
+    request: Request, settings: SettingsDep, background: BackgroundTasks,
+    email: Annotated[str, Form(max_length=300)],
+) -> Response:  # fmt: skip
     config = MailConfig.from_settings(settings)
     if config is None:
         return render(request, "forgot.html", can_mail=False)
@@ -192,8 +194,9 @@ def forgot(
         token = auth.request_reset(session, email=email, limits=_limits(settings))
     if token is not None:
         hours = settings.TRIBE_RESET_TTL.total_seconds() / 3600
-        send(
-            config, to=email.strip().lower(), subject="Set your tribe password",
+        # Sent after the answer: how long SMTP takes must not tell who has an account.
+        background.add_task(
+            send, config, to=email.strip().lower(), subject="Set your tribe password",
             body=f"Someone (hopefully you) asked to set the password of your tribe account.\n\n"
             f"Open this link to set it:\n{settings.TRIBE_BASE_URL}/reset/{token}\n\n"
             f"It works once, for {hours:g} hours. If you did not ask, ignore this email: "
