@@ -138,11 +138,14 @@ class Site:
         self.docs = [make_doc(feed_xml(i, entries), base) for i in range(feeds)]
         self.entries = entries
         self.counts = {"200": 0, "304": 0, "404": 0}
+        self.rounds = 0
 
     def warm(self) -> None:
-        later = datetime(2026, 3, 2, tzinfo=UTC)
+        """Each call is one more warm round: every tenth feed gains one more new entry."""
+        self.rounds += 1
+        later = datetime(2026, 3, 1, tzinfo=UTC) + timedelta(days=self.rounds)
         for i in range(0, len(self.docs), 10):  # every tenth feed changes
-            self.docs[i] = make_doc(feed_xml(i, self.entries, extra=1), later)
+            self.docs[i] = make_doc(feed_xml(i, self.entries, extra=self.rounds), later)
 
     def answer(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         if path == "/__warm":
