@@ -248,8 +248,20 @@ def revoke_token(session: Session, *, email: str, token_id: int) -> None:
     session.flush()
 
 
-def token_member(session: Session, secret: str, *, now: datetime | None = None) -> Member | None:
-    """The member an API token belongs to, unless it was revoked."""
+USE_RECORDED_EVERY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class TokenUse:
+    """Who an API token signs in, and whether this use should be recorded."""
+
+    member: Member
+    token_id: int
+    record: bool
+
+
+def token_member(session: Session, secret: str, *, now: datetime | None = None) -> TokenUse | None:
+    """The member an API token belongs to, unless it was revoked (reading only)."""
     now = now or datetime.now(UTC)
     row = session.exec(
         select(ApiToken, Member)
@@ -259,11 +271,18 @@ def token_member(session: Session, secret: str, *, now: datetime | None = None) 
     if row is None:
         return None
     token, member = row
-    # Written at most once a minute: a busy script does not make every request a write.
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        token.last_used_at = now
-        session.flush()
-    return member
+    assert token.id is not None
+    # Recorded at most once a minute: a busy script does not make every request a write.
+    stale = token.last_used_at is None or now - token.last_used_at > USE_RECORDED_EVERY
+    return TokenUse(member, token.id, stale)
+
+
+def record_token_use(session: Session, token_id: int, *, now: datetime | None = None) -> None:
+    session.exec(
+        update(ApiToken)
+        .where(col(ApiToken.id) == token_id)
+        .values(last_used_at=now or datetime.now(UTC))
+    )
 
 
 # Keys and signed links

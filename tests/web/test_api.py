@@ -244,3 +244,30 @@ def test_the_openapi_document_describes_the_api(app: TestClient) -> None:
     assert "/api/v1/stream/{item_id}/approve" in doc["paths"]
     assert not any(p.startswith("/stream") for p in doc["paths"])  # pages are not API
     assert app.get(f"{API}/docs").status_code == 200
+
+
+def test_a_token_use_is_recorded_at_most_once_a_minute(app: TestClient, world: World) -> None:
+    from sqlalchemy import event
+
+    from tribe.db import get_engine
+    from tribe.models import ApiToken
+
+    headers = api_token(world.bob.email)
+    assert app.get(f"{API}/me", headers=headers).status_code == 200
+    with session_scope() as s:
+        first = s.exec(select(ApiToken)).one().last_used_at
+    assert first is not None
+    writes: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            writes.append(statement)
+
+    event.listen(get_engine(), "before_cursor_execute", seen)
+    try:
+        assert app.get(f"{API}/stream", headers=headers).status_code == 200
+    finally:
+        event.remove(get_engine(), "before_cursor_execute", seen)
+    assert writes == []
+    with session_scope() as s:
+        assert s.exec(select(ApiToken)).one().last_used_at == first

@@ -29,6 +29,7 @@ from tribe.web.deps import (
     CSRF_COOKIE,
     CsrfError,
     SignInRequired,
+    inplace,
     new_csrf_cookie,
     render,
 )
@@ -63,10 +64,6 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIX)
 
 
-def _inplace(request: Request) -> bool:
-    return request.headers.get("x-tribe-inplace") == "1"
-
-
 def _back(request: Request) -> str:
     """Where a failed form goes back to: the page it came from, on this site only."""
     referer = urlsplit(request.headers.get("referer", ""))
@@ -92,7 +89,7 @@ async def _tribe_error(request: Request, exc: Exception) -> Response:
         headers["Retry-After"] = str(exc.retry_after)
     if _is_api(request):
         return api_error(status, code, str(exc), **headers)
-    if _inplace(request):
+    if inplace(request):
         return Response(str(exc), status_code=status, media_type="text/plain", headers=headers)
     if request.method == "GET" or status == 429 or isinstance(exc, NotSignedInError):
         return render(request, "error.html", status_code=status, message=str(exc))
@@ -101,14 +98,14 @@ async def _tribe_error(request: Request, exc: Exception) -> Response:
 
 async def _csrf_error(request: Request, _exc: Exception) -> Response:
     message = "this form had expired; it was not sent. Reload the page and try again"
-    if _inplace(request):
+    if inplace(request):
         return Response(message, status_code=403, media_type="text/plain")
     return render(request, "error.html", status_code=403, message=message)
 
 
 async def _sign_in(request: Request, _exc: Exception) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    if _inplace(request) or request.method != "GET":
+    if inplace(request) or request.method != "GET":
         return Response("you are signed out; sign in again", status_code=401)
     return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
@@ -120,7 +117,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     )
     if _is_api(request):
         return api_error(422, "invalid_request", problems)
-    if _inplace(request):
+    if inplace(request):
         return Response(problems, status_code=422, media_type="text/plain")
     return render(
         request, "error.html", status_code=422, message=f"the form was not valid: {problems}"

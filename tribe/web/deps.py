@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, Signer
 
 from config import Settings, get_settings
-from tribe.auth import session_member, site_key, token_member
+from tribe.auth import record_token_use, session_member, site_key, token_member
 from tribe.db import read_scope, session_scope
 from tribe.errors import NotFoundError, NotSignedInError
 from tribe.models import Member
@@ -33,6 +33,11 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def inplace(request: Request) -> bool:
+    """An in-place action from the page's script: it wants a fragment or a line, not a page."""
+    return request.headers.get("x-tribe-inplace") == "1"
 
 
 def _local(moment: datetime | None, zone: str) -> str:
@@ -151,11 +156,15 @@ def api_viewer(request: Request) -> Viewer:
             "send a personal API token as 'Authorization: Bearer <token>' "
             "(make one on the Settings page)"
         )
-    with session_scope() as session:
-        member = token_member(session, secret.strip())
-        if member is None:
-            raise NotSignedInError("this API token is unknown or was revoked")
-        return Viewer.of(member)
+    with read_scope() as session:  # most calls only read: no write lock for them
+        use = token_member(session, secret.strip())
+        viewer = Viewer.of(use.member) if use else None
+    if use is None or viewer is None:
+        raise NotSignedInError("this API token is unknown or was revoked")
+    if use.record:
+        with session_scope() as session:
+            record_token_use(session, use.token_id)
+    return viewer
 
 
 PageViewer = Annotated[Viewer, Depends(page_viewer)]

@@ -10,16 +10,12 @@ from tribe.approvals import Decision, approval_config, approve, approve_all, pre
 from tribe.db import read_scope, session_scope
 from tribe.models import Network
 from tribe.stream import count_pending, pending_stream
-from tribe.web.deps import PageViewer, Viewer, render, templates
+from tribe.web.deps import PageViewer, Viewer, inplace, render, templates
 from tribe.web.flash import redirect
 
 router = APIRouter()
 PAGE = 25
 MAX_TEXT = 5000
-
-
-def _inplace(request: Request) -> bool:
-    return request.headers.get("x-tribe-inplace") == "1"
 
 
 @router.get("/stream")
@@ -80,7 +76,7 @@ def approve_item(
         decision = approve(
             session, email=viewer.email, item_id=item_id, own=own, config=approval_config()
         )
-    if _inplace(request):
+    if inplace(request):
         return _decided(request, viewer, decision)
     return redirect("/stream", done=_done_text(decision))
 
@@ -89,7 +85,7 @@ def approve_item(
 def skip_item(request: Request, viewer: PageViewer, item_id: int) -> Response:
     with session_scope() as session:
         decision = skip(session, email=viewer.email, item_id=item_id)
-    if _inplace(request):
+    if inplace(request):
         return _decided(request, viewer, decision)
     return redirect("/stream", done="skipped")
 
