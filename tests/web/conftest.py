@@ -57,6 +57,16 @@ def post_form(client: TestClient, path: str, data: dict[str, object] | None = No
     return client.post(path, data=fields, follow_redirects=False, **kwargs)  # type: ignore[arg-type]
 
 
+def go_link(html: str) -> str:
+    """The authorize address a "continue" page sends the browser to, by link and refresh."""
+    link = re.search(r'<a class="button primary" href="([^"]+)" data-go>', html)
+    refresh = re.search(r'<meta http-equiv="refresh" content="0; url=([^"]+)">', html)
+    assert link, html
+    assert refresh, html
+    assert link.group(1) == refresh.group(1)
+    return link.group(1).replace("&amp;", "&")
+
+
 def with_password(name: str, timezone: str = "UTC", *, operator: bool = False) -> Member:
     with session_scope() as s:
         member = b.member(s, name, timezone)

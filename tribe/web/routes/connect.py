@@ -15,7 +15,6 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response
-from fastapi.responses import RedirectResponse
 
 from config import Settings, SettingsError
 from tribe import connect
@@ -67,6 +66,15 @@ def _kept(request: Request, settings: Settings, viewer: Viewer, network: str) ->
     return state
 
 
+def _go(request: Request, network: str, url: str) -> Response:
+    """Send the member on to the network's authorize page.
+
+    A page that follows the link, not a 303: Chrome and Safari apply the form's
+    `form-action 'self'` to a redirect answering it and would stop at another site.
+    """
+    return render(request, "connect_go.html", network=network, url=url)
+
+
 def _finish(viewer: Viewer, connected: connect.Connected, settings: Settings) -> Response:
     info, released = connect.finish(viewer.email, connected, settings)
     done = f"connected {info.network.value} {info.handle}"
@@ -106,7 +114,7 @@ def mastodon_start(
     state = secrets.token_urlsafe(24)
     url = authorize_url(base, app, redirect_uri=redirect_uri, state=state)
     if redirect_uri.startswith(("http://", "https://")):  # the instance sends them back here
-        response: Response = RedirectResponse(url, status_code=303)
+        response = _go(request, "Mastodon", url)
     else:
         response = render(request, "connect_step.html", network="Mastodon", url=url,
                           action="/accounts/connect/mastodon/finish", what="code")  # fmt: skip
@@ -150,8 +158,8 @@ def x_start(request: Request, viewer: PageViewer, settings: SettingsDep) -> Resp
     app = x_app(settings)
     if settings.TRIBE_X_CLIENT_ID and settings.TRIBE_X_REDIRECT_URL:
         url, state = oauth2_start(app, redirect_uri=settings.TRIBE_X_REDIRECT_URL)
-        response: Response = RedirectResponse(url, status_code=303)
-        return _keep(response, settings, viewer, network="x", flow="oauth2", state=state)
+        go = _go(request, "X", url)
+        return _keep(go, settings, viewer, network="x", flow="oauth2", state=state)
     timeout = settings.TRIBE_PUBLISH_TIMEOUT.total_seconds()
     url, state = oauth1_start(app, callback="oob", timeout=timeout)
     response = render(request, "connect_step.html", network="X", url=url,
