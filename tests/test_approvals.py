@@ -7,7 +7,13 @@ import pytest
 from sqlmodel import col, select
 
 from tests import builders as b
-from tribe.accounts import ScheduleChange, add_account, set_schedule, set_template
+from tribe.accounts import (
+    ScheduleChange,
+    add_account,
+    member_accounts,
+    set_schedule,
+    set_template,
+)
 from tribe.approvals import (
     ApprovalConfig,
     QueueFullError,
@@ -21,6 +27,7 @@ from tribe.approvals import (
 )
 from tribe.db import session_scope
 from tribe.errors import ConflictError, InvalidInputError, NotFoundError
+from tribe.members import get_member
 from tribe.models import Delivery, DeliveryState, Network, Post, StreamItem, StreamState
 from tribe.queue import cancel, list_queue, move, pause, reach, reach_notices, resume
 from tribe.stream import fan_out
@@ -306,6 +313,20 @@ def test_resuming_a_paused_queue_reschedules_what_is_overdue() -> None:
     (delivery,) = deliveries()
     assert local(delivery.due_at) == "Wed 09:00"
     assert delivery.state == DeliveryState.QUEUED
+
+
+def test_resuming_one_account_of_a_paused_queue_keeps_the_others_paused() -> None:
+    setup()
+    with session_scope() as s:
+        pause(s, email="bob@example.com")
+        bob = get_member(s, "bob@example.com")
+        accounts = {a.network: a for a in member_accounts(s, bob, active_only=False)}
+        resume(s, email="bob@example.com", config=CONFIG, account_id=accounts[Network.X].id)
+    with session_scope() as s:
+        bob = get_member(s, "bob@example.com")
+        paused = {a.network: a.paused for a in member_accounts(s, bob, active_only=False)}
+        assert not bob.queue_paused
+    assert paused == {Network.X: False, Network.MASTODON: True}
 
 
 def test_a_long_queue_is_reported() -> None:

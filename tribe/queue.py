@@ -224,8 +224,13 @@ def resume(
     now = now or datetime.now(UTC)
     member = get_member(session, email)
     accounts = _accounts(session, member, account_id)
-    if account_id is None:
-        member.queue_paused = False
+    if account_id is not None and member.queue_paused:
+        # One account of a wholly paused queue: the others stay paused, each on its own
+        # now, so that this one can go.
+        for other in _accounts(session, member, None):
+            if other.id != account_id:
+                other.paused = True
+    member.queue_paused = False
     for account in accounts:
         account.paused = False
     moved = dropped = 0
@@ -343,7 +348,7 @@ def retry(session: Session, *, email: str, delivery_id: int, config: ApprovalCon
     if account.connection != Connection.CONNECTED:
         raise ConflictError(
             f"{mention(account)} is {account.connection.value.replace('_', ' ')}: "
-            "connect it first (tribe account connect)"
+            "connect it first (Accounts page, or tribe account connect)"
         )
     post = session.get(Post, delivery.post_id)
     assert post is not None
