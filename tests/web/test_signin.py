@@ -262,3 +262,20 @@ def test_leaving_keeps_the_membership_row_and_the_chief_must_hand_over_first(wor
         tribes.leave(s, email=world.carol.email, slug=world.slug)
         rows = s.exec(select(Membership).where(Membership.member_id == world.carol.id)).all()
         assert [r.status for r in rows] == [MembershipStatus.LEFT]
+
+
+def test_a_form_sent_after_the_session_ended_asks_to_sign_in_and_comes_back(
+    app: TestClient, world: World
+) -> None:
+    sign_in(app, world.bob.email)
+    token = csrf(app, "/feeds")
+    with session_scope() as s:
+        for ended in s.exec(select(WebSession)).all():
+            ended.expires_at = datetime.now(UTC) - timedelta(minutes=1)
+    response = app.post("/feeds", data={"csrf_token": token, "url": "https://bob.blog/feed"},
+                        headers={"Referer": "http://testserver/feeds"}, follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/feeds"
+    page = app.get(response.headers["location"])
+    assert "you were signed out, so that was not done" in page.text
+    assert 'name="next" value="/feeds"' in page.text

@@ -104,10 +104,16 @@ async def _csrf_error(request: Request, _exc: Exception) -> Response:
 
 
 async def _sign_in(request: Request, _exc: Exception) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    if inplace(request) or request.method != "GET":
+    if inplace(request):
         return Response("you are signed out; sign in again", status_code=401)
-    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    if request.method == "GET":
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    # A form sent after the session ended: sign in, then back to the page it came from.
+    return redirect(
+        f"/login?next={quote(_back(request))}",
+        error="you were signed out, so that was not done; sign in and try again",
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
