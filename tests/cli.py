@@ -6,7 +6,7 @@ from tribe.cli import main
 
 
 def tribe(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return CliRunner().invoke(main, list(args), prog_name="tribe", catch_exceptions=False)
 
 
 def ok(*args: str) -> str:

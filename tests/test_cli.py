@@ -1,14 +1,20 @@
 """The `tribe` command, run in-process with click's runner against the test database."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlmodel import select
 
+from tests import builders as b
 from tests.builders import Item, ago, posts, rss
 from tests.cli import fails as any_failure
-from tests.cli import ok
+from tests.cli import ok, tribe
 from tests.feedserver import Feed as Served
 from tests.feedserver import FeedServer, status
+from tribe.db import session_scope
+from tribe.models import Member, Post
+from tribe.stream import fan_out
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -44,8 +50,30 @@ def test_from_members_to_a_stream(server: FeedServer) -> None:
     assert item["tribes"] == ["garden-writers"]
     assert item["item_id"] == 1
     assert set(item) >= {"post_id", "url", "published_at"}
-    assert "Hello tribe" in ok("stream", "bob@example.com")
+    table = ok("stream", "bob@example.com")
+    assert table.splitlines()[0].split() == [
+        "ITEM_ID", "POST_ID", "TITLE", "AUTHOR_NAME", "AUTHOR_EMAIL", "TRIBES", "PUBLISHED_AT",
+        "URL",
+    ]  # fmt: skip
+    assert "Hello tribe" in table
     assert ok("stream", "alice@example.com") == "nothing waiting in this stream\n"
+
+
+def test_the_stream_lists_every_pending_item() -> None:
+    setup_tribe()
+    now = datetime.now(UTC)
+    with session_scope() as s:
+        alice = s.exec(select(Member).where(Member.email == "alice@example.com")).one()
+        feed = b.feed(s, alice, "https://alice.blog/feed")
+        new = [Post(feed_id=feed.id, entry_key=f"k{n}", url=f"https://alice.blog/{n}",
+                    title=f"Post {n}", discovered_at=now - timedelta(minutes=n))
+               for n in range(250)]  # fmt: skip
+        s.add_all(new)
+        s.flush()
+        fan_out(s, [p.id for p in new if p.id is not None], now=now)
+    items = json.loads(ok("stream", "bob@example.com", "--json"))
+    assert len(items) == 250
+    assert [i["title"] for i in items[:2]] == ["Post 0", "Post 1"]
 
 
 def test_feed_list_shows_status_and_errors(server: FeedServer) -> None:
@@ -96,6 +124,20 @@ def test_poll_one_feed_or_all(server: FeedServer) -> None:
 def test_bad_arguments_are_one_clear_line(args: tuple[str, ...], message: str) -> None:
     setup_tribe()
     assert fails(*args).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("poll", "--feed", "abc"), "Error: Invalid value for '--feed': 'abc' is not a valid integer. (see `tribe poll --help`)"),
+        (("member", "add", "x@example.com"), "Error: Missing option '--name'. (see `tribe member add --help`)"),
+        (("no-such-command",), "Error: No such command 'no-such-command'. (see `tribe --help`)"),
+    ],
+)  # fmt: skip
+def test_a_misused_command_line_is_one_line_too(args: tuple[str, ...], message: str) -> None:
+    result = tribe(*args)
+    assert result.exit_code == 2
+    assert result.output.strip() == message
 
 
 def test_adding_twice_is_refused_and_keeps_what_is_stored(server: FeedServer) -> None:

@@ -263,7 +263,7 @@ def test_when_x_cannot_tell_the_member_is_asked() -> None:
     left = load(delivery_id)
     assert left.state == DeliveryState.UNCONFIRMED
     assert left.lease_until is None  # no more automatic checks
-    assert "tribe queue confirm" in left.reason
+    assert "History page, or tribe queue confirm / retry" in left.reason
     assert len(script.calls) == 1
 
 
@@ -490,7 +490,7 @@ def test_a_delivery_whose_calls_keep_killing_workers_is_left_for_the_member() ->
         assert claim_due(s, now=now + CONFIG.max_attempts * CONFIG.lease, config=CONFIG) == []
     left = load(delivery_id)
     assert (left.state, left.lease_until) == (DeliveryState.UNCONFIRMED, None)
-    assert "tribe queue confirm or retry" in left.reason
+    assert "History page, or tribe queue confirm / retry" in left.reason
 
 
 def test_a_late_task_renews_its_lease_when_the_call_starts() -> None:

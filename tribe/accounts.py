@@ -256,7 +256,8 @@ def set_schedule(
             raise NotFoundError(f"{member.email} has no account #{account_id}")
     elif not accounts and (change.slots or change.every or change.between or change.daily_cap):
         raise InvalidInputError(
-            f"{member.email} has no accounts yet; add one with tribe account add"
+            f"{member.email} has no accounts yet; connect one on the Accounts page "
+            "(or with tribe account connect)"
         )
     for account in accounts:
         _store(account, changed_schedule(schedule_of(account, member), change))

@@ -336,7 +336,8 @@ def approve(
     accounts = member_accounts(session, member)
     if not accounts:
         raise InvalidInputError(
-            f"{member.email} has no active social account; add one with tribe account add"
+            f"{member.email} has no active social account; connect one on the Accounts page "
+            "(or with tribe account connect)"
         )
     missing = sorted(set(own) - {a.network for a in accounts})
     if missing:

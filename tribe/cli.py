@@ -21,12 +21,24 @@ from tribe.errors import TribeError
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
+class _UsageLine(click.ClickException):
+    """A misused command line, in one line (click's own usage error takes four)."""
+
+    exit_code = 2
+
+
 class _Group(click.Group):
-    """Turns our errors into one line on stderr and exit status 1, never a traceback."""
+    """Turns our errors into one line on stderr and exit status 1, never a traceback; a
+    misused command line is one line too, with exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            path = exc.ctx.command_path if exc.ctx else ctx.command_path
+            raise _UsageLine(f"{exc.format_message()} (see `{path} --help`)") from None
         except (TribeError, SettingsError) as exc:
             raise click.ClickException(str(exc)) from None
         except IntegrityError:
@@ -281,7 +293,8 @@ def stream(email: str, as_json: bool) -> None:
     with session_scope() as session:
         items = pending_stream(session, email=email)
         notices = member_notices(session, email=email, config=approval_config())
-    columns = ("item_id", "title", "author_name", "tribes", "published_at", "url")
+    columns = ("item_id", "post_id", "title", "author_name", "author_email", "tribes",
+               "published_at", "url")  # fmt: skip
     _print(items, as_json, columns, "nothing waiting in this stream")
     for notice in notices:
         click.echo(f"note: {notice}", err=True)

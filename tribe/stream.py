@@ -121,9 +121,10 @@ def count_pending(session: Session, *, email: str) -> int:
 
 
 def pending_stream(
-    session: Session, *, email: str, limit: int = 200, offset: int = 0
+    session: Session, *, email: str, limit: int | None = None, offset: int = 0
 ) -> list[StreamEntry]:
-    """The member's pending items, newest first, with the tribes they share with the author."""
+    """The member's pending items, newest first, with the tribes they share with the author
+    (all of them unless a page is asked for with `limit` and `offset`)."""
     member = get_member(session, email)
     assert member.id is not None
     when = func.coalesce(col(Post.published_at), col(Post.discovered_at))

@@ -252,7 +252,8 @@ def _sweep_started(session: Session, now: datetime, config: PublishConfig) -> in
             delivery.lease_until = None  # no automatic check: the member decides
             delivery.reason = (
                 f"the worker stopped during each of {delivery.attempts} tries; "
-                "look at the account, then tribe queue confirm or retry"
+                "look at the account, then say whether it is there (History page, or "
+                "tribe queue confirm / retry)"
             )
         elif not safe_to_resend(account.network, delivery.first_started_at, now):
             delivery.state = DeliveryState.UNCONFIRMED
@@ -620,8 +621,9 @@ def record_check(
         elif delivery.attempts >= config.max_attempts:
             delivery.lease_until = None  # no more automatic checks: the member decides
             delivery.reason = _trim(
-                f"could not tell whether it was posted ({found}); look at the account, "
-                f"then `tribe queue confirm` or `tribe queue retry` #{delivery.id}"
+                f"could not tell whether it was posted ({found}); look at the account, then "
+                f"say whether it is there (History page, or tribe queue confirm / retry "
+                f"{delivery.id})"
             )
         else:
             delivery.attempts += 1
