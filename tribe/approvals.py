@@ -205,6 +205,21 @@ def previews(session: Session, *, email: str, item_ids: list[int]) -> dict[int, 
     return result
 
 
+def edited_texts(
+    session: Session, *, email: str, item_id: int, given: dict[Network, str | None]
+) -> dict[Network, str]:
+    """Of the texts a member sent back for an item, those they changed: a text that reads
+    as what tribe would post anyway (spacing aside) is not their own words, so it keeps
+    following their template."""
+    texts = {n: t.strip() for n, t in given.items() if t and t.strip()}
+    if not texts:
+        return {}
+    as_is = {p.network: p.text for p in previews(session, email=email, item_ids=[item_id])[item_id]}
+    return {
+        n: t for n, t in texts.items() if " ".join(t.split()) != " ".join(as_is.get(n, "").split())
+    }
+
+
 SAMPLE = ShareInput(
     title="Ten things I learned growing tomatoes on a balcony",
     url="https://blog.example/2026/tomatoes",

@@ -6,7 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, Response
 
-from tribe.approvals import Decision, approval_config, approve, approve_all, previews, skip
+from tribe.approvals import (
+    Decision,
+    approval_config,
+    approve,
+    approve_all,
+    edited_texts,
+    previews,
+    skip,
+)
 from tribe.db import read_scope, session_scope
 from tribe.models import Network
 from tribe.stream import count_pending, pending_stream
@@ -30,21 +38,6 @@ def stream_page(
         request, "stream.html", entries=entries, previews=texts, page=page,
         pages=max(1, -(-total // PAGE)), total=total, networks=list(Network),
     )  # fmt: skip
-
-
-def own_texts(
-    viewer: Viewer, item_id: int, edited: dict[Network, str | None]
-) -> dict[Network, str]:
-    """The texts the member changed: a text equal to what tribe would post is not 'own'."""
-    given = {network: text.strip() for network, text in edited.items() if text and text.strip()}
-    if not given:
-        return {}
-    with read_scope() as session:
-        shown = previews(session, email=viewer.email, item_ids=[item_id])[item_id]
-    as_is = {p.network: p.text for p in shown}
-    return {
-        n: t for n, t in given.items() if " ".join(t.split()) != " ".join(as_is.get(n, "").split())
-    }
 
 
 def _decided(request: Request, viewer: Viewer, decision: Decision) -> Response:
@@ -71,7 +64,8 @@ def approve_item(
     text_x: Own = None, text_mastodon: Own = None, text_bluesky: Own = None,
 ) -> Response:  # fmt: skip
     edited = {Network.X: text_x, Network.MASTODON: text_mastodon, Network.BLUESKY: text_bluesky}
-    own = own_texts(viewer, item_id, edited)
+    with read_scope() as session:
+        own = edited_texts(session, email=viewer.email, item_id=item_id, given=edited)
     with session_scope() as session:
         decision = approve(
             session, email=viewer.email, item_id=item_id, own=own, config=approval_config()

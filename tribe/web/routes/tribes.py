@@ -10,7 +10,6 @@ from fastapi import APIRouter, Form, Request, Response
 from tribe import tribes
 from tribe.approvals import set_muted
 from tribe.db import read_scope, session_scope
-from tribe.errors import InvalidInputError
 from tribe.members import create_tribe
 from tribe.models import Role
 from tribe.web.deps import PageViewer, SettingsDep, render
@@ -119,7 +118,5 @@ def mute(
 ) -> Response:
     with session_scope() as session:
         author = tribes.mate(session, email=viewer.email, slug=slug, member_id=member_id)
-        if author.id == viewer.id:
-            raise InvalidInputError("you cannot mute yourself")
         set_muted(session, email=viewer.email, author_email=author.email, muted=muted)
     return redirect(f"/tribes/{slug}", done="muted" if muted else "unmuted")
