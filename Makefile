@@ -14,7 +14,7 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
-## run: migrate ./data/tribe.db and start worker + beat on the embedded default (Ctrl-C stops)
+## run: migrate ./data/tribe.db and start the web app, worker and beat on the embedded default (Ctrl-C stops)
 run: install
 	$(BIN)/tribe db upgrade
 	$(BIN)/tribe run

@@ -235,11 +235,16 @@ def test_error_statuses_become_sentences(
 def test_gone_and_retry_after_are_reported(server: FeedServer, fetcher: Fetcher) -> None:
     server.routes["/gone"] = status(410)
     server.routes["/busy"] = status(503, {"Retry-After": "7200"})
+    server.routes["/slow-down"] = status(429, {"Retry-After": "900"})
     with pytest.raises(GoneError, match="gone for good"):
         fetcher.fetch(server.url("/gone"))
     with pytest.raises(HTTPStatusError) as error:
         fetcher.fetch(server.url("/busy"))
     assert error.value.retry_after == timedelta(hours=2)
+    with pytest.raises(HTTPStatusError) as error:
+        fetcher.fetch(server.url("/slow-down"))
+    assert error.value.status == 429
+    assert error.value.retry_after == timedelta(minutes=15)
 
 
 def test_cache_control_max_age_is_reported(server: FeedServer, fetcher: Fetcher) -> None:

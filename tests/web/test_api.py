@@ -135,6 +135,9 @@ def test_stream_lists_pages_approves_with_own_words_and_skips(
         ("get", "/tribes/no-such-tribe", None, 404, "not_found"),
         ("get", "/tribes/no-such-tribe/members", None, 404, "not_found"),
         ("get", "/tribes/" + "x" * 100, None, 422, "invalid_request"),
+        ("get", "/tribes/" + "x" * 100 + "/members", None, 422, "invalid_request"),
+        ("post", "/stream/abc/skip", None, 422, "invalid_request"),
+        ("delete", "/feeds/abc", None, 422, "invalid_request"),
         ("get", "/no-such-endpoint", None, 404, "not_found"),
         ("put", "/me", None, 405, "method_not_allowed"),
     ],
@@ -150,6 +153,18 @@ def test_bad_input_is_answered_with_json_and_changes_nothing(
     if body is not None:
         kwargs["json"] = body
     error_of(app.request(method.upper(), url, **kwargs), status, code)
+    assert snapshot() == before
+
+
+def test_a_body_that_is_not_json_is_refused_and_changes_nothing(
+    app: TestClient, world: World
+) -> None:
+    item = world.item(world.carol, world.new_post("Pending", 9))
+    before = snapshot()
+    headers = {**api_token(world.carol.email), "Content-Type": "application/json"}
+    for body in ("{not json", '{"texts": '):
+        response = app.post(f"{API}/stream/{item}/approve", content=body, headers=headers)
+        error_of(response, 422, "invalid_request")
     assert snapshot() == before
 
 

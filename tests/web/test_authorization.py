@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from tests import builders as b
 from tests.web.conftest import World, api_token, client_for, csrf, sign_in
 from tests.web.test_api import snapshot
 from tribe import auth, tribes
@@ -38,13 +39,15 @@ def objects(world: World) -> dict[str, Any]:
         add_account(s, email=world.dave.email, network="bluesky", handle="dave.bsky.social")
         tribes.request_to_join(s, email=world.dave.email, slug=world.slug)
         (request,) = tribes.join_requests(s, email=world.alice.email, slug=world.slug)
+        bob_feed = b.feed(s, get_member(s, world.bob.email), "https://bob.blog/feed").id
     other_item = world.item(world.carol, world.new_post("Another", 2))
     assert delivery is not None
     assert account is not None
     return {
         "item": bob_item, "carol_item": other_item, "delivery": delivery.id,
         "account": account.id, "token": token.id, "feed": world.feed_id, "request": request.id,
-        "slug": world.slug, "bob": world.bob.id, "alice": world.alice.id,
+        "slug": world.slug, "bob": world.bob.id, "alice": world.alice.id, "bob_feed": bob_feed,
+        "other_slug": world.other_slug,
     }  # fmt: skip
 
 
@@ -81,6 +84,12 @@ API_CASES = [
     ("operator", "POST", "/stream/{item}/approve", None, 404),
     ("operator", "POST", "/queue/{delivery}/cancel", None, 404),
     ("operator", "DELETE", "/feeds/{feed}", None, 404),
+    # Bob's chief: his tribe is hers, his stream, queue and feeds are not.
+    ("alice", "POST", "/stream/{item}/approve", None, 404),
+    ("alice", "POST", "/stream/{item}/skip", None, 404),
+    ("alice", "POST", "/queue/{delivery}/move", {"direction": "down"}, 404),
+    ("alice", "POST", "/queue/{delivery}/cancel", None, 404),
+    ("alice", "DELETE", "/feeds/{bob_feed}", None, 404),
 ]
 
 PAGE_CASES = [
@@ -117,6 +126,24 @@ PAGE_CASES = [
     ("operator", "POST", "/tribes/{slug}/members/{bob}/remove", {}, 403),
     ("operator", "POST", "/stream/{item}/approve", {}, 404),
     ("operator", "POST", "/accounts/{account}/disconnect", {}, 404),
+    # Bob's chief: his tribe is hers, his stream, queue, accounts, feeds and tokens are not.
+    ("alice", "POST", "/stream/{item}/approve", {}, 404),
+    ("alice", "POST", "/stream/{item}/skip", {}, 404),
+    ("alice", "POST", "/queue/{delivery}/cancel", {}, 404),
+    ("alice", "POST", "/queue/pause", {"account_id": "{account}"}, 404),
+    ("alice", "POST", "/history/{delivery}/retry", {}, 404),
+    ("alice", "POST", "/accounts/{account}/disconnect", {}, 404),
+    ("alice", "POST", "/accounts/{account}/sharing", {"reshare": "post"}, 404),
+    ("alice", "POST", "/feeds/{bob_feed}/remove", {}, 404),
+    ("alice", "POST", "/settings/tokens/{token}/revoke", {}, 404),
+    (
+        "alice",
+        "POST",
+        "/schedule/{account}",
+        {"mode": "slots", "slots": "mon 01:00", "cap": "1"},
+        404,
+    ),
+    ("carol", "POST", "/tribes/{other_slug}/join", {}, 404),  # a closed tribe
 ]
 
 

@@ -41,11 +41,21 @@ def test_no_secret_reaches_a_page_an_api_answer_or_a_log_line(
     made = post_form(browser, "/settings/tokens", {"name": "script"}, page="/settings")
     secret = made.text.split('id="new-token"')[0].rsplit('value="', 1)[1].split('"')[0]  # type: ignore[attr-defined]
     for path in ["/stream", "/queue", "/history", "/feeds", "/accounts", "/tribes",
-                 f"/tribes/{world.slug}", "/settings"]:  # fmt: skip
-        bodies.append(browser.get(path).text)
+                 f"/tribes/{world.slug}", "/settings", "/schedule", "/templates"]:  # fmt: skip
+        page = browser.get(path)
+        assert page.status_code == 200, path
+        bodies.append(page.text)
+    with session_scope() as s:
+        get_member(s, world.bob.email).is_operator = True
+    admin = browser.get("/admin")
+    assert admin.status_code == 200
+    bodies.append(admin.text)
     headers = {"Authorization": f"Bearer {secret}"}
-    for path in ["/me", "/stream", "/queue", "/history", "/feeds", "/accounts", "/tribes"]:
-        bodies.append(app.get(f"/api/v1{path}", headers=headers).text)
+    for path in ["/me", "/stream", "/queue", "/history", "/feeds", "/accounts", "/tribes",
+                 f"/tribes/{world.slug}", f"/tribes/{world.slug}/members"]:  # fmt: skip
+        answer = app.get(f"/api/v1{path}", headers=headers)
+        assert answer.status_code == 200, path
+        bodies.append(answer.text)
     bodies.append(client_for(app).get(f"/join/{invite}").text)
     bodies.append(client_for(app).get(f"/reset/{reset}").text)
     everything = "\n".join(bodies)

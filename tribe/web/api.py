@@ -27,6 +27,7 @@ router = APIRouter(tags=["api"])
 T = TypeVar("T")
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+Slug = Annotated[str, Path(max_length=80)]
 
 
 class Page(BaseModel, Generic[T]):
@@ -318,14 +319,14 @@ def tribe_list(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page
 
 
 @router.get("/tribes/{slug}", responses=ERROR_RESPONSES)
-def tribe(viewer: ApiViewer, slug: Annotated[str, Path(max_length=80)]) -> TribeOut:
+def tribe(viewer: ApiViewer, slug: Slug) -> TribeOut:
     with read_scope() as session:
         return _tribe(tribes.tribe_info(session, email=viewer.email, slug=slug))
 
 
 @router.get("/tribes/{slug}/members", responses=ERROR_RESPONSES)
 def tribe_members(
-    viewer: ApiViewer, slug: str, limit: Limit = 50, offset: Offset = 0
+    viewer: ApiViewer, slug: Slug, limit: Limit = 50, offset: Offset = 0
 ) -> Page[MateOut]:
     with read_scope() as session:
         found = tribes.mates(session, email=viewer.email, slug=slug)
