@@ -6,7 +6,9 @@ Wire contract followed (Mastodon 4.3):
   and `characters_reserved_per_url` as configured; v2 carries `domain`, v1 `uri`.
 - `GET /.well-known/oauth-authorization-server` (4.3+; `oauth_metadata=False` answers 404
   like older servers), `POST /api/v1/apps`, `POST /oauth/token` (authorization_code).
-  The member's visit to `/oauth/authorize` is replaced by `authorize(username) -> code`.
+  The member's visit to `/oauth/authorize` is `authorize(username) -> code`; a browser's
+  visit (`GET /oauth/authorize`) by the user named in `consenting` is sent back to the
+  registered redirect URI with `code` and `state`, as after clicking Authorize.
 - `GET /api/v1/accounts/verify_credentials`, `GET /api/v1/accounts/:id/statuses`,
   `POST /api/v1/statuses` (with `Idempotency-Key`: the same key from the same account
   returns the first status and creates nothing), `GET /api/v1/statuses/:id`,
@@ -28,6 +30,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
+from urllib.parse import urlencode
 
 from tests.fakenet.common import FakeServer, Request, Response, bearer, json_error
 
@@ -112,6 +115,7 @@ class FakeMastodon(FakeServer):
         self.rate_limit = rate_limit
         self.rate_period = rate_period
         self.apps: dict[str, App] = {}
+        self.consenting: str | None = None  # who "clicks Authorize" in a browser
         self.users: dict[str, User] = {}
         self.tokens: dict[str, Token] = {}
         self._codes: dict[str, _Code] = {}
@@ -244,6 +248,7 @@ class FakeMastodon(FakeServer):
         self.route("GET", r"/\.well-known/oauth-authorization-server", self._oauth_metadata)
         self.route("POST", r"/api/v1/apps/?", self._create_app)
         self.route("POST", r"/oauth/token", self._token)
+        self.route("GET", r"/oauth/authorize", self._authorize_page)
         self.route("GET", r"/api/v1/accounts/verify_credentials", self._verify_credentials)
         self.route("GET", r"/api/v1/accounts/(?P<id>[^/]+)/statuses", self._account_statuses)
         self.route("POST", r"/api/v1/statuses/?", self._post_status)
@@ -363,6 +368,22 @@ class FakeMastodon(FakeServer):
                 "api_versions": {"mastodon": 2},
             },
         )
+
+    def _authorize_page(self, request: Request) -> Response:
+        """A browser's visit to /oauth/authorize: `consenting` (a username) has signed in
+        and clicks Authorize, so the instance sends the browser back to the app's
+        redirect URI with a code and the app's state, as Mastodon does."""
+        query = request.query
+        if not self.consenting or query.get("client_id") not in self.apps:
+            return Response(400, b"unknown app or nobody signed in", {"Content-Type": "text/plain"})
+        redirect_uri = query.get("redirect_uri", "")
+        if redirect_uri not in self.apps[query["client_id"]].redirect_uris:
+            return Response(400, b"redirect_uri not registered", {"Content-Type": "text/plain"})
+        code = self.authorize(
+            self.consenting, client_id=query["client_id"], redirect_uri=redirect_uri
+        )
+        back = redirect_uri + "?" + urlencode({"code": code, "state": query.get("state", "")})
+        return Response(302, b"", {"Location": back})
 
     def _oauth_metadata(self, request: Request) -> Response:
         if not self.oauth_metadata:

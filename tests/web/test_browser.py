@@ -27,12 +27,9 @@ from tests.feedserver import FeedServer
 from tests.integration.cluster import Cluster, cluster, wait_for
 from tests.web.conftest import PASSWORD, with_password
 from tribe import tribes
-from tribe.approvals import approval_config
-from tribe.connect import Connected, store_connection
 from tribe.db import session_scope
 from tribe.feeds.claims import make_due_now
-from tribe.models import Delivery, DeliveryState, Network
-from tribe.vault import process_vault
+from tribe.models import Delivery, DeliveryState
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -55,11 +52,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_web(running: Cluster, port: int) -> str:
+def serve_web(running: Cluster, port: int, **env: str) -> str:
     from config import get_settings
     from tribe.runner import commands
 
-    running.env.update({"TRIBE_WEB_PORT": str(port), "TRIBE_BASE_URL": f"http://127.0.0.1:{port}"})
+    running.env.update(
+        {"TRIBE_WEB_PORT": str(port), "TRIBE_BASE_URL": f"http://127.0.0.1:{port}", **env}
+    )
     running._start("web", commands(get_settings())["web"])
     base = f"http://127.0.0.1:{port}"
 
@@ -130,7 +129,13 @@ def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
     ) as running:  # fmt: skip
         running.start_worker("one")
         running.start_beat()
-        base = serve_web(running, free_port())
+        port = free_port()
+        base = serve_web(
+            running, port,
+            # Mastodon sends the browser back here after Authorize; it lives on loopback.
+            TRIBE_MASTODON_REDIRECT_URL=f"http://127.0.0.1:{port}/accounts/connect/mastodon/callback",
+            TRIBE_ALLOWED_NETWORKS=f"{running.env.get('TRIBE_ALLOWED_NETWORKS', '')},127.0.0.1/32".lstrip(","),
+        )  # fmt: skip
 
         # Sign up by invite, on a phone-sized screen.
         page.goto(f"{base}/join/{invite}")  # type: ignore[attr-defined]
@@ -149,22 +154,22 @@ def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
         page.wait_for_selector("text=Bob bakes")  # type: ignore[attr-defined]
         shots.take("feed-added")
 
-        with session_scope() as s:  # connecting is done in the terminal for now
-            store_connection(
-                s, email="bob@example.com", vault=process_vault(), config=approval_config(),
-                connected=Connected(
-                    network=Network.MASTODON, handle="@bob@fake.social",
-                    credentials={"access_token": mastodon.token_for("bob")},
-                    remote_user_id=None, base_url=mastodon.base_url,
-                ),
-            )  # fmt: skip
+        # Connect Mastodon: the instance's Authorize page sends the browser back here.
+        mastodon.consenting = "bob"
+        page.goto(f"{base}/accounts")  # type: ignore[attr-defined]
+        page.fill("input[name=instance]", mastodon.base_url)  # type: ignore[attr-defined]
+        page.click("text=Connect Mastodon")  # type: ignore[attr-defined]
+        page.wait_for_selector("text=connected mastodon")  # type: ignore[attr-defined]
+        shots.take("connected")
 
         # Alice publishes; after a poll her post is in Bob's stream.
         fresh = b.Item(title="Tomatoes in November", guid="alice-new",
                        link="https://alice.blog/tomatoes", published=datetime.now(UTC),
                        description="Yes, <b>still</b> ripening.")  # fmt: skip
+        beans = b.Item(title="Beans in December", guid="alice-beans",
+                       link="https://alice.blog/beans", published=datetime.now(UTC) - timedelta(minutes=1))  # fmt: skip
         server.routes["/alice.xml"] = feedserver.Feed(
-            b.rss([fresh, *alice_feed], title="Alice grows")
+            b.rss([fresh, beans, *alice_feed], title="Alice grows")
         )
         with session_scope() as s:
             make_due_now(s, now=datetime.now(UTC), feed_ids=[feed_id])
@@ -177,6 +182,24 @@ def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
         shots.take("stream")
         item = page.locator("article.item", has_text="Tomatoes in November")  # type: ignore[attr-defined]
         assert "Yes, still ripening." in item.inner_text()
+        stream_count = page.locator("[data-count=stream]")  # type: ignore[attr-defined]
+        queue_count = page.locator("[data-count=queue]")  # type: ignore[attr-defined]
+        assert stream_count.inner_text() == "2"
+        assert queue_count.is_hidden()
+
+        # The keyboard: j and k move between posts, s skips the current one in place.
+        current = "article.item.current:has-text('{}')"
+        page.wait_for_selector(current.format("Tomatoes in November"))  # type: ignore[attr-defined]
+        page.keyboard.press("j")  # type: ignore[attr-defined]
+        page.wait_for_selector(current.format("Beans in December"))  # type: ignore[attr-defined]
+        page.keyboard.press("s")  # type: ignore[attr-defined]
+        beans_item = page.locator("article.item", has_text="Beans in December")  # type: ignore[attr-defined]
+        beans_item.locator(".decided", has_text="Skipped.").wait_for()
+        assert stream_count.inner_text() == "1"
+        page.keyboard.press("j")  # type: ignore[attr-defined]
+        page.wait_for_selector(current.format("Beans in December"))  # type: ignore[attr-defined]
+        page.keyboard.press("k")  # type: ignore[attr-defined]
+        page.wait_for_selector(current.format("Tomatoes in November"))  # type: ignore[attr-defined]
 
         # Edit, watch the counter, approve in place.
         item.locator("button[data-action=edit]").click()
@@ -193,6 +216,8 @@ def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
         decided = item.locator(".decided").inner_text()
         assert "Approved." in decided
         assert "JST" in decided  # Bob's own time zone
+        assert stream_count.is_hidden()  # the counts follow without a reload
+        assert queue_count.inner_text() == "1"
 
         # The queue shows it at the right local time.
         page.goto(f"{base}/queue")  # type: ignore[attr-defined]

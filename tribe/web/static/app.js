@@ -48,7 +48,7 @@ function adjustCount(name, delta) {
   if (!badge) return;
   const value = Math.max(0, Number(badge.textContent) + delta);
   badge.textContent = String(value);
-  if (value === 0) badge.remove();
+  badge.hidden = value === 0;
 }
 
 async function decideInPlace(form, submitter) {
@@ -68,7 +68,9 @@ async function decideInPlace(form, submitter) {
     if (!response.ok) throw new Error(text || `the server answered ${response.status}`);
     form.outerHTML = text;
     item.classList.add("decided-item");
-    adjustCount("stream", -1);
+    const decided = item.querySelector(".decided");
+    adjustCount("stream", Number(decided?.dataset.stream || 0));
+    adjustCount("queue", Number(decided?.dataset.queue || 0));
     const next = items().find((other) => other !== item && other.querySelector("form.decide"));
     if (next) focusItem(next);
   } catch (error) {
