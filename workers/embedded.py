@@ -83,7 +83,9 @@ class Channel(virtual.Channel):
     @property
     def db(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = connect(self.connection.client.transport_options["path"])
+            client = self.connection.client
+            assert client is not None and client.transport_options is not None
+            self._conn = connect(client.transport_options["path"])
         return self._conn
 
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
