@@ -5,6 +5,9 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import func, select
 
+from tests.builders import posts, rss
+from tests.feedserver import Feed as Served
+from tests.feedserver import FeedServer
 from tribe.cli import main
 from tribe.db import session_scope
 from tribe.models import Feed, Member, Membership, Role, Tribe
@@ -117,3 +120,17 @@ def test_thousands_of_rows_in_bulk(tmp_path: Path) -> None:
     code, out = run("import", str(write(tmp_path, "\n".join(lines) + "\n")))
     assert code == 0, out
     assert counts() == {"Member": 3000, "Tribe": 40, "Membership": 3000, "Feed": 3000}
+
+
+def test_an_import_fetches_nothing(tmp_path: Path, server: FeedServer) -> None:
+    server.routes["/feed.xml"] = Served(rss(posts(2)))
+    path = write(
+        tmp_path,
+        f"email,name,feed_url,tribe\nalice@example.com,Alice,{server.url('/feed.xml')},t\n",
+    )
+    code, out = run("import", str(path))
+    assert code == 0, out
+    assert server.hits("/feed.xml") == 0  # the first poll validates it, not the import
+    with session_scope() as s:
+        (feed,) = s.exec(select(Feed)).all()
+    assert feed.last_polled_at is None

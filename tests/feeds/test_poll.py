@@ -28,6 +28,7 @@ from tribe.models import (
     PollOutcome,
     Post,
     StreamItem,
+    Tribe,
 )
 
 pytestmark = pytest.mark.usefixtures("db")
@@ -115,6 +116,27 @@ def test_a_new_entry_after_the_baseline_reaches_every_tribemate(server: FeedServ
     assert stream_of(ids["bob"]) == ["Brand new"]
     assert stream_of(ids["carol"]) == ["Brand new"]
     assert stream_of(ids["alice"]) == []
+
+
+def test_an_author_who_left_a_tribe_no_longer_reaches_it(server: FeedServer) -> None:
+    ids = tribe_of_five(server)
+    old = posts(3)
+    server.routes["/alice.xml"] = Served(rss(old))
+    poll_now(ids["feed"])
+    with session_scope() as s:
+        left = s.exec(
+            select(Membership)
+            .join(Tribe, col(Tribe.id) == col(Membership.tribe_id))
+            .where(Tribe.slug == "writers", Membership.member_id == ids["alice"])
+        ).one()
+        left.status = MembershipStatus.LEFT
+    server.routes["/alice.xml"] = Served(
+        rss([Item("After leaving", guid="after", published=ago(minutes=5)), *old])
+    )
+    summary = poll_now(ids["feed"])
+    assert summary.stream_items == 1
+    assert stream_of(ids["carol"]) == ["After leaving"]  # "poets" still has them both
+    assert stream_of(ids["bob"]) == []  # bob shared only "writers" with her
 
 
 def test_an_unchanged_feed_answers_304_and_adds_nothing(server: FeedServer) -> None:
