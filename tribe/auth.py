@@ -25,8 +25,8 @@ from tribe.db import dialect_insert, serialize
 from tribe.errors import (
     ConflictError,
     InvalidInputError,
+    LinkError,
     NotFoundError,
-    NotSignedInError,
     TooManyAttemptsError,
 )
 from tribe.members import add_member, get_member, normalize_email
@@ -322,11 +322,11 @@ def read_link(session: Session, purpose: str, token: str, *, max_age: timedelta)
             raise BadSignature("no key")
         payload = _serializer(key, purpose).loads(token, max_age=int(max_age.total_seconds()))
     except SignatureExpired as exc:
-        raise NotSignedInError("this link has expired; ask for a new one") from exc
+        raise LinkError("this link has expired; ask for a new one") from exc
     except BadSignature as exc:
-        raise NotSignedInError("this link is not valid; check that it was copied whole") from exc
+        raise LinkError("this link is not valid; check that it was copied whole") from exc
     if not isinstance(payload, dict):
-        raise NotSignedInError("this link is not valid; check that it was copied whole")
+        raise LinkError("this link is not valid; check that it was copied whole")
     return payload
 
 
@@ -362,7 +362,7 @@ def reset_password(session: Session, *, token: str, password: str, max_age: time
     payload = read_link(session, "reset", token, max_age=max_age)
     member = session.get(Member, payload.get("m"))
     if member is None or payload.get("s") != _password_stamp(member):
-        raise NotSignedInError("this link was already used; ask for a new one")
+        raise LinkError("this link was already used; ask for a new one")
     set_password(session, member, password)
     # Taking an account back must also shut out scripts someone else set up meanwhile.
     session.exec(

@@ -47,6 +47,11 @@ class NotSignedInError(TribeError):
     """Sign-in failed, or a session, token or link is missing, expired or revoked."""
 
 
+class LinkError(TribeError):
+    """A signed link (invite, password, a connection step) is forged, expired, withdrawn
+    or already used: nothing to sign in again for, a new link is needed."""
+
+
 class TooManyAttemptsError(TribeError):
     """Too many failed sign-ins from one email or address: wait before trying again."""
 

@@ -17,8 +17,8 @@ from tribe.errors import (
     ConflictError,
     ForbiddenError,
     InvalidInputError,
+    LinkError,
     NotFoundError,
-    NotSignedInError,
 )
 from tribe.members import add_member, add_to_tribe, get_member, get_tribe
 from tribe.models import (
@@ -212,7 +212,7 @@ def invited_tribe(session: Session, *, token: str, max_age: timedelta) -> Tribe:
     payload = read_link(session, INVITE, token, max_age=max_age)
     tribe = session.get(Tribe, payload.get("t"))
     if tribe is None or payload.get("e") != tribe.invite_epoch:
-        raise NotSignedInError("this invite link was withdrawn; ask the chief for a new one")
+        raise LinkError("this invite link was withdrawn; ask the chief for a new one")
     return tribe
 
 

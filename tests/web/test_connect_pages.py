@@ -93,7 +93,7 @@ def test_x_connects_with_a_pin(
         # Someone else's browser cannot finish Carol's connection.
         other = sign_in(TestClient(app.app), world.bob.email)
         stolen = post_form(other, "/accounts/connect/x/finish", {"code": pin}, page="/accounts")
-        assert stolen.status_code in (303, 401)  # type: ignore[attr-defined]
+        assert stolen.status_code == 410  # type: ignore[attr-defined]
         done = post_form(app, "/accounts/connect/x/finish", {"code": pin}, page="/accounts")
         assert done.status_code == 303  # type: ignore[attr-defined]
     assert account("carol_writes").remote_user_id == user.id
@@ -138,5 +138,5 @@ def test_an_expired_or_missing_step_says_start_again(app: TestClient, world: Wor
                         headers={"X-Tribe-Inplace": "1", "X-CSRF-Token": "x"})  # fmt: skip
     assert response.status_code == 403  # no CSRF token: refused before anything
     missing = post_form(app, "/accounts/connect/mastodon/finish", {"code": "abc"}, page="/accounts")
-    assert missing.status_code == 401  # type: ignore[attr-defined]
+    assert missing.status_code == 410  # type: ignore[attr-defined]
     assert "start it again" in missing.text  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from sqlmodel import func, select
 from tests.web.conftest import PASSWORD, World, client_for, csrf, post_form, sign_in, with_password
 from tribe import auth, tribes
 from tribe.db import session_scope
-from tribe.errors import ConflictError, ForbiddenError, NotSignedInError, TooManyAttemptsError
+from tribe.errors import ConflictError, ForbiddenError, LinkError, TooManyAttemptsError
 from tribe.members import get_member
 from tribe.models import Member, Membership, MembershipStatus, WebSession
 
@@ -222,12 +222,12 @@ def test_a_new_invite_link_withdraws_the_old_ones_and_old_links_expire(
         old = tribes.invite_token(s, email=world.alice.email, slug=world.slug)
         tribes.invite_token(s, email=world.alice.email, slug=world.slug, renew=True)
     response = app.get(f"/join/{old}")
-    assert response.status_code == 401
+    assert response.status_code == 410
     assert "withdrawn" in response.text
-    assert app.get("/join/not-a-real-token").status_code == 401
+    assert app.get("/join/not-a-real-token").status_code == 410
     with session_scope() as s:
         fresh = tribes.invite_token(s, email=world.alice.email, slug=world.slug)
-        with pytest.raises(NotSignedInError, match="expired"):
+        with pytest.raises(LinkError, match="expired"):
             tribes.invited_tribe(s, token=fresh, max_age=timedelta(seconds=-1))
 
 

@@ -22,7 +22,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from config import get_settings
 from tribe import __version__
 from tribe.db import read_scope
-from tribe.errors import InvalidInputError, NotSignedInError, TooManyAttemptsError, TribeError
+from tribe.errors import (
+    InvalidInputError,
+    LinkError,
+    NotSignedInError,
+    TooManyAttemptsError,
+    TribeError,
+)
 from tribe.publishing.base import PublishError
 from tribe.web import api, routes
 from tribe.web.deps import (
@@ -91,7 +97,7 @@ async def _tribe_error(request: Request, exc: Exception) -> Response:
         return api_error(status, code, str(exc), **headers)
     if inplace(request):
         return Response(str(exc), status_code=status, media_type="text/plain", headers=headers)
-    if request.method == "GET" or status == 429 or isinstance(exc, NotSignedInError):
+    if request.method == "GET" or status == 429 or isinstance(exc, NotSignedInError | LinkError):
         return render(request, "error.html", status_code=status, message=str(exc))
     return redirect(_back(request), error=str(exc))
 

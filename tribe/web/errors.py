@@ -7,6 +7,7 @@ from tribe.errors import (
     FeedError,
     ForbiddenError,
     InvalidInputError,
+    LinkError,
     NotFoundError,
     NotSignedInError,
     TooManyAttemptsError,
@@ -17,6 +18,7 @@ from tribe.errors import (
 ERRORS: list[tuple[type[TribeError], int, str]] = [
     (TooManyAttemptsError, 429, "too_many_attempts"),
     (NotSignedInError, 401, "not_signed_in"),
+    (LinkError, 410, "link_not_valid"),
     (ForbiddenError, 403, "forbidden"),
     (NotFoundError, 404, "not_found"),
     (ConflictError, 409, "conflict"),

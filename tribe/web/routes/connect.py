@@ -18,7 +18,7 @@ from fastapi import APIRouter, Form, Request, Response
 
 from config import Settings, SettingsError
 from tribe import connect
-from tribe.errors import InvalidInputError, NotSignedInError
+from tribe.errors import InvalidInputError, LinkError
 from tribe.vault import Vault
 from tribe.web.deps import PageViewer, SettingsDep, Viewer, render
 from tribe.web.flash import redirect
@@ -62,7 +62,7 @@ def _kept(request: Request, settings: Settings, viewer: Viewer, network: str) ->
         or state.get("network") != network
         or float(state.get("until", 0)) < time.time()
     ):
-        raise NotSignedInError("this connection attempt expired; start it again")
+        raise LinkError("this connection attempt expired; start it again")
     return state
 
 
@@ -142,7 +142,9 @@ def mastodon_callback(
         return redirect("/accounts", error="Mastodon did not authorize tribe; nothing changed")
     kept = _kept(request, settings, viewer, "mastodon")
     if not secrets.compare_digest(state, str(kept.get("state", ""))):
-        raise NotSignedInError("this answer from Mastodon does not match your attempt; start again")
+        raise InvalidInputError(
+            "this answer from Mastodon does not match your attempt; start again"
+        )
     return _mastodon_finish(request, viewer, settings, code)
 
 
