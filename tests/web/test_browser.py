@@ -81,7 +81,13 @@ class Shots:
         self.taken: list[tuple[str, bytes]] = []
 
     def take(self, name: str) -> None:
+        """A screenshot, and a check that the page fits the phone's width: nothing makes
+        the whole page scroll sideways (wide parts scroll inside their own box)."""
         self.taken.append((name, self.page.screenshot(full_page=True)))  # type: ignore[attr-defined]
+        overflow = self.page.evaluate(  # type: ignore[attr-defined]
+            "document.documentElement.scrollWidth - window.innerWidth"
+        )
+        assert overflow <= 0, f"the {name} page is {overflow}px wider than the screen"
 
 
 @pytest.fixture
