@@ -84,7 +84,8 @@ class Channel(virtual.Channel):
     def db(self) -> sqlite3.Connection:
         if self._conn is None:
             client = self.connection.client
-            assert client is not None and client.transport_options is not None
+            assert client is not None
+            assert client.transport_options is not None
             self._conn = connect(client.transport_options["path"])
         return self._conn
 

@@ -61,8 +61,9 @@ def test_without_a_token_or_with_a_wrong_one_every_call_is_401(
     error_of(app.get(f"{API}/stream", headers={"Authorization": "Basic abc"}), 401, "not_signed_in")
 
 
-def test_me(app: TestClient, world: World) -> None:
-    body = app.get(f"{API}/me", headers=api_token(world.bob.email)).json()
+@pytest.mark.parametrize("path", ["/me", "/members/me"])
+def test_me(app: TestClient, world: World, path: str) -> None:
+    body = app.get(f"{API}{path}", headers=api_token(world.bob.email)).json()
     assert body == {"id": world.bob.id, "email": "bob@example.com", "display_name": "Bob",
                     "timezone": "America/Chicago", "is_operator": False}  # fmt: skip
 

@@ -170,8 +170,9 @@ def _fields(value: Any, model: type[BaseModel]) -> dict[str, Any]:
 
 
 @router.get("/me", responses=ERROR_RESPONSES)
+@router.get("/members/me", responses=ERROR_RESPONSES)
 def me(viewer: ApiViewer) -> Me:
-    """The member this token belongs to."""
+    """The member this token belongs to (at /me, or /members/me beside a tribe's members)."""
     return Me(**_fields(viewer, Me))
 
 
