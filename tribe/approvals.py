@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, update
@@ -90,6 +90,7 @@ class Queued:
     due_at: datetime
     text: str
     reason: str
+    new: bool = field(default=True, compare=False)  # False: there before this decision
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def _item(session: Session, member: Member, item_id: int) -> StreamItem:
     return item
 
 
-def _queued(delivery: Delivery, account: Account) -> Queued:
+def _queued(delivery: Delivery, account: Account, *, new: bool = True) -> Queued:
     assert delivery.id is not None
     return Queued(
         delivery_id=delivery.id,
@@ -117,6 +118,7 @@ def _queued(delivery: Delivery, account: Account) -> Queued:
         due_at=delivery.due_at,
         text=delivery.text,
         reason=delivery.reason,
+        new=new,
     )
 
 
@@ -127,7 +129,7 @@ def _existing(session: Session, item: StreamItem) -> tuple[Queued, ...]:
         .where(col(Delivery.stream_item_id) == item.id)
         .order_by(col(Delivery.id))
     ).all()
-    return tuple(_queued(d, a) for d, a in rows)
+    return tuple(_queued(d, a, new=False) for d, a in rows)
 
 
 def _author_name(session: Session, post: Post, network: Network) -> str:
@@ -370,7 +372,7 @@ def approve(
             )
         ).first()
         if already is not None:  # the same post, approved before from another stream
-            queued.append(_queued(already, account))
+            queued.append(_queued(already, account, new=False))
             continue
         placed = schedule_delivery(
             session, account=account, member=member, post=post, item=item,

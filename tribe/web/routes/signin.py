@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from config import Settings
 from tribe import auth, tribes
 from tribe.db import read_scope, session_scope
-from tribe.errors import NotSignedInError, TooManyAttemptsError, TribeError
+from tribe.errors import LinkError, NotSignedInError, TooManyAttemptsError, TribeError
 from tribe.mail import MailConfig, send
 from tribe.members import get_member
 from tribe.models import Member
@@ -221,6 +221,8 @@ def reset(request: Request, token: str, settings: SettingsDep, password: Passwor
                 session, token=token, password=password, max_age=settings.TRIBE_RESET_TTL
             )
             member = get_member(session, member.email)
+    except LinkError:
+        raise  # the link itself is no good: the error page, not the form again
     except TribeError as exc:
         return render(request, "reset.html", 422, token=token, error=str(exc))
     return _signed_in(member, settings, "/stream")
