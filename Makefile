@@ -28,10 +28,10 @@ lint: install
 ## answer, again on PostgreSQL + Redis
 test: lint
 	@echo "==> tests on SQLite + the embedded broker"
-	TRIBE_TEST_BACKEND=sqlite $(BIN)/pytest
+	TRIBE_TEST_BACKEND=sqlite $(BIN)/pytest --durations=10
 	@if $(BIN)/python -m tests.services; then \
 		echo "==> tests on PostgreSQL + Redis"; \
-		TRIBE_TEST_BACKEND=postgres $(BIN)/pytest || exit 1; \
+		TRIBE_TEST_BACKEND=postgres $(BIN)/pytest --durations=10 || exit 1; \
 		echo "==> ran the suite on SQLite + embedded broker AND on PostgreSQL + Redis"; \
 	else \
 		echo "==> ran the suite on SQLite + embedded broker ONLY (PostgreSQL + Redis not answering)"; \
