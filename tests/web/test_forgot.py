@@ -48,9 +48,6 @@ def test_a_link_arrives_by_email_and_sets_the_password(
     fresh = client_for(app)
     post_form(fresh, "/login", {"email": world.bob.email, "password": "my new password!"})
     assert fresh.get("/stream").status_code == 200
-    again = post_form(client_for(app), link.group(1), {"password": "someone else's now"})
-    assert again.status_code == 410  # type: ignore[attr-defined]
-    assert "this link was already used" in again.text  # type: ignore[attr-defined]
 
 
 def test_an_unknown_email_gets_the_same_answer_and_no_mail(
