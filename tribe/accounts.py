@@ -275,6 +275,35 @@ def _store(account: Account, schedule: Schedule) -> None:
     account.daily_cap = schedule.daily_cap
 
 
+@dataclass(frozen=True)
+class ScheduleView:
+    """An account's schedule field by field, as a form or a script edits it."""
+
+    account_id: int
+    mode: ScheduleMode
+    slots: str  # "mon-fri 09:00,12:30; sat 10:00" (kept while in interval mode)
+    every_minutes: int
+    between: tuple[str, str]  # ("08:00", "21:00"), in the member's time zone
+    daily_cap: int
+    timezone: str
+    summary: str
+
+
+def schedule_view(session: Session, *, email: str, account_id: int) -> ScheduleView:
+    member = get_member(session, email)
+    schedule = schedule_of(own_account(session, member, account_id), member)
+    return ScheduleView(
+        account_id=account_id,
+        mode=schedule.mode,
+        slots=format_slots(schedule.slots),
+        every_minutes=int(schedule.min_gap.total_seconds() // 60),
+        between=(f"{schedule.window_start:%H:%M}", f"{schedule.window_end:%H:%M}"),
+        daily_cap=schedule.daily_cap,
+        timezone=schedule.zone,
+        summary=schedule.describe(),
+    )
+
+
 def schedule_preview(
     session: Session, *, email: str, account_id: int, change: ScheduleChange | None = None,
     now: datetime | None = None, count: int = 5,

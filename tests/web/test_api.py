@@ -14,7 +14,7 @@ from tests.feedserver import FeedServer
 from tests.web.conftest import World, api_token
 from tribe.approvals import approve
 from tribe.db import session_scope
-from tribe.models import Delivery, Feed, StreamItem
+from tribe.models import Account, Delivery, Feed, Member, StreamItem
 
 API = "/api/v1"
 
@@ -253,6 +253,109 @@ def test_the_operator_lists_every_tribe(app: TestClient, world: World) -> None:
         for t in app.get(f"{API}/tribes", headers=api_token(world.dave.email)).json()["data"]
     }
     assert slugs == {world.slug, world.other_slug}
+
+
+def carols_account() -> int:
+    with session_scope() as s:
+        account_id = s.exec(
+            select(Account.id).join(Member).where(Member.display_name == "Carol")
+        ).one()
+    assert account_id is not None
+    return account_id
+
+
+def test_a_schedule_is_read_changed_and_previewed(app: TestClient, world: World) -> None:
+    auth = api_token(world.carol.email)
+    account = carols_account()
+    url = f"{API}/accounts/{account}/schedule"
+    before = app.get(url, headers=auth).json()
+    assert before["timezone"] == "Europe/Paris"
+    assert len(before["next"]) == 5
+    slots = app.put(url, headers=auth, json={"slots": "mon-fri 07:30", "daily_cap": 1}).json()
+    assert (slots["mode"], slots["daily_cap"]) == ("slots", 1)
+    assert slots["slots"] == "mon 07:30; tue 07:30; wed 07:30; thu 07:30; fri 07:30"
+    assert all("07:30" in time for time in slots["next"])
+    assert not any(time.startswith(("Sat", "Sun")) for time in slots["next"])
+    interval = app.put(url, headers=auth, json={"every_minutes": 120,
+                                                "between": ["09:00", "17:00"]}).json()  # fmt: skip
+    assert (interval["mode"], interval["every_minutes"]) == ("interval", 120)
+    assert interval["between"] == ["09:00", "17:00"]
+    assert interval["daily_cap"] == 1  # left out, so kept
+    assert app.get(url, headers=auth).json() == interval
+
+
+def test_templates_are_listed_changed_and_previewed(app: TestClient, world: World) -> None:
+    auth = api_token(world.carol.email)
+    listed = {t["network"]: t for t in app.get(f"{API}/templates", headers=auth).json()}
+    assert set(listed) == {"x", "mastodon", "bluesky"}
+    assert "{url}" in listed["x"]["template"]
+    changed = app.put(f"{API}/templates/x", headers=auth,
+                      json={"template": "Read this: {title} {url}"}).json()  # fmt: skip
+    assert changed["template"] == "Read this: {title} {url}"
+    assert changed["preview"].startswith("Read this: ")
+    listed = {t["network"]: t for t in app.get(f"{API}/templates", headers=auth).json()}
+    assert listed["x"]["template"] == "Read this: {title} {url}"
+
+
+def test_the_queue_pauses_and_resumes_over_the_api(app: TestClient, world: World) -> None:
+    auth = api_token(world.bob.email)
+    with session_scope() as s:
+        ids = list(s.exec(select(Account.id).join(Member).where(Member.display_name == "Bob")))
+    assert app.post(f"{API}/queue/pause", headers=auth).status_code == 204
+    assert all(a["paused"] for a in app.get(f"{API}/accounts", headers=auth).json()["data"])
+    resumed = app.post(f"{API}/queue/resume", headers=auth, json={"account_id": ids[0]})
+    assert resumed.status_code == 204
+    paused = {a["id"]: a["paused"] for a in app.get(f"{API}/accounts", headers=auth).json()["data"]}
+    assert paused == {ids[0]: False, ids[1]: True}
+    assert app.post(f"{API}/queue/resume", headers=auth).status_code == 204
+    assert not any(a["paused"] for a in app.get(f"{API}/accounts", headers=auth).json()["data"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("put", "/accounts/{account}/schedule", {"slots": "mon 09:00", "every_minutes": 60}, 422, "invalid_input"),
+        ("put", "/accounts/{account}/schedule", {"slots": "someday 25:00"}, 422, "invalid_input"),
+        ("put", "/accounts/{account}/schedule", {"every_minutes": 0}, 422, "invalid_request"),
+        ("put", "/accounts/{account}/schedule", {"every_minutes": "often"}, 422, "invalid_request"),
+        ("put", "/accounts/{account}/schedule", {"between": ["09:00"]}, 422, "invalid_request"),
+        ("put", "/accounts/{account}/schedule", {"between": ["9 am", "5 pm"]}, 422, "invalid_input"),
+        ("put", "/accounts/{account}/schedule", {"daily_cap": 1000}, 422, "invalid_request"),
+        ("put", "/accounts/{account}/schedule", {"slots": "x" * 600}, 422, "invalid_request"),
+        ("put", "/accounts/{account}/schedule", {"colour": "blue"}, 422, "invalid_request"),
+        ("put", "/accounts/999999/schedule", {"daily_cap": 2}, 404, "not_found"),
+        ("get", "/accounts/999999/schedule", None, 404, "not_found"),
+        ("put", "/templates/x", {"template": "no link here {title}"}, 422, "invalid_input"),
+        ("put", "/templates/x", {"template": "{title} {url} {secret}"}, 422, "invalid_input"),
+        ("put", "/templates/x", {"template": "{url} " + "x" * 1000}, 422, "invalid_request"),
+        ("put", "/templates/myspace", {"template": "{url}"}, 422, "invalid_request"),
+        ("post", "/queue/pause", {"account_id": 999999}, 404, "not_found"),
+        ("post", "/queue/resume", {"account_id": "one"}, 422, "invalid_request"),
+    ],
+)  # fmt: skip
+def test_bad_schedules_templates_and_pauses_change_nothing(
+    app: TestClient, world: World, method: str, path: str, body: Any, status: int, code: str
+) -> None:
+    auth = api_token(world.carol.email)
+    account = carols_account()
+
+    def state() -> Any:
+        with session_scope() as s:
+            row = s.get(Account, account)
+            carol = s.get(Member, world.carol.id)
+            assert row is not None
+            assert carol is not None
+            return (row.schedule_mode, row.slots, row.min_gap_minutes, row.window_start,
+                    row.window_end, row.daily_cap, row.paused, carol.templates, carol.queue_paused)  # fmt: skip
+
+    before = state()
+    kwargs: dict[str, Any] = {"headers": auth}
+    if body is not None:
+        kwargs["json"] = body
+    error_of(
+        app.request(method.upper(), API + path.format(account=account), **kwargs), status, code
+    )
+    assert state() == before
 
 
 def test_the_openapi_document_describes_the_api(app: TestClient) -> None:

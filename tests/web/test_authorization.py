@@ -90,6 +90,12 @@ API_CASES = [
     ("alice", "POST", "/queue/{delivery}/move", {"direction": "down"}, 404),
     ("alice", "POST", "/queue/{delivery}/cancel", None, 404),
     ("alice", "DELETE", "/feeds/{bob_feed}", None, 404),
+    ("carol", "GET", "/accounts/{account}/schedule", None, 404),
+    ("carol", "PUT", "/accounts/{account}/schedule", {"daily_cap": 1}, 404),
+    ("alice", "PUT", "/accounts/{account}/schedule", {"slots": "mon 01:00"}, 404),
+    ("carol", "POST", "/queue/pause", {"account_id": "{account}"}, 404),
+    ("alice", "POST", "/queue/resume", {"account_id": "{account}"}, 404),
+    ("operator", "PUT", "/accounts/{account}/schedule", {"daily_cap": 1}, 404),
 ]
 
 PAGE_CASES = [

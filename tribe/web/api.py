@@ -1,4 +1,5 @@
-"""The JSON API, /api/v1: what scripts need from the stream, queue, feeds and tribes.
+"""The JSON API, /api/v1: what scripts need from the stream, queue, schedules, templates,
+feeds and tribes.
 
 Every call acts for the member whose personal API token it carries; an id of someone
 else's object is answered 404, as if it did not exist. Lists are paginated with
@@ -7,15 +8,25 @@ else's object is answered 404, as if it did not exist. Lists are paginated with
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import asdict
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
 
 from tribe import queue, tribes
-from tribe.accounts import list_accounts
-from tribe.approvals import approval_config, approve, previews, skip
+from tribe.accounts import (
+    ScheduleChange,
+    list_accounts,
+    schedule_preview,
+    schedule_view,
+    set_schedule,
+    set_template,
+    templates_of,
+)
+from tribe.approvals import approval_config, approve, previews, skip, template_preview
 from tribe.db import read_scope, session_scope
 from tribe.feeds import poll_config, process_fetcher
 from tribe.feeds.registry import add_feed, list_feeds, remove_feed
@@ -146,6 +157,54 @@ class AccountOut(BaseModel):
     schedule: str
     paused: bool
     note: str
+
+
+class ScheduleOut(BaseModel):
+    """When an account posts: fixed `slots`, or every `every_minutes` `between` two times,
+    at most `daily_cap` a day, in the member's `timezone`; `next` previews the coming
+    times (before what is already queued)."""
+
+    account_id: int
+    mode: Literal["slots", "interval"]
+    slots: str = Field(examples=["mon-fri 09:00,12:30; sat 10:00"])
+    every_minutes: int
+    between: tuple[str, str] = Field(examples=[("08:00", "21:00")])
+    daily_cap: int
+    timezone: str
+    summary: str
+    next: list[str]
+
+
+ClockTime = Annotated[str, Field(min_length=4, max_length=5, examples=["08:00"])]
+
+
+class ScheduleChangeIn(BaseModel):
+    """Either `slots`, or `every_minutes` and/or `between`; `daily_cap` with either.
+    What is left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+    slots: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    every_minutes: Annotated[int, Field(ge=1, le=1440)] | None = None
+    between: tuple[ClockTime, ClockTime] | None = None
+    daily_cap: Annotated[int, Field(ge=1, le=100)] | None = None
+
+
+class TemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    template: str = Field(min_length=1, max_length=1000, examples=["{title} {url} via {author}"])
+
+
+class TemplateOut(BaseModel):
+    network: Network
+    template: str
+    preview: str = Field(description="the template applied to a post from your stream")
+
+
+class PauseIn(BaseModel):
+    """Leave `account_id` out to pause or resume the whole queue."""
+
+    model_config = ConfigDict(extra="forbid")
+    account_id: int | None = None
 
 
 class TribeOut(BaseModel):
@@ -303,6 +362,74 @@ def accounts(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[A
         data=[AccountOut(**_fields(a, AccountOut)) for a in found[offset : offset + limit]],
         count=len(found),
     )
+
+
+def _schedule(session: Session, email: str, account_id: int) -> ScheduleOut:
+    view = schedule_view(session, email=email, account_id=account_id)
+    values = {**asdict(view), "mode": view.mode.value}
+    return ScheduleOut(**values, next=schedule_preview(session, email=email, account_id=account_id))
+
+
+@router.get("/accounts/{account_id}/schedule", responses=ERROR_RESPONSES)
+def schedule(viewer: ApiViewer, account_id: int) -> ScheduleOut:
+    with read_scope() as session:
+        return _schedule(session, viewer.email, account_id)
+
+
+@router.put("/accounts/{account_id}/schedule", responses=ERROR_RESPONSES)
+def change_schedule(viewer: ApiViewer, account_id: int, body: ScheduleChangeIn) -> ScheduleOut:
+    """Change one account's schedule; reshares already queued keep their times."""
+    change = ScheduleChange(
+        slots=body.slots,
+        every=timedelta(minutes=body.every_minutes) if body.every_minutes else None,
+        between=body.between,
+        daily_cap=body.daily_cap,
+    )
+    with session_scope() as session:
+        set_schedule(session, email=viewer.email, change=change, account_id=account_id)
+        return _schedule(session, viewer.email, account_id)
+
+
+def _template(session: Session, email: str, network: Network, template: str) -> TemplateOut:
+    preview = template_preview(session, email=email, network=network.value, template=template)
+    return TemplateOut(network=network, template=template, preview=preview)
+
+
+@router.get("/templates", responses=ERROR_RESPONSES)
+def template_list(viewer: ApiViewer) -> list[TemplateOut]:
+    """Your share template per network (the default where you set none)."""
+    with read_scope() as session:
+        return [
+            _template(session, viewer.email, Network(network), template)
+            for network, template in templates_of(session, email=viewer.email).items()
+        ]
+
+
+@router.put("/templates/{network}", responses=ERROR_RESPONSES)
+def change_template(viewer: ApiViewer, network: Network, body: TemplateIn) -> TemplateOut:
+    """Set your template for a network: {title}, {url}, {author}, {tags} are filled in."""
+    with session_scope() as session:
+        set_template(session, email=viewer.email, network=network.value, template=body.template)
+        return _template(session, viewer.email, network, body.template)
+
+
+@router.post("/queue/pause", status_code=204, responses=ERROR_RESPONSES)
+def pause(viewer: ApiViewer, body: PauseIn | None = None) -> Response:
+    """Send nothing until resumed: the whole queue, or one account."""
+    with session_scope() as session:
+        queue.pause(session, email=viewer.email, account_id=body.account_id if body else None)
+    return Response(status_code=204)
+
+
+@router.post("/queue/resume", status_code=204, responses=ERROR_RESPONSES)
+def resume(viewer: ApiViewer, body: PauseIn | None = None) -> Response:
+    """Send again; what fell due meanwhile gets new times, so nothing goes out in a burst."""
+    with session_scope() as session:
+        queue.resume(
+            session, email=viewer.email, config=approval_config(),
+            account_id=body.account_id if body else None,
+        )  # fmt: skip
+    return Response(status_code=204)
 
 
 def _tribe(info: Any) -> TribeOut:

@@ -13,9 +13,8 @@ from config.settings import parse_duration
 from tribe.accounts import (
     ScheduleChange,
     list_accounts,
-    own_account,
-    schedule_of,
     schedule_preview,
+    schedule_view,
     set_schedule,
     set_template,
     templates_of,
@@ -23,9 +22,7 @@ from tribe.accounts import (
 from tribe.approvals import template_preview
 from tribe.db import read_scope, session_scope
 from tribe.errors import InvalidInputError, TribeError
-from tribe.members import get_member
 from tribe.models import Network
-from tribe.schedule import format_slots
 from tribe.web.deps import PageViewer, Viewer, render
 from tribe.web.flash import redirect
 
@@ -67,16 +64,11 @@ def _page(request: Request, viewer: Viewer, *, proposed: dict[int, list[str]] | 
 
 
 def _form_values(session: Session, viewer: Viewer, account_id: int) -> dict[str, str]:
-    member = get_member(session, viewer.email)
-    schedule = schedule_of(own_account(session, member, account_id), member)
+    view = schedule_view(session, email=viewer.email, account_id=account_id)
     return {
-        "mode": schedule.mode.value,
-        "slots": format_slots(schedule.slots),
-        "every": str(int(schedule.min_gap.total_seconds() // 60)),
-        "start": f"{schedule.window_start:%H:%M}",
-        "end": f"{schedule.window_end:%H:%M}",
-        "cap": str(schedule.daily_cap),
-    }
+        "mode": view.mode.value, "slots": view.slots, "every": str(view.every_minutes),
+        "start": view.between[0], "end": view.between[1], "cap": str(view.daily_cap),
+    }  # fmt: skip
 
 
 @router.get("/schedule")
