@@ -127,17 +127,23 @@ def test_bad_arguments_are_one_clear_line(args: tuple[str, ...], message: str) -
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "start", "help_of"),
     [
-        (("poll", "--feed", "abc"), "Error: Invalid value for '--feed': 'abc' is not a valid integer. (see `tribe poll --help`)"),
-        (("member", "add", "x@example.com"), "Error: Missing option '--name'. (see `tribe member add --help`)"),
-        (("no-such-command",), "Error: No such command 'no-such-command'. (see `tribe --help`)"),
+        (("poll", "--feed", "abc"), "Error: Invalid value for '--feed': 'abc' is not a valid integer", "tribe poll"),
+        (("member", "add", "x@example.com"), "Error: Missing option '--name'", "tribe member add"),
+        (("no-such-command",), "Error: No such command 'no-such-command'", "tribe"),
+        (("--bogus",), "Error: No such option", "tribe"),
     ],
 )  # fmt: skip
-def test_a_misused_command_line_is_one_line_too(args: tuple[str, ...], message: str) -> None:
+def test_a_misused_command_line_is_one_line_too(
+    args: tuple[str, ...], start: str, help_of: str
+) -> None:
+    """click words the reason; tribe makes it one line that names the help to read."""
     result = tribe(*args)
     assert result.exit_code == 2
-    assert result.output.strip() == message
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(start)
+    assert line.endswith(f"(see `{help_of} --help`)")
 
 
 def test_adding_twice_is_refused_and_keeps_what_is_stored(server: FeedServer) -> None:

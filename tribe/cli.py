@@ -27,9 +27,22 @@ class _UsageLine(click.ClickException):
     exit_code = 2
 
 
+def _one_line(exc: click.UsageError, ctx: click.Context) -> _UsageLine:
+    path = exc.ctx.command_path if exc.ctx else ctx.command_path
+    return _UsageLine(f"{exc.format_message()} (see `{path} --help`)")
+
+
 class _Group(click.Group):
     """Turns our errors into one line on stderr and exit status 1, never a traceback; a
     misused command line is one line too, with exit status 2."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:  # the top level's own options (subcommands are parsed inside invoke)
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise _one_line(exc, ctx) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -37,8 +50,7 @@ class _Group(click.Group):
         except click.exceptions.NoArgsIsHelpError:
             raise
         except click.UsageError as exc:
-            path = exc.ctx.command_path if exc.ctx else ctx.command_path
-            raise _UsageLine(f"{exc.format_message()} (see `{path} --help`)") from None
+            raise _one_line(exc, ctx) from None
         except (TribeError, SettingsError) as exc:
             raise click.ClickException(str(exc)) from None
         except IntegrityError:
