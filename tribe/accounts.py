@@ -281,7 +281,7 @@ class ScheduleView:
 
     account_id: int
     mode: ScheduleMode
-    slots: str  # "mon-fri 09:00,12:30; sat 10:00" (kept while in interval mode)
+    slots: str  # "mon 09:00,12:30; tue 09:00,12:30; sat 10:00" (kept in interval mode)
     every_minutes: int
     between: tuple[str, str]  # ("08:00", "21:00"), in the member's time zone
     daily_cap: int

@@ -166,7 +166,7 @@ class ScheduleOut(BaseModel):
 
     account_id: int
     mode: Literal["slots", "interval"]
-    slots: str = Field(examples=["mon-fri 09:00,12:30; sat 10:00"])
+    slots: str = Field(examples=["mon 09:00,12:30; tue 09:00,12:30; sat 10:00"])
     every_minutes: int
     between: tuple[str, str] = Field(examples=[("08:00", "21:00")])
     daily_cap: int
@@ -176,6 +176,9 @@ class ScheduleOut(BaseModel):
 
 
 ClockTime = Annotated[str, Field(min_length=4, max_length=5, examples=["08:00"])]
+SlotSpec = Annotated[
+    str, Field(min_length=1, max_length=500, examples=["mon-fri 09:00,12:30; sat 10:00"])
+]
 
 
 class ScheduleChangeIn(BaseModel):
@@ -183,7 +186,7 @@ class ScheduleChangeIn(BaseModel):
     What is left out stays as it is."""
 
     model_config = ConfigDict(extra="forbid")
-    slots: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    slots: SlotSpec | None = None
     every_minutes: Annotated[int, Field(ge=1, le=1440)] | None = None
     between: tuple[ClockTime, ClockTime] | None = None
     daily_cap: Annotated[int, Field(ge=1, le=100)] | None = None
