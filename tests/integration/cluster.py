@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,9 +35,13 @@ class Cluster:
     def start_beat(self) -> None:
         self._start("beat", commands(get_settings())["beat"])
 
-    def start_web(self, port: int) -> None:
-        self.env.update({"TRIBE_WEB_PORT": str(port), "TRIBE_BASE_URL": f"http://127.0.0.1:{port}"})
+    def start_web(self, port: int, **env: str) -> str:
+        """Start the web app on `port` and wait until it answers; its base URL."""
+        base = f"http://127.0.0.1:{port}"
+        self.env.update({"TRIBE_WEB_PORT": str(port), "TRIBE_BASE_URL": base, **env})
         self._start("web", commands(get_settings())["web"])
+        wait_for("the web app", lambda: web_answers(base), timeout=30)
+        return base
 
     def _start(self, name: str, command: list[str]) -> None:
         log = (self.folder / f"{name}.log").open("wb")
@@ -89,3 +95,18 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def web_answers(base: str) -> bool:
+    """Whether the web app at `base` answers its health check."""
+    try:
+        with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False

@@ -6,15 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 import redis
 
 from tests.conftest import BACKEND, REDIS_URL
-from tests.integration.cluster import wait_for
-from tests.web.test_browser import free_port
+from tests.integration.cluster import free_port, wait_for, web_answers
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -51,22 +49,15 @@ def test_one_ctrl_c_stops_the_web_app_the_worker_and_beat(tmp_path: Path) -> Non
         stderr=subprocess.STDOUT, env={**os.environ, "TRIBE_WEB_PORT": str(port)},
         start_new_session=True,
     )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
     try:
-
-        def answers() -> bool:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    return bool(r.status == 200)
-            except OSError:
-                return False
-
-        wait_for("the web app", answers, timeout=60)
+        wait_for("the web app", lambda: web_answers(base), timeout=60)
         wait_for("web, worker and beat", lambda: len(children(run.pid)) == 3, timeout=30)
         started = children(run.pid)
         os.killpg(run.pid, signal.SIGINT)
         assert run.wait(timeout=60) == 0
         assert not [pid for pid in started if alive(pid)]
-        assert not answers()
+        assert not web_answers(base)
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)

@@ -10,8 +10,6 @@ is saved under test-artifacts/ when the test fails.
 from __future__ import annotations
 
 import contextlib
-import socket
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +22,7 @@ from tests import builders as b
 from tests import feedserver
 from tests.fakenet.mastodon import FakeMastodon
 from tests.feedserver import FeedServer
-from tests.integration.cluster import Cluster, cluster, wait_for
+from tests.integration.cluster import cluster, free_port, wait_for
 from tests.web.conftest import PASSWORD, with_password
 from tribe import tribes
 from tribe.db import session_scope
@@ -44,33 +42,6 @@ pytestmark = [
         reason="browser tests need Debian's Chromium: apt-get install -y chromium",
     ),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def serve_web(running: Cluster, port: int, **env: str) -> str:
-    from config import get_settings
-    from tribe.runner import commands
-
-    running.env.update(
-        {"TRIBE_WEB_PORT": str(port), "TRIBE_BASE_URL": f"http://127.0.0.1:{port}", **env}
-    )
-    running._start("web", commands(get_settings())["web"])
-    base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
-    wait_for("the web app", answers, timeout=30)
-    return base
 
 
 class Shots:
@@ -136,8 +107,8 @@ def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
         running.start_worker("one")
         running.start_beat()
         port = free_port()
-        base = serve_web(
-            running, port,
+        base = running.start_web(
+            port,
             # Mastodon sends the browser back here after Authorize; it lives on loopback.
             TRIBE_MASTODON_REDIRECT_URL=f"http://127.0.0.1:{port}/accounts/connect/mastodon/callback",
             TRIBE_ALLOWED_NETWORKS=f"{running.env.get('TRIBE_ALLOWED_NETWORKS', '')},127.0.0.1/32".lstrip(","),
