@@ -18,6 +18,7 @@ from config import Settings, get_settings
 from tests.conftest import BACKEND, POSTGRES_URL
 from tribe.db import dispose_engines
 from tribe.migrate import upgrade
+from tribe.runner import commands
 
 ROOT = Path(__file__).parent.parent
 
@@ -103,6 +104,20 @@ def test_docker_compose_file_is_valid(tmp_path: Path) -> None:
     )  # fmt: skip
     assert unset.returncode != 0
     assert "set TRIBE_POSTGRES_PASSWORD in .env" in unset.stderr
+
+
+def test_the_compose_worker_runs_like_the_local_one() -> None:
+    """The switches `tribe run` gives its worker (pool, queues, ...) are in compose's too."""
+    worker = commands(get_settings())["worker"]
+    switches = {arg for arg in worker if arg.startswith("--")}
+    compose = (ROOT / "docker-compose.yml").read_text()
+    command = re.search(
+        r"^  worker:\n(?:    .*\n)*?    command: >-\n((?:      .*\n)+)", compose, re.M
+    )
+    assert command is not None
+    assert switches <= set(command[1].split())
+    assert "--pool threads" in " ".join(command[1].split())
+    assert {"--without-mingle", "--without-gossip"} <= switches
 
 
 def test_upgrading_a_database_with_data_keeps_it(empty_database_url: str) -> None:

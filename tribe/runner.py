@@ -33,6 +33,12 @@ def commands(settings: Settings) -> dict[str, list[str]]:
             ",".join(q.value for q in Queue),
             "--hostname",
             "worker@%h",
+            # Workers share nothing through mingle (start-up state sync) or gossip
+            # (watching each other's events): the database coordinates them. Both steps
+            # reconnect after a broker restart and have hung there (celery/celery#8030,
+            # #9054); without them a worker goes straight back to its queues.
+            "--without-mingle",
+            "--without-gossip",
         ],
         "beat": [*celery, "beat", "--loglevel", level],
         "web": [sys.executable, "-m", "tribe.cli", "web"],

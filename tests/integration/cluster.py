@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -52,6 +53,20 @@ class Cluster:
     def log(self, name: str) -> str:
         return (self.folder / f"{name}.log").read_text(errors="replace")
 
+    def wait_for(
+        self, what: str, check: Callable[[], bool], timeout: float = 60,
+        explain: Callable[[], str] | None = None,
+    ) -> None:  # fmt: skip
+        """`wait_for`, failing at once, and saying so, when one of the processes exits."""
+
+        def done_or_died() -> bool:
+            dead = {name: p.returncode for name, p in self.procs.items() if p.poll() is not None}
+            if dead:
+                raise AssertionError(f"while waiting for {what}, exited: {dead}")
+            return check()
+
+        wait_for(what, done_or_died, timeout, explain)
+
     def alive(self, name: str) -> bool:
         return self.procs[name].poll() is None
 
@@ -84,17 +99,27 @@ def cluster(folder: Path, **env: str) -> Iterator[Cluster]:
     finally:
         running.stop()
         for name in running.procs:
+            lines = running.log(name).splitlines()
+            # A failure's cause is often long before the end: its warnings and errors first.
+            flagged = [line for line in lines if re.search(r"(WARNING|ERROR|CRITICAL)/", line)]
+            print(f"----- {name} log: its first 40 warnings and errors -----")
+            print("\n".join(flagged[:40]))
             print(f"----- {name} log (last 60 lines) -----")
-            print("\n".join(running.log(name).splitlines()[-60:]))
+            print("\n".join(lines[-60:]))
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
+def wait_for(
+    what: str, check: Callable[[], bool], timeout: float = 60,
+    explain: Callable[[], str] | None = None,
+) -> None:  # fmt: skip
+    """Wait until `check()`; on timeout fail, with what `explain()` says about the state."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+    detail = f": {explain()}" if explain else ""
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}{detail}")
 
 
 def free_port() -> int:

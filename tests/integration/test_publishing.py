@@ -91,16 +91,30 @@ def states() -> Counter[str]:
     return Counter({state.value: n for state, n in rows})
 
 
+BUSY = col(Delivery.state).in_([DeliveryState.QUEUED, DeliveryState.SENDING]) | (
+    (col(Delivery.state) == DeliveryState.UNCONFIRMED) & col(Delivery.lease_until).is_not(None)
+)
+
+
 def settled() -> bool:
     """Nothing waiting, sending, or still being checked."""
     with session_scope() as s:
-        busy = s.exec(
-            select(func.count()).select_from(Delivery).where(
-                col(Delivery.state).in_([DeliveryState.QUEUED, DeliveryState.SENDING])
-                | ((col(Delivery.state) == DeliveryState.UNCONFIRMED) & col(Delivery.lease_until).is_not(None))
-            )
-        ).one()  # fmt: skip
+        busy = s.exec(select(func.count()).select_from(Delivery).where(BUSY)).one()
     return busy == 0
+
+
+def unsettled() -> str:
+    """What is still busy, for a test that timed out waiting for `settled`."""
+    with session_scope() as s:
+        rows = s.exec(select(Delivery).where(BUSY).order_by(col(Delivery.id)).limit(5)).all()
+        sample = [
+            f"#{d.id} {d.state.value} attempts={d.attempts} due_at={d.due_at} "
+            f"lease_until={d.lease_until} reason={d.reason!r}"
+            for d in rows
+        ]
+    return (
+        f"states {dict(states())} at {datetime.now(UTC):%H:%M:%S}; first busy: {'; '.join(sample)}"
+    )
 
 
 def claimed_not_started() -> bool:
@@ -143,7 +157,7 @@ def run_with_kills(
             running.kill("one")
             running.start_worker("one")
             assert running.alive("beat"), f"beat died after kill {n}"
-        wait_for("every delivery to settle", settled, timeout=180)
+        running.wait_for("every delivery to settle", settled, timeout=180, explain=unsettled)
 
 
 def assert_exactly_once(sent_texts: Counter[str], ids: list[int]) -> None:
@@ -291,9 +305,7 @@ def test_a_redis_restart_mid_run_neither_duplicates_nor_loses(tmp_path: Path) ->
                 broker.stop()  # queued messages are gone with it
                 time.sleep(2)
                 broker.start()
-                wait_for("every delivery to settle", settled, timeout=180)
-                assert running.alive("one")
-                assert running.alive("beat")
+                running.wait_for("every delivery to settle", settled, 180, unsettled)
             sent = network_texts(x, mastodon)
     finally:
         broker.stop()
@@ -315,9 +327,7 @@ def test_a_postgres_restart_mid_run_neither_duplicates_nor_loses(tmp_path: Path)
                 ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart",
                  "-m", "fast"], check=True, timeout=60,
             )  # fmt: skip
-            wait_for("every delivery to settle", settled, timeout=180)
-            assert running.alive("one")
-            assert running.alive("beat")
+            running.wait_for("every delivery to settle", settled, 180, unsettled)
         sent = network_texts(x, mastodon)
     assert_exactly_once(sent, ids)
 
