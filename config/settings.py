@@ -137,6 +137,7 @@ class Settings(BaseSettings):
     # Workers.
     TRIBE_WORKER_CONCURRENCY: int = Field(default=4, ge=1)
     TRIBE_FETCH_CONCURRENCY: int = Field(default=16, ge=1)
+    TRIBE_WORKER_STALL_TIMEOUT: Duration = timedelta(minutes=15)
 
     @field_validator("TRIBE_DATABASE_URL")
     @classmethod

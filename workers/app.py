@@ -6,12 +6,13 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, worker_init, worker_ready
+from celery.signals import after_setup_logger, worker_init, worker_ready, worker_shutdown
+from celery.utils.nodenames import worker_direct
 from kombu.entity import Queue as KombuQueue
 
 from config import Settings, SettingsError, get_settings
 from tribe.vault import vault_for
-from workers import embedded
+from workers import embedded, selfcheck
 from workers.queues import ROUTES, Queue
 
 
@@ -39,6 +40,8 @@ def make_app(settings: Settings) -> Celery:
         # and acking late means a task survives a worker's warm restart.
         task_acks_late=True,
         worker_prefetch_multiplier=1,
+        # Each worker also reads its own queue: the self-check's probes go there.
+        worker_direct=True,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
         enable_utc=True,
@@ -87,6 +90,28 @@ def _warn_without_contact(**_: Any) -> None:
         logging.getLogger("tribe").warning(
             "TRIBE_CONTACT_URL is not set: bloggers whose feeds we poll cannot reach you"
         )
+
+
+SELF_CHECK_TASK = "tribe.worker.self_check"
+
+
+@worker_ready.connect
+def _start_self_check(sender: Any, **_: Any) -> None:
+    timeout = get_settings().TRIBE_WORKER_STALL_TIMEOUT.total_seconds()
+    if not timeout:
+        return
+    queue = worker_direct(sender.hostname).name  # the worker reads it (worker_direct)
+
+    def send(token: str) -> None:
+        app.send_task(SELF_CHECK_TASK, args=[token], queue=queue, expires=timeout)
+
+    selfcheck.start(send, timeout)
+
+
+@worker_shutdown.connect
+def _say_why(sender: Any, **_: Any) -> None:
+    if selfcheck.stalled():
+        sender.exitcode = selfcheck.STALLED_EXIT  # a supervisor restarts it on failure
 
 
 @worker_init.connect

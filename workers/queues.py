@@ -1,4 +1,8 @@
-"""Every queue tribe uses, declared in one place."""
+"""Every queue tribe uses, declared in one place.
+
+Besides these, each worker reads its own direct queue (Celery's `worker_direct`), where
+only its self-check probes go (workers/selfcheck.py).
+"""
 
 from __future__ import annotations
 

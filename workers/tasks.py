@@ -14,7 +14,8 @@ from tribe.health import SWEEP_HEARTBEAT, beat
 from tribe.publishing.dispatch import Claim, claim_due, publish_config, run_claims
 from tribe.publishing.registry import process_publishers
 from tribe.vault import process_vault
-from workers.app import app
+from workers import selfcheck
+from workers.app import SELF_CHECK_TASK, app
 
 
 def _enqueue(claims: Sequence[FeedClaim], batch: int) -> None:
@@ -93,3 +94,9 @@ def publish_delivery(delivery_id: int, token: str, reconcile: bool = False) -> s
         vault=process_vault(),
     )
     return states[0].value if states else None
+
+
+@app.task(name=SELF_CHECK_TASK, ignore_result=True)
+def self_check(token: str) -> None:
+    """A worker's probe of itself came back through the broker (see workers/selfcheck.py)."""
+    selfcheck.answer(token)

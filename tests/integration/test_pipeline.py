@@ -269,6 +269,32 @@ def test_a_killed_worker_loses_no_feed(server: FeedServer, tmp_path: Path) -> No
         assert server.hits("/slow.xml") == 2
 
 
+def test_a_worker_that_takes_nothing_from_the_broker_stops_itself(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """Its probes go round while it takes tasks; held past the stall timeout, it exits 75."""
+    server.routes["/stuck.xml"] = Served(rss(posts(1)), delay=30)
+    with cluster(
+        tmp_path / "cluster",
+        TRIBE_WORKER_STALL_TIMEOUT="2s",
+        TRIBE_POLL_BATCH="1",
+        TRIBE_FETCH_DEADLINE="6s",
+        TRIBE_FETCH_TIMEOUT="6s",
+    ) as c:
+        c.start_worker("one", concurrency=1)
+        c.start_beat()
+        answered = re.compile(r"Task tribe\.worker\.self_check\[[^]]+\] succeeded")
+        c.wait_for("probes going round", lambda: len(answered.findall(c.log("one"))) >= 4, 30)
+        with session_scope() as s:
+            b.feed(
+                s, b.member(s, "Owner"), server.url("/stuck.xml"), next_poll_at=datetime.now(UTC)
+            )
+        # Its one thread holds a 6 s fetch: a probe waits longer than the 2 s allowed.
+        assert c.procs["one"].wait(timeout=60) == 75
+        assert "has taken nothing from the broker" in c.log("one")
+        assert server.hits("/stuck.xml") == 1
+
+
 def test_a_post_fans_out_and_two_tribemates_approvals_are_queued_staggered_once(
     server: FeedServer, tmp_path: Path
 ) -> None:
