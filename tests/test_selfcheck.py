@@ -78,3 +78,19 @@ def test_a_probe_that_cannot_be_sent_starts_no_clock() -> None:
     check.answer(h.sent[0])
     h.at(check, 700)
     assert h.stalls == []
+
+
+def test_an_answer_that_comes_back_before_the_send_returns_counts() -> None:
+    """An idle worker can run the probe on another thread before `send` has returned."""
+    h = Harness()
+    check = h.check(timeout=60)
+
+    def send_and_answer_at_once(token: str) -> None:
+        h.sent.append(token)
+        check.answer(token)
+
+    check.send = send_and_answer_at_once
+    h.at(check, 0)
+    h.at(check, 61)
+    assert h.stalls == []
+    assert len(h.sent) == 2  # answered at 0, so the next went out at 61

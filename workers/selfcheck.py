@@ -69,13 +69,15 @@ class SelfCheck:
         if last is not None and now - last < self.every:
             return
         token = uuid.uuid4().hex
+        with self._lock:  # before sending: the answer may come back before send returns
+            self._pending = (token, now)
         try:
             self.send(token)
         except Exception as error:  # any failure to send means "broker away"
             log.debug("self-check not sent (%s); the consumer is reconnecting", error)
-            return
-        with self._lock:
-            self._pending = (token, now)
+            with self._lock:
+                if self._pending is not None and self._pending[0] == token:
+                    self._pending = None
 
 
 _stalled = threading.Event()
