@@ -1,8 +1,11 @@
-"""The worker's self-check: probes sent to itself, and what it does when one never returns."""
+"""The worker's self-check: probes sent to itself, and what it does when none returns."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import pytest
 
 from workers.selfcheck import SelfCheck
 
@@ -23,66 +26,81 @@ class Harness:
         return SelfCheck(send=self.send, on_stall=self.stalls.append, timeout=timeout,
                          every=every, clock=lambda: self.now)  # fmt: skip
 
-    def at(self, check: SelfCheck, when: float) -> None:
-        self.now = when
-        check.tick()
+    def run(self, check: SelfCheck, until: float, answer: bool = False) -> None:
+        """Tick every second up to `until`; with `answer`, each probe returns at once."""
+        while self.now < until:
+            self.now += 1
+            before = len(self.sent)
+            check.tick()
+            if answer:
+                for token in self.sent[before:]:
+                    check.answer(token)
 
 
-def test_a_probe_goes_out_at_once_and_the_next_one_when_the_interval_has_passed() -> None:
-    h = Harness()
-    check = h.check()
-    h.at(check, 0)
+def test_probes_go_out_at_once_then_every_interval_answered_or_not() -> None:
+    h = Harness(now=-1)
+    check = h.check(timeout=60, every=12)
+    h.run(check, 0)
     assert len(h.sent) == 1
-    h.at(check, 5)
-    assert len(h.sent) == 1  # still waiting for the first
-    check.answer(h.sent[0])
-    h.at(check, 10)
-    assert len(h.sent) == 1  # answered at 5: the next is due at 17
-    h.at(check, 17)
-    assert len(h.sent) == 2
+    h.run(check, 11)
+    assert len(h.sent) == 1
+    h.run(check, 12)
+    assert len(h.sent) == 2  # the first is still out: a second goes anyway
+    h.run(check, 600, answer=True)
     assert h.stalls == []
 
 
-def test_a_probe_not_back_within_the_timeout_stops_the_worker_once_told_why() -> None:
-    h = Harness()
+def test_when_nothing_comes_back_within_the_timeout_the_worker_is_stopped_once() -> None:
+    h = Harness(now=-1)
     check = h.check(timeout=60)
-    h.at(check, 0)
-    h.at(check, 59)
+    h.run(check, 59)
     assert h.stalls == []
-    h.at(check, 61)
+    h.run(check, 60)
     assert len(h.stalls) == 1
-    assert "taken nothing from the broker for 61s" in h.stalls[0]
+    assert "has come back for 60s" in h.stalls[0]
     assert "TRIBE_WORKER_STALL_TIMEOUT" in h.stalls[0]
-    assert len(h.sent) == 1  # no new probe while one is missing
+    sent = len(h.sent)
+    h.run(check, 200)
+    assert (len(h.stalls), len(h.sent)) == (1, sent)  # stopped: no more probes, no more stops
 
 
-def test_an_answer_to_an_older_probe_does_not_count() -> None:
-    h = Harness()
-    check = h.check(timeout=60)
-    h.at(check, 0)
-    check.answer("a token this check never sent")
-    h.at(check, 61)
+def test_one_lost_probe_is_settled_by_a_later_one_that_comes_back() -> None:
+    h = Harness(now=-1)
+    check = h.check(timeout=60, every=12)
+    h.run(check, 12)  # probes at 0 (lost) and 12
+    check.answer(h.sent[1])
+    h.run(check, 71)
+    assert h.stalls == []  # the one at 0 would be 71 s old
+    h.run(check, 84)  # nothing answered since: the one at 24 is now 60 s old
     assert len(h.stalls) == 1
 
 
-def test_a_probe_that_cannot_be_sent_starts_no_clock() -> None:
-    """The broker is down: reconnecting is the consumer's job, not a reason to exit."""
-    h = Harness(broker_down=True)
+def test_an_answer_to_a_probe_this_check_never_sent_does_not_count() -> None:
+    h = Harness(now=-1)
     check = h.check(timeout=60)
-    for second in range(0, 600, 10):
-        h.at(check, second)
-    assert (h.sent, h.stalls) == ([], [])
-    h.broker_down = False
-    h.at(check, 600)
-    assert len(h.sent) == 1
-    check.answer(h.sent[0])
-    h.at(check, 700)
+    h.run(check, 0)
+    check.answer("a token from another process")
+    h.run(check, 60)
+    assert len(h.stalls) == 1
+
+
+def test_while_the_broker_is_down_no_clock_runs() -> None:
+    """The broker goes away with a probe out: reconnecting is the consumer's job."""
+    h = Harness(now=-1)
+    check = h.check(timeout=60, every=12)
+    h.run(check, 5)  # a probe is out
+    h.broker_down = True
+    h.run(check, 600)
     assert h.stalls == []
+    h.broker_down = False
+    h.run(check, 700, answer=True)
+    assert h.stalls == []
+    assert len(h.sent) > 1
 
 
 def test_an_answer_that_comes_back_before_the_send_returns_counts() -> None:
     """An idle worker can run the probe on another thread before `send` has returned."""
-    h = Harness()
+    h = Harness(now=-1)
     check = h.check(timeout=60)
 
     def send_and_answer_at_once(token: str) -> None:
@@ -90,7 +108,48 @@ def test_an_answer_that_comes_back_before_the_send_returns_counts() -> None:
         check.answer(token)
 
     check.send = send_and_answer_at_once
-    h.at(check, 0)
-    h.at(check, 61)
+    h.run(check, 300)
     assert h.stalls == []
-    assert len(h.sent) == 2  # answered at 0, so the next went out at 61
+
+
+def test_a_slow_send_is_not_counted_against_the_consumer() -> None:
+    h = Harness(now=-1)
+    check = h.check(timeout=60)
+
+    def slow_send(token: str) -> None:
+        h.now += 100  # e.g. retries while the broker comes back
+        h.sent.append(token)
+
+    check.send = slow_send
+    h.run(check, 0)
+    assert h.now == 100
+    check.send = h.send
+    h.run(check, 150)
+    assert h.stalls == []
+
+
+def test_a_stopped_check_neither_probes_nor_stops_the_worker() -> None:
+    h = Harness(now=-1)
+    check = h.check(timeout=60)
+    h.run(check, 0)
+    check.stop()
+    h.run(check, 600)
+    assert (len(h.sent), h.stalls) == (1, [])
+
+
+def test_a_prefork_worker_gets_no_self_check_and_is_told_why(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Prefork runs tasks in child processes, where the check's answers would never land."""
+    from celery.concurrency.prefork import TaskPool as Prefork
+    from celery.concurrency.thread import TaskPool as Threads
+
+    from workers import app, selfcheck
+
+    started: list[float] = []
+    monkeypatch.setattr(selfcheck, "start", lambda send, timeout: started.append(timeout))
+    app._start_self_check(SimpleNamespace(pool=object.__new__(Prefork)))
+    assert started == []
+    assert "needs --pool threads" in caplog.text
+    app._start_self_check(SimpleNamespace(pool=object.__new__(Threads)))
+    assert started == [900.0]

@@ -6,8 +6,14 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, worker_init, worker_ready, worker_shutdown
-from celery.utils.nodenames import worker_direct
+from celery.signals import (
+    after_setup_logger,
+    celeryd_after_setup,
+    worker_init,
+    worker_ready,
+    worker_shutdown,
+    worker_shutting_down,
+)
 from kombu.entity import Queue as KombuQueue
 
 from config import Settings, SettingsError, get_settings
@@ -40,8 +46,6 @@ def make_app(settings: Settings) -> Celery:
         # and acking late means a task survives a worker's warm restart.
         task_acks_late=True,
         worker_prefetch_multiplier=1,
-        # Each worker also reads its own queue: the self-check's probes go there.
-        worker_direct=True,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
         enable_utc=True,
@@ -95,17 +99,44 @@ def _warn_without_contact(**_: Any) -> None:
 SELF_CHECK_TASK = "tribe.worker.self_check"
 
 
+def _self_check_timeout() -> float:
+    return get_settings().TRIBE_WORKER_STALL_TIMEOUT.total_seconds()
+
+
+@celeryd_after_setup.connect
+def _read_own_queue(instance: Any, **_: Any) -> None:
+    """Each worker process reads a queue of its own: its self-check probes go there."""
+    if _self_check_timeout():
+        instance.app.amqp.queues.select_add(selfcheck.QUEUE)
+
+
 @worker_ready.connect
 def _start_self_check(sender: Any, **_: Any) -> None:
-    timeout = get_settings().TRIBE_WORKER_STALL_TIMEOUT.total_seconds()
+    settings = get_settings()
+    timeout = _self_check_timeout()
     if not timeout:
         return
-    queue = worker_direct(sender.hostname).name  # the worker reads it (worker_direct)
+    if "prefork" in type(sender.pool).__module__:
+        logging.getLogger("tribe").warning(
+            "the worker self-check needs --pool threads (tasks run in this process): "
+            "it is off for this worker"
+        )
+        return
+    if settings.TRIBE_WORKER_STALL_TIMEOUT <= settings.TRIBE_POLL_LEASE:
+        logging.getLogger("tribe").warning(
+            "TRIBE_WORKER_STALL_TIMEOUT is not longer than TRIBE_POLL_LEASE: a worker whose "
+            "threads are all busy polling may be restarted"
+        )
 
     def send(token: str) -> None:
-        app.send_task(SELF_CHECK_TASK, args=[token], queue=queue, expires=timeout)
+        app.send_task(SELF_CHECK_TASK, args=[token], queue=selfcheck.QUEUE, expires=timeout)
 
     selfcheck.start(send, timeout)
+
+
+@worker_shutting_down.connect
+def _stop_self_check(**_: Any) -> None:
+    selfcheck.stop()  # a shutdown that takes a while is not a stall
 
 
 @worker_shutdown.connect

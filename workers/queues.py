@@ -1,7 +1,7 @@
 """Every queue tribe uses, declared in one place.
 
-Besides these, each worker reads its own direct queue (Celery's `worker_direct`), where
-only its self-check probes go (workers/selfcheck.py).
+Besides these, each worker process reads a queue of its own, where only its self-check
+probes go (`workers.selfcheck.QUEUE`).
 """
 
 from __future__ import annotations
