@@ -194,3 +194,19 @@ def test_health_fails_until_a_sweep_happened() -> None:
     with session_scope() as s:
         beat(s, SWEEP_HEARTBEAT)
     assert ok("health") == "ok\n"
+
+
+@pytest.mark.parametrize("process", ["worker", "beat"])
+def test_worker_and_beat_become_the_processes_tribe_run_starts(
+    process: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from config import get_settings
+    from tribe.runner import commands
+
+    became: list[list[str]] = []
+    monkeypatch.setattr(os, "execv", lambda path, args: became.append([path, *args]))
+    ok(process)
+    command = commands(get_settings())[process]
+    assert became == [[command[0], *command]]

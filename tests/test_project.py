@@ -106,18 +106,15 @@ def test_docker_compose_file_is_valid(tmp_path: Path) -> None:
     assert "set TRIBE_POSTGRES_PASSWORD in .env" in unset.stderr
 
 
-def test_the_compose_worker_runs_like_the_local_one() -> None:
-    """The switches `tribe run` gives its worker (pool, queues, ...) are in compose's too."""
-    worker = commands(get_settings())["worker"]
-    switches = {arg for arg in worker if arg.startswith("--")}
+def test_compose_runs_the_worker_and_beat_that_tribe_run_starts() -> None:
+    """One definition of their command lines (tribe/runner.py), so the two cannot drift."""
     compose = (ROOT / "docker-compose.yml").read_text()
-    command = re.search(
-        r"^  worker:\n(?:    .*\n)*?    command: >-\n((?:      .*\n)+)", compose, re.M
-    )
-    assert command is not None
-    assert switches <= set(command[1].split())
-    assert "--pool threads" in " ".join(command[1].split())
-    assert {"--without-mingle", "--without-gossip"} <= switches
+    for service in ("worker", "beat"):
+        block = re.search(rf"^  {service}:\n((?:    .*\n|\s*\n)+)", compose, re.M)
+        assert block is not None
+        assert f'command: ["tribe", "{service}"]' in block[1]
+    worker = commands(get_settings())["worker"]
+    assert {"--pool", "threads", "--without-mingle", "--without-gossip"} <= set(worker)
 
 
 def test_upgrading_a_database_with_data_keeps_it(empty_database_url: str) -> None:

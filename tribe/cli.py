@@ -844,6 +844,29 @@ def web(host: str | None, port: int | None) -> None:
     )
 
 
+def _exec(process: str) -> None:
+    """Become one of the processes `tribe run` starts, with exactly its command line."""
+    import os
+
+    from tribe.runner import commands
+
+    command = commands(get_settings())[process]
+    sys.stdout.flush()
+    os.execv(command[0], command)  # noqa: S606 - our own command line, no shell
+
+
+@main.command()
+def worker() -> None:
+    """Run a Celery worker as `tribe run` does (what docker compose's worker runs)."""
+    _exec("worker")
+
+
+@main.command()
+def beat() -> None:
+    """Run Celery beat as `tribe run` does (run one, however many workers there are)."""
+    _exec("beat")
+
+
 @main.command()
 def run() -> None:
     """Start the web app, the worker and beat in the foreground (Ctrl-C stops them all)."""
