@@ -113,7 +113,7 @@ def _read_own_queue(instance: Any, **_: Any) -> None:
 @worker_ready.connect
 def _start_self_check(sender: Any, **_: Any) -> None:
     settings = get_settings()
-    timeout = _self_check_timeout()
+    timeout = settings.TRIBE_WORKER_STALL_TIMEOUT.total_seconds()
     if not timeout:
         return
     if "prefork" in type(sender.pool).__module__:
