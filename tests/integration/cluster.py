@@ -44,6 +44,10 @@ class Cluster:
         wait_for("the web app", lambda: web_answers(base), timeout=30)
         return base
 
+    def start(self, name: str, command: list[str]) -> None:
+        """Start any command line as one of the processes (e.g. another install's `tribe`)."""
+        self._start(name, command)
+
     def _start(self, name: str, command: list[str]) -> None:
         log = (self.folder / f"{name}.log").open("wb")
         self.procs[name] = subprocess.Popen(
