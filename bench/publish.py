@@ -36,6 +36,8 @@ sys.path.insert(0, str(ROOT))
 from cryptography.fernet import Fernet  # noqa: E402
 
 from tests.fakenet.bluesky import FakeBluesky  # noqa: E402
+from tests.fakenet.common import HOST as FAKE_HOST  # noqa: E402
+from tests.fakenet.common import TEST_POLICY  # noqa: E402
 from tests.fakenet.mastodon import FakeMastodon  # noqa: E402
 from tests.fakenet.x import FakeX  # noqa: E402
 
@@ -158,6 +160,8 @@ def run_tribe(args: argparse.Namespace) -> dict[str, Any]:
         TRIBE_X_API_SECRET=x.consumer_secret,
         # The fake X app is not on a paid tier: lift the per-app daily cap.
         TRIBE_X_DAILY_POSTS_PER_APP=str(10**6),
+        # The fake networks listen there; every other local address stays refused.
+        TRIBE_ALLOWED_NETWORKS=f"{FAKE_HOST}/32",
     )  # fmt: skip
     if args.backend == "postgres":
         env["TRIBE_BROKER_URL"] = REDIS
@@ -258,10 +262,15 @@ def run_reference(args: argparse.Namespace) -> float:
     x = fakes[0]
     publishers = {
         "x": XPublisher(
-            XApp(api_url=x.base_url, consumer_key=x.consumer_key, consumer_secret=x.consumer_secret)
+            XApp(
+                api_url=x.base_url,
+                consumer_key=x.consumer_key,
+                consumer_secret=x.consumer_secret,
+                policy=TEST_POLICY,
+            )
         ),
-        "mastodon": MastodonPublisher(),
-        "bluesky": BlueskyPublisher(),
+        "mastodon": MastodonPublisher(policy=TEST_POLICY),
+        "bluesky": BlueskyPublisher(policy=TEST_POLICY),
     }
 
     def send(n: int) -> None:

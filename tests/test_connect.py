@@ -18,6 +18,7 @@ from config import get_settings
 from tests import builders as b
 from tests.cli import fails, ok
 from tests.fakenet.bluesky import FakeBluesky
+from tests.fakenet.common import SECRET, internal_server, redirector
 from tests.fakenet.mastodon import FakeMastodon
 from tests.fakenet.x import FakeX
 from tribe.cli import main
@@ -30,8 +31,9 @@ pytestmark = pytest.mark.usefixtures("db")
 
 @pytest.fixture(autouse=True)
 def fakes_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The fake networks listen on 127.0.0.1, which member-given servers may not use
-    unless the operator allows it (as for feeds)."""
+    """The fake networks listen on 127.0.0.2, which member-given servers may not use
+    unless the operator allows it (as for feeds); 127.0.0.1 is allowed too, as an
+    operator might, but nothing else on loopback (tests/fakenet's INTERNAL)."""
     monkeypatch.setenv("TRIBE_ALLOWED_NETWORKS", "127.0.0.2/32,127.0.0.1/32")
     get_settings.cache_clear()
 
@@ -173,22 +175,59 @@ def test_connect_errors_are_one_clear_line() -> None:
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize(
-    ("server", "why"),
-    [
-        ("http://169.254.169.254", "link-local"),
-        ("http://127.0.0.3:9", "loopback"),
-        ("http://10.1.2.3", "private"),
-    ],
-)
-def test_a_member_cannot_point_tribe_at_internal_addresses(server: str, why: str) -> None:
-    member()
-    out = fails("account", "connect", "bob@example.com", "mastodon", "--instance", server)
-    assert "tribe does not connect there" in out
-    assert why in out
+def plain_refusal(host: str) -> str:
+    """The one message for a refused address and a name that does not resolve alike."""
+    return (
+        f"Error: tribe could not reach a public server at {host}; check the address "
+        "— tribe only connects to servers on the public internet"
+    )
+
+
+def connect_bluesky(pds: str, password: str = "app-pass-word") -> tuple[int, str]:
     result = CliRunner().invoke(
         main, ["account", "connect", "bob@example.com", "bluesky", "--handle", "bob.bsky.social",
-               "--pds", server], input="pw\n",
+               "--pds", pds], input=password + "\n", catch_exceptions=False,
     )  # fmt: skip
-    assert result.exit_code != 0
-    assert "tribe does not connect there" in result.output
+    return result.exit_code, result.output.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("server", "host"),
+    [
+        ("http://169.254.169.254", "169.254.169.254"),
+        ("http://127.0.0.3:9", "127.0.0.3"),
+        ("http://10.1.2.3", "10.1.2.3"),
+        ("http://0177.0.0.3:9", "127.0.0.3"),  # octal, as getaddrinfo reads it
+        ("http://no-such-host.invalid", "no-such-host.invalid"),  # the same words
+    ],
+)
+def test_a_member_cannot_point_tribe_at_internal_addresses(server: str, host: str) -> None:
+    member()
+    out = fails("account", "connect", "bob@example.com", "mastodon", "--instance", server)
+    assert out == plain_refusal(host)
+    assert connect_bluesky(server) == (1, plain_refusal(host))
+
+
+@pytest.mark.parametrize("server", ["http://host:99999", "https://h:1:2", "http://[::1"])
+def test_a_server_address_that_is_not_one_is_one_line(server: str) -> None:
+    member()
+    out = fails("account", "connect", "bob@example.com", "mastodon", "--instance", server)
+    assert out.startswith("Error: ")
+    assert "\n" not in out
+    assert "port" in out or "not a valid web address" in out
+    code, line = connect_bluesky(server)
+    assert code == 1
+    assert "port" in line or "not a valid web address" in line
+
+
+def test_a_server_that_redirects_inside_reaches_nothing_there() -> None:
+    """A 307 to the operator's network would carry the app password there."""
+    member()
+    with internal_server() as internal, redirector(internal.base_url) as hostile:
+        out = fails("account", "connect", "bob@example.com", "mastodon", "--instance",
+                    hostile.base_url)  # fmt: skip
+        code, line = connect_bluesky(hostile.base_url, "secret-app-password")
+        assert internal.requests == []
+    assert "answered with a redirect (HTTP 307)" in out
+    assert (code, "answered with a redirect (HTTP 307)" in line) == (1, True)
+    assert SECRET not in out + line

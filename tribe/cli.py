@@ -156,21 +156,27 @@ def member_add(email: str, name: str, timezone: str) -> None:
 
 @member.command("login-link")
 @click.argument("email")
-@click.option("--operator", is_flag=True, help="Also make them an operator when they use it.")
+@click.option("--operator", is_flag=True, help="Make them an operator now, on this host.")
 def member_login_link(email: str, operator: bool) -> None:
     """Print a link where a member sets their password (and is signed in).
 
     For members who came in with `tribe import` or `tribe member add`, and for a
-    forgotten password. The link works once, for TRIBE_RESET_TTL.
+    forgotten password. The link works once, for TRIBE_RESET_TTL. `--operator` gives
+    the member the operator's pages right away: no link ever carries that power.
     """
-    from tribe.auth import reset_token
+    from tribe.auth import make_operator, reset_token
     from tribe.db import session_scope
+    from tribe.keys import keyring_for
 
     settings = get_settings()
     with session_scope() as session:
-        token = reset_token(session, email=email, operator=operator)
+        if operator:
+            make_operator(session, email=email)
+        token = reset_token(session, email=email, keys=keyring_for(settings))
     hours = settings.TRIBE_RESET_TTL.total_seconds() / 3600
     click.echo(f"{settings.TRIBE_BASE_URL}/reset/{token}")
+    if operator:
+        click.echo(f"{email} is an operator now", err=True)
     click.echo(f"(works once, for {hours:g} hour{'s' * (hours != 1)})", err=True)
 
 
@@ -475,6 +481,17 @@ def account_connect(
     email: str, network: str, instance: str | None, handle: str | None, pds: str, oauth2: bool
 ) -> None:
     """Connect an account for real: walks the sign-in in this terminal."""
+    from tribe.publishing.base import PublishError
+
+    try:
+        _connect_account(email, network, instance, handle, pds, oauth2)
+    except PublishError as exc:  # a network refused a sign-in step: one line, exit 1
+        raise click.ClickException(str(exc)) from None
+
+
+def _connect_account(
+    email: str, network: str, instance: str | None, handle: str | None, pds: str, oauth2: bool
+) -> None:
     from tribe import connect
 
     settings = get_settings()
@@ -826,7 +843,10 @@ def web(host: str | None, port: int | None) -> None:
     """Serve the web app and the JSON API (what `tribe run` starts beside the workers)."""
     import uvicorn
 
+    from tribe.keys import keyring_for
+
     settings = get_settings()
+    keyring_for(settings)  # no key, no signed cookie: say so now, not at the first page
     logging.getLogger().setLevel(settings.TRIBE_LOG_LEVEL.upper())
     # No access log: invite and password links carry a token in their path. The app logs
     # each request itself, with the route's pattern instead of the path.

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -28,10 +27,12 @@ from tribe.accounts import (
 )
 from tribe.approvals import ApprovalConfig
 from tribe.db import read_scope, session_scope
-from tribe.errors import InvalidInputError
-from tribe.feeds.netguard import AddressPolicy, resolve
+from tribe.errors import BlockedAddressError, InvalidInputError
+from tribe.feeds.netguard import checked_addresses
+from tribe.feeds.urls import parse_web_address
 from tribe.members import get_member
 from tribe.models import Account, Connection, Delivery, DeliveryState, Network, NetworkApp
+from tribe.publishing.registry import address_policy
 from tribe.queue import release_held
 from tribe.vault import Vault
 
@@ -165,29 +166,19 @@ def check_member(email: str) -> None:
 def check_server(url: str, settings: Settings) -> None:
     """A member-given server (Mastodon instance, Bluesky PDS) must be a public one.
 
-    The same address rules as for feeds: loopback, private, link-local and other
-    internal addresses are refused unless TRIBE_ALLOW_PRIVATE_ADDRESSES or
-    TRIBE_ALLOWED_NETWORKS allow them, so no member can point tribe's workers at the
-    operator's own network.
+    An early, friendly answer before any sign-in step: the same address rules as for
+    feeds (loopback, private, link-local and other internal addresses are refused unless
+    TRIBE_ALLOW_PRIVATE_ADDRESSES or TRIBE_ALLOWED_NETWORKS allow them). It is not the
+    defence: every connection the network libraries make goes through the guard
+    (tribe/feeds/netguard.py), which checks again, on every connection and redirect.
     """
-    parts = urlsplit(url)
-    host = parts.hostname
-    if parts.scheme not in ("http", "https") or not host:
-        raise InvalidInputError(f"{url!r} is not a server address like https://example.social")
-    policy = AddressPolicy.from_settings(
-        settings.TRIBE_ALLOW_PRIVATE_ADDRESSES, settings.TRIBE_ALLOWED_NETWORKS
-    )
+    address = parse_web_address(url, what="the server's address")
+    port = address.port or (443 if address.scheme == "https" else 80)
+    timeout = settings.TRIBE_PUBLISH_TIMEOUT.total_seconds()
     try:
-        addresses = resolve(host, parts.port or 443)
-    except OSError:
-        raise InvalidInputError(f"the name {host} does not resolve") from None
-    # Every address: the network libraries may connect to any of them.
-    for address in addresses:
-        reason = policy.refusal(address)
-        if reason:
-            raise InvalidInputError(
-                f"{host} is at {address}, {reason}: tribe does not connect there"
-            )
+        checked_addresses(address.host, port, address_policy(settings), timeout)
+    except BlockedAddressError as refused:
+        raise InvalidInputError(str(refused)) from None
 
 
 def mastodon_app(instance_url: str, settings: Settings) -> tuple[str, dict[str, str]]:
@@ -205,6 +196,7 @@ def mastodon_app(instance_url: str, settings: Settings) -> tuple[str, dict[str, 
         base,
         redirect_uri=settings.TRIBE_MASTODON_REDIRECT_URL,
         timeout=settings.TRIBE_PUBLISH_TIMEOUT.total_seconds(),
+        policy=address_policy(settings),
     )
     try:
         with session_scope() as session:
@@ -221,10 +213,12 @@ def mastodon_connected(base: str, app: dict[str, str], code: str, settings: Sett
     from tribe.publishing.mastodon import describe_account, exchange_code
 
     timeout = settings.TRIBE_PUBLISH_TIMEOUT.total_seconds()
+    policy = address_policy(settings)
     credentials = exchange_code(
-        base, app, code, redirect_uri=settings.TRIBE_MASTODON_REDIRECT_URL, timeout=timeout
-    )
-    about = describe_account(base, credentials["access_token"], timeout=timeout)
+        base, app, code, redirect_uri=settings.TRIBE_MASTODON_REDIRECT_URL, timeout=timeout,
+        policy=policy,
+    )  # fmt: skip
+    about = describe_account(base, credentials["access_token"], timeout=timeout, policy=policy)
     return Connected(
         network=Network.MASTODON,
         handle=about["handle"],
@@ -240,14 +234,15 @@ def mastodon_connected(base: str, app: dict[str, str], code: str, settings: Sett
 
 def bluesky_connected(pds: str, handle: str, password: str, settings: Settings) -> Connected:
     """Log in once with an app password; the session is kept and resumed after that."""
-    from tribe.publishing.bluesky import login
+    from tribe.publishing.bluesky import login, pds_address
 
+    pds = pds_address(pds)
     check_server(pds, settings)
     if not handle.strip() or not password.strip():
         raise InvalidInputError("Bluesky needs the handle and an app password")
     credentials = login(
         pds, handle.strip().lstrip("@"), password.strip(),
-        timeout=settings.TRIBE_PUBLISH_TIMEOUT.total_seconds(),
+        timeout=settings.TRIBE_PUBLISH_TIMEOUT.total_seconds(), policy=address_policy(settings),
     )  # fmt: skip
     check_server(str(credentials["pds_url"]), settings)  # where its DID points
     return Connected(

@@ -32,7 +32,8 @@ class FetchError(FeedError):
 
 
 class BlockedAddressError(FetchError):
-    """The feed's host resolves to an address we refuse to connect to."""
+    """A server (a feed, a Mastodon instance, a Bluesky PDS, ...) is not on the public
+    internet, or its name does not resolve: tribe will not connect to it."""
 
 
 class NotAFeedError(FeedError):

@@ -1,8 +1,11 @@
 """The shared machinery of the fake social networks: routing, faults, a request log.
 
-Each fake (X, Mastodon, Bluesky) is a real HTTP server on 127.0.0.1 that speaks its
-network's wire contract for what tribe uses, so the real client library (tweepy,
-Mastodon.py, atproto) can be pointed at it. Tests steer it with faults:
+Each fake (X, Mastodon, Bluesky) is a real HTTP server on 127.0.0.2 (`HOST`, the one
+address the tests allow, as for the feed server) that speaks its network's wire contract
+for what tribe uses, so the real client library (tweepy, Mastodon.py, atproto) can be
+pointed at it. `INTERNAL` (127.0.0.9) is an address no test allows: a server there
+stands for the operator's internal network, which tribe's guard must never reach.
+Tests steer a fake with faults:
 
     server.fail(429, headers={"x-rate-limit-reset": "..."})    # next matching request
     server.fail(500, commit=True)      # act on the request, then answer 500
@@ -27,7 +30,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-HOST = "127.0.0.1"
+from tribe.feeds.netguard import AddressPolicy
+
+HOST = "127.0.0.2"
+INTERNAL = "127.0.0.9"
+# What tests/conftest.py's TRIBE_ALLOWED_NETWORKS allows: the fakes, nothing else local.
+TEST_POLICY = AddressPolicy.from_settings(False, f"{HOST}/32")
 
 
 @dataclass
@@ -101,15 +109,16 @@ class _Server(ThreadingHTTPServer):
 class FakeServer:
     """Routes ("METHOD", regex) to handlers; every request is logged; faults are queued."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, host: str = HOST) -> None:
         self._routes: list[tuple[str, re.Pattern[str], Route]] = []
         self._faults: list[Fault] = []
         self.lock = threading.RLock()  # guards the fake's state too
         self.requests: list[Request] = []
-        self._server = _Server((HOST, port), _Handler)
+        self._server = _Server((host, port), _Handler)
         self._server.owner = self
+        self.host = host
         self.port = self._server.server_address[1]
-        self.base_url = f"http://{HOST}:{self.port}"
+        self.base_url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -258,11 +267,38 @@ def bearer(request: Request) -> str | None:
     return value[7:] if value.lower().startswith("bearer ") else None
 
 
-def closed_port() -> int:
+def closed_port(host: str = HOST) -> int:
     """A local port nothing listens on (connecting to it is refused)."""
     with socket.socket() as probe:
-        probe.bind((HOST, 0))
+        probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+SECRET = "INTERNAL-SECRET-7f3a: the operator's admin page"
+
+
+def internal_server() -> FakeServer:
+    """A server on the operator's network (INTERNAL). It logs whatever reaches it and
+    answers everything with SECRET in the places each library repeats in its errors
+    (Mastodon's `error`, XRPC's `message`, X's body): none of it may reach a member."""
+    server = FakeServer(host=INTERNAL)
+    body = {"error": SECRET, "message": SECRET, "detail": SECRET}
+    for method in ("GET", "POST", "PUT", "DELETE"):
+        server.route(method, r"/.*", lambda request: Response(403, body))
+    return server
+
+
+def redirector(target: str, status: int = 307) -> FakeServer:
+    """A hostile server on HOST (allowed) that redirects every request to `target` + its
+    path: 307 and 308 keep the method and the body, password and all."""
+    server = FakeServer()
+    for method in ("GET", "POST", "PUT", "DELETE"):
+        server.route(
+            method,
+            r"/.*",
+            lambda request: Response(status, b"", {"Location": target + request.path}),
+        )
+    return server
 
 
 class CredentialStore:

@@ -1,8 +1,22 @@
 import ipaddress
+import time
 
+import httpx
 import pytest
+import requests
 
-from tribe.feeds.netguard import AddressPolicy
+from tests.fakenet.common import INTERNAL, TEST_POLICY, internal_server, redirector
+from tribe.errors import BlockedAddressError
+from tribe.feeds import netguard
+from tribe.feeds.netguard import (
+    AddressPolicy,
+    GuardedTransport,
+    RedirectRefused,
+    checked_addresses,
+    guard_refusal,
+    guard_session,
+    unreachable,
+)
 
 STRICT = AddressPolicy()
 LOCAL_DEV = AddressPolicy(allow_private=True)
@@ -72,3 +86,66 @@ def test_an_allowed_network_admits_exactly_itself() -> None:
 def test_an_allowed_network_never_opens_link_local() -> None:
     policy = AddressPolicy.from_settings(False, "169.254.0.0/16")
     assert policy.refusal("169.254.169.254") is not None
+
+
+# Resolving and checking, shared by every HTTP stack. --------------------------------------
+
+
+def test_only_the_allowed_addresses_of_a_name_are_connected_to(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(netguard, "resolve", lambda host, port: ["10.0.0.1", "93.184.215.14"])
+    assert checked_addresses("mixed.example", 443, STRICT) == ["93.184.215.14"]
+
+
+def test_a_name_with_only_refused_addresses_is_refused_in_plain_words(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(netguard, "resolve", lambda host, port: ["10.0.0.1"])
+    with pytest.raises(BlockedAddressError) as refused:
+        checked_addresses("intranet.example", 443, STRICT)
+    assert str(refused.value) == unreachable("intranet.example")
+    assert "10.0.0.1 is a private network address" in caplog.text  # for the operator
+    assert all(record.exc_info is None for record in caplog.records)
+
+
+def test_a_lookup_that_hangs_is_bounded_by_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """getaddrinfo has no timeout of its own."""
+
+    def hang(host: str, port: int) -> list[str]:
+        time.sleep(2)
+        return ["93.184.215.14"]
+
+    monkeypatch.setattr(netguard, "resolve", hang)
+    started = time.monotonic()
+    with pytest.raises(BlockedAddressError) as refused:
+        checked_addresses("slow.example", 443, STRICT, timeout=0.2)
+    assert time.monotonic() - started < 1.0
+    assert str(refused.value) == unreachable("slow.example")
+
+
+def test_a_guarded_requests_session_refuses_addresses_and_redirects() -> None:
+    with internal_server() as internal, redirector(internal.base_url) as hostile:
+        session = guard_session(requests.Session(), TEST_POLICY, timeout=2)
+        with pytest.raises(requests.ConnectionError) as refused:
+            session.get(internal.base_url + "/admin")
+        assert str(guard_refusal(refused.value)) == unreachable(INTERNAL)
+        with pytest.raises(requests.TooManyRedirects) as redirected:
+            session.post(hostile.base_url + "/login", data={"password": "p"})
+        assert isinstance(guard_refusal(redirected.value), RedirectRefused)
+        assert internal.requests == []
+        assert len(hostile.requests) == 1
+
+
+def test_a_guarded_httpx_transport_refuses_addresses_and_redirects() -> None:
+    with internal_server() as internal, redirector(internal.base_url) as hostile:
+        transport = GuardedTransport(TEST_POLICY, refuse_redirects=True)
+        with httpx.Client(transport=transport, follow_redirects=True, trust_env=False) as client:
+            with pytest.raises(httpx.ConnectError) as refused:
+                client.get(internal.base_url + "/admin")
+            assert str(guard_refusal(refused.value)) == unreachable(INTERNAL)
+            with pytest.raises(httpx.TooManyRedirects) as redirected:
+                client.post(hostile.base_url + "/login", data={"password": "p"})
+            assert isinstance(guard_refusal(redirected.value), RedirectRefused)
+        assert internal.requests == []
+        assert len(hostile.requests) == 1

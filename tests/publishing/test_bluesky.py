@@ -15,7 +15,19 @@ import httpx
 import pytest
 
 from tests.fakenet.bluesky import POST, REPOST, FakeAccount, FakeBluesky, graphemes, jwt_payload
-from tests.fakenet.common import CredentialStore, closed_port
+from tests.fakenet.common import (
+    HOST,
+    INTERNAL,
+    SECRET,
+    TEST_POLICY,
+    CredentialStore,
+    FakeServer,
+    closed_port,
+    internal_server,
+    redirector,
+)
+from tribe.errors import InvalidInputError
+from tribe.feeds.netguard import unreachable
 from tribe.publishing.base import (
     AccountContext,
     NeedsReconnect,
@@ -57,7 +69,7 @@ def connect(
     fake: FakeBluesky, handle: str = "alice.example.org", *, timeout: float = 2.0
 ) -> Member:
     account = fake.add_account(handle, PASSWORD)
-    credentials = login(fake.base_url, handle, PASSWORD, timeout=timeout)
+    credentials = login(fake.base_url, handle, PASSWORD, policy=TEST_POLICY, timeout=timeout)
     store = CredentialStore(credentials)
     context = AccountContext(
         account_id=1,
@@ -110,7 +122,7 @@ def test_login_once_then_posts_never_log_in(fake: FakeBluesky) -> None:
     assert credentials["pds_url"] == fake.base_url
     assert jwt_payload(credentials["access_jwt"])["sub"] == alice.account.did
 
-    publisher = BlueskyPublisher()
+    publisher = BlueskyPublisher(policy=TEST_POLICY)
     sent = [publisher.publish(alice.context, item(f"post {n} {LINK}")) for n in range(5)]
 
     assert fake.login_count == 1
@@ -123,14 +135,22 @@ def test_login_once_then_posts_never_log_in(fake: FakeBluesky) -> None:
 def test_login_refuses_a_wrong_password(fake: FakeBluesky) -> None:
     fake.add_account("alice.example.org", PASSWORD)
     with pytest.raises(NeedsReconnect, match="app password"):
-        login(fake.base_url, "@alice.example.org", "wrong-pass-word-1234", timeout=2)
+        login(
+            fake.base_url,
+            "@alice.example.org",
+            "wrong-pass-word-1234",
+            policy=TEST_POLICY,
+            timeout=2,
+        )
     assert fake.login_count == 1
 
 
 def test_login_follows_the_did_document_to_the_pds() -> None:
     with FakeBluesky(did_doc=True) as fake:
         account = fake.add_account("bob.example.org", PASSWORD)
-        credentials = login(fake.base_url + "/xrpc/", account.did, PASSWORD, timeout=2)
+        credentials = login(
+            fake.base_url + "/xrpc/", account.did, PASSWORD, policy=TEST_POLICY, timeout=2
+        )
     assert credentials["pds_url"] == fake.base_url
     assert credentials["handle"] == "bob.example.org"
 
@@ -139,9 +159,9 @@ def test_login_is_rate_limited_like_bluesky() -> None:
     with FakeBluesky(login_limit=2) as fake:
         fake.add_account("alice.example.org", PASSWORD)
         for _ in range(2):
-            login(fake.base_url, "alice.example.org", PASSWORD, timeout=2)
+            login(fake.base_url, "alice.example.org", PASSWORD, policy=TEST_POLICY, timeout=2)
         with pytest.raises(RateLimited) as raised:
-            login(fake.base_url, "alice.example.org", PASSWORD, timeout=2)
+            login(fake.base_url, "alice.example.org", PASSWORD, policy=TEST_POLICY, timeout=2)
     assert raised.value.until > datetime.now(UTC) + timedelta(minutes=4)
 
 
@@ -153,7 +173,7 @@ def test_facets_use_utf8_byte_offsets(fake: FakeBluesky) -> None:
     other = "https://other.example.net/page"
     text = f"🎉👩‍👩‍👧 日本語のブログ「新しい記事」: {LINK} and {other} #tribe"
 
-    sent = BlueskyPublisher().publish(alice.context, item(text))
+    sent = BlueskyPublisher(policy=TEST_POLICY).publish(alice.context, item(text))
 
     [stored] = fake.records(alice.account.did, POST)
     assert sent.remote_id == stored.uri
@@ -180,7 +200,7 @@ def test_facets_use_utf8_byte_offsets(fake: FakeBluesky) -> None:
 def test_a_link_glued_to_text_still_gets_its_facet(fake: FakeBluesky) -> None:
     alice = connect(fake)
     text = f"読んで→{LINK}。"
-    BlueskyPublisher().publish(alice.context, item(text))
+    BlueskyPublisher(policy=TEST_POLICY).publish(alice.context, item(text))
     [stored] = fake.records(alice.account.did, POST)
     [facet] = stored.value["facets"]
     index = facet["index"]
@@ -191,7 +211,9 @@ def test_a_link_glued_to_text_still_gets_its_facet(fake: FakeBluesky) -> None:
 def test_the_post_carries_a_link_card(fake: FakeBluesky) -> None:
     alice = connect(fake)
     summary = "A long summary, " * 60
-    BlueskyPublisher().publish(alice.context, item(title="The title", summary=summary))
+    BlueskyPublisher(policy=TEST_POLICY).publish(
+        alice.context, item(title="The title", summary=summary)
+    )
     [stored] = fake.records(alice.account.did, POST)
     embed = stored.value["embed"]
     assert embed["$type"] == "app.bsky.embed.external"
@@ -208,7 +230,7 @@ def test_the_post_carries_a_link_card(fake: FakeBluesky) -> None:
 def test_the_record_key_is_a_tid_fixed_by_the_delivery(fake: FakeBluesky) -> None:
     alice = connect(fake)
     first = item(key="a" * 32)
-    sent = BlueskyPublisher().publish(alice.context, first)
+    sent = BlueskyPublisher(policy=TEST_POLICY).publish(alice.context, first)
 
     rkey = record_key(first)
     assert TID.fullmatch(rkey)
@@ -231,7 +253,7 @@ def test_the_record_key_is_a_tid_fixed_by_the_delivery(fake: FakeBluesky) -> Non
 def test_a_post_the_pds_refuses_is_rejected(fake: FakeBluesky) -> None:
     alice = connect(fake)
     with pytest.raises(Rejected, match="300 graphemes"):
-        BlueskyPublisher().publish(alice.context, item("é" * 301))
+        BlueskyPublisher(policy=TEST_POLICY).publish(alice.context, item("é" * 301))
     assert fake.records() == []
 
 
@@ -240,7 +262,7 @@ def test_a_post_the_pds_refuses_is_rejected(fake: FakeBluesky) -> None:
 
 def test_a_dropped_answer_is_unknown_and_the_retry_is_the_same_record(fake: FakeBluesky) -> None:
     alice = connect(fake)
-    publisher = BlueskyPublisher()
+    publisher = BlueskyPublisher(policy=TEST_POLICY)
     post = item()
     fake.drop(commit=True, match="putRecord")
 
@@ -258,7 +280,7 @@ def test_a_dropped_answer_is_unknown_and_the_retry_is_the_same_record(fake: Fake
 
 def test_a_server_error_after_acting_is_unknown(fake: FakeBluesky) -> None:
     alice = connect(fake)
-    publisher = BlueskyPublisher()
+    publisher = BlueskyPublisher(policy=TEST_POLICY)
     post = item()
     fake.fail(500, commit=True, body={"error": "InternalServerError", "message": "boom"})
 
@@ -273,16 +295,16 @@ def test_a_slow_server_is_unknown_within_the_timeout(fake: FakeBluesky) -> None:
     fake.slow(3.0, match="putRecord")
     started = time.monotonic()
     with pytest.raises(Unknown, match=r"did not answer within 0\.3 s"):
-        BlueskyPublisher().publish(alice.context, item())
+        BlueskyPublisher(policy=TEST_POLICY).publish(alice.context, item())
     assert time.monotonic() - started < 1.5
 
 
 def test_a_closed_port_is_transient(fake: FakeBluesky) -> None:
     alice = connect(fake)
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://{HOST}:{closed_port()}"
     alice.context.credentials = {**alice.context.credentials, "pds_url": url}
     with pytest.raises(Transient, match="could not reach Bluesky"):
-        BlueskyPublisher().publish(alice.context, item())
+        BlueskyPublisher(policy=TEST_POLICY).publish(alice.context, item())
 
 
 def test_429_is_rate_limited_until_the_reset_header(fake: FakeBluesky) -> None:
@@ -298,7 +320,7 @@ def test_429_is_rate_limited_until_the_reset_header(fake: FakeBluesky) -> None:
         body={"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
     )
     with pytest.raises(RateLimited) as raised:
-        BlueskyPublisher().publish(alice.context, item())
+        BlueskyPublisher(policy=TEST_POLICY).publish(alice.context, item())
     assert raised.value.until == datetime.fromtimestamp(reset, UTC)
     assert fake.records() == []
 
@@ -308,7 +330,7 @@ def test_429_without_a_reset_waits_five_minutes(fake: FakeBluesky) -> None:
     fake.fail(429, body={"error": "RateLimitExceeded"})
     before = datetime.now(UTC)
     with pytest.raises(RateLimited) as raised:
-        BlueskyPublisher().publish(alice.context, item())
+        BlueskyPublisher(policy=TEST_POLICY).publish(alice.context, item())
     assert (
         before + timedelta(minutes=5)
         <= raised.value.until
@@ -320,14 +342,14 @@ def test_401_needs_reconnect(fake: FakeBluesky) -> None:
     alice = connect(fake)
     fake.fail(401, body={"error": "AuthenticationRequired", "message": "Authentication Required"})
     with pytest.raises(NeedsReconnect, match="connect the account again"):
-        BlueskyPublisher().publish(alice.context, item())
+        BlueskyPublisher(policy=TEST_POLICY).publish(alice.context, item())
 
 
 def test_no_stored_session_needs_reconnect(fake: FakeBluesky) -> None:
     alice = connect(fake)
     alice.context.credentials = {}
     with pytest.raises(NeedsReconnect):
-        BlueskyPublisher().publish(alice.context, item())
+        BlueskyPublisher(policy=TEST_POLICY).publish(alice.context, item())
     assert fake.calls("POST", r".*putRecord") == []
 
 
@@ -340,7 +362,7 @@ def test_an_expired_access_token_is_refreshed_and_saved_first(fake: FakeBluesky)
     fake.access_ttl = 3600
     old = dict(alice.store.credentials)
 
-    BlueskyPublisher().publish(alice.context, item())
+    BlueskyPublisher(policy=TEST_POLICY).publish(alice.context, item())
 
     assert fake.login_count == 1
     assert fake.refresh_count == 1
@@ -355,7 +377,7 @@ def test_an_expired_access_token_is_refreshed_and_saved_first(fake: FakeBluesky)
     # What was saved is the live refresh token: the next refresh works with it.
     fake.expire_access(alice.account.did)
     fresh = AccountContext(**{**alice.context.__dict__, "credentials": dict(saved)})
-    BlueskyPublisher().publish(fresh, item())
+    BlueskyPublisher(policy=TEST_POLICY).publish(fresh, item())
     assert fake.refresh_count == 2
     assert fake.login_count == 1
     assert len(fake.records()) == 2
@@ -365,7 +387,7 @@ def test_expired_token_answered_by_the_pds_refreshes_once_and_retries(fake: Fake
     alice = connect(fake)
     fake.expire_access(alice.account.did)  # the token's exp says fine, the PDS says no
 
-    sent = BlueskyPublisher().publish(alice.context, item())
+    sent = BlueskyPublisher(policy=TEST_POLICY).publish(alice.context, item())
 
     assert fake.refresh_count == 1
     assert len(fake.calls("POST", r".*putRecord")) == 2
@@ -377,7 +399,7 @@ def test_concurrent_posts_refresh_the_session_once(fake: FakeBluesky) -> None:
     fake.access_ttl = -60
     alice = connect(fake)
     fake.access_ttl = 3600
-    publisher = BlueskyPublisher()
+    publisher = BlueskyPublisher(policy=TEST_POLICY)
     start = threading.Barrier(8)
     results: list[Sent | BaseException] = []
 
@@ -408,7 +430,7 @@ def test_a_revoked_session_needs_reconnect(fake: FakeBluesky) -> None:
     fake.revoke_sessions(alice.account.did)
 
     with pytest.raises(NeedsReconnect, match="connect the account again"):
-        BlueskyPublisher().publish(alice.context, item())
+        BlueskyPublisher(policy=TEST_POLICY).publish(alice.context, item())
 
     assert fake.refresh_count == 1
     assert fake.login_count == 1  # never logs in by itself
@@ -423,7 +445,7 @@ def test_a_refresh_the_pds_fails_is_transient_and_keeps_the_session(fake: FakeBl
     fake.fail(502, match="refreshSession", body={"error": "UpstreamFailure"})
 
     with pytest.raises(Transient):
-        BlueskyPublisher().publish(alice.context, item())
+        BlueskyPublisher(policy=TEST_POLICY).publish(alice.context, item())
 
     assert alice.store.credentials == before
     assert fake.calls("POST", r".*putRecord") == []
@@ -434,14 +456,14 @@ def test_a_refresh_the_pds_fails_is_transient_and_keeps_the_session(fake: FakeBl
 
 def test_repost_points_at_the_authors_post_and_is_idempotent(fake: FakeBluesky) -> None:
     bob = connect(fake, "bob.example.org")
-    original = BlueskyPublisher().publish(
+    original = BlueskyPublisher(policy=TEST_POLICY).publish(
         bob.context, item(kind=ReshareKind.ANNOUNCE, text=f"New on my blog: {LINK}")
     )
     alice = connect(fake)
     repost = item(
         kind=ReshareKind.REPOST, target_id=original.remote_id, target_cid=original.remote_cid
     )
-    publisher = BlueskyPublisher()
+    publisher = BlueskyPublisher(policy=TEST_POLICY)
 
     first = publisher.publish(alice.context, repost)
     again = publisher.publish(alice.context, repost)
@@ -463,9 +485,11 @@ def test_repost_points_at_the_authors_post_and_is_idempotent(fake: FakeBluesky) 
 def test_repost_without_a_target_is_rejected(fake: FakeBluesky) -> None:
     alice = connect(fake)
     with pytest.raises(Rejected):
-        BlueskyPublisher().publish(alice.context, item(kind=ReshareKind.REPOST, target_id=None))
+        BlueskyPublisher(policy=TEST_POLICY).publish(
+            alice.context, item(kind=ReshareKind.REPOST, target_id=None)
+        )
     with pytest.raises(Rejected):
-        BlueskyPublisher().publish(
+        BlueskyPublisher(policy=TEST_POLICY).publish(
             alice.context,
             item(kind=ReshareKind.REPOST, target_id="at://did:plc:x/app.bsky.feed.post/3k"),
         )
@@ -477,7 +501,7 @@ def test_repost_without_a_target_is_rejected(fake: FakeBluesky) -> None:
 
 def test_find_returns_the_record_or_none(fake: FakeBluesky) -> None:
     alice = connect(fake)
-    publisher = BlueskyPublisher()
+    publisher = BlueskyPublisher(policy=TEST_POLICY)
     post = item()
 
     assert publisher.find(alice.context, post) is None
@@ -494,13 +518,13 @@ def test_find_is_unknown_when_it_cannot_tell(fake: FakeBluesky) -> None:
     alice = connect(fake)
     fake.fail(500, match="getRecord")
     with pytest.raises(Unknown):
-        BlueskyPublisher().find(alice.context, item())
+        BlueskyPublisher(policy=TEST_POLICY).find(alice.context, item())
     alice.context.credentials = {
         **alice.context.credentials,
-        "pds_url": f"http://127.0.0.1:{closed_port()}",
+        "pds_url": f"http://{HOST}:{closed_port()}",
     }
     with pytest.raises(Unknown):
-        BlueskyPublisher().find(alice.context, item())
+        BlueskyPublisher(policy=TEST_POLICY).find(alice.context, item())
 
 
 # The fake itself ---------------------------------------------------------------------------
@@ -544,3 +568,54 @@ def test_the_fake_answers_like_bluesky(fake: FakeBluesky) -> None:
         params={"repo": account.did, "collection": POST, "rkey": "3kbbbbbbbbbbb"},
     )
     assert (missing.status_code, missing.json()["error"]) == (400, "RecordNotFound")
+
+
+# One guarded way out: atproto's httpx client connects only where the guard allows. -------
+
+
+@pytest.fixture
+def internal() -> Iterator[FakeServer]:
+    with internal_server() as server:
+        yield server
+
+
+def test_a_login_redirected_inside_never_carries_the_app_password_there(
+    internal: FakeServer,
+) -> None:
+    with redirector(internal.base_url) as hostile, pytest.raises(Transient) as caught:
+        login(hostile.base_url, "alice.example.org", PASSWORD, policy=TEST_POLICY, timeout=2)
+    assert internal.requests == []  # the app password stayed here
+    assert "answered with a redirect (HTTP 307)" in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+def test_a_write_redirected_inside_is_refused_not_followed(
+    fake: FakeBluesky, internal: FakeServer
+) -> None:
+    alice = connect(fake)
+    target = f"{internal.base_url}/xrpc/com.atproto.repo.putRecord"
+    fake.fail(307, match="putRecord", headers={"Location": target})
+    with pytest.raises(Unknown, match="answered with a redirect") as caught:
+        BlueskyPublisher(policy=TEST_POLICY).publish(alice.context, item())
+    assert internal.requests == []
+    assert SECRET not in str(caught.value)
+
+
+def test_a_pds_at_a_refused_address_is_never_connected_to(
+    fake: FakeBluesky, internal: FakeServer
+) -> None:
+    alice = connect(fake)
+    alice.context.credentials = {**alice.context.credentials, "pds_url": internal.base_url}
+    with pytest.raises(Transient) as caught:
+        BlueskyPublisher(policy=TEST_POLICY).publish(alice.context, item())
+    assert str(caught.value) == unreachable(INTERNAL)
+    with pytest.raises(Transient) as refused:
+        login(internal.base_url, "alice.example.org", PASSWORD, policy=TEST_POLICY, timeout=2)
+    assert str(refused.value) == unreachable(INTERNAL)
+    assert internal.requests == []
+
+
+@pytest.mark.parametrize("typed", ["http://host:99999", "https://h:1:2", "http://[::1"])
+def test_a_pds_address_that_is_not_one_is_a_sentence(typed: str) -> None:
+    with pytest.raises(InvalidInputError, match=r"port|not a valid web address"):
+        login(typed, "alice.example.org", PASSWORD, policy=TEST_POLICY, timeout=2)

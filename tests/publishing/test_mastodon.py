@@ -12,9 +12,19 @@ import pytest
 import requests
 from mastodon import MastodonRatelimitError
 
-from tests.fakenet.common import FakeServer, closed_port
+from tests.fakenet.common import (
+    HOST,
+    INTERNAL,
+    SECRET,
+    TEST_POLICY,
+    FakeServer,
+    closed_port,
+    internal_server,
+    redirector,
+)
 from tests.fakenet.mastodon import FakeMastodon, iso
 from tribe.errors import InvalidInputError
+from tribe.feeds.netguard import unreachable
 from tribe.publishing.base import (
     AccountContext,
     Credentials,
@@ -34,6 +44,7 @@ from tribe.publishing.mastodon import (
     classify,
     describe_account,
     exchange_code,
+    instance_base_url,
     register_app,
 )
 
@@ -100,7 +111,7 @@ def test_post_makes_one_public_status_sent_with_the_idempotency_key(
     fake: FakeMastodon, token: str
 ) -> None:
     post = item()
-    sent = MastodonPublisher().publish(account(fake.base_url, token), post)
+    sent = MastodonPublisher(policy=TEST_POLICY).publish(account(fake.base_url, token), post)
 
     [status] = fake.statuses_by("alice")
     assert sent == Sent(remote_id=status.id, remote_url=f"{fake.base_url}/@alice/{status.id}")
@@ -113,7 +124,7 @@ def test_post_makes_one_public_status_sent_with_the_idempotency_key(
 def test_a_retry_after_a_dropped_answer_returns_the_same_status(
     fake: FakeMastodon, token: str
 ) -> None:
-    publisher, post = MastodonPublisher(), item()
+    publisher, post = MastodonPublisher(policy=TEST_POLICY), item()
     fake.drop(commit=True, match=POSTS)
 
     with pytest.raises(Unknown, match="may have gone out"):
@@ -127,7 +138,7 @@ def test_a_retry_after_a_dropped_answer_returns_the_same_status(
 
 
 def test_a_different_key_is_a_different_status(fake: FakeMastodon, token: str) -> None:
-    publisher = MastodonPublisher()
+    publisher = MastodonPublisher(policy=TEST_POLICY)
     first = publisher.publish(account(fake.base_url, token), item(key="a"))
     second = publisher.publish(account(fake.base_url, token), item(key="b"))
     assert first.remote_id != second.remote_id
@@ -138,7 +149,7 @@ def test_a_different_key_is_a_different_status(fake: FakeMastodon, token: str) -
 def test_a_server_error_is_unknown_and_the_retry_does_not_post_twice(
     fake: FakeMastodon, token: str, status: int
 ) -> None:
-    publisher, post = MastodonPublisher(), item()
+    publisher, post = MastodonPublisher(policy=TEST_POLICY), item()
     fake.fail(status, commit=True, match=POSTS)
 
     with pytest.raises(Unknown, match=f"HTTP {status}"):
@@ -153,14 +164,16 @@ def test_a_slow_server_is_unknown_once_the_timeout_passes(fake: FakeMastodon, to
     fake.slow(3.0, match=POSTS)
     started = time.monotonic()
     with pytest.raises(Unknown, match="timed out"):
-        MastodonPublisher().publish(account(fake.base_url, token, timeout=0.5), item())
+        MastodonPublisher(policy=TEST_POLICY).publish(
+            account(fake.base_url, token, timeout=0.5), item()
+        )
     assert time.monotonic() - started < 1.5
 
 
 def test_a_refused_connection_is_transient() -> None:
-    base = f"http://127.0.0.1:{closed_port()}"
-    with pytest.raises(Transient, match=r"could not reach 127\.0\.0\.1:.*connection refused"):
-        MastodonPublisher().publish(account(base, "token"), item())
+    base = f"http://{HOST}:{closed_port()}"
+    with pytest.raises(Transient, match=r"could not reach 127\.0\.0\.2:.*connection refused"):
+        MastodonPublisher(policy=TEST_POLICY).publish(account(base, "token"), item())
 
 
 def test_a_429_waits_until_the_reset_the_server_gave(fake: FakeMastodon, token: str) -> None:
@@ -168,7 +181,7 @@ def test_a_429_waits_until_the_reset_the_server_gave(fake: FakeMastodon, token: 
     fake.rate_limited(until, match=POSTS)
 
     with pytest.raises(RateLimited) as caught:
-        MastodonPublisher().publish(account(fake.base_url, token), item())
+        MastodonPublisher(policy=TEST_POLICY).publish(account(fake.base_url, token), item())
 
     assert caught.value.until == until
     assert f"waiting until {until:%H:%M} UTC" in str(caught.value)
@@ -183,7 +196,7 @@ def window_end(period: int) -> datetime:
 def test_going_over_the_instance_limit_is_rate_limited_until_the_window_ends() -> None:
     with FakeMastodon(rate_limit=2, rate_period=3600) as fake:
         mine = fake.token_for("alice")
-        publisher = MastodonPublisher()
+        publisher = MastodonPublisher(policy=TEST_POLICY)
         publisher.publish(account(fake.base_url, mine), item(key="1"))
         publisher.publish(account(fake.base_url, mine), item(key="2"))
         before = window_end(3600)
@@ -205,7 +218,7 @@ def test_without_a_reset_header_a_429_waits_five_minutes() -> None:
 def test_a_reset_already_past_still_waits_a_little(fake: FakeMastodon, token: str) -> None:
     fake.rate_limited(datetime.now(UTC) - timedelta(minutes=1), match=POSTS)
     with pytest.raises(RateLimited) as caught:
-        MastodonPublisher().publish(account(fake.base_url, token), item())
+        MastodonPublisher(policy=TEST_POLICY).publish(account(fake.base_url, token), item())
     wait = caught.value.until - datetime.now(UTC)
     assert timedelta(seconds=8) < wait <= timedelta(seconds=10)
 
@@ -227,7 +240,7 @@ def test_an_unreadable_rate_limit_header_on_success_is_unknown_not_rate_limited(
 ) -> None:
     # Mastodon.py raises MastodonRatelimitError when it cannot parse X-RateLimit-Reset,
     # even on a 200 for a status that was made.
-    publisher, post = MastodonPublisher(), item()
+    publisher, post = MastodonPublisher(policy=TEST_POLICY), item()
     fake.fail(200, commit=True, match=POSTS, headers={"X-RateLimit-Reset": "soon-ish"})
     with pytest.raises(Unknown):
         publisher.publish(account(fake.base_url, token), post)
@@ -238,19 +251,19 @@ def test_an_unreadable_rate_limit_header_on_success_is_unknown_not_rate_limited(
 def test_a_revoked_token_needs_reconnecting(fake: FakeMastodon, token: str) -> None:
     fake.revoke(token)
     with pytest.raises(NeedsReconnect, match=r"no longer accepts tribe's access.*revoked"):
-        MastodonPublisher().publish(account(fake.base_url, token), item())
+        MastodonPublisher(policy=TEST_POLICY).publish(account(fake.base_url, token), item())
     assert fake.statuses_by("alice") == []
 
 
 def test_an_unknown_token_needs_reconnecting(fake: FakeMastodon) -> None:
     with pytest.raises(NeedsReconnect, match="The access token is invalid"):
-        MastodonPublisher().publish(account(fake.base_url, "not-a-token"), item())
+        MastodonPublisher(policy=TEST_POLICY).publish(account(fake.base_url, "not-a-token"), item())
 
 
 def test_a_token_without_write_scope_needs_reconnecting(fake: FakeMastodon) -> None:
     read_only = fake.token_for("alice", scopes=["read"])
     with pytest.raises(NeedsReconnect, match="outside the authorized scopes"):
-        MastodonPublisher().publish(account(fake.base_url, read_only), item())
+        MastodonPublisher(policy=TEST_POLICY).publish(account(fake.base_url, read_only), item())
 
 
 def test_a_disabled_login_needs_reconnecting_but_a_refused_post_is_rejected(
@@ -258,21 +271,23 @@ def test_a_disabled_login_needs_reconnecting_but_a_refused_post_is_rejected(
 ) -> None:
     fake.fail(403, match=POSTS, body={"error": "Your login is currently disabled"})
     with pytest.raises(NeedsReconnect, match="Your login is currently disabled"):
-        MastodonPublisher().publish(account(fake.base_url, token), item())
+        MastodonPublisher(policy=TEST_POLICY).publish(account(fake.base_url, token), item())
 
     fake.fail(403, match=POSTS, body={"error": "This action is not allowed"})
     with pytest.raises(Rejected, match="refused the post: This action is not allowed"):
-        MastodonPublisher().publish(account(fake.base_url, token), item())
+        MastodonPublisher(policy=TEST_POLICY).publish(account(fake.base_url, token), item())
 
 
 def test_a_text_over_the_limit_is_rejected_in_the_servers_words(
     fake: FakeMastodon, token: str
 ) -> None:
     with pytest.raises(Rejected) as caught:
-        MastodonPublisher().publish(account(fake.base_url, token), item(text="x" * 501))
+        MastodonPublisher(policy=TEST_POLICY).publish(
+            account(fake.base_url, token), item(text="x" * 501)
+        )
 
     assert str(caught.value) == (
-        f"127.0.0.1:{fake.port} refused the post: Text character limit of 500 exceeded"
+        f"{HOST}:{fake.port} refused the post: Text character limit of 500 exceeded"
     )
     assert fake.statuses_by("alice") == []
 
@@ -282,7 +297,10 @@ def test_a_text_over_the_limit_is_rejected_in_the_servers_words(
 
 def test_a_boost_is_sent_once_however_often_it_is_asked(fake: FakeMastodon, token: str) -> None:
     original = fake.add_status("carol", "My new article https://carol.blog/2")
-    publisher, boost = MastodonPublisher(), item(ReshareKind.REPOST, target_id=original.id)
+    publisher, boost = (
+        MastodonPublisher(policy=TEST_POLICY),
+        item(ReshareKind.REPOST, target_id=original.id),
+    )
 
     first = publisher.publish(account(fake.base_url, token), boost)
     again = publisher.publish(account(fake.base_url, token), boost)
@@ -299,7 +317,7 @@ def test_a_post_from_another_instance_is_found_by_its_url_and_boosted(
 ) -> None:
     url = "https://other.social/@carol/42"
     local = fake.federate(url, "carol@other.social", "My new article https://carol.blog/3")
-    publisher = MastodonPublisher()
+    publisher = MastodonPublisher(policy=TEST_POLICY)
 
     sent = publisher.publish(account(fake.base_url, token), item(ReshareKind.REPOST, target_id=url))
 
@@ -316,7 +334,7 @@ def test_boosting_a_deleted_post_is_rejected(fake: FakeMastodon, token: str) -> 
     original = fake.add_status("carol", "Soon gone")
     fake.delete_status(original.id)
     with pytest.raises(Rejected, match="cannot find the post to boost"):
-        MastodonPublisher().publish(
+        MastodonPublisher(policy=TEST_POLICY).publish(
             account(fake.base_url, token), item(ReshareKind.REPOST, target_id=original.id)
         )
 
@@ -324,7 +342,7 @@ def test_boosting_a_deleted_post_is_rejected(fake: FakeMastodon, token: str) -> 
 def test_boosting_a_followers_only_post_is_rejected(fake: FakeMastodon, token: str) -> None:
     private = fake.add_status("carol", "Followers only", visibility="private")
     with pytest.raises(Rejected, match="refused the boost: This action is not allowed"):
-        MastodonPublisher().publish(
+        MastodonPublisher(policy=TEST_POLICY).publish(
             account(fake.base_url, token), item(ReshareKind.REPOST, target_id=private.id)
         )
     assert fake.reblog_count(private.id) == 0
@@ -332,7 +350,9 @@ def test_boosting_a_followers_only_post_is_rejected(fake: FakeMastodon, token: s
 
 def test_a_repost_without_a_target_is_rejected_without_calling(fake: FakeMastodon) -> None:
     with pytest.raises(Rejected, match="no Mastodon post to boost"):
-        MastodonPublisher().publish(account(fake.base_url, "t"), item(ReshareKind.REPOST))
+        MastodonPublisher(policy=TEST_POLICY).publish(
+            account(fake.base_url, "t"), item(ReshareKind.REPOST)
+        )
     assert fake.requests == []
 
 
@@ -340,7 +360,7 @@ def test_a_repost_without_a_target_is_rejected_without_calling(fake: FakeMastodo
 
 
 def test_find_sees_a_post_that_went_out(fake: FakeMastodon, token: str) -> None:
-    publisher, post = MastodonPublisher(), item()
+    publisher, post = MastodonPublisher(policy=TEST_POLICY), item()
     sent = publisher.publish(account(fake.base_url, token), post)
     assert publisher.find(account(fake.base_url, token), post) == sent
 
@@ -348,7 +368,7 @@ def test_find_sees_a_post_that_went_out(fake: FakeMastodon, token: str) -> None:
 def test_find_says_absent_only_when_the_account_posted_nothing_since(
     fake: FakeMastodon, token: str
 ) -> None:
-    publisher, post = MastodonPublisher(), item()
+    publisher, post = MastodonPublisher(policy=TEST_POLICY), item()
     assert publisher.find(account(fake.base_url, token), post) is None
 
     fake.add_status("alice", "Something else entirely")
@@ -358,7 +378,10 @@ def test_find_says_absent_only_when_the_account_posted_nothing_since(
 
 def test_find_sees_a_boost_and_its_absence(fake: FakeMastodon, token: str) -> None:
     original = fake.add_status("carol", "My new article")
-    publisher, boost = MastodonPublisher(), item(ReshareKind.REPOST, target_id=original.id)
+    publisher, boost = (
+        MastodonPublisher(policy=TEST_POLICY),
+        item(ReshareKind.REPOST, target_id=original.id),
+    )
     assert publisher.find(account(fake.base_url, token), boost) is None
 
     sent = publisher.publish(account(fake.base_url, token), boost)
@@ -368,7 +391,7 @@ def test_find_sees_a_boost_and_its_absence(fake: FakeMastodon, token: str) -> No
 def test_find_cannot_tell_when_the_server_fails(fake: FakeMastodon, token: str) -> None:
     fake.fail(503, match="GET /api/v1/accounts")
     with pytest.raises(Unknown, match="could not look at the account"):
-        MastodonPublisher().find(account(fake.base_url, token), item())
+        MastodonPublisher(policy=TEST_POLICY).find(account(fake.base_url, token), item())
 
 
 # Connecting ------------------------------------------------------------------------------
@@ -382,7 +405,7 @@ def test_connecting_an_account_end_to_end(oauth_metadata: bool) -> None:
         characters_reserved_per_url=30,
         oauth_metadata=oauth_metadata,
     ) as fake:
-        app = register_app(fake.base_url, redirect_uri=REDIRECT, timeout=2)
+        app = register_app(fake.base_url, redirect_uri=REDIRECT, policy=TEST_POLICY, timeout=2)
         assert fake.app_registrations == 1
         registered = fake.apps[app["client_id"]]
         assert (registered.client_secret, registered.scopes) == (app["client_secret"], SCOPES)
@@ -400,17 +423,21 @@ def test_connecting_an_account_end_to_end(oauth_metadata: bool) -> None:
         }
 
         code = fake.authorize("alice")  # the member approves tribe
-        credentials = exchange_code(fake.base_url, app, code, redirect_uri=REDIRECT, timeout=2)
+        credentials = exchange_code(
+            fake.base_url, app, code, redirect_uri=REDIRECT, policy=TEST_POLICY, timeout=2
+        )
         assert list(credentials) == ["access_token"]
         assert fake.tokens[credentials["access_token"]].username == "alice"
 
-        about = describe_account(fake.base_url, credentials["access_token"], timeout=2)
+        about = describe_account(
+            fake.base_url, credentials["access_token"], policy=TEST_POLICY, timeout=2
+        )
         assert about["handle"] == "alice@fake.social"
         assert about["remote_user_id"] == fake.users["alice"].id
         assert (about["max_characters"], about["characters_reserved_per_url"]) == (1000, 30)
         assert about["base_url"] == fake.base_url
 
-        sent = MastodonPublisher().publish(
+        sent = MastodonPublisher(policy=TEST_POLICY).publish(
             account(
                 about["base_url"],
                 credentials["access_token"],
@@ -423,45 +450,98 @@ def test_connecting_an_account_end_to_end(oauth_metadata: bool) -> None:
 
 
 def test_a_used_code_is_refused(fake: FakeMastodon) -> None:
-    app = register_app(fake.base_url, redirect_uri=REDIRECT, timeout=2)
+    app = register_app(fake.base_url, redirect_uri=REDIRECT, policy=TEST_POLICY, timeout=2)
     code = fake.authorize("alice")
-    exchange_code(fake.base_url, app, code, redirect_uri=REDIRECT, timeout=2)
+    exchange_code(fake.base_url, app, code, redirect_uri=REDIRECT, policy=TEST_POLICY, timeout=2)
     with pytest.raises(InvalidInputError, match=r"did not accept the sign-in.*grant is invalid"):
-        exchange_code(fake.base_url, app, code, redirect_uri=REDIRECT, timeout=2)
+        exchange_code(
+            fake.base_url, app, code, redirect_uri=REDIRECT, policy=TEST_POLICY, timeout=2
+        )
 
 
 def test_an_unreachable_instance_is_transient_while_connecting() -> None:
-    base = f"http://127.0.0.1:{closed_port()}"
+    base = f"http://{HOST}:{closed_port()}"
     with pytest.raises(Transient, match="connection refused"):
-        register_app(base, redirect_uri=REDIRECT, timeout=1)
+        register_app(base, redirect_uri=REDIRECT, policy=TEST_POLICY, timeout=1)
     with pytest.raises(Transient, match="connection refused"):
         exchange_code(
-            base, {"client_id": "a", "client_secret": "b"}, "c", redirect_uri=REDIRECT, timeout=1
+            base,
+            {"client_id": "a", "client_secret": "b"},
+            "c",
+            redirect_uri=REDIRECT,
+            policy=TEST_POLICY,
+            timeout=1,
         )
 
 
 def test_a_server_that_is_not_mastodon_is_invalid_input() -> None:
     with FakeServer() as other, pytest.raises(InvalidInputError, match="no route for POST"):
-        register_app(other.base_url, redirect_uri=REDIRECT, timeout=2)
+        register_app(other.base_url, redirect_uri=REDIRECT, policy=TEST_POLICY, timeout=2)
 
 
 @pytest.mark.parametrize("typed", ["", "ftp://mastodon.social", "https://m.social/?x=1"])
 def test_a_malformed_instance_address_is_invalid_input(typed: str) -> None:
     with pytest.raises(InvalidInputError):
-        register_app(typed, redirect_uri=REDIRECT, timeout=1)
+        register_app(typed, redirect_uri=REDIRECT, policy=TEST_POLICY, timeout=1)
 
 
 def test_describing_with_a_revoked_token_needs_reconnecting(fake: FakeMastodon, token: str) -> None:
     fake.revoke(token)
     with pytest.raises(NeedsReconnect, match="revoked"):
-        describe_account(fake.base_url, token, timeout=2)
+        describe_account(fake.base_url, token, policy=TEST_POLICY, timeout=2)
 
 
 def test_describing_an_older_instance_reads_the_v1_limits() -> None:
     with FakeMastodon(
         version="3.5.3", domain="old.social", max_characters=700, characters_reserved_per_url=20
     ) as fake:
-        about = describe_account(fake.base_url, fake.token_for("bob"), timeout=2)
+        about = describe_account(
+            fake.base_url, fake.token_for("bob"), policy=TEST_POLICY, timeout=2
+        )
         assert about["handle"] == "bob@old.social"
         assert (about["max_characters"], about["characters_reserved_per_url"]) == (700, 20)
         assert fake.calls("GET", "/api/v1/instance/?")
+
+
+# One guarded way out: Mastodon.py's session connects only where the guard allows. -------
+
+
+@pytest.fixture
+def internal() -> Iterator[FakeServer]:
+    with internal_server() as server:
+        yield server
+
+
+def test_a_redirect_to_an_internal_server_is_refused_not_followed(
+    fake: FakeMastodon, token: str, internal: FakeServer
+) -> None:
+    fake.fail(307, match=POSTS, headers={"Location": f"{internal.base_url}/api/v1/statuses"})
+    with pytest.raises(Unknown) as caught:
+        MastodonPublisher(policy=TEST_POLICY).publish(account(fake.base_url, token), item())
+    assert internal.requests == []  # the token and the text never left for it
+    assert "answered with a redirect (HTTP 307)" in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+def test_registering_on_an_instance_that_redirects_inside_is_refused(internal: FakeServer) -> None:
+    with redirector(internal.base_url) as hostile, pytest.raises(InvalidInputError) as caught:
+        register_app(hostile.base_url, redirect_uri=REDIRECT, policy=TEST_POLICY, timeout=2)
+    assert internal.requests == []
+    assert "answered with a redirect" in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+def test_an_instance_at_a_refused_address_is_never_connected_to(internal: FakeServer) -> None:
+    with pytest.raises(Transient) as caught:
+        MastodonPublisher(policy=TEST_POLICY).publish(account(internal.base_url, "t"), item())
+    assert str(caught.value) == unreachable(INTERNAL)
+    with pytest.raises(InvalidInputError) as refused:
+        register_app(internal.base_url, redirect_uri=REDIRECT, policy=TEST_POLICY, timeout=2)
+    assert str(refused.value) == unreachable(INTERNAL)
+    assert internal.requests == []
+
+
+@pytest.mark.parametrize("typed", ["http://host:99999", "https://h:1:2", "http://[::1"])
+def test_an_instance_address_that_is_not_one_is_a_sentence(typed: str) -> None:
+    with pytest.raises(InvalidInputError, match=r"port|not a valid web address"):
+        instance_base_url(typed)

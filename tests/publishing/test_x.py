@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import socket
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +12,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests.fakenet.common import CredentialStore
+from tests.fakenet.common import (
+    HOST,
+    INTERNAL,
+    SECRET,
+    TEST_POLICY,
+    CredentialStore,
+    FakeServer,
+    closed_port,
+    internal_server,
+)
 from tests.fakenet.x import (
     DUPLICATE,
     OAUTH1_PERMISSIONS,
@@ -22,6 +31,7 @@ from tests.fakenet.x import (
     s256,
 )
 from tribe.errors import InvalidInputError
+from tribe.feeds.netguard import unreachable
 from tribe.publishing.base import (
     AccountContext,
     Credentials,
@@ -63,6 +73,7 @@ def app(fake: FakeX) -> XApp:
         consumer_secret=fake.consumer_secret,
         client_id=fake.client_id,
         client_secret=fake.client_secret,
+        policy=TEST_POLICY,
     )
 
 
@@ -233,7 +244,7 @@ def test_post(fake: FakeX, app: XApp, alice: FakeUser, auth: str) -> None:
 
 def test_the_session_sends_tweepy_to_the_configured_host(fake: FakeX, alice: FakeUser) -> None:
     creds = fake.issue_oauth2(alice)
-    with XSession(fake.base_url + "/", 2.0) as session:
+    with XSession(fake.base_url + "/", 2.0, policy=TEST_POLICY) as session:
         answer = session.get(
             "https://api.twitter.com/2/users/me",
             headers={"Authorization": f"Bearer {creds['access_token']}"},
@@ -489,10 +500,12 @@ def test_dropped_connection_after_acting_is_unknown(
 
 
 def test_closed_port_is_transient(fake: FakeX, alice: FakeUser) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = XApp(api_url=f"http://127.0.0.1:{port}", consumer_key="k", consumer_secret="s")
+    app = XApp(
+        api_url=f"http://{HOST}:{closed_port()}",
+        consumer_key="k",
+        consumer_secret="s",
+        policy=TEST_POLICY,
+    )
 
     with pytest.raises(Transient):
         XPublisher(app).publish(context(alice, fake.issue_oauth1(alice)), publication())
@@ -568,3 +581,43 @@ def test_concurrent_workers_refresh_once(fake: FakeX, app: XApp, alice: FakeUser
     assert len(store.saved) == 1
     assert len(fake.tweets_by(alice)) == 8
     assert len({s.remote_id for s in sent}) == 8
+
+
+# One guarded way out: tweepy's and requests_oauthlib's sessions go through the guard. ----
+
+
+@pytest.fixture
+def internal() -> Iterator[FakeServer]:
+    with internal_server() as server:
+        yield server
+
+
+def test_a_redirect_from_the_api_is_refused_not_followed(
+    fake: FakeX, app: XApp, alice: FakeUser, internal: FakeServer
+) -> None:
+    fake.fail(307, match="POST /2/tweets", headers={"Location": f"{internal.base_url}/2/tweets"})
+    with pytest.raises(Unknown, match="answered with a redirect") as caught:
+        XPublisher(app).publish(context(alice, fake.issue_oauth1(alice)), publication())
+    assert internal.requests == []
+    assert SECRET not in str(caught.value)
+
+
+def test_the_sign_in_refuses_redirects(fake: FakeX, app: XApp, internal: FakeServer) -> None:
+    target = f"{internal.base_url}/oauth/request_token"
+    fake.fail(307, match="POST /oauth/request_token", headers={"Location": target})
+    with pytest.raises(XConnectError, match="answered with a redirect") as caught:
+        oauth1_start(app)
+    assert internal.requests == []
+    assert SECRET not in str(caught.value)
+
+
+def test_an_api_at_a_refused_address_is_never_connected_to(
+    fake: FakeX, alice: FakeUser, internal: FakeServer
+) -> None:
+    app = XApp(api_url=internal.base_url, consumer_key="k", consumer_secret="s", policy=TEST_POLICY)
+    with pytest.raises(Transient, match=re.escape(unreachable(INTERNAL))):
+        XPublisher(app).publish(context(alice, fake.issue_oauth1(alice)), publication())
+    with pytest.raises(XConnectError, match=re.escape(unreachable(INTERNAL))) as caught:
+        oauth1_start(app)
+    assert internal.requests == []
+    assert SECRET not in str(caught.value)

@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from config import get_settings
 from tests.fakenet.bluesky import FakeBluesky
+from tests.fakenet.common import SECRET, internal_server, redirector
 from tests.fakenet.mastodon import FakeMastodon
 from tests.fakenet.x import FakeX
 from tests.web.conftest import World, go_link, post_form, sign_in
@@ -21,7 +22,8 @@ from tribe.vault import process_vault
 
 @pytest.fixture(autouse=True)
 def fakes_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The fakes listen on 127.0.0.1, which member-given servers may only use when allowed."""
+    """The fakes listen on 127.0.0.2, which member-given servers may only use when allowed;
+    127.0.0.1 is allowed too, but nothing else on loopback (tests/fakenet's INTERNAL)."""
     monkeypatch.setenv("TRIBE_ALLOWED_NETWORKS", "127.0.0.2/32,127.0.0.1/32")
     get_settings.cache_clear()
 
@@ -140,3 +142,66 @@ def test_an_expired_or_missing_step_says_start_again(app: TestClient, world: Wor
     missing = post_form(app, "/accounts/connect/mastodon/finish", {"code": "abc"}, page="/accounts")
     assert missing.status_code == 410  # type: ignore[attr-defined]
     assert "start it again" in missing.text  # type: ignore[attr-defined]
+
+
+def plain_refusal(host: str) -> str:
+    """The one message for a refused address and a name that does not resolve alike."""
+    return (
+        f"tribe could not reach a public server at {host}; check the address "
+        "— tribe only connects to servers on the public internet"
+    )
+
+
+def both_forms(server: str) -> list[tuple[str, dict[str, object]]]:
+    return [
+        ("/accounts/connect/mastodon", {"instance": server}),
+        ("/accounts/connect/bluesky", {"handle": "carol.bsky.social", "password": "app-pass-word",
+                                       "pds": server}),
+    ]  # fmt: skip
+
+
+def in_place(app: TestClient, path: str, form: dict[str, object]) -> object:
+    return post_form(app, path, form, page="/accounts", headers={"X-Tribe-Inplace": "1"})
+
+
+@pytest.mark.parametrize("server", ["http://host:99999", "https://h:1:2", "http://[::1"])
+def test_a_server_address_that_is_not_one_answers_422_with_a_sentence(
+    app: TestClient, world: World, server: str
+) -> None:
+    sign_in(app, world.carol.email)
+    for path, form in both_forms(server):
+        answer = in_place(app, path, form)
+        assert answer.status_code == 422, answer.text  # type: ignore[attr-defined]
+        assert re.search(r"invalid port|not a valid web address", answer.text)  # type: ignore[attr-defined]
+        # The plain form goes back to the page, which shows the sentence.
+        back = post_form(app, path, form, page="/accounts")
+        assert back.status_code == 303  # type: ignore[attr-defined]
+        assert re.search(r"invalid port|not a valid web address", app.get("/accounts").text)
+
+
+@pytest.mark.parametrize(
+    ("server", "host"),
+    [("http://127.0.0.3:9", "127.0.0.3"), ("http://no-such-host.invalid", "no-such-host.invalid")],
+)
+def test_a_refused_address_and_an_unknown_name_read_the_same(
+    app: TestClient, world: World, server: str, host: str
+) -> None:
+    sign_in(app, world.carol.email)
+    for path, form in both_forms(server):
+        answer = in_place(app, path, form)
+        assert answer.status_code == 422  # type: ignore[attr-defined]
+        assert answer.text == plain_refusal(host)  # type: ignore[attr-defined]
+
+
+def test_a_server_that_redirects_inside_reaches_nothing_there(
+    app: TestClient, world: World
+) -> None:
+    """A 307 to the operator's network would carry the app password there."""
+    sign_in(app, world.carol.email)
+    with internal_server() as internal, redirector(internal.base_url) as hostile:
+        for path, form in both_forms(hostile.base_url):
+            answer = in_place(app, path, form)
+            assert answer.status_code == 422  # type: ignore[attr-defined]
+            assert "answered with a redirect (HTTP 307)" in answer.text  # type: ignore[attr-defined]
+            assert SECRET not in answer.text  # type: ignore[attr-defined]
+        assert internal.requests == []

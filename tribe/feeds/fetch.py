@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import email.utils
 import re
-import ssl
 import threading
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urljoin
 
-import httpcore
 import httpx
 
-from tribe.errors import BlockedAddressError, FetchError
-from tribe.feeds.netguard import AddressPolicy, GuardedBackend, deadline
+from tribe.errors import BlockedAddressError, FetchError, InvalidInputError
+from tribe.feeds.netguard import AddressPolicy, GuardedTransport, deadline, guard_refusal
+from tribe.feeds.urls import check_feed_url
 
 MAX_REDIRECTS = 5
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -164,23 +164,6 @@ class _Decoder:
         return out
 
 
-class GuardedTransport(httpx.HTTPTransport):
-    """httpx's transport with our network backend (address policy + deadline)."""
-
-    def __init__(
-        self, policy: AddressPolicy, ssl_context: ssl.SSLContext, *, max_connections: int = 100
-    ) -> None:
-        super().__init__(trust_env=False)
-        # httpx offers no parameter for a network backend; build the same pool with one.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=5.0,
-            network_backend=GuardedBackend(policy),
-        )
-
-
 class Fetcher:
     """HTTP clients for a process, each keeping its connections alive between fetches.
 
@@ -208,6 +191,7 @@ class Fetcher:
                     timeout=httpx.Timeout(self.config.timeout),
                     follow_redirects=False,
                     trust_env=False,
+                    event_hooks={"response": [_read_location]},
                     headers={
                         "User-Agent": self.config.user_agent,
                         "Accept": _ACCEPT,
@@ -238,7 +222,13 @@ class Fetcher:
         except httpx.TooManyRedirects as exc:  # pragma: no cover - we follow redirects ourselves
             raise FetchError(str(exc)) from exc
         except httpx.HTTPError as exc:
-            raise FetchError(f"could not fetch the feed from {_host(url)}: {_reason(exc)}") from exc
+            refused = guard_refusal(exc)
+            if isinstance(refused, BlockedAddressError):  # a plain refusal, no library words
+                raise BlockedAddressError(str(refused)) from None
+            reason = str(exc) or type(exc).__name__
+            raise FetchError(f"could not fetch the feed from {_host(url)}: {reason}") from exc
+        except httpx.InvalidURL as exc:  # what our parser let through and httpx does not
+            raise FetchError(f"{_host(url)} gave an address tribe cannot use ({exc})") from None
 
     def _fetch(self, url: str, validators: Validators) -> FetchResult:
         seen: list[str] = []
@@ -251,11 +241,11 @@ class Fetcher:
         if validators.last_modified:
             headers["If-Modified-Since"] = validators.last_modified
         while True:
-            _check_scheme(current)
+            current = _checked(current)
             seen.append(current)
             with self._client(current).stream("GET", current, headers=headers) as response:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
-                    target = str(response.url.join(response.headers["location"]))
+                    target = response.headers["location"]  # absolute and checked
                     all_permanent = all_permanent and response.status_code in _PERMANENT
                     if all_permanent:
                         moved_to = target
@@ -309,10 +299,34 @@ class Fetcher:
         return b"".join(parts)
 
 
-def _check_scheme(url: str) -> None:
-    scheme = url.partition(":")[0].lower()
-    if scheme not in ("http", "https"):
-        raise FetchError(f"tribe only fetches http and https addresses, not {scheme}:")
+def _read_location(response: httpx.Response) -> None:
+    """Read a redirect's Location our way, before httpx builds the next request from it.
+
+    httpx refuses forms a resolver accepts (`http://0177.0.0.1/` is 127.0.0.1 to
+    getaddrinfo) with a protocol error; read strictly here, they are either written
+    plainly (and checked by the guard like any address) or a clear FetchError.
+    """
+    if response.status_code in _REDIRECTS and "location" in response.headers:
+        location = response.headers["location"]
+        try:
+            target = urljoin(str(response.url), location)
+        except ValueError:
+            raise FetchError(
+                f"the feed redirects to an invalid address ({location!r:.100})"
+            ) from None
+        response.headers["location"] = _checked(target)
+
+
+def _checked(url: str) -> str:
+    """Every hop is read as strictly as an address a member typed (feeds/urls.py)."""
+    try:
+        return check_feed_url(url)
+    except InvalidInputError as exc:
+        if url.partition(":")[0].lower() not in ("http", "https"):
+            raise FetchError(
+                f"tribe only fetches http and https addresses, not {url.partition(':')[0]}:"
+            ) from None
+        raise FetchError(str(exc)) from None
 
 
 def _host(url: str) -> str:
@@ -320,10 +334,3 @@ def _host(url: str) -> str:
         return httpx.URL(url).host or url
     except httpx.InvalidURL:
         return url
-
-
-def _reason(exc: Exception) -> str:
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(cause, BlockedAddressError):  # pragma: no cover - raised directly
-        return str(cause)
-    return str(exc) or type(exc).__name__

@@ -44,8 +44,15 @@ repost points at `target_id` (an at:// URI) and `target_cid`.
 Errors, classified for the dispatcher: 429 -> `RateLimited` (until `ratelimit-reset`, else
 in five minutes); 401/403 or a session/account error -> `NeedsReconnect`; another 4xx ->
 `Rejected` with the server's words; 5xx, a read timeout or a connection lost after
-sending -> `Unknown`; a connection that could not be made -> `Transient`. Every call has
-`AccountContext.timeout` (httpx's connect/read/write/pool timeouts).
+sending -> `Unknown`; a connection that could not be made -> `Transient` (an address
+tribe's guard refused too, in its plain words). Every call has `AccountContext.timeout`
+(httpx's connect/read/write/pool timeouts).
+
+One guarded way out: the SDK's httpx client gets `GuardedTransport` (tribe/feeds/netguard.py),
+so every connection, to the member's PDS or wherever its answers point, is checked against
+the `AddressPolicy`, and a redirect is refused instead of followed (a 307 would otherwise
+carry the app password to wherever it points). A refused redirect is `Unknown` for a write
+and `Transient` otherwise.
 """
 
 from __future__ import annotations
@@ -75,6 +82,9 @@ from atproto_client.utils.facet_detection import detect_facets  # type: ignore[i
 from atproto_core.exceptions import AtProtocolError  # type: ignore[import-untyped]
 from atproto_server.auth.jwt import get_jwt_payload  # type: ignore[import-untyped]
 
+from tribe.errors import BlockedAddressError, InvalidInputError
+from tribe.feeds.netguard import AddressPolicy, GuardedTransport, guard_refusal
+from tribe.feeds.urls import parse_web_address
 from tribe.publishing.base import (
     AccountContext,
     Credentials,
@@ -98,6 +108,7 @@ __all__ = [
     "build_record",
     "link_facets",
     "login",
+    "pds_address",
     "record_key",
 ]
 
@@ -149,19 +160,22 @@ T = TypeVar("T")
 # Connecting ------------------------------------------------------------------------------
 
 
-def login(pds_url: str, handle: str, app_password: str, *, timeout: float) -> Credentials:
+def login(
+    pds_url: str, handle: str, app_password: str, *, timeout: float, policy: AddressPolicy
+) -> Credentials:
     """Create the session once, when the member connects: the ONLY `createSession` call.
 
     `pds_url` is the server the member signs in to (`https://bsky.social` for most);
     `handle` may also be the DID or the e-mail address. Returns the credentials described
     in the module docstring; `credentials["did"]` is the account's DID (its
     `remote_user_id`), `credentials["pds_url"]` its PDS (`base_url`).
-    Raises `NeedsReconnect` for a refused handle or password, `RateLimited`, `Transient`.
+    Raises `InvalidInputError` for an address that is not one, `NeedsReconnect` for a
+    refused handle or password, `RateLimited`, `Transient`.
     """
     identifier = handle.strip().removeprefix("@")
-    server = _server_url(pds_url or DEFAULT_PDS)
+    server = pds_address(pds_url or DEFAULT_PDS)
     call = _Call("login", identifier, server, timeout)
-    with _client(server, timeout) as client:
+    with _client(server, timeout, policy) as client:
         try:
             response = client.com.atproto.server.create_session(
                 models.ComAtprotoServerCreateSession.Data(
@@ -181,12 +195,15 @@ class BlueskyPublisher:
 
     idempotent = True
 
+    def __init__(self, *, policy: AddressPolicy) -> None:
+        self.policy = policy
+
     def publish(self, account: AccountContext, item: Publication) -> Sent:
         collection, record = build_record(item)
         rkey = record_key(item)
         session = _Session.from_context(account)
         call = _Call("write", session.handle, session.pds_url, account.timeout)
-        with _client(session.pds_url, account.timeout) as client:
+        with _client(session.pds_url, account.timeout, self.policy) as client:
 
             def put(client: Client, auth: dict[str, str], did: str) -> Any:
                 return client.com.atproto.repo.put_record(
@@ -209,7 +226,7 @@ class BlueskyPublisher:
         if not did:
             raise Unknown("cannot look on Bluesky: the account's DID is not known")
         call = _Call("read", handle, server, account.timeout)
-        with _client(server, account.timeout) as client:
+        with _client(server, account.timeout, self.policy) as client:
             try:
                 # Reading a record needs no session (and so no refresh).
                 response = client.com.atproto.repo.get_record(
@@ -466,13 +483,27 @@ class _Authorized:
 
 
 @contextmanager
-def _client(server: str, timeout: float) -> Iterator[Client]:
-    """An SDK client without a session (so it never refreshes on its own), `timeout` on all."""
-    client = Client(base_url=server, request=Request(timeout=timeout))
+def _client(server: str, timeout: float, policy: AddressPolicy) -> Iterator[Client]:
+    """An SDK client without a session (so it never refreshes on its own), `timeout` on
+    all, every connection through tribe's guard and no redirect followed."""
+    transport = GuardedTransport(policy, refuse_redirects=True)
+    # trust_env=False: with it, httpx would send some URLs around the transport to a proxy.
+    request = Request(timeout=timeout, transport=transport, trust_env=False)
+    client = Client(base_url=server, request=request)
     try:
         yield client
     finally:
         client.request.close()
+
+
+def pds_address(url: str) -> str:
+    """A member-given PDS address, read strictly (InvalidInputError), as `_server_url`."""
+    address = parse_web_address(url, what="the Bluesky server's address")
+    if address.query or address.fragment:
+        raise InvalidInputError(
+            f"{url.strip()[:100]!r} is not a Bluesky server address, like https://bsky.social"
+        )
+    return _server_url(f"{address.origin}{address.path}")
 
 
 def _server_url(url: str) -> str:
@@ -535,6 +566,13 @@ class _Call:
             )
         return Transient(f"Bluesky's answer for @{self.who} could not be read ({error})")
 
+    def _refused_by_guard(self, refused: Exception) -> PublishError:
+        if isinstance(refused, BlockedAddressError):  # no connection was made
+            return Transient(str(refused))
+        if self.step == "write":  # a redirect, refused after the request was sent
+            return Unknown(f"{refused}; the post may have gone out")
+        return Transient(str(refused))
+
     def _answer(self, status: int, code: str | None, message: str | None) -> PublishError:
         said = message or code or f"HTTP {status}"
         refused = self._refused(status, code, said)
@@ -590,6 +628,9 @@ class _Call:
         return Rejected(f"Bluesky refused the post: {said}")
 
     def _transport(self, cause: httpx.HTTPError) -> PublishError:
+        refused = guard_refusal(cause)  # the guard speaks through httpx's own errors
+        if refused is not None:
+            return self._refused_by_guard(refused)
         if isinstance(cause, _NOT_SENT):
             return Transient(f"could not reach Bluesky at {self.host} ({type(cause).__name__})")
         if isinstance(cause, httpx.TimeoutException):

@@ -30,8 +30,12 @@ How each way a call can end is classified:
   post: Text character limit of 500 exceeded"); 404 on a boost -> the post is gone.
   408 is the exception: the server did not take the request, so `Transient`.
 - 5xx -> `Unknown`: the status may have been made before the server failed.
-- No connection made (refused, DNS, connect timeout, TLS handshake) -> `Transient`.
+- No connection made (refused, DNS, connect timeout, TLS handshake) -> `Transient`;
+  so is an address tribe's guard refused (tribe/feeds/netguard.py), in its plain words.
   Read timeout or a connection broken after the request went out -> `Unknown`.
+- A redirect: every request goes through a guarded session that refuses redirects (the
+  API never needs one, and following it would send the token elsewhere) -> `Unknown`
+  for a post or boost (the server answered oddly after receiving it), else `Transient`.
 
 `find` looks at the account's recent statuses (one or two cheap reads). The dispatcher
 seldom needs it here (an Unknown outcome is simply retried with the same key), so it is
@@ -43,7 +47,10 @@ raises `Unknown`.
 
 Connecting (pure functions, no database; the web/CLI flow stores what they return):
 `register_app` -> `authorize_url` (the member visits it) -> `exchange_code` -> the
-credentials -> `describe_account` (who it is, and the instance's text limits).
+credentials -> `describe_account` (who it is, and the instance's text limits). A refused
+address or a redirect while connecting is the member's to fix: `InvalidInputError`.
+
+Every call takes the `AddressPolicy` the connections are checked against.
 """
 
 from __future__ import annotations
@@ -71,7 +78,9 @@ from mastodon import (
     MastodonRatelimitError,
 )
 
-from tribe.errors import InvalidInputError
+from tribe.errors import BlockedAddressError, InvalidInputError
+from tribe.feeds.netguard import AddressPolicy, guard_refusal, guard_session
+from tribe.feeds.urls import parse_web_address
 from tribe.publishing.base import (
     AccountContext,
     NeedsReconnect,
@@ -130,15 +139,16 @@ class MastodonPublisher:
 
     idempotent = True
 
-    def __init__(self, user_agent: str = DEFAULT_USER_AGENT) -> None:
+    def __init__(self, user_agent: str = DEFAULT_USER_AGENT, *, policy: AddressPolicy) -> None:
         self.user_agent = user_agent
+        self.policy = policy
 
     def publish(self, account: AccountContext, item: Publication) -> Sent:
         host = _host(account.base_url or "")
         if item.kind == ReshareKind.REPOST and not item.target_id:
             raise Rejected("there is no Mastodon post to boost (the author's post is unknown)")
         action = "boost" if item.kind == ReshareKind.REPOST else "post"
-        with _account_api(account, self.user_agent) as (api, seen):
+        with _account_api(account, self.user_agent, self.policy) as (api, seen):
             try:
                 if item.kind == ReshareKind.REPOST:
                     status = api.status_reblog(_local_id(api, item.target_id or "", host))
@@ -152,7 +162,7 @@ class MastodonPublisher:
 
     def find(self, account: AccountContext, item: Publication) -> Sent | None:
         host = _host(account.base_url or "")
-        with _account_api(account, self.user_agent) as (api, seen):
+        with _account_api(account, self.user_agent, self.policy) as (api, seen):
             try:
                 if item.kind == ReshareKind.REPOST:
                     return _find_boost(api, account, item)
@@ -186,12 +196,13 @@ def instance_base_url(instance_url: str) -> str:
         raise InvalidInputError("give the Mastodon server's address, like mastodon.social")
     if "://" not in value:
         value = "https://" + value
-    parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise InvalidInputError(f"{instance_url!r} is not a Mastodon server address")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise InvalidInputError(f"{instance_url!r} is not a Mastodon server address")
-    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+    address = parse_web_address(value, what="the Mastodon server's address")
+    if address.query or address.fragment:
+        raise InvalidInputError(
+            f"{instance_url.strip()[:100]!r} is not a Mastodon server address, "
+            "like https://mastodon.social"
+        )
+    return f"{address.origin}{address.path}".rstrip("/")
 
 
 def register_app(
@@ -199,6 +210,7 @@ def register_app(
     *,
     redirect_uri: str,
     timeout: float,
+    policy: AddressPolicy,
     user_agent: str = DEFAULT_USER_AGENT,
     website: str | None = None,
 ) -> dict[str, str]:
@@ -206,7 +218,7 @@ def register_app(
     base = instance_base_url(instance_url)
     host = _host(base)
     seen = _Seen()
-    session = _session(seen)
+    session = _session(seen, policy, timeout)
     try:
         client_id, client_secret = Mastodon.create_app(
             CLIENT_NAME,
@@ -253,6 +265,7 @@ def exchange_code(
     *,
     redirect_uri: str,
     timeout: float,
+    policy: AddressPolicy,
     user_agent: str = DEFAULT_USER_AGENT,
 ) -> dict[str, str]:
     """Trade the code from the redirect for the account's credentials {"access_token"}."""
@@ -260,6 +273,7 @@ def exchange_code(
     host = _host(base)
     with _api(
         base,
+        policy=policy,
         timeout=timeout,
         user_agent=user_agent,
         client_id=app["client_id"],
@@ -283,6 +297,7 @@ def describe_account(
     access_token: str,
     *,
     timeout: float,
+    policy: AddressPolicy,
     user_agent: str = DEFAULT_USER_AGENT,
 ) -> dict[str, Any]:
     """Who the token belongs to, and the instance's text limits.
@@ -292,10 +307,9 @@ def describe_account(
     """
     base = instance_base_url(instance_url)
     host = _host(base)
-    with _api(base, timeout=timeout, user_agent=user_agent, access_token=access_token) as (
-        api,
-        seen,
-    ):
+    with _api(
+        base, policy=policy, timeout=timeout, user_agent=user_agent, access_token=access_token
+    ) as (api, seen):
         try:
             me = api.account_verify_credentials()
             try:
@@ -348,10 +362,7 @@ def classify(
     if isinstance(error, MastodonRatelimitError):
         return _rate_limited(error, status, response, host=host, action=action)
     if isinstance(error, MastodonNetworkError):
-        reason = _network_reason(error)
-        if _nothing_sent(error):
-            return Transient(f"could not reach {host}: {reason}")
-        return Unknown(f"{host} did not answer ({reason}){_maybe_done(action)}")
+        return _network_outcome(error, host=host, action=action)
     if isinstance(error, MastodonIllegalArgumentError):
         return Rejected(f"tribe could not {action} this on {host}: {error}")
     if not isinstance(error, MastodonAPIError) or status is None or status < 400:
@@ -361,6 +372,20 @@ def classify(
             f"{host} gave an answer tribe does not understand{code}{_maybe_done(action)}"
         )
     return _refused(status, _server_words(error), host=host, action=action)
+
+
+def _network_outcome(error: MastodonNetworkError, *, host: str, action: str) -> PublishError:
+    refused = guard_refusal(error)
+    if isinstance(refused, BlockedAddressError):  # no connection was made
+        return Transient(str(refused))
+    if refused is not None:  # a redirect, refused after the request was sent
+        if action in {"post", "boost"}:
+            return Unknown(f"{refused}{_maybe_done(action)}")
+        return Transient(str(refused))
+    reason = _network_reason(error)
+    if _nothing_sent(error):
+        return Transient(f"could not reach {host}: {reason}")
+    return Unknown(f"{host} did not answer ({reason}){_maybe_done(action)}")
 
 
 def _maybe_done(action: str) -> str:
@@ -514,6 +539,9 @@ def _connect_error(
 
     `oauth`: the call was the token request, where 400/401 mean a bad code or app.
     """
+    refused = guard_refusal(error)
+    if refused is not None:  # an address or a redirect the member must fix
+        return InvalidInputError(str(refused))
     if isinstance(error, MastodonIllegalArgumentError) and isinstance(
         error.__context__, MastodonError
     ):
@@ -645,8 +673,9 @@ class _Seen:
     response: requests.Response | None = None
 
 
-def _session(seen: _Seen) -> requests.Session:
-    session = requests.Session()
+def _session(seen: _Seen, policy: AddressPolicy, timeout: float) -> requests.Session:
+    """A session whose connections go through tribe's guard, redirects refused."""
+    session = guard_session(requests.Session(), policy, timeout=timeout)
 
     def remember(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
         seen.response = response
@@ -660,6 +689,7 @@ def _session(seen: _Seen) -> requests.Session:
 def _api(
     base_url: str,
     *,
+    policy: AddressPolicy,
     timeout: float,
     user_agent: str,
     access_token: str | None = None,
@@ -668,7 +698,7 @@ def _api(
 ) -> Iterator[tuple[Mastodon, _Seen]]:
     """A client of its own per call (Mastodon.py's clients keep per-call state)."""
     seen = _Seen()
-    session = _session(seen)
+    session = _session(seen, policy, timeout)
     try:
         yield (
             Mastodon(
@@ -689,14 +719,20 @@ def _api(
 
 
 @contextmanager
-def _account_api(account: AccountContext, user_agent: str) -> Iterator[tuple[Mastodon, _Seen]]:
+def _account_api(
+    account: AccountContext, user_agent: str, policy: AddressPolicy
+) -> Iterator[tuple[Mastodon, _Seen]]:
     token = account.credentials.get("access_token")
     if not account.base_url:
         raise NeedsReconnect("the Mastodon server of this account is not known; connect it again")
     if not isinstance(token, str) or not token:
         raise NeedsReconnect("tribe holds no Mastodon access for this account; connect it again")
     with _api(
-        account.base_url, timeout=account.timeout, user_agent=user_agent, access_token=token
+        account.base_url,
+        policy=policy,
+        timeout=account.timeout,
+        user_agent=user_agent,
+        access_token=token,
     ) as pair:
         yield pair
 

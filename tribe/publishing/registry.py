@@ -7,6 +7,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from config import Settings, get_settings
+from tribe.feeds.netguard import AddressPolicy
 from tribe.models import Network
 from tribe.publishing.base import Publisher
 from tribe.publishing.dryrun import DryRunPublisher
@@ -20,7 +21,7 @@ def make_publishers(settings: Settings) -> Callable[[Network], Publisher]:
 
     @cache
     def publisher(network: Network) -> Publisher:
-        if settings.TRIBE_DRY_RUN:
+        if settings.dry_run:
             return DryRunPublisher(network.value)
         if network == Network.X:
             from tribe.publishing.x import XPublisher
@@ -29,12 +30,19 @@ def make_publishers(settings: Settings) -> Callable[[Network], Publisher]:
         if network == Network.MASTODON:
             from tribe.publishing.mastodon import MastodonPublisher
 
-            return MastodonPublisher(settings.user_agent)
+            return MastodonPublisher(settings.user_agent, policy=address_policy(settings))
         from tribe.publishing.bluesky import BlueskyPublisher
 
-        return BlueskyPublisher()
+        return BlueskyPublisher(policy=address_policy(settings))
 
     return publisher
+
+
+def address_policy(settings: Settings) -> AddressPolicy:
+    """Where connections to servers outside tribe may go (the same rule as for feeds)."""
+    return AddressPolicy.from_settings(
+        settings.TRIBE_ALLOW_PRIVATE_ADDRESSES, settings.TRIBE_ALLOWED_NETWORKS
+    )
 
 
 def x_app(settings: Settings) -> XApp:
@@ -46,6 +54,7 @@ def x_app(settings: Settings) -> XApp:
         consumer_secret=settings.TRIBE_X_API_SECRET or None,
         client_id=settings.TRIBE_X_CLIENT_ID or None,
         client_secret=settings.TRIBE_X_CLIENT_SECRET or None,
+        policy=address_policy(settings),
     )
 
 

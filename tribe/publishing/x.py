@@ -15,6 +15,9 @@ How tweepy is tamed:
 - `BaseClient.request` hard-codes https://api.twitter.com and sets no timeout: every
   client gets an `XSession` that rewrites that prefix to `XApp.api_url` and puts
   `timeout` on every request. `wait_on_rate_limit` stays off (it would sleep in a worker).
+- Every request, tweepy's and requests_oauthlib's, goes through tribe's guarded adapter
+  (tribe/feeds/netguard.py): connections checked against `XApp.policy`, redirects refused.
+  The API URL is the operator's, but one way out is simpler to trust than two.
 - tweepy does not wrap requests' exceptions in `Client`: they are classified here
   (refused connection / connect timeout: nothing was sent -> Transient; read timeout or a
   dropped connection -> Unknown).
@@ -37,18 +40,17 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 import tweepy  # type: ignore[import-untyped]
-from requests.adapters import HTTPAdapter
-from twitter_text import extract_urls_with_indices
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from tribe.errors import InvalidInputError, TribeError
+from tribe.feeds.netguard import AddressPolicy, guard_refusal, guard_session
 from tribe.publishing.base import (
     AccountContext,
     Credentials,
@@ -62,6 +64,7 @@ from tribe.publishing.base import (
     Transient,
     Unknown,
 )
+from tribe.sharetext import extract_urls_with_indices
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -101,6 +104,7 @@ class XApp:
     consumer_secret: str | None = None
     client_id: str | None = None  # OAuth 2.0
     client_secret: str | None = None
+    policy: AddressPolicy = field(default_factory=AddressPolicy)  # where it may connect
 
     @property
     def base(self) -> str:
@@ -121,13 +125,14 @@ class XConnectError(TribeError):
 
 class XSession(requests.Session):
     """A requests session that sends tweepy's https://api.twitter.com calls to `api_url`
-    (a setting; a fake server in tests) and never waits longer than `timeout` seconds
-    for a connection or for the next bytes of an answer."""
+    (a setting; a fake server in tests), never waits longer than `timeout` seconds for a
+    connection or for the next bytes of an answer, and connects only through the guard."""
 
-    def __init__(self, api_url: str, timeout: float) -> None:
+    def __init__(self, api_url: str, timeout: float, *, policy: AddressPolicy) -> None:
         super().__init__()
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
+        guard_session(self, policy, timeout=timeout)
 
     def request(
         self, method: str, url: str | bytes, *args: Any, **kwargs: Any
@@ -137,21 +142,6 @@ class XSession(requests.Session):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         return super().request(method, url, *args, **kwargs)
-
-
-class _TimeoutAdapter(HTTPAdapter):
-    """Puts a timeout on sessions we do not create ourselves (requests_oauthlib's)."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = timeout
-
-    def send(
-        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        return super().send(request, *args, **kwargs)
 
 
 class _Client(tweepy.Client):  # type: ignore[misc]
@@ -253,14 +243,20 @@ def classify(error: Exception) -> PublishError:
     if isinstance(error, tweepy.HTTPException):
         return _classify_http(error)
     if isinstance(error, requests.ConnectionError) and not _reached(error):
-        return Transient(f"could not connect to X: {error}")
+        return Transient(f"could not connect to X: {_why(error)}")  # incl. a refused address
     if isinstance(error, requests.Timeout):
         return Unknown("X did not answer in time; the post may or may not have been made")
     if isinstance(error, ValueError):  # an answer that is not the JSON X sends
         return Unknown(f"X's answer could not be read: {error}")
-    if isinstance(error, requests.RequestException):
-        return Unknown(f"the connection to X failed mid-request ({error}); the post may exist")
+    if isinstance(error, requests.RequestException):  # incl. a refused redirect
+        return Unknown(f"the request to X failed ({_why(error)}); the post may exist")
     raise error
+
+
+def _why(error: BaseException) -> str:
+    """The guard's plain words when it refused (an address, a redirect), else the error's."""
+    refused = guard_refusal(error)
+    return str(refused) if refused is not None else str(error)
 
 
 # OAuth 2.0 tokens --------------------------------------------------------------------
@@ -271,7 +267,7 @@ def _token_request(app: XApp, form: dict[str, str], timeout: float) -> dict[str,
     if not app.client_id:
         raise InvalidInputError(f"X OAuth 2.0 needs {_OAUTH2_KEYS} to be set")
     auth = (app.client_id, app.client_secret) if app.client_secret else None
-    with XSession(app.api_url, timeout) as session:
+    with XSession(app.api_url, timeout, policy=app.policy) as session:
         response = session.post(
             f"{app.base}/2/oauth2/token",
             data={**form, "client_id": app.client_id},
@@ -441,7 +437,7 @@ class XPublisher:
         self, account: AccountContext, creds: Credentials, action: Callable[[_Client, bool], _T]
     ) -> _T:
         kind = _auth_kind(creds)
-        with XSession(self.app.api_url, account.timeout) as session:
+        with XSession(self.app.api_url, account.timeout, policy=self.app.policy) as session:
             if kind == "oauth1":
                 keys = self.app.oauth1_keys()
                 if keys is None:
@@ -491,7 +487,7 @@ class XPublisher:
                     ) from error
                 raise Transient(f"X could not renew the sign-in now ({error})") from error
             except requests.RequestException as error:
-                raise Transient(f"could not renew the sign-in with X: {error}") from error
+                raise Transient(f"could not renew the sign-in with X: {_why(error)}") from error
             return _oauth2_credentials(answer, current)
 
         creds = account.refresh(update)
@@ -556,6 +552,7 @@ class _OAuth1Handler(tweepy.OAuth1UserHandler):  # type: ignore[misc]
     def __init__(self, app: XApp, keys: tuple[str, str], callback: str, timeout: float) -> None:
         self._base = app.base
         self._timeout = timeout
+        self._policy = app.policy
         super().__init__(keys[0], keys[1], callback=callback)
 
     @property
@@ -564,11 +561,8 @@ class _OAuth1Handler(tweepy.OAuth1UserHandler):  # type: ignore[misc]
 
     @oauth.setter
     def oauth(self, session: requests.Session) -> None:
-        # tweepy makes a new requests_oauthlib session per step: each gets the timeout.
-        adapter = _TimeoutAdapter(self._timeout)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        self._oauth = session
+        # tweepy makes a new requests_oauthlib session per step: each gets the guard.
+        self._oauth = guard_session(session, self._policy, timeout=self._timeout)
 
     def _get_oauth_url(self, endpoint: str) -> str:
         return f"{self._base}/oauth/{endpoint}"
@@ -588,7 +582,7 @@ def _connect_error(error: BaseException, step: str) -> TribeError:
         return InvalidInputError(f"X refused to {step} ({status}: {text or 'no reason given'})")
     if isinstance(error, tweepy.HTTPException):
         return XConnectError(f"X could not {step} now ({_x_words(error)}); try again")
-    return XConnectError(f"could not reach X to {step} ({error}); try again")
+    return XConnectError(f"could not reach X to {step} ({_why(error)}); try again")
 
 
 def oauth1_start(
@@ -701,7 +695,7 @@ def oauth2_finish(
             raise InvalidInputError(f"X refused the sign-in ({error}): start again") from error
         raise XConnectError(f"X could not finish the sign-in now ({error}); try again") from error
     except requests.RequestException as error:
-        raise XConnectError(f"could not reach X to finish the sign-in ({error})") from error
+        raise XConnectError(f"could not reach X to finish the sign-in ({_why(error)})") from error
     creds = _oauth2_credentials(answer, {})
     if not creds["refresh_token"]:
         del creds["refresh_token"]  # no offline.access: the member reconnects every 2 hours
@@ -714,7 +708,7 @@ def describe_account(app: XApp, creds: Credentials, *, timeout: float) -> dict[s
         kind = _auth_kind(creds)
     except NeedsReconnect as error:
         raise InvalidInputError(str(error)) from None
-    with XSession(app.api_url, timeout) as session:
+    with XSession(app.api_url, timeout, policy=app.policy) as session:
         if kind == "oauth1":
             keys = app.oauth1_keys()
             if keys is None:

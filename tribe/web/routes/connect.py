@@ -20,7 +20,7 @@ from config import Settings, SettingsError
 from tribe import connect
 from tribe.errors import InvalidInputError, LinkError
 from tribe.vault import Vault
-from tribe.web.deps import PageViewer, SettingsDep, Viewer, render
+from tribe.web.deps import OutboundDep, PageViewer, SettingsDep, Viewer, render
 from tribe.web.flash import redirect
 
 router = APIRouter()
@@ -90,12 +90,14 @@ def _finish(viewer: Viewer, connected: connect.Connected, settings: Settings) ->
 
 @router.post("/accounts/connect/bluesky")
 def bluesky(
-    viewer: PageViewer, settings: SettingsDep, handle: Annotated[str, Form(max_length=253)],
-    password: Annotated[str, Form(max_length=200)],
+    viewer: PageViewer, settings: SettingsDep, out: OutboundDep,
+    handle: Annotated[str, Form(max_length=253)], password: Annotated[str, Form(max_length=200)],
     pds: Annotated[str, Form(max_length=300)] = "https://bsky.social",
 ) -> Response:  # fmt: skip
     _vault(settings)
-    return _finish(viewer, connect.bluesky_connected(pds, handle, password, settings), settings)
+    with out.calls.slot(viewer.id):
+        connected = connect.bluesky_connected(pds, handle, password, settings)
+    return _finish(viewer, connected, settings)
 
 
 # Mastodon: authorize on the member's instance, then the code.
@@ -103,12 +105,13 @@ def bluesky(
 
 @router.post("/accounts/connect/mastodon")
 def mastodon_start(
-    request: Request, viewer: PageViewer, settings: SettingsDep, instance: Field
+    request: Request, viewer: PageViewer, settings: SettingsDep, out: OutboundDep, instance: Field
 ) -> Response:
     from tribe.publishing.mastodon import authorize_url
 
     _vault(settings)
-    base, app = connect.mastodon_app(instance, settings)
+    with out.calls.slot(viewer.id):
+        base, app = connect.mastodon_app(instance, settings)
     redirect_uri = settings.TRIBE_MASTODON_REDIRECT_URL
     # The callback must come back with this: a code someone else got cannot be slipped in.
     state = secrets.token_urlsafe(24)
@@ -129,15 +132,17 @@ def _mastodon_finish(request: Request, viewer: Viewer, settings: Settings, code:
 
 @router.post("/accounts/connect/mastodon/finish")
 def mastodon_code(
-    request: Request, viewer: PageViewer, settings: SettingsDep, code: Field
+    request: Request, viewer: PageViewer, settings: SettingsDep, out: OutboundDep, code: Field
 ) -> Response:
-    return _mastodon_finish(request, viewer, settings, code)
+    with out.calls.slot(viewer.id):
+        return _mastodon_finish(request, viewer, settings, code)
 
 
 @router.get("/accounts/connect/mastodon/callback")
 def mastodon_callback(
-    request: Request, viewer: PageViewer, settings: SettingsDep, code: str = "", state: str = ""
-) -> Response:
+    request: Request, viewer: PageViewer, settings: SettingsDep, out: OutboundDep,
+    code: str = "", state: str = "",
+) -> Response:  # fmt: skip
     if not code:
         return redirect("/accounts", error="Mastodon did not authorize tribe; nothing changed")
     kept = _kept(request, settings, viewer, "mastodon")
@@ -145,14 +150,17 @@ def mastodon_callback(
         raise InvalidInputError(
             "this answer from Mastodon does not match your attempt; start again"
         )
-    return _mastodon_finish(request, viewer, settings, code)
+    with out.calls.slot(viewer.id):
+        return _mastodon_finish(request, viewer, settings, code)
 
 
 # X: OAuth 2.0 with PKCE when the operator registered a callback, else OAuth 1.0a + PIN.
 
 
 @router.post("/accounts/connect/x")
-def x_start(request: Request, viewer: PageViewer, settings: SettingsDep) -> Response:
+def x_start(
+    request: Request, viewer: PageViewer, settings: SettingsDep, out: OutboundDep
+) -> Response:
     from tribe.publishing.registry import x_app
     from tribe.publishing.x import oauth1_start, oauth2_start
 
@@ -163,7 +171,8 @@ def x_start(request: Request, viewer: PageViewer, settings: SettingsDep) -> Resp
         go = _go(request, "X", url)
         return _keep(go, settings, viewer, network="x", flow="oauth2", state=state)
     timeout = settings.TRIBE_PUBLISH_TIMEOUT.total_seconds()
-    url, state = oauth1_start(app, callback="oob", timeout=timeout)
+    with out.calls.slot(viewer.id):
+        url, state = oauth1_start(app, callback="oob", timeout=timeout)
     response = render(request, "connect_step.html", network="X", url=url,
                       action="/accounts/connect/x/finish", what="PIN")  # fmt: skip
     return _keep(response, settings, viewer, network="x", flow="oauth1", state=state)
@@ -181,12 +190,18 @@ def _x_finish(request: Request, viewer: Viewer, settings: Settings, answer: str)
 
 
 @router.post("/accounts/connect/x/finish")
-def x_pin(request: Request, viewer: PageViewer, settings: SettingsDep, code: Field) -> Response:
-    return _x_finish(request, viewer, settings, code)
+def x_pin(
+    request: Request, viewer: PageViewer, settings: SettingsDep, out: OutboundDep, code: Field
+) -> Response:
+    with out.calls.slot(viewer.id):
+        return _x_finish(request, viewer, settings, code)
 
 
 @router.get("/accounts/connect/x/callback")
-def x_callback(request: Request, viewer: PageViewer, settings: SettingsDep) -> Response:
+def x_callback(
+    request: Request, viewer: PageViewer, settings: SettingsDep, out: OutboundDep
+) -> Response:
     if "code" not in request.query_params:
         return redirect("/accounts", error="X did not authorize tribe; nothing changed")
-    return _x_finish(request, viewer, settings, str(request.url))
+    with out.calls.slot(viewer.id):
+        return _x_finish(request, viewer, settings, str(request.url))
