@@ -330,9 +330,10 @@ def template_for(member: Member, network: Network) -> str:
 def set_template(session: Session, *, email: str, network: str, template: str) -> str:
     member = get_member(session, email)
     net = check_network(network)
-    member.templates = {**member.templates, net.value: check_template(template)}
+    stored = check_template(template)  # with plain newlines, whatever the edge sent
+    member.templates = {**member.templates, net.value: stored}
     session.flush()
-    return template
+    return stored
 
 
 def templates_of(session: Session, *, email: str) -> dict[str, str]:

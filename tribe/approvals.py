@@ -3,6 +3,10 @@
 Approving places one delivery per active account at the next time that account's
 schedule allows. A decision is recorded once: a second click, a retried request or an
 approval of the same post from a second tribe changes nothing.
+
+Membership is checked when an item is approved, not only when it reached the stream:
+a member who no longer shares an active tribe with the post's author cannot approve it
+(by hand, all at once or automatically).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from tribe.models import (
 )
 from tribe.schedule import Placement, place
 from tribe.sharetext import ShareInput, check_own_text, check_template, fit, limit_for
+from tribe.stream import item_author, shares_a_tribe, still_share_a_tribe
 
 log = logging.getLogger("tribe.approvals")
 
@@ -57,6 +62,11 @@ HOLDS_TIME = (
 
 class QueueFullError(ConflictError):
     """No account had a free time within the horizon; the item stays pending."""
+
+
+class WithdrawnError(ConflictError):
+    """The member and the post's author no longer share an active tribe: the item was
+    withdrawn from the member's stream and nothing was queued."""
 
 
 @dataclass(frozen=True)
@@ -239,7 +249,10 @@ def template_preview(session: Session, *, email: str, network: str, template: st
     post = session.exec(
         select(Post)
         .join(StreamItem, col(StreamItem.post_id) == col(Post.id))
-        .where(col(StreamItem.member_id) == member.id)
+        .where(
+            col(StreamItem.member_id) == member.id,
+            shares_a_tribe(col(StreamItem.member_id), item_author()),
+        )
         .order_by(col(StreamItem.id).desc())
     ).first()
     account = next((a for a in member_accounts(session, member) if a.network == net), None)
@@ -330,6 +343,20 @@ def schedule_delivery(
     return delivery
 
 
+def _withdrawn_error(
+    session: Session,
+    item: StreamItem,
+    outcome: str = "so it cannot be approved (nothing was queued)",
+) -> WithdrawnError:
+    post = session.get(Post, item.post_id)
+    feed = session.get(Feed, post.feed_id) if post else None
+    author = session.get(Member, feed.owner_id) if feed else None
+    who = author.display_name if author else "its author"
+    return WithdrawnError(
+        f"stream item #{item.id}: you and {who} no longer share a tribe, {outcome}"
+    )
+
+
 def approve(
     session: Session,
     *,
@@ -340,7 +367,11 @@ def approve(
     config: ApprovalConfig | None = None,
     auto: bool = False,
 ) -> Decision:
-    """Approve a stream item: one delivery per active account, each at its next free time."""
+    """Approve a stream item: one delivery per active account, each at its next free time.
+
+    Refused with `WithdrawnError` when the member and the post's author no longer share
+    an active tribe.
+    """
     now = now or datetime.now(UTC)
     config = config or ApprovalConfig()
     own = own or {}
@@ -348,8 +379,19 @@ def approve(
     item = _item(session, member, item_id)
     if item.state == StreamState.APPROVED:
         return Decision(item_id, item.state, _existing(session, item), repeated=True)
+    if item.state == StreamState.WITHDRAWN:
+        raise _withdrawn_error(session, item)
     if item.state != StreamState.PENDING:
         raise ConflictError(f"stream item #{item_id} was {item.state.value}; it cannot be approved")
+    post = session.get(Post, item.post_id)
+    assert post is not None
+    feed = session.get(Feed, post.feed_id)
+    assert feed is not None
+    assert member.id is not None
+    if not still_share_a_tribe(session, member.id, feed.owner_id):
+        # Leaving and removal withdraw such items in their own transaction; one that is
+        # still pending (a removal racing this approval) is refused, and not listed.
+        raise _withdrawn_error(session, item, "so it cannot be approved (nothing was queued)")
     accounts = member_accounts(session, member)
     if not accounts:
         raise InvalidInputError(
@@ -359,8 +401,6 @@ def approve(
     missing = sorted(set(own) - {a.network for a in accounts})
     if missing:
         raise InvalidInputError(f"{member.email} has no {', '.join(missing)} account for that text")
-    post = session.get(Post, item.post_id)
-    assert post is not None
     texts = share_texts(session, member, post, accounts, own)  # errors here store nothing
 
     queued: list[Queued] = []
@@ -396,6 +436,8 @@ def skip(session: Session, *, email: str, item_id: int, now: datetime | None = N
     item = _item(session, member, item_id)
     if item.state == StreamState.SKIPPED:
         return Decision(item_id, item.state, repeated=True)
+    if item.state == StreamState.WITHDRAWN:
+        raise _withdrawn_error(session, item, "so it is out of your stream already")
     if item.state != StreamState.PENDING:
         raise ConflictError(f"stream item #{item_id} was {item.state.value}; it cannot be skipped")
     item.state, item.decided_at = StreamState.SKIPPED, now or datetime.now(UTC)
@@ -409,6 +451,18 @@ class BatchOutcome:
     errors: tuple[str, ...]
 
 
+def _try_approve(
+    session: Session, *, email: str, item_id: int, now: datetime | None,
+    config: ApprovalConfig | None, auto: bool = False,
+) -> Decision | TribeError:  # fmt: skip
+    """One approval of a batch, in a savepoint: its failure spoils only itself."""
+    try:
+        with session.begin_nested():
+            return approve(session, email=email, item_id=item_id, now=now, config=config, auto=auto)
+    except TribeError as exc:
+        return exc
+
+
 def approve_all(
     session: Session,
     *,
@@ -417,16 +471,15 @@ def approve_all(
     now: datetime | None = None,
     config: ApprovalConfig | None = None,
 ) -> BatchOutcome:
-    """Approve every item shown to the member; one that cannot be approved stays pending."""
+    """Approve every item shown to the member; one that cannot be approved stays pending
+    (or is withdrawn, when its author no longer shares a tribe with the member)."""
     decisions, errors = [], []
     for item_id in item_ids:
-        try:
-            with session.begin_nested():
-                decisions.append(
-                    approve(session, email=email, item_id=item_id, now=now, config=config)
-                )
-        except TribeError as exc:
-            errors.append(f"#{item_id}: {exc}")
+        outcome = _try_approve(session, email=email, item_id=item_id, now=now, config=config)
+        if isinstance(outcome, Decision):
+            decisions.append(outcome)
+        else:
+            errors.append(f"#{item_id}: {outcome}")
     return BatchOutcome(tuple(decisions), tuple(errors))
 
 
@@ -492,7 +545,12 @@ def auto_approve_pending(session: Session, *, now: datetime, config: ApprovalCon
                 col(Preference.author_id) == col(Feed.owner_id),
             ),
         )
-        .where(col(StreamItem.state) == StreamState.PENDING, col(Preference.auto_approve).is_(True))
+        .where(
+            col(StreamItem.state) == StreamState.PENDING,
+            col(Preference.auto_approve).is_(True),
+            # A tribemate no more: nothing of theirs is approved automatically.
+            shares_a_tribe(col(StreamItem.member_id), col(Feed.owner_id)),
+        )
         .order_by(col(StreamItem.id))
     ).all()
     approved = 0
@@ -512,15 +570,11 @@ def auto_approve_pending(session: Session, *, now: datetime, config: ApprovalCon
         ).one()
         if used >= pref.auto_daily_cap:
             continue
-        try:
-            with session.begin_nested():
-                approve(
-                    session, email=member.email, item_id=item.id or 0, now=now, config=config,
-                    auto=True,
-                )  # fmt: skip
-            approved += 1
-        except TribeError:
-            continue  # no account, queue full: it waits for the member like any item
+        decided = _try_approve(
+            session, email=member.email, item_id=item.id or 0, now=now, config=config, auto=True
+        )
+        # No account, queue full: it waits for the member like any item.
+        approved += isinstance(decided, Decision)
     return approved
 
 

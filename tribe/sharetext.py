@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import html
 import re
+import warnings
 from dataclasses import dataclass
 from string import Formatter
 
 import regex
-from twitter_text import parse_tweet
 
 from tribe.errors import InvalidInputError
 from tribe.models import Network
+
+with warnings.catch_warnings():
+    # twitter-text-parser 3.0 (its last release) loads its data with pkg_resources, which
+    # setuptools deprecates loudly; pyproject.toml keeps a setuptools that still has it.
+    warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+    from twitter_text import extract_urls_with_indices as extract_urls_with_indices  # noqa: PLC0414 - for x.py
+    from twitter_text import parse_tweet
 
 ELLIPSIS = "\u2026"
 _SPACE = re.compile(r"\s+")
@@ -67,6 +74,17 @@ def limit_for(
     return Limit(network, 300, None)
 
 
+def plain_newlines(text: str) -> str:
+    """Line breaks as the networks expect them: `\n` only. Browsers send a text area's
+    lines with `\r\n` (the HTML form encoding), and a lone `\r` would be posted as is.
+
+    Every text tribe posts passes here: a member's own words (`check_own_text`), their
+    templates (`check_template` when stored, `_render` when filled in) and the titles,
+    author names and tags filled into them.
+    """
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _is_shouting(text: str) -> bool:
     letters = [c for c in text if c.isalpha() and (c.isupper() or c.islower())]
     return len(letters) >= 4 and sum(c.isupper() for c in letters) / len(letters) > 0.8
@@ -96,7 +114,9 @@ def hashtags(categories: list[str] | tuple[str, ...], most: int = 3) -> str:
 
 
 def check_template(template: str) -> str:
-    """A template may use {title}, {url}, {author}, {tags}, and must keep the link."""
+    """A template may use {title}, {url}, {author}, {tags}, and must keep the link.
+    Returns the template as it is stored (with plain newlines)."""
+    template = plain_newlines(template)
     try:
         parsed = list(Formatter().parse(template))
     except ValueError as exc:
@@ -137,7 +157,7 @@ def _safe_start(text: str) -> str:
 
 
 def _render(template: str, data: ShareInput, title: str, tags: str) -> str:
-    text = template.format(title=title, url=data.url, author=data.author, tags=tags)
+    text = plain_newlines(template.format(title=title, url=data.url, author=data.author, tags=tags))
     return _safe_start(_SPACE.sub(" ", text.replace("\n", "\x00")).replace("\x00", "\n").strip())
 
 
@@ -168,7 +188,7 @@ def fit(template: str, data: ShareInput, limit: Limit) -> str:
 
 def check_own_text(text: str, url: str, limit: Limit) -> str:
     """A member's own text is never cut: it fits as written (with the link) or is refused."""
-    text = text.strip()
+    text = plain_newlines(text).strip()
     if not text:
         raise InvalidInputError(f"the {limit.network.value} text is empty")
     if url and url not in text:

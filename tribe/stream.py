@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import nh3
-from sqlalchemy import and_, func, literal, or_
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, and_, func, literal, or_, update
+from sqlalchemy.orm import Mapped, aliased
 from sqlmodel import Session, UTCDateTime, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from tribe.db import dialect_insert
 from tribe.members import get_member
@@ -27,10 +28,97 @@ from tribe.models import (
 )
 
 
+def _common_memberships(
+    member_id: Mapped[int] | ColumnElement[int] | int,
+    author_id: Mapped[int] | ColumnElement[int] | int,
+) -> SelectOfScalar[int | None]:
+    mine = aliased(Membership)
+    theirs = aliased(Membership)
+    return (
+        select(col(mine.id))
+        .join(theirs, col(theirs.tribe_id) == col(mine.tribe_id))
+        .where(
+            col(mine.member_id) == member_id,
+            col(mine.status) == MembershipStatus.ACTIVE,
+            col(theirs.member_id) == author_id,
+            col(theirs.status) == MembershipStatus.ACTIVE,
+        )
+    )
+
+
+def shares_a_tribe(
+    member_id: Mapped[int] | ColumnElement[int] | int,
+    author_id: Mapped[int] | ColumnElement[int] | int,
+) -> ColumnElement[bool]:
+    """SQL: the two are both active members of at least one tribe right now.
+
+    This is the one membership rule of the stream: an item is listed and can be
+    approved only while it holds (checked where it is used, not only at fan-out).
+    """
+    return _common_memberships(member_id, author_id).exists()
+
+
+def still_share_a_tribe(session: Session, member_id: int, author_id: int) -> bool:
+    """`shares_a_tribe`, checked at the moment of use. On PostgreSQL the memberships
+    that make it true stay locked (FOR SHARE) until the transaction ends, so a removal
+    waits for an approval in progress instead of slipping in between; SQLite's write
+    lock already does that."""
+    found = session.exec(
+        _common_memberships(member_id, author_id).limit(1).with_for_update(read=True)
+    ).first()
+    return found is not None
+
+
+def item_author() -> ColumnElement[int]:
+    """SQL, correlated to `StreamItem`: the member whose feed the item's post came from."""
+    return (
+        select(col(Feed.owner_id))
+        .join(Post, col(Post.feed_id) == col(Feed.id))
+        .where(col(Post.id) == col(StreamItem.post_id))
+        .correlate(StreamItem)  # to the statement around `shares_a_tribe`, two levels up
+        .scalar_subquery()
+    )
+
+
+def withdraw_unshared(
+    session: Session, *, now: datetime, member_id: int | None = None,
+    item_ids: Sequence[int] | None = None,
+) -> int:  # fmt: skip
+    """Pending items whose member and author no longer share an active tribe become
+    withdrawn (kept, never deleted; a later re-join does not bring them back).
+
+    `member_id` limits it to items that member is on either side of: theirs, and those
+    of their posts in others' streams; `item_ids` to those items.
+    """
+    author = item_author()
+    stmt = update(StreamItem).where(
+        col(StreamItem.state) == StreamState.PENDING,
+        ~shares_a_tribe(col(StreamItem.member_id), author),
+    )
+    if member_id is not None:
+        theirs = select(col(Post.id)).join(Feed, col(Feed.id) == col(Post.feed_id))
+        stmt = stmt.where(
+            or_(
+                col(StreamItem.member_id) == member_id,
+                col(StreamItem.post_id).in_(theirs.where(col(Feed.owner_id) == member_id)),
+            )
+        )
+    if item_ids is not None:
+        stmt = stmt.where(col(StreamItem.id).in_(list(item_ids)))
+    result = session.exec(stmt.values(state=StreamState.WITHDRAWN, decided_at=now))
+    return int(result.rowcount)
+
+
+def shareable_url() -> ColumnElement[bool]:
+    """SQL: the post has a web link a tribemate can share (http or https)."""
+    return or_(col(Post.url).startswith("http://"), col(Post.url).startswith("https://"))
+
+
 def fan_out(session: Session, post_ids: Sequence[int], *, now: datetime) -> int:
     """Give each post a stream item for every active tribemate of its author, once.
 
-    Tribemates who muted the author get nothing.
+    Tribemates who muted the author get nothing; a post without a web link (see
+    `shareable_url`) reaches no one: there would be nothing to share.
 
     One INSERT ... SELECT for all posts and members: the author is excluded, a
     member who shares several tribes with the author gets one item, and the unique
@@ -73,6 +161,7 @@ def fan_out(session: Session, post_ids: Sequence[int], *, now: datetime) -> int:
         )
         .where(
             col(Post.id).in_(list(post_ids)),
+            shareable_url(),
             or_(col(Preference.muted).is_(None), col(Preference.muted).is_(False)),
         )
         .distinct()
@@ -111,12 +200,23 @@ def _excerpt(summary: str, most: int = 280) -> str:
     return text[:most].rsplit(" ", 1)[0] + " …"
 
 
+def _listed(member_id: int) -> list[ColumnElement[bool]]:
+    """The member's pending items whose author still shares an active tribe with them.
+
+    Leaving and removal withdraw the others; this keeps them out of sight even when
+    something got past that (a fan-out racing the removal)."""
+    return [
+        col(StreamItem.member_id) == member_id,
+        col(StreamItem.state) == StreamState.PENDING,
+        shares_a_tribe(member_id, item_author()),
+    ]
+
+
 def count_pending(session: Session, *, email: str) -> int:
     member = get_member(session, email)
+    assert member.id is not None
     return session.exec(
-        select(func.count()).where(
-            col(StreamItem.member_id) == member.id, col(StreamItem.state) == StreamState.PENDING
-        )
+        select(func.count()).select_from(StreamItem).where(*_listed(member.id))
     ).one()
 
 
@@ -133,10 +233,7 @@ def pending_stream(
         .join(Post, col(Post.id) == col(StreamItem.post_id))
         .join(Feed, col(Feed.id) == col(Post.feed_id))
         .join(Member, col(Member.id) == col(Feed.owner_id))
-        .where(
-            col(StreamItem.member_id) == member.id,
-            col(StreamItem.state) == StreamState.PENDING,
-        )
+        .where(*_listed(member.id))
         .order_by(when.desc(), col(StreamItem.id).desc())
         .limit(limit)
         .offset(offset)

@@ -6,6 +6,7 @@ import pytest
 from tribe.feeds.decide import (
     Candidate,
     PollConfig,
+    announcement,
     delay_after_error,
     delay_after_success,
     effective_published,
@@ -112,3 +113,23 @@ def test_a_date_in_the_future_counts_as_now() -> None:
     assert effective_published(NOW + timedelta(days=365), NOW) == NOW
     assert effective_published(NOW - MINUTE, NOW) == NOW - MINUTE
     assert effective_published(None, NOW) is None
+
+
+def test_entries_without_a_web_link_are_held_back_and_named() -> None:
+    entries = [
+        Candidate("js", NOW - timedelta(hours=1), has_link=False),
+        Candidate("real", NOW - timedelta(hours=2)),
+        Candidate("old-and-bare", NOW - timedelta(days=9), has_link=False),
+    ]
+    decided = announcement(entries, is_baseline=False, now=NOW, max_age=timedelta(days=3))
+    assert decided.keys == {"real"}
+    assert decided.without_link == {"js"}  # the old one was never due anyway
+
+
+def test_a_baseline_whose_newest_entry_has_no_link_announces_nothing() -> None:
+    entries = [
+        Candidate("bare", NOW - timedelta(hours=1), has_link=False),
+        Candidate("older", NOW - timedelta(hours=2)),
+    ]
+    decided = announcement(entries, is_baseline=True, now=NOW, max_age=timedelta(days=3))
+    assert (decided.keys, decided.without_link) == (frozenset(), {"bare"})

@@ -33,6 +33,7 @@ from tribe.models import (
 
 pytestmark = pytest.mark.usefixtures("db")
 DATA = Path(__file__).parent.parent / "data"
+LINK = "https://blog.example/a-post"  # entries without a web link are never announced
 
 
 def tribe_of_five(server: FeedServer) -> dict[str, int]:
@@ -79,7 +80,7 @@ def test_the_first_poll_is_a_baseline_that_announces_only_a_fresh_newest_post(
     server: FeedServer,
 ) -> None:
     ids = tribe_of_five(server)
-    items = [Item("Fresh one", guid="fresh", published=ago(hours=3)), *posts(19)]
+    items = [Item("Fresh one", guid="fresh", link=LINK, published=ago(hours=3)), *posts(19)]
     server.routes["/alice.xml"] = Served(rss(items))
     summary = poll_now(ids["feed"])
     assert summary.outcome == PollOutcome.OK
@@ -109,7 +110,7 @@ def test_a_new_entry_after_the_baseline_reaches_every_tribemate(server: FeedServ
     server.routes["/alice.xml"] = Served(rss(old))
     poll_now(ids["feed"])
     server.routes["/alice.xml"] = Served(
-        rss([Item("Brand new", guid="new", published=ago(minutes=5)), *old])
+        rss([Item("Brand new", guid="new", link=LINK, published=ago(minutes=5)), *old])
     )
     summary = poll_now(ids["feed"])
     assert (summary.new_posts, summary.announced, summary.stream_items) == (1, 1, 2)
@@ -131,7 +132,7 @@ def test_an_author_who_left_a_tribe_no_longer_reaches_it(server: FeedServer) -> 
         ).one()
         left.status = MembershipStatus.LEFT
     server.routes["/alice.xml"] = Served(
-        rss([Item("After leaving", guid="after", published=ago(minutes=5)), *old])
+        rss([Item("After leaving", guid="after", link=LINK, published=ago(minutes=5)), *old])
     )
     summary = poll_now(ids["feed"])
     assert summary.stream_items == 1
@@ -165,10 +166,12 @@ def test_a_200_with_the_same_bytes_counts_as_not_modified(server: FeedServer) ->
 
 def test_an_edited_entry_is_never_announced_again(server: FeedServer) -> None:
     ids = tribe_of_five(server)
-    server.routes["/alice.xml"] = Served(rss([Item("Tpyo", guid="g", published=ago(hours=1))]))
+    server.routes["/alice.xml"] = Served(
+        rss([Item("Tpyo", guid="g", link=LINK, published=ago(hours=1))])
+    )
     poll_now(ids["feed"])
     server.routes["/alice.xml"] = Served(
-        rss([Item("Typo fixed", guid="g", published=ago(hours=1))])
+        rss([Item("Typo fixed", guid="g", link=LINK, published=ago(hours=1))])
     )
     summary = poll_now(ids["feed"])
     assert (summary.outcome, summary.new_posts) == (PollOutcome.OK, 0)
@@ -181,7 +184,7 @@ def test_new_entries_older_than_the_max_age_are_recorded_but_not_announced(
     ids = tribe_of_five(server)
     server.routes["/alice.xml"] = Served(rss(posts(2)))
     poll_now(ids["feed"])
-    late = Item("Backdated", guid="late", published=ago(days=4))
+    late = Item("Backdated", guid="late", link=LINK, published=ago(days=4))
     server.routes["/alice.xml"] = Served(rss([late, *posts(2)]))
     summary = poll_now(ids["feed"])
     assert (summary.new_posts, summary.announced) == (1, 0)
@@ -195,7 +198,12 @@ def test_a_future_date_is_stored_as_the_time_we_saw_it(server: FeedServer) -> No
     server.routes["/alice.xml"] = Served(
         rss(
             [
-                Item("From 2099", guid="future", published=datetime(2099, 1, 1, tzinfo=UTC)),
+                Item(
+                    "From 2099",
+                    guid="future",
+                    link=LINK,
+                    published=datetime(2099, 1, 1, tzinfo=UTC),
+                ),
                 *posts(1),
             ]
         )
@@ -336,7 +344,9 @@ def test_rejoining_a_tribe_brings_new_posts_again(server: FeedServer) -> None:
     poll_now(ids["feed"])
     with session_scope() as s:
         add_to_tribe(s, slug="writers", email="dave@example.com")
-    server.routes["/alice.xml"] = Served(rss([Item("Welcome back", guid="wb"), *posts(1)]))
+    server.routes["/alice.xml"] = Served(
+        rss([Item("Welcome back", guid="wb", link=LINK), *posts(1)])
+    )
     poll_now(ids["feed"])
     assert stream_of(ids["dave"]) == ["Welcome back"]
 
@@ -351,8 +361,8 @@ HOSTILE = {
     "gzip-bomb": (lambda s: gzip_bomb(), "error", "larger than 10 MiB"),
     "byte-per-second": (lambda s: trickle(rss(posts(2)), 2), "error", "too slow"),
     "redirect-loop": (lambda s: redirect(302, "/hostile"), "error", "loop"),
-    "redirect-to-loopback": (lambda s: redirect(302, f"http://127.0.0.1:{s.port}/good.xml"), "error", "loopback"),
-    "redirect-to-metadata": (lambda s: redirect(302, "http://169.254.169.254/latest/"), "error", "link-local"),
+    "redirect-to-loopback": (lambda s: redirect(302, f"http://127.0.0.1:{s.port}/good.xml"), "error", "public server at 127.0.0.1"),
+    "redirect-to-metadata": (lambda s: redirect(302, "http://169.254.169.254/latest/"), "error", "public server at 169.254.169.254"),
     "invalid-encoding": (lambda s: Served((DATA / "hostile-bad-encoding.xml").read_bytes(), content_type="application/rss+xml"), "warning", "declared as utf-8"),
     "html-page": (lambda s: status(200, {"Content-Type": "text/html"}, b"<html><body>hi</body></html>"), "error", "web page"),
 }  # fmt: skip
@@ -363,7 +373,7 @@ def test_a_hostile_feed_is_contained(server: FeedServer, case: str) -> None:
     make_route, kind, words = HOSTILE[case]
     server.routes["/hostile"] = make_route(server)
     server.routes["/good.xml"] = Served(
-        rss([Item("Good news", guid="good", published=ago(hours=1))])
+        rss([Item("Good news", guid="good", link=LINK, published=ago(hours=1))])
     )
     with session_scope() as s:
         alice, bob = b.member(s, "Alice"), b.member(s, "Bob")
@@ -396,15 +406,17 @@ def test_entries_without_guid_or_link_and_duplicate_guids(server: FeedServer) ->
             [
                 Item("Bare one", description="first body"),
                 Item("Bare two", description="second body"),
-                Item("Twin A", guid="twin"),
-                Item("Twin B", guid="twin"),
+                Item("Twin A", guid="twin", link=LINK),
+                Item("Twin B", guid="twin", link=LINK),
                 *posts(1),
             ]
         )
     )
     summary = poll_now(ids["feed"])
     assert summary.new_posts == 3
-    assert stream_of(ids["bob"]) == ["Bare one", "Bare two", "Twin A"]
+    # Recorded all three; the bare ones have no link to share, so they reach no one.
+    assert summary.without_link == ("Bare one", "Bare two")
+    assert stream_of(ids["bob"]) == ["Twin A"]
     assert poll_now(ids["feed"]).new_posts == 0  # stable identities: nothing new next time
 
 

@@ -114,7 +114,17 @@ def test_a_fresh_entry_among_old_ones_is_still_announced(server: FeedServer) -> 
     server.routes["/f.xml"] = Served(rss(old))
     poll_now(feed_id)  # type: ignore[arg-type]
     server.routes["/f.xml"] = Served(
-        rss([Item("Hot off the press", guid="hot", published=ago(minutes=1)), *old])
+        rss(
+            [
+                Item(
+                    "Hot off the press",
+                    guid="hot",
+                    link="https://blog.example/hot",
+                    published=ago(minutes=1),
+                ),
+                *old,
+            ]
+        )
     )
     summary = poll_now(feed_id)  # type: ignore[arg-type]
     assert (summary.new_posts, summary.announced, summary.stream_items) == (1, 1, 1)

@@ -71,7 +71,17 @@ def test_a_new_post_travels_from_feed_to_every_tribemates_stream(
             assert s.exec(select(func.count()).select_from(Post)).one() == 10
 
         server.routes["/alice.xml"] = Served(
-            rss([Item("Fresh!", guid="new", published=ago(minutes=3)), *backlog])
+            rss(
+                [
+                    Item(
+                        "Fresh!",
+                        guid="new",
+                        link="https://alice.blog/new",
+                        published=ago(minutes=3),
+                    ),
+                    *backlog,
+                ]
+            )
         )
         started = datetime.now(UTC)
         make_due(feed_id)  # type: ignore[arg-type]
@@ -238,7 +248,9 @@ def test_hostile_feeds_leave_the_worker_alive_and_other_feeds_alone(
 
         assert c.alive("worker")
         server.routes["/good.xml"] = Served(
-            rss([Item("Still working", guid="s"), Item("Good", guid="g")])
+            rss(
+                [Item("Still working", guid="s", link="https://bob.blog/s"), Item("Good", guid="g")]
+            )
         )
         started = datetime.now(UTC)
         make_due(good)  # type: ignore[arg-type]

@@ -80,10 +80,12 @@ def delay_after_error(
 
 @dataclass(frozen=True)
 class Candidate:
-    """A newly recorded entry: its key and (clamped) publication time."""
+    """A newly recorded entry: its key, (clamped) publication time, and whether it has a
+    web (http or https) link."""
 
     key: str
     published_at: datetime | None
+    has_link: bool = True
 
 
 def effective_published(published_at: datetime | None, now: datetime) -> datetime | None:
@@ -116,3 +118,28 @@ def entries_to_announce(
         fresh = newest.published_at is not None and now - newest.published_at <= max_age
         return {newest.key} if fresh else set()
     return {e.key for e in entries if e.published_at is None or now - e.published_at <= max_age}
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """What a poll announces, and what it holds back for want of a link."""
+
+    keys: frozenset[str]  # reach the tribemates' streams
+    # Due to be announced, but without a web link: a `javascript:` or `mailto:` link, or
+    # none, leaves tribemates nothing to share. Recorded all the same (so they are not
+    # looked at again every poll), and the feed's owner is told.
+    without_link: frozenset[str]
+
+
+def announcement(
+    new_entries: Iterable[Candidate],
+    *,
+    is_baseline: bool,
+    now: datetime,
+    max_age: timedelta,
+) -> Announcement:
+    """`entries_to_announce`, less the entries that have no web link."""
+    entries = list(new_entries)
+    due = entries_to_announce(entries, is_baseline=is_baseline, now=now, max_age=max_age)
+    linkless = {e.key for e in entries if not e.has_link}
+    return Announcement(keys=frozenset(due - linkless), without_link=frozenset(due & linkless))

@@ -25,10 +25,10 @@ from tribe.feeds.claims import FeedClaim, claim_due_feeds
 from tribe.feeds.decide import (
     Candidate,
     PollConfig,
+    announcement,
     delay_after_error,
     delay_after_success,
     effective_published,
-    entries_to_announce,
 )
 from tribe.feeds.fetch import Fetcher, FetchResult, GoneError, HTTPStatusError, Validators
 from tribe.feeds.parse import ParsedFeed, parse_feed
@@ -71,6 +71,7 @@ class PollSummary:
     announced: int = 0
     stream_items: int = 0
     error: str | None = None
+    without_link: tuple[str, ...] = ()  # titles of new entries not announced for want of a link
 
 
 def begin_polls(
@@ -219,8 +220,8 @@ def record_poll(
         ttl = parsed.ttl
         feed.title = parsed.title[:500] or feed.title
         feed.site_url = parsed.site_url or feed.site_url
-        feed.warning = parsed.warning[:1000] if parsed.warning else None
         summary = _record_entries(session, feed, parsed, config=config, now=now)
+        feed.warning = _warning(parsed.warning, summary.without_link)
     if result.moved_to:
         _move(session, feed, result.moved_to)
     feed.last_success_at = now
@@ -292,14 +293,19 @@ def _record_entries(
             .returning(col(Post.entry_key), col(Post.id))
         )
         inserted.update({key: post_id for key, post_id in session.exec(stmt).all()})
-    published = {e.key: effective_published(e.published_at, now) for e in parsed.entries}
-    announce = entries_to_announce(
-        (Candidate(key, published[key]) for key in inserted),
+    by_key = {e.key: e for e in parsed.entries}
+    decided = announcement(
+        (
+            Candidate(
+                key, effective_published(by_key[key].published_at, now), bool(by_key[key].url)
+            )
+            for key in inserted
+        ),
         is_baseline=is_baseline,
         now=now,
         max_age=config.max_entry_age,
     )
-    announce -= _republished(session, feed, parsed, inserted)
+    announce = decided.keys - _republished(session, feed, parsed, inserted)
     announced_ids = [inserted[key] for key in announce]
     if announced_ids:
         session.exec(update(Post).where(col(Post.id).in_(announced_ids)).values(announced=True))
@@ -311,7 +317,26 @@ def _record_entries(
         new_posts=len(inserted),
         announced=len(announced_ids),
         stream_items=items,
+        without_link=tuple(
+            e.title or "(untitled)" for e in parsed.entries if e.key in decided.without_link
+        ),
     )
+
+
+def _warning(problem: str | None, without_link: Sequence[str]) -> str | None:
+    """What the feed's owner reads under the feed: a readable document's problems, and new
+    entries that reached nobody because they have no web link (until the next change)."""
+    notes = [problem] if problem else []
+    if without_link:
+        count = len(without_link)
+        titles = ", ".join(f"\u201c{t}\u201d" for t in without_link[:3])
+        more = f" and {count - 3} more" if count > 3 else ""
+        notes.append(
+            f"{count} new {'entry' if count == 1 else 'entries'} without a web link "
+            f"{'was' if count == 1 else 'were'} not shared: {titles}{more} "
+            "(a post's link must start with http:// or https://)"
+        )
+    return "; ".join(notes)[:1000] or None
 
 
 def _republished(

@@ -9,11 +9,14 @@ never change anything (an edit never re-announces), so nothing is lost.
 
 Whenever the scan is not sure — a DOCTYPE, a parse error, an entry with no guid or
 two of them — it does not cut that entry (or anything), and the full document is
-parsed as before.
+parsed as before. Whatever expat cannot read is feedparser's to judge: expat's own
+errors are not only `ExpatError` (an unknown declared encoding raises `LookupError`),
+so any exception from the scan means "unsure", never a failed poll.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from xml.parsers import expat
 
 from tribe.feeds.parse import entry_key
 
+log = logging.getLogger(__name__)
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _SEP = " "
 _ATOM = "http://www.w3.org/2005/Atom"
@@ -87,10 +91,11 @@ def entry_spans(body: bytes) -> list[EntrySpan] | None:
         return None  # entity tricks are feedparser's (defused) business, not ours
     if b"\x00" in body[:4] or body.startswith((b"\xff\xfe", b"\xfe\xff")):
         return None  # UTF-16/32: byte offsets of ">" would cut characters in half
-    scanner = _Scanner(body)
     try:
+        scanner = _Scanner(body)
         scanner.parser.Parse(body, True)
-    except (expat.ExpatError, ValueError):
+    except Exception as exc:  # any of them: see the module's docstring
+        log.debug("pre-scan left to feedparser: %s: %s", type(exc).__name__, exc)
         return None
     return scanner.spans
 
