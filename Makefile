@@ -25,17 +25,9 @@ lint: install
 	$(BIN)/mypy
 
 ## test: lint, type checks, then the suite on SQLite + embedded broker and, when they
-## answer, again on PostgreSQL + Redis
+## answer, on PostgreSQL + Redis, both at once (each line says which; the last say how each ended)
 test: lint
-	@echo "==> tests on SQLite + the embedded broker"
-	TRIBE_TEST_BACKEND=sqlite $(BIN)/pytest --durations=10
-	@if $(BIN)/python -m tests.services; then \
-		echo "==> tests on PostgreSQL + Redis"; \
-		TRIBE_TEST_BACKEND=postgres $(BIN)/pytest --durations=10 || exit 1; \
-		echo "==> ran the suite on SQLite + embedded broker AND on PostgreSQL + Redis"; \
-	else \
-		echo "==> ran the suite on SQLite + embedded broker ONLY (PostgreSQL + Redis not answering)"; \
-	fi
+	$(BIN)/python -m tests.both --durations=10
 
 ## bench: the polling benchmark (tribe vs reader vs a feedparser loop)
 bench: install

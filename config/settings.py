@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     TRIBE_QUEUE_HORIZON: Duration = timedelta(days=7)
 
     # Publishing.
-    TRIBE_DRY_RUN: bool = False
+    TRIBE_DRY_RUN: bool | None = None  # unset: see `dry_run`
     TRIBE_SECRET_KEYS: str = ""
     TRIBE_PUBLISH_TIMEOUT: Duration = timedelta(seconds=15)
     TRIBE_PUBLISH_LEASE: Duration = timedelta(minutes=2)
@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     TRIBE_RESET_TTL: Duration = timedelta(hours=2)
     TRIBE_LOGIN_ATTEMPTS: int = Field(default=5, ge=1)
     TRIBE_LOGIN_WINDOW: Duration = timedelta(minutes=15)
+    TRIBE_DEVICE_TTL: Duration = timedelta(days=365)
+    TRIBE_MAX_REQUEST_BYTES: ByteSize = 1024 * 1024
+    TRIBE_WEB_CALLS: int = Field(default=8, ge=1)
+    TRIBE_WEB_CALLS_PER_MEMBER: int = Field(default=2, ge=1)
+    TRIBE_WEB_CALL_DEADLINE: Duration = timedelta(seconds=10)
     TRIBE_SMTP_HOST: str = ""
     TRIBE_SMTP_PORT: int = Field(default=587, ge=1, le=65535)
     TRIBE_SMTP_USERNAME: str = ""
@@ -192,6 +197,21 @@ class Settings(BaseSettings):
                 f"({(self.TRIBE_PUBLISH_TIMEOUT * 3).total_seconds():g}s)"
             )
         return self
+
+    @property
+    def embedded_default(self) -> bool:
+        """The one-machine shape `make run` starts: a SQLite database (and, unless a
+        broker is configured, the embedded one)."""
+        return self.TRIBE_DATABASE_URL.startswith("sqlite:")
+
+    @property
+    def dry_run(self) -> bool:
+        """Deliveries are logged, not sent: when TRIBE_DRY_RUN says so and, when it is
+        unset, on the embedded default while no TRIBE_SECRET_KEYS is configured (a fresh
+        checkout, running on its local key file). Elsewhere a missing key is an error."""
+        if self.TRIBE_DRY_RUN is not None:
+            return self.TRIBE_DRY_RUN
+        return self.embedded_default and not self.TRIBE_SECRET_KEYS.strip()
 
     @property
     def secure_cookies(self) -> bool:

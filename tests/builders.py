@@ -16,6 +16,7 @@ from tribe.feeds.claims import claim_due_feeds, make_due_now
 from tribe.feeds.decide import PollConfig
 from tribe.feeds.fetch import Fetcher
 from tribe.feeds.poll import PollSummary, poll_claimed_feed
+from tribe.keys import Keyring, keyring_for
 from tribe.members import add_member, add_to_tribe, create_tribe
 from tribe.models import Feed, Member, Tribe
 
@@ -115,3 +116,8 @@ def poll_now(feed_id: int, *, config: PollConfig | None = None) -> PollSummary:
         fetcher.close()
     assert summary is not None
     return summary
+
+
+def keys() -> Keyring:
+    """The test instance's keys (TRIBE_SECRET_KEYS of the test environment)."""
+    return keyring_for(get_settings())

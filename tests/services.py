@@ -10,6 +10,11 @@ import redis
 from tests.conftest import POSTGRES_URL, REDIS_URL
 
 
+def answering() -> bool:
+    """Whether both answer (why not is printed)."""
+    return main() == 0
+
+
 def main() -> int:
     dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
     try:

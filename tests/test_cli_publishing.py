@@ -17,7 +17,7 @@ from tests.cli import fails, ok
 from tests.conftest import TEST_SECRET_KEY
 from tribe.db import session_scope
 from tribe.models import Account, Connection, Delivery, DeliveryState, Network, Post
-from tribe.runner import child_environment
+from tribe.runner import start_notices
 from tribe.vault import Vault
 
 pytestmark = pytest.mark.usefixtures("db")
@@ -68,6 +68,7 @@ def test_a_missing_or_placeholder_key_is_a_clear_error(monkeypatch: pytest.Monke
     get_settings.cache_clear()
     assert "placeholder or not a Fernet key" in fails("keys", "rotate")
     monkeypatch.setenv("TRIBE_SECRET_KEYS", "")
+    monkeypatch.setenv("TRIBE_DATABASE_URL", "postgresql://nowhere/tribe")  # not `make run`
     get_settings.cache_clear()
     assert "TRIBE_SECRET_KEYS is not set" in fails("keys", "rotate")
 
@@ -84,17 +85,19 @@ def test_the_worker_refuses_to_start_with_a_placeholder_key(
     assert "TRIBE_SECRET_KEYS key #1 is a placeholder" in result.stdout + result.stderr
 
 
-def test_make_run_without_keys_is_a_dry_run_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_make_run_without_keys_uses_its_local_key_in_dry_run_and_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("TRIBE_SECRET_KEYS", "")
+    monkeypatch.setenv("TRIBE_DATABASE_URL", "sqlite:///data/tribe.db")  # what `make run` uses
     get_settings.cache_clear()
-    env, notice = child_environment(get_settings())
-    assert env["TRIBE_DRY_RUN"] == "true"
-    assert notice is not None
-    assert "dry run" in notice
+    notices = " ".join(start_notices(get_settings()))
+    assert "using the local key in" in notices
+    assert "dry run" in notices
+    assert (get_settings().TRIBE_DATA_DIR / "secret.key").exists()  # made before the children
     monkeypatch.setenv("TRIBE_SECRET_KEYS", TEST_SECRET_KEY)
     get_settings.cache_clear()
-    env, notice = child_environment(get_settings())
-    assert (env.get("TRIBE_DRY_RUN"), notice) == (None, None)
+    assert start_notices(get_settings()) == []
 
 
 def test_account_list_shows_state_and_what_to_do() -> None:

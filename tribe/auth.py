@@ -1,15 +1,18 @@
 """Signing in: passwords, browser sessions, personal API tokens, and signed links.
 
 Secrets handed to a browser or a script (session cookies, API tokens) are random and
-stored only as SHA-256 hashes, so a copy of the database signs nobody in. Links
-(invites, password resets) are signed with a key the instance makes for itself and
-expire; a reset link also stops working once the password it resets has changed.
+stored only as SHA-256 hashes. Links (invites, password resets) are signed with a key
+derived from TRIBE_SECRET_KEYS (`tribe.keys`), never one kept in the database, and
+expire; a reset link also stops working once the password it resets has changed. So a
+copy of the database signs nobody in. No link makes anyone an operator: that is a
+command run on the host (`tribe member login-link --operator`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,11 +20,11 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
-from tribe.db import dialect_insert, serialize
+from tribe.db import serialize
 from tribe.errors import (
     ConflictError,
     InvalidInputError,
@@ -29,8 +32,9 @@ from tribe.errors import (
     NotFoundError,
     TooManyAttemptsError,
 )
+from tribe.keys import Keyring
 from tribe.members import add_member, get_member, normalize_email
-from tribe.models import ApiToken, LoginFailure, Member, SiteSecret, WebSession
+from tribe.models import ApiToken, LoginFailure, Member, WebSession
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # argon2 would hash a megabyte; nobody's password is that long
@@ -44,14 +48,64 @@ _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 @dataclass(frozen=True)
 class LoginLimits:
-    """Failed sign-ins allowed within `window`: `per_pair` for one email from one address
-    (the limit a guesser meets), and a wider backstop per email and per address, so
-    nobody locks a member out from a single address."""
+    """Failed sign-ins allowed within `window` (OWASP's device-cookie scheme).
+
+    A browser that signed in to the account before shows its device cookie: its
+    failures count against that cookie alone (`per_device`), so nobody elsewhere can
+    lock the owner out of their own browser. Every other attempt counts per email and
+    address (`per_pair`, the limit a guesser meets), per email (`per_email`, however
+    many addresses the guesser uses) and per address (`per_address`, however many
+    emails it tries); IPv6 addresses count by their /64.
+    """
 
     per_pair: int = 5
     per_email: int = 20
     per_address: int = 20
+    per_device: int = 5
     window: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Device:
+    """A browser that has signed in to an account before: what its device cookie says."""
+
+    member_id: int
+    nonce: str
+
+
+def _device_signer(keys: Keyring) -> TimestampSigner:
+    return TimestampSigner(keys.derived("device"), salt="tribe.device")
+
+
+def device_cookie(keys: Keyring, member: Member) -> str:
+    """A new device cookie for a browser that just signed in as `member`."""
+    value = f"{member.id}.{secrets.token_urlsafe(16)}"
+    return _device_signer(keys).sign(value).decode()
+
+
+def read_device(keys: Keyring, cookie: str, *, max_age: timedelta) -> Device | None:
+    try:
+        value = _device_signer(keys).unsign(cookie, max_age=int(max_age.total_seconds()))
+    except BadSignature:  # also an expired one
+        return None
+    member_id, _, nonce = value.decode().partition(".")
+    if not member_id.isdigit() or not nonce:
+        return None
+    return Device(int(member_id), nonce)
+
+
+def address_key(client: str) -> str:
+    """What failures count against for a client address: IPv6 by its /64 (one host
+    commonly holds the whole /64), IPv4 as it is."""
+    try:
+        ip = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def digest(token: str) -> str:
@@ -91,31 +145,36 @@ def authenticate(
     password: str,
     client: str,
     limits: LoginLimits,
+    device: Device | None = None,
     now: datetime | None = None,
 ) -> Member | None:
     """The member with this email and password, or None (the failure is recorded: commit
-    it). Refused outright while too many attempts failed."""
+    it). Refused outright while too many attempts failed (see `LoginLimits`)."""
     now = now or datetime.now(UTC)
     try:
         address = normalize_email(email)
     except InvalidInputError:
         address = "-"
-    keys = {
-        f"pair:{address}|{client}": limits.per_pair,
-        f"email:{address}": limits.per_email,
-        f"address:{client}": limits.per_address,
-    }
+    member = session.exec(select(Member).where(col(Member.email) == address)).first()
+    if device is not None and member is not None and device.member_id == member.id:
+        keys = {f"device:{device.nonce}": limits.per_device}
+    else:
+        network = address_key(client)
+        keys = {
+            f"pair:{address}|{network}": limits.per_pair,
+            f"email:{address}": limits.per_email,
+            f"address:{network}": limits.per_address,
+        }
     for key, allowed in keys.items():
         _check_attempts(session, key, allowed, limits, now)
-    member = session.exec(select(Member).where(col(Member.email) == address)).first()
     if not _verify(member, password):
         session.add_all([LoginFailure(key=key, at=now) for key in keys])
         session.exec(delete(LoginFailure).where(col(LoginFailure.at) < now - limits.window))
         session.flush()
         return None
     assert member is not None
-    pair = next(iter(keys))
-    session.exec(delete(LoginFailure).where(col(LoginFailure.key) == pair))
+    first = next(iter(keys))  # the device's or the pair's own count starts again
+    session.exec(delete(LoginFailure).where(col(LoginFailure.key) == first))
     if _hasher.check_needs_rehash(member.password_hash or ""):
         member.password_hash = _hasher.hash(password)
     return member
@@ -285,42 +344,22 @@ def record_token_use(session: Session, token_id: int, *, now: datetime | None = 
     )
 
 
-# Keys and signed links
+# Signed links
 
 
-def site_key(session: Session, name: str, *, create: bool = True) -> str | None:
-    """The instance's own random key called `name`, made the first time it is asked for
-    (None when it does not exist and `create` is False: reading never writes)."""
-    found = session.get(SiteSecret, name)
-    if found is not None or not create:
-        return found.value if found else None
-    session.exec(
-        dialect_insert(session, SiteSecret)
-        .values(name=name, value=secrets.token_urlsafe(48), created_at=datetime.now(UTC))
-        .on_conflict_do_nothing(index_elements=["name"])
-    )
-    made = session.get(SiteSecret, name)
-    assert made is not None
-    return made.value
+def _serializer(keys: Keyring, purpose: str) -> URLSafeTimedSerializer:
+    # Every configured key verifies; the newest signs (itsdangerous signs with the last).
+    return URLSafeTimedSerializer(keys.derived("links"), salt=f"tribe.{purpose}")
 
 
-def _serializer(key: str, purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(key, salt=f"tribe.{purpose}")
+def sign_link(keys: Keyring, purpose: str, payload: dict[str, Any]) -> str:
+    return str(_serializer(keys, purpose).dumps(payload))
 
 
-def sign_link(session: Session, purpose: str, payload: dict[str, Any]) -> str:
-    key = site_key(session, "links")
-    assert key is not None
-    return str(_serializer(key, purpose).dumps(payload))
-
-
-def read_link(session: Session, purpose: str, token: str, *, max_age: timedelta) -> dict[str, Any]:
+def read_link(keys: Keyring, purpose: str, token: str, *, max_age: timedelta) -> dict[str, Any]:
     """The payload of a signed link, or a clear error when it is forged or too old."""
-    key = site_key(session, "links", create=False)
     try:
-        if key is None:  # no link was ever signed here
-            raise BadSignature("no key")
-        payload = _serializer(key, purpose).loads(token, max_age=int(max_age.total_seconds()))
+        payload = _serializer(keys, purpose).loads(token, max_age=int(max_age.total_seconds()))
     except SignatureExpired as exc:
         raise LinkError("this link has expired; ask for a new one") from exc
     except BadSignature as exc:
@@ -335,34 +374,54 @@ def _password_stamp(member: Member) -> str:
     return hmac.new(b"reset", (member.password_hash or "").encode(), "sha256").hexdigest()[:16]
 
 
-def reset_token(session: Session, *, email: str, operator: bool = False) -> str:
-    """A signed link token to set `email`'s password (and, from the CLI, make them operator)."""
+def reset_token(session: Session, *, email: str, keys: Keyring) -> str:
+    """A signed link token to set `email`'s password."""
     member = get_member(session, email)
-    payload = {"m": member.id, "s": _password_stamp(member), "op": operator}
-    return sign_link(session, "reset", payload)
+    return sign_link(keys, "reset", {"m": member.id, "s": _password_stamp(member)})
 
 
 def request_reset(
-    session: Session, *, email: str, limits: LoginLimits, now: datetime | None = None
+    session: Session,
+    *,
+    email: str,
+    keys: Keyring,
+    limits: LoginLimits,
+    now: datetime | None = None,
 ) -> str | None:
     """A password-link token for `email`, or None when no member has it. Each request
     counts against that email's sign-in limit, so nobody can flood an inbox with links."""
-    now = now or datetime.now(UTC)
     address = normalize_email(email)
-    key = f"reset:{address}"
+    count_mail_request(session, key=f"reset:{address}", limits=limits, now=now)
+    if session.exec(select(Member).where(col(Member.email) == address)).first() is None:
+        return None
+    return reset_token(session, email=address, keys=keys)
+
+
+def count_mail_request(
+    session: Session, *, key: str, limits: LoginLimits, now: datetime | None = None
+) -> None:
+    """Count a request that emails an address (`key` names it); refused beyond the
+    sign-in limit per pair within the window, so no inbox can be flooded from here."""
+    now = now or datetime.now(UTC)
     _check_attempts(session, key, limits.per_pair, limits, now)
     session.add(LoginFailure(key=key, at=now))
     session.flush()
-    if session.exec(select(Member).where(col(Member.email) == address)).first() is None:
-        return None
-    return reset_token(session, email=address)
 
 
-def reset_password(session: Session, *, token: str, password: str, max_age: timedelta) -> Member:
-    payload = read_link(session, "reset", token, max_age=max_age)
-    member = session.get(Member, payload.get("m"))
+def reset_member(session: Session, *, token: str, keys: Keyring, max_age: timedelta) -> Member:
+    """Whose password a link sets, while it is valid and unused."""
+    payload = read_link(keys, "reset", token, max_age=max_age)
+    member_id = payload.get("m")
+    member = session.get(Member, member_id) if isinstance(member_id, int) else None
     if member is None or payload.get("s") != _password_stamp(member):
         raise LinkError("this link was already used; ask for a new one")
+    return member
+
+
+def reset_password(
+    session: Session, *, token: str, password: str, keys: Keyring, max_age: timedelta
+) -> Member:
+    member = reset_member(session, token=token, keys=keys, max_age=max_age)
     set_password(session, member, password)
     # Taking an account back must also shut out scripts someone else set up meanwhile.
     session.exec(
@@ -370,7 +429,13 @@ def reset_password(session: Session, *, token: str, password: str, max_age: time
         .where(col(ApiToken.member_id) == member.id, col(ApiToken.revoked_at).is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
-    if payload.get("op"):
-        member.is_operator = True
+    session.flush()
+    return member
+
+
+def make_operator(session: Session, *, email: str) -> Member:
+    """Give a member the operator's pages. Only the host's command line does this."""
+    member = get_member(session, email)
+    member.is_operator = True
     session.flush()
     return member

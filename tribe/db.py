@@ -22,6 +22,9 @@ from sqlmodel import Session, SQLModel
 from config import get_settings
 
 READ_ONLY = "tribe_read_only"
+# Row ids are INTEGER columns (32 bits on PostgreSQL): a larger number names no row, and
+# handed to a driver it is an overflow error, not "not found". Edges bound ids by this.
+MAX_ID = 2**31 - 1
 
 
 def _configure_sqlite(engine: Engine) -> None:

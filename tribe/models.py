@@ -96,6 +96,9 @@ class StreamState(StrEnum):
     APPROVED = "approved"
     SKIPPED = "skipped"
     EXPIRED = "expired"
+    # The member and the author no longer share an active tribe (one left or was
+    # removed): the item is kept, but it can never be approved, even after a re-join.
+    WITHDRAWN = "withdrawn"
 
 
 class Member(SQLModel, table=True):
@@ -361,14 +364,6 @@ class LoginFailure(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=300)
     at: datetime = Field(default_factory=utcnow)
-
-
-class SiteSecret(SQLModel, table=True):
-    """Random keys this instance makes for itself (signing cookies and links)."""
-
-    name: str = Field(primary_key=True, max_length=64)
-    value: str = Field(max_length=255)
-    created_at: datetime = Field(default_factory=utcnow)
 
 
 class JoinRequest(SQLModel, table=True):

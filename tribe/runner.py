@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -10,7 +9,8 @@ import time
 from collections.abc import Iterable
 from types import FrameType
 
-from config import Settings
+from config import Settings, SettingsError
+from tribe.keys import load_keyring
 from workers.queues import Queue
 
 STOP_GRACE_SECONDS = 20
@@ -45,32 +45,36 @@ def commands(settings: Settings) -> dict[str, list[str]]:
     }
 
 
-def child_environment(settings: Settings) -> tuple[dict[str, str], str | None]:
-    """The environment for worker and beat, and what to tell the operator about it.
-
-    With no TRIBE_SECRET_KEYS at all (a fresh checkout) nothing could be sent, so the
-    local run logs what it would send instead (dry run) and says so. A key that is set
-    but is a placeholder stops the worker with a clear message instead.
-    """
-    env = dict(os.environ)
-    if settings.TRIBE_DRY_RUN:
-        return env, "dry run (TRIBE_DRY_RUN): deliveries are logged, nothing is sent"
-    if not settings.TRIBE_SECRET_KEYS.strip():
-        env["TRIBE_DRY_RUN"] = "true"
-        return env, (
-            "no TRIBE_SECRET_KEYS configured, so this is a dry run: deliveries are logged, "
-            "nothing is sent. Set a key (tribe keys generate) to connect accounts and publish"
+def start_notices(settings: Settings) -> list[str]:
+    """What the operator should know before the processes start: where the keys come
+    from (the local key file is made here, once, before the children race for it) and
+    whether this is a dry run."""
+    notices = []
+    try:
+        keyring = load_keyring(settings)
+    except SettingsError as error:
+        notices.append(str(error))
+    else:
+        if keyring.source == "file":
+            notices.append(
+                f"no TRIBE_SECRET_KEYS set: using the local key in {keyring.path} "
+                "(keep it with the database; without it stored credentials cannot be read)"
+            )
+    if settings.dry_run:
+        why = "TRIBE_DRY_RUN" if settings.TRIBE_DRY_RUN else "the default without TRIBE_SECRET_KEYS"
+        notices.append(
+            f"dry run ({why}): deliveries are logged, nothing is posted. "
+            "Set TRIBE_DRY_RUN=false to publish for real"
         )
-    return env, None
+    return notices
 
 
 def run(settings: Settings) -> int:
     """Start every process; when one stops (or on Ctrl-C / SIGTERM), stop the others."""
     settings.TRIBE_DATA_DIR.mkdir(parents=True, exist_ok=True)
-    env, notice = child_environment(settings)
-    if notice:
+    for notice in start_notices(settings):
         print(f"tribe run: {notice}", file=sys.stderr)
-    procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands(settings).items()}
+    procs = {name: subprocess.Popen(cmd) for name, cmd in commands(settings).items()}
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:

@@ -7,12 +7,19 @@ belong to (the operator sees all of them); only the chief changes a tribe.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from tribe.auth import check_password, read_link, set_password, sign_link
+from tribe.auth import (
+    LoginLimits,
+    check_password,
+    count_mail_request,
+    read_link,
+    set_password,
+    sign_link,
+)
 from tribe.errors import (
     ConflictError,
     ForbiddenError,
@@ -20,7 +27,16 @@ from tribe.errors import (
     LinkError,
     NotFoundError,
 )
-from tribe.members import add_member, add_to_tribe, get_member, get_tribe
+from tribe.keys import Keyring
+from tribe.members import (
+    add_member,
+    add_to_tribe,
+    check_name,
+    check_timezone,
+    get_member,
+    get_tribe,
+    normalize_email,
+)
 from tribe.models import (
     JoinRequest,
     Member,
@@ -30,8 +46,10 @@ from tribe.models import (
     Role,
     Tribe,
 )
+from tribe.stream import withdraw_unshared
 
 INVITE = "invite"
+SIGNUP = "signup"
 
 
 @dataclass(frozen=True)
@@ -199,26 +217,30 @@ def update_tribe(
 # Invites
 
 
-def invite_token(session: Session, *, email: str, slug: str, renew: bool = False) -> str:
+def invite_token(
+    session: Session, *, email: str, slug: str, keys: Keyring, renew: bool = False
+) -> str:
     """The chief's invite link token; `renew` revokes every link handed out before."""
     tribe = _chief_tribe(session, get_member(session, email), slug)
     if renew:
         tribe.invite_epoch += 1
         session.flush()
-    return sign_link(session, INVITE, {"t": tribe.id, "e": tribe.invite_epoch})
+    return sign_link(keys, INVITE, {"t": tribe.id, "e": tribe.invite_epoch})
 
 
-def invited_tribe(session: Session, *, token: str, max_age: timedelta) -> Tribe:
-    payload = read_link(session, INVITE, token, max_age=max_age)
+def invited_tribe(session: Session, *, token: str, keys: Keyring, max_age: timedelta) -> Tribe:
+    payload = read_link(keys, INVITE, token, max_age=max_age)
     tribe = session.get(Tribe, payload.get("t"))
     if tribe is None or payload.get("e") != tribe.invite_epoch:
         raise LinkError("this invite link was withdrawn; ask the chief for a new one")
     return tribe
 
 
-def accept_invite(session: Session, *, email: str, token: str, max_age: timedelta) -> Tribe:
+def accept_invite(
+    session: Session, *, email: str, token: str, keys: Keyring, max_age: timedelta
+) -> Tribe:
     """A signed-in member joins the tribe of an invite link."""
-    tribe = invited_tribe(session, token=token, max_age=max_age)
+    tribe = invited_tribe(session, token=token, keys=keys, max_age=max_age)
     member = get_member(session, email)
     if _membership(session, tribe, member) is None:
         add_to_tribe(session, slug=tribe.slug, email=member.email)
@@ -227,11 +249,11 @@ def accept_invite(session: Session, *, email: str, token: str, max_age: timedelt
 
 
 def sign_up(
-    session: Session, *, token: str, max_age: timedelta, email: str, display_name: str,
-    timezone: str, password: str,
+    session: Session, *, token: str, keys: Keyring, max_age: timedelta, email: str,
+    display_name: str, timezone: str, password: str,
 ) -> tuple[Member, Tribe]:  # fmt: skip
     """A newcomer makes an account through an invite link and joins its tribe."""
-    tribe = invited_tribe(session, token=token, max_age=max_age)
+    tribe = invited_tribe(session, token=token, keys=keys, max_age=max_age)
     check_password(password)
     try:
         member = add_member(session, email=email, display_name=display_name, timezone=timezone)
@@ -239,6 +261,65 @@ def sign_up(
         # An invite link must not take over an account someone else already has.
         raise ConflictError(
             "an account with this email exists: sign in, then open the invite link again"
+        ) from exc
+    set_password(session, member, password)
+    add_to_tribe(session, slug=tribe.slug, email=member.email)
+    return member, tribe
+
+
+# Signing up by invite where the instance can email: the address is confirmed first, and
+# the page answers the same whether or not it already has an account.
+
+
+@dataclass(frozen=True)
+class SignUpMail:
+    """The email an invite sign-up sends: a link to finish (a new address), or a note
+    that the address has an account already (`token` None)."""
+
+    to: str
+    tribe_name: str
+    token: str | None
+
+
+def request_sign_up(
+    session: Session, *, token: str, keys: Keyring, max_age: timedelta, email: str,
+    display_name: str, timezone: str, limits: LoginLimits,
+) -> SignUpMail:  # fmt: skip
+    """Check the form and say what to email; nothing is stored but the request's count
+    (one address cannot be flooded with links)."""
+    tribe = invited_tribe(session, token=token, keys=keys, max_age=max_age)
+    address = normalize_email(email)
+    name, zone = check_name(display_name), check_timezone(timezone)
+    count_mail_request(session, key=f"signup:{address}", limits=limits)
+    if session.exec(select(Member).where(col(Member.email) == address)).first() is not None:
+        return SignUpMail(to=address, tribe_name=tribe.name, token=None)
+    payload = {"t": tribe.id, "e": tribe.invite_epoch, "m": address, "n": name, "z": zone}
+    return SignUpMail(to=address, tribe_name=tribe.name, token=sign_link(keys, SIGNUP, payload))
+
+
+def sign_up_details(keys: Keyring, *, code: str, max_age: timedelta) -> tuple[str, str]:
+    """(email, name) of a sign-up link, to show on its page."""
+    payload = read_link(keys, SIGNUP, code, max_age=max_age)
+    return str(payload.get("m")), str(payload.get("n"))
+
+
+def confirm_sign_up(
+    session: Session, *, code: str, keys: Keyring, max_age: timedelta, password: str
+) -> tuple[Member, Tribe]:
+    """The newcomer opened the emailed link and chose a password: make the account."""
+    payload = read_link(keys, SIGNUP, code, max_age=max_age)
+    tribe = session.get(Tribe, payload.get("t"))
+    if tribe is None or payload.get("e") != tribe.invite_epoch:
+        raise LinkError("this invite link was withdrawn; ask the chief for a new one")
+    check_password(password)
+    try:
+        member = add_member(
+            session, email=str(payload.get("m")), display_name=str(payload.get("n")),
+            timezone=str(payload.get("z")),
+        )  # fmt: skip
+    except ConflictError as exc:
+        raise LinkError(
+            "this link was already used: sign in, then open the invite link again"
         ) from exc
     set_password(session, member, password)
     add_to_tribe(session, slug=tribe.slug, email=member.email)
@@ -311,18 +392,29 @@ def _drop_request(session: Session, tribe: Tribe, member: Member) -> None:
 # Leaving, removing, handing over
 
 
-def leave(session: Session, *, email: str, slug: str) -> None:
+def _part(session: Session, membership: Membership, now: datetime | None) -> None:
+    """End a membership. What the tribe brought into streams goes with it, both ways:
+    pending items between the member and people they now share no active tribe with
+    are withdrawn (an item another shared tribe still brings stays). Deliveries the
+    member already approved stay as they decided."""
+    membership.status = MembershipStatus.LEFT
+    session.flush()
+    withdraw_unshared(session, now=now or datetime.now(UTC), member_id=membership.member_id)
+
+
+def leave(session: Session, *, email: str, slug: str, now: datetime | None = None) -> None:
     member = get_member(session, email)
     tribe, membership = _visible_tribe(session, member, slug)
     if membership is None:
         raise NotFoundError(f"you are not a member of {tribe.slug}")
     if tribe.chief_id == member.id:
         raise ConflictError("hand the chief role to another member before you leave")
-    membership.status = MembershipStatus.LEFT
-    session.flush()
+    _part(session, membership, now)
 
 
-def remove_member(session: Session, *, email: str, slug: str, member_id: int) -> None:
+def remove_member(
+    session: Session, *, email: str, slug: str, member_id: int, now: datetime | None = None
+) -> None:
     chief = get_member(session, email)
     tribe = _chief_tribe(session, chief, slug)
     if member_id == chief.id:
@@ -330,10 +422,9 @@ def remove_member(session: Session, *, email: str, slug: str, member_id: int) ->
     target = mate(session, email=email, slug=slug, member_id=member_id)
     membership = _membership(session, tribe, target)
     assert membership is not None
-    membership.status = MembershipStatus.LEFT
     # Whoever was removed may still hold an invite link: every link handed out stops.
     tribe.invite_epoch += 1
-    session.flush()
+    _part(session, membership, now)
 
 
 def hand_over(session: Session, *, email: str, slug: str, member_id: int) -> None:

@@ -1,8 +1,9 @@
-"""Tokens and passwords at rest: encrypted with Fernet keys from TRIBE_SECRET_KEYS.
+"""Tokens and passwords at rest: encrypted with the Fernet keys of `tribe.keys`.
 
-The setting holds one or more keys, newest first (MultiFernet): the first encrypts,
-every one decrypts. Rotating is: put a new key first, run `tribe keys rotate` (every
-stored secret is re-encrypted with the new key), then drop the old key.
+TRIBE_SECRET_KEYS holds one or more keys, newest first (MultiFernet): the first
+encrypts, every one decrypts. Rotating is: put a new key first, run `tribe keys rotate`
+(every stored secret is re-encrypted with the new key), then drop the old key. On the
+embedded default without the setting, the local key file stands in (`tribe.keys`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlmodel import Session, col, select
 
 from config import Settings, SettingsError, get_settings
+from tribe.keys import keyring_for
 from tribe.models import Account, NetworkApp
-
-_HOW = "make one with `tribe keys generate` and put it in TRIBE_SECRET_KEYS"
 
 
 class Vault:
@@ -27,18 +27,7 @@ class Vault:
     @classmethod
     def from_settings(cls, settings: Settings) -> Vault:
         """The vault, or a SettingsError that tells the operator what to do."""
-        keys = [k.strip() for k in settings.TRIBE_SECRET_KEYS.split(",") if k.strip()]
-        if not keys:
-            raise SettingsError(f"TRIBE_SECRET_KEYS is not set: {_HOW}")
-        for position, key in enumerate(keys, 1):
-            try:
-                Fernet(key)
-            except ValueError:
-                raise SettingsError(
-                    f"TRIBE_SECRET_KEYS key #{position} is a placeholder or not a Fernet key "
-                    f"(32 url-safe base64-encoded bytes): {_HOW}"
-                ) from None
-        return cls(keys)
+        return cls(list(keyring_for(settings).keys))
 
     def seal(self, data: dict[str, Any]) -> str:
         return self._fernet.encrypt(json.dumps(data, sort_keys=True).encode()).decode()
@@ -87,7 +76,7 @@ def vault_for(settings: Settings) -> Vault | None:
     try:
         return Vault.from_settings(settings)
     except SettingsError:
-        if settings.TRIBE_DRY_RUN:
+        if settings.dry_run:
             return None
         raise
 

@@ -153,7 +153,7 @@ def _check_secret_keys(**_: Any) -> None:
         vault_for(settings)
     except SettingsError as error:
         raise SystemExit(f"tribe worker: {error} (or set TRIBE_DRY_RUN=true)") from None
-    if settings.TRIBE_DRY_RUN:
+    if settings.dry_run:
         logging.getLogger("tribe").warning(
             "TRIBE_DRY_RUN is on: deliveries are logged, not sent to any network"
         )

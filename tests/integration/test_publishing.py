@@ -30,7 +30,7 @@ from tests.conftest import BACKEND, TEST_SECRET_KEY
 from tests.fakenet.bluesky import FakeBluesky
 from tests.fakenet.mastodon import FakeMastodon
 from tests.fakenet.x import FakeX
-from tests.integration.cluster import cluster, wait_for
+from tests.integration.cluster import cluster, free_port, wait_for
 from tribe.db import session_scope
 from tribe.models import Account, Connection, Delivery, DeliveryState, Network, Post
 from tribe.vault import Vault
@@ -291,7 +291,7 @@ class OwnRedis:
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 def test_a_redis_restart_mid_run_neither_duplicates_nor_loses(tmp_path: Path) -> None:
-    broker = OwnRedis(6391)
+    broker = OwnRedis(free_port())  # not a fixed one: `make test` runs two suites at once
     broker.start()
     try:
         with FakeX() as x, FakeMastodon() as mastodon:

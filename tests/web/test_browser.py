@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from tests import builders as b
 from tests import feedserver
+from tests.conftest import BACKEND
 from tests.fakenet.mastodon import FakeMastodon
 from tests.feedserver import FeedServer
 from tests.integration.cluster import cluster, free_port, wait_for
@@ -74,7 +75,9 @@ def browser_page(request: pytest.FixtureRequest) -> Iterator[tuple[object, Shots
         yield page, shots
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
-            folder = Path(str(request.config.rootpath)) / "test-artifacts" / request.node.name
+            folder = (
+                Path(str(request.config.rootpath)) / "test-artifacts" / BACKEND / request.node.name
+            )
             folder.mkdir(parents=True, exist_ok=True)
             for n, (name, png) in enumerate(shots.taken):
                 (folder / f"{n:02d}-{name}.png").write_bytes(png)
@@ -96,7 +99,7 @@ def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
     with session_scope() as s:
         slug = b.tribe(s, "Gardeners", alice).slug
         feed_id = b.feed(s, alice, server.url("/alice.xml")).id
-        invite = tribes.invite_token(s, email=alice.email, slug=slug)
+        invite = tribes.invite_token(s, keys=b.keys(), email=alice.email, slug=slug)
     assert feed_id is not None
     b.poll_now(feed_id)  # the baseline: nothing old reaches anyone
 

@@ -7,9 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
-from sqlmodel import func, select
+from sqlmodel import select
 
 from config import get_settings
+from tests import builders as b
 from tests.fakenet.mastodon import FakeMastodon
 from tests.web.conftest import (
     World,
@@ -23,7 +24,7 @@ from tests.web.conftest import (
 from tribe import auth, tribes
 from tribe.db import get_engine, session_scope
 from tribe.errors import InvalidInputError, LinkError
-from tribe.models import Account, SiteSecret
+from tribe.models import Account
 from tribe.sharetext import check_template
 
 
@@ -45,11 +46,15 @@ def test_the_template_preview_refuses_them_without_a_500(app: TestClient, world:
 
 def test_a_removed_member_cannot_come_back_with_an_old_invite(world: World) -> None:
     with session_scope() as s:
-        link = tribes.invite_token(s, email=world.alice.email, slug=world.slug)
+        link = tribes.invite_token(s, keys=b.keys(), email=world.alice.email, slug=world.slug)
         tribes.remove_member(s, email=world.alice.email, slug=world.slug, member_id=world.carol.id)  # type: ignore[arg-type]
     with session_scope() as s, pytest.raises(LinkError, match="withdrawn"):
         tribes.accept_invite(
-            s, email=world.carol.email, token=link, max_age=get_settings().TRIBE_INVITE_TTL
+            s,
+            keys=b.keys(),
+            email=world.carol.email,
+            token=link,
+            max_age=get_settings().TRIBE_INVITE_TTL,
         )
 
 
@@ -57,7 +62,7 @@ def test_taking_an_account_back_revokes_its_api_tokens(app: TestClient, world: W
     headers = api_token(world.bob.email)
     assert app.get("/api/v1/me", headers=headers).status_code == 200
     with session_scope() as s:
-        token = auth.reset_token(s, email=world.bob.email)
+        token = auth.reset_token(s, keys=b.keys(), email=world.bob.email)
     post_form(app, f"/reset/{token}", {"password": "taken back, at last"}, page=f"/reset/{token}")
     assert app.get("/api/v1/me", headers=headers).status_code == 401
 
@@ -118,7 +123,7 @@ def test_reading_a_link_writes_nothing(app: TestClient, world: World) -> None:
     try:
         assert app.get("/join/forged.token.here").status_code == 410
         with session_scope() as s:
-            link = tribes.invite_token(s, email=world.alice.email, slug=world.slug)
+            link = tribes.invite_token(s, keys=b.keys(), email=world.alice.email, slug=world.slug)
         statements.clear()
         assert app.get(f"/join/{link}").status_code == 200
         reads = list(statements)
@@ -126,17 +131,6 @@ def test_reading_a_link_writes_nothing(app: TestClient, world: World) -> None:
         event.remove(engine, "before_cursor_execute", seen)
     assert reads
     assert not [st for st in reads if st.startswith(("INSERT", "UPDATE", "DELETE"))]
-    with session_scope() as s:
-        keys = s.exec(
-            select(func.count()).select_from(SiteSecret).where(SiteSecret.name == "links")
-        )
-        assert keys.one() == 1
-
-
-def test_the_api_docs_may_load_swagger_ui(app: TestClient) -> None:
-    policy = app.get("/api/v1/docs").headers["content-security-policy"]
-    assert "https://cdn.jsdelivr.net" in policy
-    assert "cdn.jsdelivr.net" not in app.get("/login").headers["content-security-policy"]
 
 
 def test_another_browser_cannot_use_a_token_from_someone_elses_session(

@@ -127,7 +127,7 @@ def test_templates_preview_live_on_a_real_post_and_save(app: TestClient, world: 
     assert "unknown placeholder" in bad.text
     assert (
         app.post("/templates/myspace/preview", data={"template": "x"}, headers=headers).status_code
-        == 422
+        == 404
     )
     post_form(
         app,

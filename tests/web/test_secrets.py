@@ -7,6 +7,7 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
+from tests import builders as b
 from tests.web.conftest import PASSWORD, World, client_for, post_form, sign_in
 from tribe import auth, tribes
 from tribe.accounts import add_account
@@ -29,8 +30,8 @@ def test_no_secret_reaches_a_page_an_api_answer_or_a_log_line(
                                 credentials={"access_token": "MASTODON-ACCESS-SECRET"},
                                 remote_user_id="1", base_url="https://mastodon.social"),
         )  # fmt: skip
-        invite = tribes.invite_token(s, email=world.alice.email, slug=world.slug)
-        reset = auth.reset_token(s, email=world.carol.email)
+        invite = tribes.invite_token(s, keys=b.keys(), email=world.alice.email, slug=world.slug)
+        reset = auth.reset_token(s, keys=b.keys(), email=world.carol.email)
         password_hash = get_member(s, world.bob.email).password_hash
         add_account(s, email=world.bob.email, network="bluesky", handle="bob.bsky.social")
     world.new_post()

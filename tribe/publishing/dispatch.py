@@ -88,7 +88,7 @@ class PublishConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> PublishConfig:
         return cls(
-            dry_run=settings.TRIBE_DRY_RUN,
+            dry_run=settings.dry_run,
             timeout=settings.TRIBE_PUBLISH_TIMEOUT.total_seconds(),
             lease=settings.TRIBE_PUBLISH_LEASE,
             max_attempts=settings.TRIBE_PUBLISH_MAX_ATTEMPTS,

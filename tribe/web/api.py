@@ -28,11 +28,12 @@ from tribe.accounts import (
 )
 from tribe.approvals import approval_config, approve, previews, skip, template_preview
 from tribe.db import read_scope, session_scope
-from tribe.feeds import poll_config, process_fetcher
+from tribe.feeds import poll_config
 from tribe.feeds.registry import add_feed, list_feeds, remove_feed
 from tribe.models import Network
 from tribe.stream import count_pending, pending_stream
-from tribe.web.deps import ApiViewer
+from tribe.web.deps import ApiViewer, OutboundDep
+from tribe.web.params import BodyId, PathId
 
 router = APIRouter(tags=["api"])
 T = TypeVar("T")
@@ -207,7 +208,7 @@ class PauseIn(BaseModel):
     """Leave `account_id` out to pause or resume the whole queue."""
 
     model_config = ConfigDict(extra="forbid")
-    account_id: int | None = None
+    account_id: BodyId | None = None
 
 
 class TribeOut(BaseModel):
@@ -274,7 +275,7 @@ def _decision(decision: Any) -> DecisionOut:
 
 
 @router.post("/stream/{item_id}/approve", responses=ERROR_RESPONSES)
-def approve_item(viewer: ApiViewer, item_id: int, body: Approval | None = None) -> DecisionOut:
+def approve_item(viewer: ApiViewer, item_id: PathId, body: Approval | None = None) -> DecisionOut:
     """Approve an item: one delivery per active account at its next free time."""
     own = body.texts if body else {}
     with session_scope() as session:
@@ -285,7 +286,7 @@ def approve_item(viewer: ApiViewer, item_id: int, body: Approval | None = None) 
 
 
 @router.post("/stream/{item_id}/skip", responses=ERROR_RESPONSES)
-def skip_item(viewer: ApiViewer, item_id: int) -> DecisionOut:
+def skip_item(viewer: ApiViewer, item_id: PathId) -> DecisionOut:
     with session_scope() as session:
         return _decision(skip(session, email=viewer.email, item_id=item_id))
 
@@ -309,7 +310,7 @@ def history(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[De
 
 
 @router.post("/queue/{delivery_id}/move", responses=ERROR_RESPONSES)
-def move(viewer: ApiViewer, delivery_id: int, body: Move) -> DeliveryOut:
+def move(viewer: ApiViewer, delivery_id: PathId, body: Move) -> DeliveryOut:
     """Swap times with the previous (up) or next (down) delivery of the same account."""
     with session_scope() as session:
         entry = queue.move(
@@ -319,7 +320,7 @@ def move(viewer: ApiViewer, delivery_id: int, body: Move) -> DeliveryOut:
 
 
 @router.post("/queue/{delivery_id}/cancel", status_code=204, responses=ERROR_RESPONSES)
-def cancel(viewer: ApiViewer, delivery_id: int) -> Response:
+def cancel(viewer: ApiViewer, delivery_id: PathId) -> Response:
     with session_scope() as session:
         queue.cancel(session, email=viewer.email, delivery_id=delivery_id)
     return Response(status_code=204)
@@ -341,16 +342,19 @@ def feeds(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[Feed
 
 
 @router.post("/feeds", status_code=201, responses=ERROR_RESPONSES)
-def add(viewer: ApiViewer, body: NewFeed) -> FeedOut:
-    """Add a feed; it is fetched once first, and refused with the reason if it is not a feed."""
-    added = add_feed(
-        email=viewer.email, url=body.url, fetcher=process_fetcher(), config=poll_config()
-    )
+def add(viewer: ApiViewer, out: OutboundDep, body: NewFeed) -> FeedOut:
+    """Add a feed; it is fetched once first, and refused with the reason if it is not a feed.
+
+    At most `TRIBE_WEB_CALLS_PER_MEMBER` such checks of yours run at once (429 beyond)."""
+    with out.calls.slot(viewer.id):
+        added = add_feed(
+            email=viewer.email, url=body.url, fetcher=out.fetcher, config=poll_config()
+        )
     return _feed(added.info)
 
 
 @router.delete("/feeds/{feed_id}", status_code=204, responses=ERROR_RESPONSES)
-def remove(viewer: ApiViewer, feed_id: int) -> Response:
+def remove(viewer: ApiViewer, feed_id: PathId) -> Response:
     """Stop polling a feed; what it brought in stays."""
     with session_scope() as session:
         remove_feed(session, email=viewer.email, feed_id=feed_id)
@@ -374,13 +378,13 @@ def _schedule(session: Session, email: str, account_id: int) -> ScheduleOut:
 
 
 @router.get("/accounts/{account_id}/schedule", responses=ERROR_RESPONSES)
-def schedule(viewer: ApiViewer, account_id: int) -> ScheduleOut:
+def schedule(viewer: ApiViewer, account_id: PathId) -> ScheduleOut:
     with read_scope() as session:
         return _schedule(session, viewer.email, account_id)
 
 
 @router.put("/accounts/{account_id}/schedule", responses=ERROR_RESPONSES)
-def change_schedule(viewer: ApiViewer, account_id: int, body: ScheduleChangeIn) -> ScheduleOut:
+def change_schedule(viewer: ApiViewer, account_id: PathId, body: ScheduleChangeIn) -> ScheduleOut:
     """Change one account's schedule; reshares already queued keep their times."""
     change = ScheduleChange(
         slots=body.slots,

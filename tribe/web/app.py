@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+import fastapi_offline
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -29,20 +30,25 @@ from tribe.errors import (
     TooManyAttemptsError,
     TribeError,
 )
+from tribe.keys import keyring_for
 from tribe.publishing.base import PublishError
 from tribe.web import api, routes
 from tribe.web.deps import (
     CSRF_COOKIE,
     CsrfError,
+    Outbound,
     SignInRequired,
     inplace,
     new_csrf_cookie,
     render,
+    templates,
 )
 from tribe.web.errors import status_of
 from tribe.web.flash import FLASH_COOKIE, read_flash, redirect
+from tribe.web.limits import BodyLimit
 
 log = logging.getLogger("tribe.web")
+SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 API_PREFIX = "/api/v1"
 
@@ -56,14 +62,12 @@ SECURITY_HEADERS = {
         "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
     ),
 }
+# Pages and API answers are one member's own: no shared cache, no copy on disk (a new
+# API token is shown once, on a page). Static files may be cached.
+NO_STORE = "no-store"
 
-
-DOCS_PATH = "/api/v1/docs"
-DOCS_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "frame-ancestors 'none'"
-)
+DOCS_PATH = f"{API_PREFIX}/docs"
+DOCS_ASSETS = f"{API_PREFIX}/docs/assets"  # Swagger UI, shipped by fastapi-offline
 
 
 def _is_api(request: Request) -> bool:
@@ -124,6 +128,11 @@ async def _sign_in(request: Request, _exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if all(e["loc"][0] == "path" for e in exc.errors()):
+        # A path that does not parse (an id out of range, a word for a number) names
+        # nothing: not found, like any id nobody has.
+        detail = "there is nothing at this address; check the name or number in it"
+        return await _http_error(request, StarletteHTTPException(404, detail))
     problems = "; ".join(
         f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()
     )
@@ -154,17 +163,22 @@ def _health() -> dict[str, bool]:
 
 def create_app() -> FastAPI:
     """The ASGI app (`uvicorn tribe.web.app:create_app --factory`)."""
+    settings = get_settings()
     app = FastAPI(
         title="tribe",
         version=__version__,
         description="The members' JSON API. Authenticate with a personal API token: "
         "`Authorization: Bearer <token>` (Settings page). Errors are JSON objects with a "
         "stable `code` and a readable `detail`.",
-        docs_url=DOCS_PATH,
+        docs_url=None,  # served below, from files of our own, under the strict policy
         redoc_url=None,
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
+    keyring_for(settings)  # cookies and links are signed with it: fail now, not per page
+    app.state.outbound = Outbound.from_settings(settings)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.mount(DOCS_ASSETS, StaticFiles(directory=SWAGGER_ASSETS), name="api-docs-assets")
+    app.add_api_route(DOCS_PATH, _api_docs, include_in_schema=False)
     app.add_api_route("/healthz", _health, include_in_schema=False)
     app.include_router(routes.router)
     app.include_router(api.router, prefix=API_PREFIX)
@@ -174,8 +188,23 @@ def create_app() -> FastAPI:
     app.add_exception_handler(SignInRequired, _sign_in)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.middleware("http")(_every_request)
+    app.add_middleware(BodyLimit, max_bytes=settings.TRIBE_MAX_REQUEST_BYTES, api_prefix=API_PREFIX)
+    app.middleware("http")(_every_request)  # outermost: its headers go on every answer
     return app
+
+
+def _secure_every_cookie(response: Response) -> None:
+    """Members reach the app over https: no cookie it sets, whoever set it, may travel
+    over plain http."""
+    for index, (name, value) in enumerate(response.raw_headers):
+        if name.lower() == b"set-cookie" and b"; secure" not in value.lower():
+            response.raw_headers[index] = (name, value + b"; Secure")
+
+
+def _api_docs(request: Request) -> Response:
+    return templates.TemplateResponse(
+        request, "api_docs.html", {"assets": DOCS_ASSETS, "openapi_url": request.app.openapi_url}
+    )
 
 
 async def _every_request(
@@ -189,15 +218,16 @@ async def _every_request(
     response = await call_next(request)
     if not cookie:
         response.set_cookie(
-            CSRF_COOKIE, request.state.csrf_cookie, httponly=True, samesite="lax",
-            secure=get_settings().secure_cookies, path="/",
-        )  # fmt: skip
+            CSRF_COOKIE, request.state.csrf_cookie, httponly=True, samesite="lax", path="/"
+        )
     if request.state.flash is not None and response.status_code < 300:
         response.delete_cookie(FLASH_COOKIE, path="/")
+    if get_settings().secure_cookies:
+        _secure_every_cookie(response)
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.url.path == DOCS_PATH:  # Swagger UI: its script and styles from its CDN
-        response.headers["Content-Security-Policy"] = DOCS_POLICY
+    if not request.url.path.startswith(("/static/", DOCS_ASSETS)):
+        response.headers.setdefault("Cache-Control", NO_STORE)
     # The route's pattern, not the path: /join/{token} must not write the token to a log.
     route = request.scope.get("route")
     path = getattr(route, "path", None) or "(no route)"

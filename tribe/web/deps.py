@@ -10,8 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,12 +21,17 @@ from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, Signer
 
 from config import Settings, get_settings
-from tribe.auth import record_token_use, session_member, site_key, token_member
+from tribe.auth import record_token_use, session_member, token_member
 from tribe.db import read_scope, session_scope
 from tribe.errors import NotFoundError, NotSignedInError
+from tribe.feeds import fetch_config
+from tribe.feeds.fetch import Fetcher
+from tribe.keys import Keyring, keyring_for
 from tribe.models import Member
+from tribe.web.limits import CallLimiter
 
 SESSION_COOKIE = "tribe_session"
+DEVICE_COOKIE = "tribe_device"
 CSRF_COOKIE = "tribe_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -72,40 +76,44 @@ class SignInRequired(Exception):
     """A page needs a signed-in member; the handler sends the browser to /login."""
 
 
-# Keys: made once per database and kept in the process (they never change).
-_keys: dict[tuple[str, str], str] = {}
-_keys_lock = threading.Lock()
+def keyring() -> Keyring:
+    """The instance's keys (TRIBE_SECRET_KEYS, or the local key file on `make run`)."""
+    return keyring_for(get_settings())
 
 
-def web_key(name: str) -> str:
-    url = get_settings().TRIBE_DATABASE_URL
-    with _keys_lock:
-        if (url, name) not in _keys:
-            with session_scope() as session:
-                key = site_key(session, name)
-            assert key is not None
-            _keys[(url, name)] = key
-        return _keys[(url, name)]
+def _cookie_signer() -> Signer:
+    return Signer(keyring().derived("cookies"), salt="tribe.session")
 
 
 def sign_cookie(token: str) -> str:
-    return Signer(web_key("cookies"), salt="tribe.session").sign(token).decode()
+    return _cookie_signer().sign(token).decode()
 
 
 def unsign_cookie(value: str) -> str | None:
     try:
-        return Signer(web_key("cookies"), salt="tribe.session").unsign(value).decode()
+        return _cookie_signer().unsign(value).decode()
     except BadSignature:
         return None
+
+
+def _csrf_mac(key: bytes, request: Request, cookie_value: str) -> str:
+    session = request.cookies.get(SESSION_COOKIE, "")
+    return hmac.new(key, f"{cookie_value}|{session}".encode(), hashlib.sha256).hexdigest()
 
 
 def csrf_token_for(request: Request, cookie_value: str) -> str:
     """The token forms carry: bound by the instance's key to the browser's CSRF cookie and
     to its session, so a token seen before signing in (or by someone who planted the
     CSRF cookie) is worth nothing once the member is signed in."""
-    session = request.cookies.get(SESSION_COOKIE, "")
-    key = web_key("csrf").encode()
-    return hmac.new(key, f"{cookie_value}|{session}".encode(), hashlib.sha256).hexdigest()
+    return _csrf_mac(keyring().current("csrf"), request, cookie_value)
+
+
+def csrf_token_valid(request: Request, cookie_value: str, sent: str) -> bool:
+    """Made with any configured key: a key rotation does not void the forms on screen."""
+    return any(
+        hmac.compare_digest(_csrf_mac(key, request, cookie_value), sent)
+        for key in keyring().derived("csrf")
+    )
 
 
 def new_csrf_cookie() -> str:
@@ -116,7 +124,36 @@ def settings_dep() -> Settings:
     return get_settings()
 
 
+@dataclass(frozen=True)
+class Outbound:
+    """How the web app calls other servers while a page waits (a feed added or checked,
+    a Mastodon instance or Bluesky PDS connected): few at once, with a short deadline."""
+
+    calls: CallLimiter
+    fetcher: Fetcher
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Outbound:
+        deadline = settings.TRIBE_WEB_CALL_DEADLINE.total_seconds()
+        config = fetch_config(settings)
+        quick = replace(
+            config, deadline=min(config.deadline, deadline), timeout=min(config.timeout, deadline)
+        )
+        limiter = CallLimiter(
+            total=settings.TRIBE_WEB_CALLS,
+            per_member=settings.TRIBE_WEB_CALLS_PER_MEMBER,
+            retry_after=max(1, round(deadline)),
+        )
+        return cls(calls=limiter, fetcher=Fetcher(quick))
+
+
+def outbound(request: Request) -> Outbound:
+    found: Outbound = request.app.state.outbound
+    return found
+
+
 SettingsDep = Annotated[Settings, Depends(settings_dep)]
+OutboundDep = Annotated[Outbound, Depends(outbound)]
 
 
 def optional_viewer(request: Request) -> Viewer | None:
@@ -187,7 +224,7 @@ async def check_csrf(request: Request) -> None:
         form = await request.form()
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
-    if not cookie or not sent or not hmac.compare_digest(csrf_token_for(request, cookie), sent):
+    if not cookie or not sent or not csrf_token_valid(request, cookie, sent):
         raise CsrfError
 
 

@@ -11,6 +11,7 @@ from tribe.connect import disconnect
 from tribe.db import read_scope, session_scope
 from tribe.web.deps import PageViewer, render
 from tribe.web.flash import redirect
+from tribe.web.params import PathId
 
 router = APIRouter()
 
@@ -24,7 +25,7 @@ def accounts_page(request: Request, viewer: PageViewer) -> Response:
 
 @router.post("/accounts/{account_id}/sharing")
 def sharing(
-    viewer: PageViewer, account_id: int,
+    viewer: PageViewer, account_id: PathId,
     reshare: Annotated[Literal["post", "repost"], Form()],
     announce: Annotated[bool, Form()] = False,
 ) -> Response:  # fmt: skip
@@ -37,7 +38,7 @@ def sharing(
 
 
 @router.post("/accounts/{account_id}/disconnect")
-def disconnect_account(viewer: PageViewer, account_id: int) -> Response:
+def disconnect_account(viewer: PageViewer, account_id: PathId) -> Response:
     with session_scope() as session:
         info = disconnect(session, email=viewer.email, account_id=account_id)
     return redirect("/accounts", done=f"disconnected {info.handle}; its queued reshares are held")

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from tribe import queue
 from tribe.accounts import list_accounts
 from tribe.approvals import approval_config
-from tribe.db import read_scope, session_scope
+from tribe.db import MAX_ID, read_scope, session_scope
 from tribe.web.deps import PageViewer, render
 from tribe.web.flash import redirect
+from tribe.web.params import PathId
 
 router = APIRouter()
 PAGE = 50
@@ -32,7 +33,7 @@ def queue_page(request: Request, viewer: PageViewer) -> Response:
 
 @router.post("/queue/{delivery_id}/move")
 def move(
-    viewer: PageViewer, delivery_id: int, direction: Annotated[Literal["up", "down"], Form()]
+    viewer: PageViewer, delivery_id: PathId, direction: Annotated[Literal["up", "down"], Form()]
 ) -> Response:
     with session_scope() as session:
         queue.move(session, email=viewer.email, delivery_id=delivery_id, direction=direction)
@@ -40,21 +41,25 @@ def move(
 
 
 @router.post("/queue/{delivery_id}/cancel")
-def cancel(viewer: PageViewer, delivery_id: int) -> Response:
+def cancel(viewer: PageViewer, delivery_id: PathId) -> Response:
     with session_scope() as session:
         queue.cancel(session, email=viewer.email, delivery_id=delivery_id)
     return redirect("/queue", done=f"cancelled #{delivery_id}")
 
 
 @router.post("/queue/pause")
-def pause(viewer: PageViewer, account_id: Annotated[int | None, Form()] = None) -> Response:
+def pause(
+    viewer: PageViewer, account_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None
+) -> Response:
     with session_scope() as session:
         queue.pause(session, email=viewer.email, account_id=account_id)
     return redirect("/queue", done="paused: nothing is sent until you resume")
 
 
 @router.post("/queue/resume")
-def resume(viewer: PageViewer, account_id: Annotated[int | None, Form()] = None) -> Response:
+def resume(
+    viewer: PageViewer, account_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None
+) -> Response:
     with session_scope() as session:
         moved, dropped = queue.resume(
             session, email=viewer.email, account_id=account_id, config=approval_config()
@@ -75,14 +80,14 @@ def history_page(
 
 
 @router.post("/history/{delivery_id}/confirm")
-def confirm(viewer: PageViewer, delivery_id: int) -> Response:
+def confirm(viewer: PageViewer, delivery_id: PathId) -> Response:
     with session_scope() as session:
         queue.confirm(session, email=viewer.email, delivery_id=delivery_id)
     return redirect("/history", done=f"#{delivery_id} recorded as sent")
 
 
 @router.post("/history/{delivery_id}/retry")
-def retry(viewer: PageViewer, delivery_id: int) -> Response:
+def retry(viewer: PageViewer, delivery_id: PathId) -> Response:
     with session_scope() as session:
         entry = queue.retry(
             session, email=viewer.email, delivery_id=delivery_id, config=approval_config()

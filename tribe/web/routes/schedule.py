@@ -25,6 +25,7 @@ from tribe.errors import InvalidInputError, TribeError
 from tribe.models import Network
 from tribe.web.deps import PageViewer, Viewer, render
 from tribe.web.flash import redirect
+from tribe.web.params import PathId
 
 router = APIRouter()
 Short = Annotated[str, Form(max_length=500)]
@@ -85,7 +86,7 @@ def timezone(viewer: PageViewer, timezone: Annotated[str, Form(max_length=64)]) 
 
 @router.post("/schedule/{account_id}")
 def save_or_preview(
-    request: Request, viewer: PageViewer, account_id: int,
+    request: Request, viewer: PageViewer, account_id: PathId,
     mode: Annotated[Literal["slots", "interval"], Form()],
     action: Annotated[Literal["save", "preview"], Form()] = "save",
     slots: Short = "", every: Short = "90", start: Short = "08:00", end: Short = "21:00",

@@ -20,6 +20,7 @@ from tribe.models import Network
 from tribe.stream import count_pending, pending_stream
 from tribe.web.deps import PageViewer, Viewer, inplace, render, templates
 from tribe.web.flash import redirect
+from tribe.web.params import BodyId, PathId
 
 router = APIRouter()
 PAGE = 25
@@ -60,7 +61,7 @@ Own = Annotated[str | None, Form(max_length=MAX_TEXT)]
 
 @router.post("/stream/{item_id}/approve")
 def approve_item(
-    request: Request, viewer: PageViewer, item_id: int,
+    request: Request, viewer: PageViewer, item_id: PathId,
     text_x: Own = None, text_mastodon: Own = None, text_bluesky: Own = None,
 ) -> Response:  # fmt: skip
     edited = {Network.X: text_x, Network.MASTODON: text_mastodon, Network.BLUESKY: text_bluesky}
@@ -76,7 +77,7 @@ def approve_item(
 
 
 @router.post("/stream/{item_id}/skip")
-def skip_item(request: Request, viewer: PageViewer, item_id: int) -> Response:
+def skip_item(request: Request, viewer: PageViewer, item_id: PathId) -> Response:
     with session_scope() as session:
         decision = skip(session, email=viewer.email, item_id=item_id)
     if inplace(request):
@@ -86,7 +87,7 @@ def skip_item(request: Request, viewer: PageViewer, item_id: int) -> Response:
 
 @router.post("/stream/approve-all")
 def approve_visible(
-    viewer: PageViewer, item_ids: Annotated[list[int], Form(max_length=PAGE)]
+    viewer: PageViewer, item_ids: Annotated[list[BodyId], Form(max_length=PAGE)]
 ) -> Response:
     with session_scope() as session:
         outcome = approve_all(

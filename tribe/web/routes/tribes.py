@@ -12,8 +12,9 @@ from tribe.approvals import set_muted
 from tribe.db import read_scope, session_scope
 from tribe.members import create_tribe
 from tribe.models import Role
-from tribe.web.deps import PageViewer, SettingsDep, render
+from tribe.web.deps import PageViewer, SettingsDep, keyring, render
 from tribe.web.flash import redirect
+from tribe.web.params import PathId
 
 router = APIRouter()
 
@@ -39,11 +40,15 @@ def create(
 
 @router.get("/tribes/{slug}")
 def tribe_page(request: Request, viewer: PageViewer, settings: SettingsDep, slug: str) -> Response:
-    with session_scope() as session:  # the chief's invite link may need the signing key made
+    with read_scope() as session:
         info = tribes.tribe_info(session, email=viewer.email, slug=slug)
         mates = tribes.mates(session, email=viewer.email, slug=slug)
         chief = info.my_role == Role.CHIEF
-        invite = tribes.invite_token(session, email=viewer.email, slug=slug) if chief else None
+        invite = (
+            tribes.invite_token(session, email=viewer.email, slug=slug, keys=keyring())
+            if chief
+            else None
+        )
         requests = tribes.join_requests(session, email=viewer.email, slug=slug) if chief else []
     link = f"{settings.TRIBE_BASE_URL}/join/{invite}" if invite else None
     return render(
@@ -67,7 +72,7 @@ def edit(
 @router.post("/tribes/{slug}/invite")
 def renew_invite(viewer: PageViewer, slug: str) -> Response:
     with session_scope() as session:
-        tribes.invite_token(session, email=viewer.email, slug=slug, renew=True)
+        tribes.invite_token(session, email=viewer.email, slug=slug, keys=keyring(), renew=True)
     return redirect(f"/tribes/{slug}", done="new invite link: the old links no longer work")
 
 
@@ -82,7 +87,7 @@ def ask_to_join(
 
 @router.post("/tribes/{slug}/requests/{request_id}")
 def answer_request(
-    viewer: PageViewer, slug: str, request_id: int, accept: Annotated[bool, Form()] = False
+    viewer: PageViewer, slug: str, request_id: PathId, accept: Annotated[bool, Form()] = False
 ) -> Response:
     with session_scope() as session:
         tribes.decide_request(
@@ -99,14 +104,14 @@ def leave(viewer: PageViewer, slug: str) -> Response:
 
 
 @router.post("/tribes/{slug}/members/{member_id}/remove")
-def remove(viewer: PageViewer, slug: str, member_id: int) -> Response:
+def remove(viewer: PageViewer, slug: str, member_id: PathId) -> Response:
     with session_scope() as session:
         tribes.remove_member(session, email=viewer.email, slug=slug, member_id=member_id)
     return redirect(f"/tribes/{slug}", done="removed from the tribe")
 
 
 @router.post("/tribes/{slug}/members/{member_id}/chief")
-def make_chief(viewer: PageViewer, slug: str, member_id: int) -> Response:
+def make_chief(viewer: PageViewer, slug: str, member_id: PathId) -> Response:
     with session_scope() as session:
         tribes.hand_over(session, email=viewer.email, slug=slug, member_id=member_id)
     return redirect(f"/tribes/{slug}", done="you handed over the chief role")
@@ -114,7 +119,7 @@ def make_chief(viewer: PageViewer, slug: str, member_id: int) -> Response:
 
 @router.post("/tribes/{slug}/members/{member_id}/mute")
 def mute(
-    viewer: PageViewer, slug: str, member_id: int, muted: Annotated[bool, Form()] = False
+    viewer: PageViewer, slug: str, member_id: PathId, muted: Annotated[bool, Form()] = False
 ) -> Response:
     with session_scope() as session:
         author = tribes.mate(session, email=viewer.email, slug=slug, member_id=member_id)

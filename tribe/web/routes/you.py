@@ -10,6 +10,7 @@ from tribe import auth
 from tribe.db import read_scope, session_scope
 from tribe.web.deps import PageViewer, render
 from tribe.web.flash import redirect
+from tribe.web.params import PathId
 
 router = APIRouter()
 
@@ -34,7 +35,7 @@ def new_token(
 
 
 @router.post("/settings/tokens/{token_id}/revoke")
-def revoke(viewer: PageViewer, token_id: int) -> Response:
+def revoke(viewer: PageViewer, token_id: PathId) -> Response:
     with session_scope() as session:
         auth.revoke_token(session, email=viewer.email, token_id=token_id)
     return redirect("/settings", done="token revoked: scripts using it are refused from now on")
