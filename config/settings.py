@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     TRIBE_POLL_LEASE: Duration = timedelta(minutes=10)
     TRIBE_POLL_SWEEP_EVERY: Duration = timedelta(seconds=5)
     TRIBE_MAX_ENTRY_AGE: Duration = timedelta(days=3)
+    TRIBE_CHECK_EVERY: Duration = timedelta(minutes=1)
 
     # Approvals and queues.
     TRIBE_STREAM_EXPIRY: Duration = timedelta(days=5)

@@ -7,6 +7,7 @@ import pytest
 from sqlmodel import col, select
 
 from tests import builders as b
+from tribe import timefmt
 from tribe.accounts import (
     ScheduleChange,
     add_account,
@@ -283,14 +284,19 @@ def test_the_queue_lists_moves_cancels() -> None:
             approve(s, email="carol@example.com", item_id=item, now=NOW)
     with session_scope() as s:
         entries = list_queue(s, email="carol@example.com")
+
+    def chicago(day: int, hour: int) -> str:  # "Mon 1 Jun, 09:00 CDT" (the year if not this one)
+        return timefmt.moment(datetime(2026, 6, day, hour, tzinfo=CHICAGO), CHICAGO)
+
     assert [(e.title, e.due_local) for e in entries] == [
-        ("Post 0", "Mon 2026-06-01 09:00 CDT"),
-        ("Post 1", "Mon 2026-06-01 17:00 CDT"),
-        ("Post 2", "Tue 2026-06-02 09:00 CDT"),
+        ("Post 0", chicago(1, 9)),
+        ("Post 1", chicago(1, 17)),
+        ("Post 2", chicago(2, 9)),
     ]
+    assert chicago(1, 9).replace(" 2026", "") == "Mon 1 Jun, 09:00 CDT"
     with session_scope() as s:
         moved = move(s, email="carol@example.com", delivery_id=entries[2].id, direction="up")
-    assert moved.due_local == "Mon 2026-06-01 17:00 CDT"
+    assert moved.due_local == chicago(1, 17)
     with pytest.raises(ConflictError, match="already first"), session_scope() as s:
         move(s, email="carol@example.com", delivery_id=entries[0].id, direction="up")
     with session_scope() as s:

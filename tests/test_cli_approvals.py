@@ -74,7 +74,7 @@ def test_schedule_show_and_set(item: int) -> None:
         "--daily-cap",
         "3",
     )
-    assert "x @bob: slots mon 09:00,12:30; tue 09:00,12:30" in out
+    assert "x @bob: slots mon-fri 09:00,12:30; sat,sun 10:00, at most 3" in out  # as written
     assert "at most 3 a day (America/Chicago)" in out
     out = ok(
         "schedule",
@@ -95,7 +95,7 @@ def test_schedule_show_and_set(item: int) -> None:
     )
     shown = json.loads(ok("schedule", "show", "bob@example.com", "--json"))
     assert [s["schedule"].split(",")[0] for s in shown] == [
-        "slots mon 09:00",
+        "slots mon-fri 09:00",
         "every 120 min between 07:30 and 22:00",
     ]
 

@@ -517,6 +517,7 @@ def test_a_dry_run_logs_and_leaves_no_remote_id_for_reposts_to_point_at() -> Non
     logged = load(delivery_id)
     assert (logged.state, logged.remote_id) == (DeliveryState.SENT, None)
     assert logged.reason == "dry run: logged, not sent"
+    assert logged.dry_run
 
 
 def test_credentials_that_cannot_be_decrypted_hold_the_delivery_with_the_reason() -> None:

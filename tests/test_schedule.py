@@ -1,6 +1,7 @@
 """The slot finder: examples, then properties over random schedules, zones and approvals."""
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,8 @@ from tribe.schedule import (
     Slot,
     format_slots,
     in_window,
+    misfit,
+    normalise_slots,
     parse_slots,
     parse_window,
     place,
@@ -30,10 +33,7 @@ def at(text: str, zone: str = "UTC") -> datetime:
 def test_slot_spec_parsing() -> None:
     slots = parse_slots("mon-fri 09:00,12:30, 17:00; sat,sun 10:00")
     assert len(slots) == 5 * 3 + 2
-    assert format_slots(slots) == (
-        "mon 09:00,12:30,17:00; tue 09:00,12:30,17:00; wed 09:00,12:30,17:00; "
-        "thu 09:00,12:30,17:00; fri 09:00,12:30,17:00; sat 10:00; sun 10:00"
-    )
+    assert format_slots(slots) == "mon-fri 09:00,12:30,17:00; sat,sun 10:00"
     assert parse_slots("mon-sun 9:05") == tuple(Slot(d, time(9, 5)) for d in range(7))
 
 
@@ -125,6 +125,74 @@ def test_a_full_queue_is_said_not_hidden() -> None:
     full = place(plan, now=now, taken=[first.due_at], horizon=timedelta(days=6))
     assert full.due_at is None
     assert full.reason.startswith("queue full: no free time in the next 6 days")
+
+
+def test_slots_are_kept_as_written_only_tidied() -> None:
+    assert normalise_slots("mon-fri 09:00,12:30; sat 10:00") == "mon-fri 09:00,12:30; sat 10:00"
+    # Tidied: case, spacing, times as HH:MM in order and once; the member's groups and
+    # their order stay.
+    assert normalise_slots(" Sat 10:00 ; MON-fri 12:30, 9:00,09:00;") == (
+        "sat 10:00; mon-fri 09:00,12:30"
+    )
+    assert normalise_slots("mon,wed 09:00; tue 09:00") == "mon,wed 09:00; tue 09:00"
+    spec = "mon-fri 09:00,12:30; sat,sun 10:00"
+    assert parse_slots(normalise_slots(spec)) == parse_slots(spec)
+    with pytest.raises(InvalidInputError, match="not a day"):
+        normalise_slots("someday 09:00")
+
+
+def test_slots_written_compactly() -> None:
+    assert format_slots(parse_slots("mon 09:00; tue 09:00; wed 09:00; sun 09:00")) == (
+        "mon-wed,sun 09:00"
+    )
+    assert format_slots(parse_slots("mon,tue 08:00; thu 08:00,12:00")) == (
+        "mon,tue 08:00; thu 08:00,12:00"
+    )
+    described = Schedule(mode=ScheduleMode.SLOTS, slots=parse_slots("mon-fri 09:00"))
+    assert described.describe().startswith("slots mon-fri 09:00, at most 6 a day")
+
+
+def test_what_no_longer_fits_a_schedule() -> None:
+    slots = Schedule(zone="Europe/Paris", mode=ScheduleMode.SLOTS,
+                     slots=parse_slots("mon-sun 09:00,17:00"), daily_cap=1)  # fmt: skip
+    nine = at("2026-06-01T09:00", "Europe/Paris")
+    assert misfit(slots, nine, taken=[]) is None
+    assert misfit(slots, nine + timedelta(minutes=1), taken=[]) == "not one of the slots"
+    assert misfit(slots, nine + timedelta(hours=8), taken=[nine]) == "over the daily cap of 1"
+    assert misfit(replace(slots, daily_cap=6), nine, taken=[nine]) == (
+        "too close to another reshare"
+    )
+    spaced = Schedule(zone="UTC", min_gap=timedelta(hours=1), window_start=time(8),
+                      window_end=time(20))  # fmt: skip
+    noon = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    assert misfit(spaced, noon, taken=[]) is None
+    assert misfit(spaced, noon.replace(hour=21), taken=[]) == "outside the posting hours"
+    assert misfit(spaced, noon, taken=[noon - timedelta(minutes=30)]) == (
+        "too close to another reshare"
+    )
+
+
+def test_a_placement_says_what_kept_it_from_earlier_times() -> None:
+    plan = Schedule(zone="UTC", mode=ScheduleMode.SLOTS, slots=parse_slots("mon-sun 09:00,17:00"),
+                    daily_cap=1)  # fmt: skip
+    monday = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
+    first = place(plan, now=monday, taken=[])
+    assert (first.due_at, first.skipped, first.capped_days) == (
+        monday.replace(hour=9),
+        frozenset(),
+        (),
+    )
+    assert first.due_at is not None
+    later = place(plan, now=monday, taken=[first.due_at], avoid=[monday.replace(day=2, hour=9)])
+    assert later.due_at == monday.replace(day=2, hour=17)
+    assert later.skipped == {"cap", "stagger"}  # Monday is full; Tuesday 09:00 is a tribemate's
+    assert later.capped_days == (monday.date(),)
+    roomy = place(replace(plan, daily_cap=6), now=monday, taken=[first.due_at])
+    assert (roomy.due_at, roomy.skipped, roomy.capped_days) == (
+        monday.replace(hour=17),
+        frozenset({"gap"}),
+        (),
+    )
 
 
 # --- properties ---------------------------------------------------------------------------

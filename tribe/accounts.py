@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
+from tribe import timefmt
 from tribe.errors import ConflictError, InvalidInputError, NotFoundError
 from tribe.members import check_timezone, get_member
 from tribe.models import Account, Connection, Member, Network, ReshareKind, ScheduleMode
-from tribe.schedule import Schedule, Slot, format_slots, parse_slots, parse_time, upcoming
+from tribe.schedule import Schedule, Slot, normalise_slots, parse_slots, parse_time, upcoming
 from tribe.sharetext import DEFAULT_TEMPLATES, Limit, check_template, limit_for
 
 _HANDLES = {
@@ -183,14 +184,18 @@ def member_accounts(session: Session, member: Member, *, active_only: bool = Tru
 
 
 def schedule_of(account: Account, member: Member) -> Schedule:
+    # `account.slots` holds the member's groups as they wrote them ("mon-fri 09:00,12:30",
+    # "sat 10:00"): the spec is their join.
+    spec = "; ".join(account.slots)
     return Schedule(
         zone=member.timezone,
         mode=account.schedule_mode,
-        slots=parse_slots("; ".join(account.slots)) if account.slots else (),
+        slots=parse_slots(spec) if spec else (),
         min_gap=timedelta(minutes=account.min_gap_minutes),
         window_start=parse_time(account.window_start),
         window_end=parse_time(account.window_end),
         daily_cap=account.daily_cap,
+        spec=spec,
     )
 
 
@@ -224,7 +229,9 @@ def changed_schedule(current: Schedule, change: ScheduleChange) -> Schedule:
     slots = _check_change(change)
     result = current
     if slots is not None:
-        result = replace(result, mode=ScheduleMode.SLOTS, slots=slots)
+        assert change.slots is not None
+        spec = normalise_slots(change.slots)  # kept as written, not one line per day
+        result = replace(result, mode=ScheduleMode.SLOTS, slots=slots, spec=spec)
     if change.every is not None or change.between is not None:
         result = replace(result, mode=ScheduleMode.INTERVAL)
     if change.every is not None:
@@ -268,7 +275,7 @@ def set_schedule(
 def _store(account: Account, schedule: Schedule) -> None:
     account.schedule_mode = schedule.mode
     if schedule.slots:
-        account.slots = format_slots(schedule.slots).split("; ")
+        account.slots = schedule.slot_spec.split("; ")
     account.min_gap_minutes = int(schedule.min_gap.total_seconds() // 60)
     account.window_start = f"{schedule.window_start:%H:%M}"
     account.window_end = f"{schedule.window_end:%H:%M}"
@@ -281,7 +288,7 @@ class ScheduleView:
 
     account_id: int
     mode: ScheduleMode
-    slots: str  # "mon 09:00,12:30; tue 09:00,12:30; sat 10:00" (kept in interval mode)
+    slots: str  # "mon-fri 09:00,12:30; sat 10:00", as written (kept in interval mode)
     every_minutes: int
     between: tuple[str, str]  # ("08:00", "21:00"), in the member's time zone
     daily_cap: int
@@ -295,7 +302,7 @@ def schedule_view(session: Session, *, email: str, account_id: int) -> ScheduleV
     return ScheduleView(
         account_id=account_id,
         mode=schedule.mode,
-        slots=format_slots(schedule.slots),
+        slots=schedule.slot_spec,
         every_minutes=int(schedule.min_gap.total_seconds() // 60),
         between=(f"{schedule.window_start:%H:%M}", f"{schedule.window_end:%H:%M}"),
         daily_cap=schedule.daily_cap,
@@ -304,10 +311,22 @@ def schedule_view(session: Session, *, email: str, account_id: int) -> ScheduleV
     )
 
 
+@dataclass(frozen=True)
+class UpcomingTime:
+    """One of the next times a schedule gives: the moment, as the member reads it, and why."""
+
+    at: datetime
+    local: str  # "Mon 30 Nov, 09:00 CET"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.local} — {self.reason}"
+
+
 def schedule_preview(
     session: Session, *, email: str, account_id: int, change: ScheduleChange | None = None,
     now: datetime | None = None, count: int = 5,
-) -> list[str]:  # fmt: skip
+) -> list[UpcomingTime]:  # fmt: skip
     """The next times an account's schedule (with `change`, unsaved) allows, in the member's
     time zone, before counting what is already queued."""
     member = get_member(session, email)
@@ -315,10 +334,10 @@ def schedule_preview(
     schedule = schedule_of(account, member)
     if change is not None:
         schedule = changed_schedule(schedule, change)
-    zone = schedule.tz
+    now = now or datetime.now(UTC)
     return [
-        f"{p.due_at.astimezone(zone):%a %d %b, %H:%M} — {p.reason}"
-        for p in upcoming(schedule, now=now or datetime.now(UTC), count=count)
+        UpcomingTime(p.due_at, timefmt.moment(p.due_at, schedule.tz, now=now), p.reason)
+        for p in upcoming(schedule, now=now, count=count)
         if p.due_at is not None
     ]
 

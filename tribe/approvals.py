@@ -445,6 +445,48 @@ def skip(session: Session, *, email: str, item_id: int, now: datetime | None = N
     return Decision(item_id, item.state)
 
 
+def unskip(
+    session: Session,
+    *,
+    email: str,
+    item_id: int,
+    now: datetime | None = None,
+    config: ApprovalConfig | None = None,
+) -> Decision:
+    """Put a skipped item back in the member's stream, pending again (an undone skip).
+
+    Done once: an item already pending is left as it is. Refused for an item approved,
+    withdrawn or expired, for one old enough to have expired had it not been skipped
+    (`ApprovalConfig.expiry`), and when the member and its author no longer share a tribe.
+    """
+    now = now or datetime.now(UTC)
+    config = config or ApprovalConfig()
+    member = get_member(session, email)
+    item = _item(session, member, item_id)
+    if item.state == StreamState.PENDING:
+        return Decision(item_id, item.state, repeated=True)
+    if item.state == StreamState.WITHDRAWN:
+        raise _withdrawn_error(session, item, "so it cannot come back to your stream")
+    if item.state != StreamState.SKIPPED:
+        raise ConflictError(f"stream item #{item_id} was {item.state.value}; only a skip is undone")
+    if item.created_at < now - config.expiry:
+        days, hours = config.expiry.days, config.expiry.seconds // 3600
+        waits = f"{days} days" if days else f"{hours} hours"
+        raise ConflictError(
+            f"stream item #{item_id} is too old to come back: posts wait in the stream "
+            f"for {waits} at most"
+        )
+    post = session.get(Post, item.post_id)
+    feed = session.get(Feed, post.feed_id) if post else None
+    assert feed is not None
+    assert member.id is not None
+    if not still_share_a_tribe(session, member.id, feed.owner_id):
+        raise _withdrawn_error(session, item, "so it cannot come back to your stream")
+    item.state, item.decided_at = StreamState.PENDING, None
+    session.flush()
+    return Decision(item_id, item.state)
+
+
 @dataclass(frozen=True)
 class BatchOutcome:
     decisions: tuple[Decision, ...]
@@ -512,6 +554,22 @@ def _preference(session: Session, member: Member, author_email: str) -> Preferen
         pref = Preference(member_id=member.id, author_id=author.id)  # type: ignore[arg-type]
         session.add(pref)
     return pref
+
+
+@dataclass(frozen=True)
+class AuthorPreference:
+    """What a member chose for one tribemate's posts."""
+
+    muted: bool
+    auto_approve: bool
+    auto_daily_cap: int
+
+
+def preferences(session: Session, *, email: str) -> dict[int, AuthorPreference]:
+    """The member's choices, by author id; an author not listed has the defaults."""
+    member = get_member(session, email)
+    rows = session.exec(select(Preference).where(col(Preference.member_id) == member.id)).all()
+    return {p.author_id: AuthorPreference(p.muted, p.auto_approve, p.auto_daily_cap) for p in rows}
 
 
 def set_muted(session: Session, *, email: str, author_email: str, muted: bool) -> None:

@@ -347,13 +347,33 @@ def record_token_use(session: Session, token_id: int, *, now: datetime | None = 
 # Signed links
 
 
-def _serializer(keys: Keyring, purpose: str) -> URLSafeTimedSerializer:
+class _SignedAt(TimestampSigner):
+    """A timestamp signer that signs with a given time instead of now."""
+
+    def __init__(self, *args: Any, at: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._at = at
+
+    def get_timestamp(self) -> int:
+        return self._at
+
+
+def _serializer(keys: Keyring, purpose: str, at: datetime | None = None) -> URLSafeTimedSerializer:
     # Every configured key verifies; the newest signs (itsdangerous signs with the last).
-    return URLSafeTimedSerializer(keys.derived("links"), salt=f"tribe.{purpose}")
+    if at is None:
+        return URLSafeTimedSerializer(keys.derived("links"), salt=f"tribe.{purpose}")
+    return URLSafeTimedSerializer(
+        keys.derived("links"), salt=f"tribe.{purpose}", signer=_SignedAt,
+        signer_kwargs={"at": int(at.timestamp())},
+    )  # fmt: skip
 
 
-def sign_link(keys: Keyring, purpose: str, payload: dict[str, Any]) -> str:
-    return str(_serializer(keys, purpose).dumps(payload))
+def sign_link(
+    keys: Keyring, purpose: str, payload: dict[str, Any], *, issued_at: datetime | None = None
+) -> str:
+    """A signed link token; with `issued_at`, it is signed as made then (and so the same
+    token each time: a link that stays put until it is renewed), else as made now."""
+    return str(_serializer(keys, purpose, issued_at).dumps(payload))
 
 
 def read_link(keys: Keyring, purpose: str, token: str, *, max_age: timedelta) -> dict[str, Any]:

@@ -656,11 +656,16 @@ def schedule_set(
     daily_cap: int | None,
     timezone: str | None,
 ) -> None:
-    """Change the schedule (slots, or --every/--between), cap or time zone."""
+    """Change the schedule (slots, or --every/--between), cap or time zone.
+
+    Queued deliveries that no longer fit the new schedule get the next times it allows.
+    """
     from config.settings import parse_duration
-    from tribe.accounts import ScheduleChange, set_schedule
+    from tribe.accounts import ScheduleChange
+    from tribe.approvals import approval_config
     from tribe.db import session_scope
     from tribe.errors import InvalidInputError
+    from tribe.queue import save_schedule
     from tribe.schedule import parse_window
 
     if not any((slots, every, between, daily_cap, timezone)):
@@ -680,9 +685,13 @@ def schedule_set(
         timezone=timezone,
     )
     with session_scope() as session:
-        accounts = set_schedule(session, email=email, change=change, account_id=account_id)
-    for info in accounts:
+        saved = save_schedule(
+            session, email=email, change=change, account_id=account_id, config=approval_config()
+        )
+    for info in saved.accounts:
         click.echo(f"{info.network.value} {info.handle}: {info.schedule}")
+    if saved.retimed.message():
+        click.echo(saved.retimed.message())
 
 
 class _QueueGroup(click.Group):
@@ -696,7 +705,7 @@ class _QueueGroup(click.Group):
 
 @main.group(cls=_QueueGroup)
 def queue() -> None:
-    """A member's queue: tribe queue EMAIL [--json]; move, cancel, pause, resume."""
+    """A member's queue: tribe queue EMAIL [--json]; move, next, edit, cancel, pause, resume."""
 
 
 @queue.command("show")
@@ -712,7 +721,9 @@ def queue_show(email: str, everything: bool, as_json: bool) -> None:
     with session_scope() as session:
         entries = list_queue(session, email=email, everything=everything)
         notices = member_notices(session, email=email, config=approval_config())
-    columns = ("id", "network", "handle", "state", "due_local", "title", "text")
+    columns: tuple[str, ...] = ("id", "network", "handle", "state", "due_local", "title", "text")
+    if everything:  # what went out too: say which of it a dry run only logged
+        columns = ("id", "network", "handle", "state", "dry_run", "due_local", "title", "text")
     _print(entries, as_json, columns, "the queue is empty")
     for notice in notices:
         click.echo(f"note: {notice}", err=True)
@@ -730,6 +741,34 @@ def queue_move(email: str, delivery_id: int, direction: str) -> None:
     with session_scope() as session:
         entry = move(session, email=email, delivery_id=delivery_id, direction=direction)
     click.echo(f"#{entry.id} now goes out {entry.due_local}")
+
+
+@queue.command("next")
+@click.argument("email")
+@click.argument("delivery_id", type=int)
+def queue_next(email: str, delivery_id: int) -> None:
+    """Move a delivery to its account's next allowed time (cap and stagger still hold)."""
+    from tribe.approvals import approval_config
+    from tribe.db import session_scope
+    from tribe.queue import send_next
+
+    with session_scope() as session:
+        entry = send_next(session, email=email, delivery_id=delivery_id, config=approval_config())
+    click.echo(f"#{entry.id} goes out next: {entry.due_local} ({entry.reason})")
+
+
+@queue.command("edit")
+@click.argument("email")
+@click.argument("delivery_id", type=int)
+@click.argument("text")
+def queue_edit(email: str, delivery_id: int, text: str) -> None:
+    """Your own words for a queued delivery (never cut: too long is refused)."""
+    from tribe.db import session_scope
+    from tribe.queue import edit_text
+
+    with session_scope() as session:
+        entry = edit_text(session, email=email, delivery_id=delivery_id, text=text)
+    click.echo(f"#{entry.id} will say: {entry.text}")
 
 
 @queue.command("cancel")

@@ -131,6 +131,9 @@ class Tribe(SQLModel, table=True):
     is_open: bool = False
     # Invite links carry this number: raising it revokes every link handed out before.
     invite_epoch: int = 0
+    # When the current invite link was made: it is signed with this time, so the chief
+    # sees the same link until they renew it (or it expires after TRIBE_INVITE_TTL).
+    invite_issued_at: datetime = Field(default_factory=utcnow)
 
 
 class Membership(SQLModel, table=True):
@@ -307,6 +310,7 @@ class Delivery(SQLModel, table=True):
     first_started_at: datetime | None = None  # the record's creation time on the network
     attempts: int = 0
     sent_at: datetime | None = None
+    dry_run: bool = False  # `sent` by a dry run: logged, never posted
     remote_id: str | None = Field(default=None, max_length=255)
     remote_url: str | None = Field(default=None, max_length=500)
     remote_cid: str | None = Field(default=None, max_length=255)

@@ -3,7 +3,8 @@
 Pure functions, no I/O. Two kinds of schedule, as members know them from Buffer and
 friends:
 
-- slots: fixed weekly times ("mon-fri 09:00,12:30; sat 10:00");
+- slots: fixed weekly times ("mon-fri 09:00,12:30; sat 10:00"), kept as the member
+  wrote them (normalised: `normalise_slots`), not one line per day;
 - interval: at least a minimum gap between posts, only inside posting hours.
 
 Both have a daily cap. Everything is computed in the member's IANA zone (so a slot
@@ -47,15 +48,20 @@ class Schedule:
     window_start: time = time(8, 0)
     window_end: time = time(21, 0)
     daily_cap: int = 6
+    spec: str = ""  # the slots as the member wrote them (normalised); "" = from `slots`
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.zone)
 
+    @property
+    def slot_spec(self) -> str:
+        return self.spec or format_slots(self.slots)
+
     def describe(self) -> str:
         cap = f", at most {self.daily_cap} a day"
         if self.mode == ScheduleMode.SLOTS:
-            return "slots " + format_slots(self.slots) + cap + f" ({self.zone})"
+            return "slots " + self.slot_spec + cap + f" ({self.zone})"
         minutes = int(self.min_gap.total_seconds() // 60)
         return (
             f"every {minutes} min between {self.window_start:%H:%M} and "
@@ -86,9 +92,9 @@ def _parse_days(text: str) -> list[int]:
     return days
 
 
-def parse_slots(spec: str) -> tuple[Slot, ...]:
-    """ "mon-fri 09:00,12:30,17:00; sat 10:00" -> sorted unique slots."""
-    slots: set[Slot] = set()
+def _groups(spec: str) -> list[tuple[str, list[int], list[time]]]:
+    """ "mon-fri 09:00,12:30; sat 10:00" -> [(days as written, weekdays, times), ...]."""
+    groups = []
     for raw in spec.split(";"):
         group = raw.strip()
         if not group:
@@ -96,19 +102,59 @@ def parse_slots(spec: str) -> tuple[Slot, ...]:
         days, _, times = group.partition(" ")
         if not times.strip():
             raise InvalidInputError(f"{group!r} needs days and times, e.g. 'mon-fri 09:00,17:00'")
-        for weekday in _parse_days(days):
-            for text in times.replace(" ", "").split(","):
-                slots.add(Slot(weekday, parse_time(text)))
-    if not slots:
+        weekdays = _parse_days(days)
+        clocks = [parse_time(text) for text in times.replace(" ", "").split(",")]
+        groups.append((days, weekdays, clocks))
+    if not groups:
         raise InvalidInputError("no slots given; write e.g. 'mon-fri 09:00,12:30; sat 10:00'")
-    return tuple(sorted(slots))
+    return groups
+
+
+def parse_slots(spec: str) -> tuple[Slot, ...]:
+    """ "mon-fri 09:00,12:30,17:00; sat 10:00" -> sorted unique slots."""
+    return tuple(
+        sorted(
+            {Slot(d, clock) for _, days, clocks in _groups(spec) for d in days for clock in clocks}
+        )
+    )
+
+
+def normalise_slots(spec: str) -> str:
+    """The member's slots as they wrote them, tidied: their groups of days in their order,
+    days in lower case, times as HH:MM, sorted, once each.
+
+    " Mon-Fri 9:00, 12:30 ;sat 10:00" -> "mon-fri 09:00,12:30; sat 10:00".
+    """
+    tidy = []
+    for days, _, clocks in _groups(spec):
+        words = ",".join(part.strip() for part in days.lower().split(","))
+        tidy.append(f"{words} {','.join(f'{c:%H:%M}' for c in sorted(set(clocks)))}")
+    return "; ".join(tidy)
+
+
+def _day_runs(days: list[int]) -> str:
+    """[0, 1, 2, 3, 4, 6] -> "mon-fri,sun"; two days in a row stay two: "sat,sun"."""
+    runs: list[list[int]] = []
+    for d in days:
+        if runs and d == runs[-1][-1] + 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    return ",".join(
+        f"{DAYS[r[0]]}-{DAYS[r[-1]]}" if len(r) > 2 else ",".join(DAYS[d] for d in r) for r in runs
+    )
 
 
 def format_slots(slots: Iterable[Slot]) -> str:
+    """Slots written compactly: the days that share their times together, a run of days
+    as a range ("mon-fri 09:00,12:30; sat,sun 10:00")."""
     by_day: dict[int, list[str]] = {}
     for slot in sorted(slots):
         by_day.setdefault(slot.weekday, []).append(f"{slot.at:%H:%M}")
-    return "; ".join(f"{DAYS[d]} {','.join(times)}" for d, times in by_day.items())
+    by_times: dict[tuple[str, ...], list[int]] = {}
+    for d, times in by_day.items():
+        by_times.setdefault(tuple(times), []).append(d)
+    return "; ".join(f"{_day_runs(days)} {','.join(times)}" for times, days in by_times.items())
 
 
 def parse_window(spec: str) -> tuple[time, time]:
@@ -126,10 +172,16 @@ def parse_window(spec: str) -> tuple[time, time]:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a delivery goes, and why there; `due_at` None means the queue is full."""
+    """Where a delivery goes, and why there; `due_at` None means the queue is full.
+
+    `skipped` names what ruled out the earlier times ("cap", "gap", "stagger"), and
+    `capped_days` the member's local days whose cap was reached: what a member is told
+    when a delivery cannot go earlier."""
 
     due_at: datetime | None
     reason: str
+    skipped: frozenset[str] = frozenset()
+    capped_days: tuple[date, ...] = ()
 
 
 @dataclass
@@ -234,15 +286,39 @@ def place(
             c for c in _interval_candidates(schedule, check, start, end) if in_window(schedule, c)
         ]
     skipped: set[str] = set()
+    capped: set[date] = set()
     for moment in candidates:
         problem = check.problem(moment)
         if problem is None:
-            return Placement(moment, _reason(schedule, moment, skipped))
+            return Placement(
+                moment, _reason(schedule, moment, skipped), frozenset(skipped),
+                tuple(sorted(capped)),
+            )  # fmt: skip
         skipped.add(problem)
+        if problem == "cap":
+            capped.add(check.local(moment).date())
     days = int(horizon.total_seconds() // 86400)
     return Placement(
-        None, f"queue full: no free time in the next {days} days ({schedule.describe()})"
-    )
+        None, f"queue full: no free time in the next {days} days ({schedule.describe()})",
+        frozenset(skipped), tuple(sorted(capped)),
+    )  # fmt: skip
+
+
+def misfit(schedule: Schedule, moment: datetime, *, taken: Sequence[datetime]) -> str | None:
+    """Why `moment` is not a time this schedule would give, with `taken` (the account's
+    other times) keeping theirs; None when it fits. Tribemates' stagger is not the
+    schedule's business: it is not checked here."""
+    if schedule.mode == ScheduleMode.SLOTS:
+        if moment not in slot_times(schedule, moment, moment):
+            return "not one of the slots"
+    elif not in_window(schedule, moment):
+        return "outside the posting hours"
+    problem = _Check(schedule, taken, (), timedelta(0)).problem(moment)
+    if problem == "cap":
+        return f"over the daily cap of {schedule.daily_cap}"
+    if problem == "gap":
+        return "too close to another reshare"
+    return None
 
 
 def upcoming(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import nh3
 from sqlalchemy import ColumnElement, and_, func, literal, or_, update
@@ -185,10 +186,11 @@ class StreamEntry:
     url: str
     author_email: str
     author_name: str
-    tribes: tuple[str, ...]
+    tribes: tuple[str, ...]  # slugs
     published_at: datetime | None
     discovered_at: datetime
     summary: str = ""  # plain text, shortened
+    tribe_names: tuple[str, ...] = ()  # the same tribes, by name
 
 
 def _excerpt(summary: str, most: int = 280) -> str:
@@ -228,17 +230,76 @@ def pending_stream(
     member = get_member(session, email)
     assert member.id is not None
     when = func.coalesce(col(Post.published_at), col(Post.discovered_at))
+    return _entries(
+        session, member.id, order=(when.desc(), col(StreamItem.id).desc()), limit=limit,
+        offset=offset,
+    )  # fmt: skip
+
+
+def newest_item_id(session: Session, *, email: str) -> int:
+    """The id of the newest item that ever reached the member's stream (0: none yet).
+
+    Item ids only grow, so what arrives later has a greater id: the page remembers this
+    one and asks for what came after it (`count_new`, `new_entries`)."""
+    member = get_member(session, email)
+    found = session.exec(
+        select(func.max(col(StreamItem.id))).where(col(StreamItem.member_id) == member.id)
+    ).one()
+    return found or 0
+
+
+def count_new(session: Session, *, email: str, after: int) -> int:
+    """How many of the member's pending items arrived after item `after`."""
+    member = get_member(session, email)
+    assert member.id is not None
+    return session.exec(
+        select(func.count())
+        .select_from(StreamItem)
+        .where(*_listed(member.id), col(StreamItem.id) > after)
+    ).one()
+
+
+def new_entries(session: Session, *, email: str, after: int, limit: int) -> list[StreamEntry]:
+    """The first `limit` pending items that arrived after item `after`, oldest first, so
+    that asking again after the last of them gives the rest."""
+    member = get_member(session, email)
+    assert member.id is not None
+    return _entries(
+        session,
+        member.id,
+        col(StreamItem.id) > after,
+        order=(col(StreamItem.id).asc(),),
+        limit=limit,
+    )
+
+
+def entries_of(session: Session, *, email: str, item_ids: Sequence[int]) -> list[StreamEntry]:
+    """Those of the given items that are pending in the member's stream, newest first."""
+    member = get_member(session, email)
+    assert member.id is not None
+    return _entries(
+        session,
+        member.id,
+        col(StreamItem.id).in_(list(item_ids)),
+        order=(col(StreamItem.id).desc(),),
+    )
+
+
+def _entries(
+    session: Session, member_id: int, *where: ColumnElement[bool],
+    order: tuple[ColumnElement[Any], ...], limit: int | None = None, offset: int = 0,
+) -> list[StreamEntry]:  # fmt: skip
     rows = session.exec(
         select(StreamItem, Post, Member)
         .join(Post, col(Post.id) == col(StreamItem.post_id))
         .join(Feed, col(Feed.id) == col(Post.feed_id))
         .join(Member, col(Member.id) == col(Feed.owner_id))
-        .where(*_listed(member.id))
-        .order_by(when.desc(), col(StreamItem.id).desc())
+        .where(*_listed(member_id), *where)
+        .order_by(*order)
         .limit(limit)
         .offset(offset)
     ).all()
-    shared = _shared_tribes(session, member.id, {author.id for _, _, author in rows if author.id})
+    shared = _shared_tribes(session, member_id, {author.id for _, _, author in rows if author.id})
     return [
         StreamEntry(
             item_id=item.id or 0,
@@ -247,10 +308,56 @@ def pending_stream(
             url=post.url,
             author_email=author.email,
             author_name=author.display_name,
-            tribes=shared.get(author.id or 0, ()),
+            tribes=tuple(slug for slug, _ in shared.get(author.id or 0, ())),
             published_at=post.published_at,
             discovered_at=post.discovered_at,
             summary=_excerpt(post.summary),
+            tribe_names=tuple(name for _, name in shared.get(author.id or 0, ())),
+        )
+        for item, post, author in rows
+    ]
+
+
+@dataclass(frozen=True)
+class SkippedEntry:
+    """An item the member skipped, while it can still be put back in their stream."""
+
+    item_id: int
+    title: str
+    url: str
+    author_name: str
+    skipped_at: datetime | None
+
+
+def recently_skipped(
+    session: Session, *, email: str, now: datetime, expiry: timedelta, limit: int = 20
+) -> list[SkippedEntry]:
+    """The member's last skipped items, newest decision first: those younger than
+    `expiry` (an older one would have expired by now) whose author still shares a tribe
+    with them."""
+    member = get_member(session, email)
+    assert member.id is not None
+    rows = session.exec(
+        select(StreamItem, Post, Member)
+        .join(Post, col(Post.id) == col(StreamItem.post_id))
+        .join(Feed, col(Feed.id) == col(Post.feed_id))
+        .join(Member, col(Member.id) == col(Feed.owner_id))
+        .where(
+            col(StreamItem.member_id) == member.id,
+            col(StreamItem.state) == StreamState.SKIPPED,
+            col(StreamItem.created_at) >= now - expiry,
+            shares_a_tribe(member.id, item_author()),
+        )
+        .order_by(col(StreamItem.decided_at).desc(), col(StreamItem.id).desc())
+        .limit(limit)
+    ).all()
+    return [
+        SkippedEntry(
+            item_id=item.id or 0,
+            title=post.title,
+            url=post.url,
+            author_name=author.display_name,
+            skipped_at=item.decided_at,
         )
         for item, post, author in rows
     ]
@@ -258,13 +365,14 @@ def pending_stream(
 
 def _shared_tribes(
     session: Session, member_id: int, author_ids: set[int]
-) -> dict[int, tuple[str, ...]]:
+) -> dict[int, tuple[tuple[str, str], ...]]:
+    """For each author, the (slug, name) of each active tribe they share with the member."""
     if not author_ids:
         return {}
     mine = aliased(Membership)
     theirs = aliased(Membership)
     rows = session.exec(
-        select(col(theirs.member_id), col(Tribe.slug))
+        select(col(theirs.member_id), col(Tribe.slug), col(Tribe.name))
         .join(
             mine,
             and_(col(mine.tribe_id) == col(theirs.tribe_id), col(mine.member_id) == member_id),
@@ -275,9 +383,9 @@ def _shared_tribes(
             col(theirs.status) == MembershipStatus.ACTIVE,
             col(mine.status) == MembershipStatus.ACTIVE,
         )
-        .order_by(col(Tribe.slug))
+        .order_by(col(Tribe.name), col(Tribe.slug))
     ).all()
-    shared: dict[int, tuple[str, ...]] = {}
-    for author_id, slug in rows:
-        shared[author_id] = (*shared.get(author_id, ()), slug)
+    shared: dict[int, tuple[tuple[str, str], ...]] = {}
+    for author_id, slug, name in rows:
+        shared[author_id] = (*shared.get(author_id, ()), (slug, name))
     return shared

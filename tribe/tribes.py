@@ -217,15 +217,35 @@ def update_tribe(
 # Invites
 
 
+@dataclass(frozen=True)
+class Invite:
+    """The tribe's current invite link: the same until the chief renews it."""
+
+    token: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+def invite(session: Session, *, email: str, slug: str, keys: Keyring, ttl: timedelta) -> Invite:
+    """The chief's current invite link (reading only: it is signed as made when it was
+    last renewed, so every look shows the same link)."""
+    tribe = _chief_tribe(session, get_member(session, email), slug)
+    payload = {"t": tribe.id, "e": tribe.invite_epoch}
+    token = sign_link(keys, INVITE, payload, issued_at=tribe.invite_issued_at)
+    return Invite(token, tribe.invite_issued_at, tribe.invite_issued_at + ttl)
+
+
 def invite_token(
     session: Session, *, email: str, slug: str, keys: Keyring, renew: bool = False
 ) -> str:
-    """The chief's invite link token; `renew` revokes every link handed out before."""
-    tribe = _chief_tribe(session, get_member(session, email), slug)
+    """The chief's invite link token; `renew` makes a new one and revokes every link
+    handed out before."""
     if renew:
+        tribe = _chief_tribe(session, get_member(session, email), slug)
         tribe.invite_epoch += 1
+        tribe.invite_issued_at = datetime.now(UTC)
         session.flush()
-    return sign_link(keys, INVITE, {"t": tribe.id, "e": tribe.invite_epoch})
+    return invite(session, email=email, slug=slug, keys=keys, ttl=timedelta(0)).token
 
 
 def invited_tribe(session: Session, *, token: str, keys: Keyring, max_age: timedelta) -> Tribe:
@@ -234,6 +254,11 @@ def invited_tribe(session: Session, *, token: str, keys: Keyring, max_age: timed
     if tribe is None or payload.get("e") != tribe.invite_epoch:
         raise LinkError("this invite link was withdrawn; ask the chief for a new one")
     return tribe
+
+
+def invited_info(session: Session, *, token: str, keys: Keyring, max_age: timedelta) -> TribeInfo:
+    """What an invite link's page shows a newcomer: the tribe, its chief, how many."""
+    return _info(session, invited_tribe(session, token=token, keys=keys, max_age=max_age), None)
 
 
 def accept_invite(

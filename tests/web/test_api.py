@@ -281,14 +281,15 @@ def test_a_schedule_is_read_changed_and_previewed(app: TestClient, world: World)
     assert len(before["next"]) == 5
     slots = app.put(url, headers=auth, json={"slots": "mon-fri 07:30", "daily_cap": 1}).json()
     assert (slots["mode"], slots["daily_cap"]) == ("slots", 1)
-    assert slots["slots"] == "mon 07:30; tue 07:30; wed 07:30; thu 07:30; fri 07:30"
-    assert all("07:30" in time for time in slots["next"])
+    assert slots["slots"] == "mon-fri 07:30"  # as written, not one line per day
+    assert all("07:30 CE" in time for time in slots["next"])  # Paris time, with its zone
     assert not any(time.startswith(("Sat", "Sun")) for time in slots["next"])
     interval = app.put(url, headers=auth, json={"every_minutes": 120,
                                                 "between": ["09:00", "17:00"]}).json()  # fmt: skip
     assert (interval["mode"], interval["every_minutes"]) == ("interval", 120)
     assert interval["between"] == ["09:00", "17:00"]
     assert interval["daily_cap"] == 1  # left out, so kept
+    assert (interval.pop("moved"), interval.pop("message")) == (0, "")  # nothing was queued
     assert app.get(url, headers=auth).json() == interval
 
 

@@ -13,7 +13,6 @@ import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
@@ -24,25 +23,14 @@ from tests.conftest import BACKEND
 from tests.fakenet.mastodon import FakeMastodon
 from tests.feedserver import FeedServer
 from tests.integration.cluster import cluster, free_port, wait_for
+from tests.web.browser import chromium, marks
 from tests.web.conftest import PASSWORD, with_password
-from tribe import tribes
+from tribe import timefmt, tribes
 from tribe.db import session_scope
 from tribe.feeds.claims import make_due_now
 from tribe.models import Delivery, DeliveryState
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
-
-pytestmark = [
-    pytest.mark.usefixtures("db"),
-    pytest.mark.integration,
-    pytest.mark.timeout(240),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="browser tests need Debian's Chromium: apt-get install -y chromium",
-    ),
-]
+pytestmark = marks(timeout=240)
 
 
 class Shots:
@@ -64,10 +52,7 @@ class Shots:
 
 @pytest.fixture
 def browser_page(request: pytest.FixtureRequest) -> Iterator[tuple[object, Shots]]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
         page = context.new_page()
         page.set_default_timeout(15_000)
@@ -85,7 +70,6 @@ def browser_page(request: pytest.FixtureRequest) -> Iterator[tuple[object, Shots
                 (folder / "last.png").write_bytes(page.screenshot(full_page=True))
             print(f"screenshots saved in {folder}")
         context.close()
-        browser.close()
 
 
 def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
@@ -204,9 +188,8 @@ def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
         shots.take("queue")
         with session_scope() as s:
             delivery = s.exec(select(Delivery)).one()
-        local = delivery.due_at.astimezone(ZoneInfo("Asia/Tokyo"))
         row = page.locator(f"#delivery-{delivery.id}")  # type: ignore[attr-defined]
-        assert local.strftime("%Y-%m-%d %H:%M JST") in row.inner_text()
+        assert timefmt.moment(delivery.due_at, "Asia/Tokyo") in row.inner_text()  # "… JST"
         assert own in row.inner_text()
 
         # When its time comes it is sent, and history links to it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
@@ -35,16 +36,15 @@ def test_the_schedule_page_previews_a_change_without_saving_it(
     )
     assert preview.status_code == 200  # type: ignore[attr-defined]
     assert "With these changes" in preview.text  # type: ignore[attr-defined]
-    assert preview.text.count("07:15 —") == 5  # type: ignore[attr-defined]  # one slot a day, five days
+    # One slot a day, five days, in Bob's Chicago time.
+    assert len(re.findall(r"07:15 C[SD]T —", preview.text)) == 5  # type: ignore[attr-defined]
     assert bobs_x(world).slots == account.slots  # nothing saved
     saved = post_form(
         app, f"/schedule/{account.id}", {**fields, "action": "save"}, page="/schedule"
     )
     assert saved.status_code == 303  # type: ignore[attr-defined]
     changed = bobs_x(world)
-    assert changed.slots == [
-        f"{day} 07:15" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-    ]
+    assert changed.slots == ["mon-sun 07:15"]  # as written, not one line per day
     assert changed.daily_cap == 3
 
 
@@ -102,9 +102,13 @@ def test_the_schedule_preview_follows_slots_and_caps(world: World) -> None:
                                  now=monday, count=3)  # fmt: skip
     # Chicago: Monday 08:00 (cap 1 a day, so not 09:00), Tuesday 08:00; next Monday's is
     # past the 7-day horizon.
-    assert [t.split(" —")[0] for t in times] == [
-        "Mon 01 Jun, 08:00",
-        "Tue 02 Jun, 08:00",
+    assert [str(t).split(" —")[0] for t in times] == [
+        "Mon 1 Jun, 08:00 CDT",
+        "Tue 2 Jun, 08:00 CDT",
+    ]
+    assert [t.at for t in times] == [
+        datetime(2026, 6, 1, 13, 0, tzinfo=UTC),
+        datetime(2026, 6, 2, 13, 0, tzinfo=UTC),
     ]
 
 

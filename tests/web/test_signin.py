@@ -26,7 +26,7 @@ def test_an_empty_instance_sends_the_first_visitor_to_make_the_operator_account(
     assert app.get("/", follow_redirects=False).headers["location"] == "/setup"
     response = post_form(app, "/setup", OPERATOR, page="/setup")
     assert response.status_code == 303
-    assert response.headers["location"] == "/tribes"
+    assert response.headers["location"] == "/welcome"
     with session_scope() as s:
         assert get_member(s, "op@example.org").is_operator
     assert app.get("/tribes").status_code == 200  # signed in by the same response

@@ -28,6 +28,7 @@ class PollConfig:
     max_in_flight: int = 200
     lease: timedelta = timedelta(minutes=10)
     batch: int = 20
+    check_every: timedelta = timedelta(minutes=1)  # "Check now" fetches a feed at most this often
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PollConfig:
@@ -40,6 +41,7 @@ class PollConfig:
             max_in_flight=settings.TRIBE_POLL_MAX_IN_FLIGHT,
             lease=settings.TRIBE_POLL_LEASE,
             batch=settings.TRIBE_POLL_BATCH,
+            check_every=settings.TRIBE_CHECK_EVERY,
         )
 
 

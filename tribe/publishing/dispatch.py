@@ -58,7 +58,7 @@ from tribe.publishing.base import (
     Sent,
     Unknown,
 )
-from tribe.queue import resume_account
+from tribe.queue import DRY_RUN_REASON, resume_account
 from tribe.vault import Vault
 
 log = logging.getLogger("tribe.publishing")
@@ -513,7 +513,8 @@ def record(
             delivery.remote_url = outcome.remote_url or None
             delivery.remote_cid = outcome.remote_cid
             delivery.kind = job.publication.kind
-            delivery.reason = "sent" if outcome.remote_id else "dry run: logged, not sent"
+            delivery.dry_run = config.dry_run
+            delivery.reason = DRY_RUN_REASON if config.dry_run else "sent"
         elif delivery.lease_token != job.claim.token or delivery.state != DeliveryState.SENDING:
             log.warning(
                 "delivery %s: outcome %r arrived after its lease ended; left as %s",

@@ -22,15 +22,15 @@ from tribe.accounts import (
     list_accounts,
     schedule_preview,
     schedule_view,
-    set_schedule,
     set_template,
     templates_of,
 )
-from tribe.approvals import approval_config, approve, previews, skip, template_preview
+from tribe.approvals import approval_config, approve, previews, skip, template_preview, unskip
 from tribe.db import read_scope, session_scope
 from tribe.feeds import poll_config
+from tribe.feeds.check import check_now
 from tribe.feeds.registry import add_feed, list_feeds, remove_feed
-from tribe.models import Network
+from tribe.models import Network, PollOutcome
 from tribe.stream import count_pending, pending_stream
 from tribe.web.deps import ApiViewer, OutboundDep
 from tribe.web.params import BodyId, PathId
@@ -82,7 +82,8 @@ class StreamItemOut(BaseModel):
     url: str
     summary: str
     author_name: str
-    tribes: list[str]
+    tribes: list[str] = Field(description="the tribes you share with the author, by slug")
+    tribe_names: list[str] = Field(description="the same tribes, by name")
     published_at: datetime | None
     discovered_at: datetime
     shares: list[SharePreview]
@@ -113,18 +114,36 @@ class DecisionOut(BaseModel):
 
 
 class DeliveryOut(BaseModel):
+    """A delivery: `due_at`/`sent_at` are ISO 8601 (UTC), `due_local`/`sent_local` the same
+    moments as you read them, in your time zone."""
+
     id: int
     account_id: int
     network: str
     handle: str
     title: str
     url: str
-    text: str
+    text: str = Field(
+        description="what goes (or went) out; a `repost` posts none of its own, and uses "
+        "this text only when the author has no post of the article to repost"
+    )
+    kind: Literal["post", "repost", "announce"]
     state: str
     due_at: datetime
-    due_local: str
+    due_local: str = Field(examples=["Mon 30 Nov, 14:05 CET"])
     reason: str
-    remote_url: str | None
+    remote_url: str | None = Field(description="the post on the network, when there is one")
+    sent_at: datetime | None
+    sent_local: str | None
+    dry_run: bool = Field(description="logged by a dry run, never posted: 'dry run — not sent'")
+
+
+class TextIn(BaseModel):
+    """Your own words for a queued reshare; the link is added when left out. Never cut: a
+    text longer than the account allows is refused (422) with its counted length."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=5000)
 
 
 class Move(BaseModel):
@@ -147,6 +166,25 @@ class FeedOut(BaseModel):
 class NewFeed(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str = Field(min_length=1, max_length=2048)
+
+
+class FeedCheckOut(BaseModel):
+    """What checking a feed now found; `message` says it in a line."""
+
+    model_config = ConfigDict(from_attributes=True)
+    feed_id: int
+    outcome: PollOutcome
+    new_posts: int
+    announced: int
+    tribemates: int = Field(description="how many tribemates each announced post reached")
+    baseline: bool = Field(
+        description="the feed's first successful poll: it records what is there and "
+        "announces at most the newest post, if it is recent"
+    )
+    error: str | None
+    message: str = Field(examples=["2 new posts, announced to 3 tribemates"])
+    checked_at: datetime | None
+    next_poll_at: datetime | None
 
 
 class AccountOut(BaseModel):
@@ -173,7 +211,18 @@ class ScheduleOut(BaseModel):
     daily_cap: int
     timezone: str
     summary: str
-    next: list[str]
+    next: list[str] = Field(
+        description="the next times, as you read them, each with why",
+        examples=[["Mon 30 Nov, 09:00 CET — slot mon 09:00"]],
+    )
+    next_at: list[datetime] = Field(description="the same times, ISO 8601 (UTC)")
+
+
+class ScheduleSavedOut(ScheduleOut):
+    """The schedule as saved, and what it did to the reshares already queued."""
+
+    moved: int = Field(description="queued reshares that no longer fit and got new times")
+    message: str = Field(examples=["3 deliveries moved to the new times"])
 
 
 ClockTime = Annotated[str, Field(min_length=4, max_length=5, examples=["08:00"])]
@@ -255,6 +304,7 @@ def stream(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[Str
             summary=e.summary,
             author_name=e.author_name,
             tribes=list(e.tribes),
+            tribe_names=list(e.tribe_names),
             published_at=e.published_at,
             discovered_at=e.discovered_at,
             shares=[SharePreview(**_fields(p, SharePreview)) for p in shares[e.item_id]],
@@ -291,6 +341,16 @@ def skip_item(viewer: ApiViewer, item_id: PathId) -> DecisionOut:
         return _decision(skip(session, email=viewer.email, item_id=item_id))
 
 
+@router.post("/stream/{item_id}/unskip", responses=ERROR_RESPONSES)
+def unskip_item(viewer: ApiViewer, item_id: PathId) -> DecisionOut:
+    """Undo a skip: the item is pending in your stream again. 409 when it was approved,
+    is too old to come back or its author no longer shares a tribe with you; an item
+    already pending answers `repeated`."""
+    with session_scope() as session:
+        decision = unskip(session, email=viewer.email, item_id=item_id, config=approval_config())
+    return _decision(decision)
+
+
 @router.get("/queue", responses=ERROR_RESPONSES)
 def queue_list(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[DeliveryOut]:
     """Upcoming deliveries by account, then due time."""
@@ -315,6 +375,29 @@ def move(viewer: ApiViewer, delivery_id: PathId, body: Move) -> DeliveryOut:
     with session_scope() as session:
         entry = queue.move(
             session, email=viewer.email, delivery_id=delivery_id, direction=body.direction
+        )
+    return DeliveryOut(**_fields(entry, DeliveryOut))
+
+
+@router.post("/queue/{delivery_id}/text", responses=ERROR_RESPONSES)
+def edit_text(viewer: ApiViewer, delivery_id: PathId, body: TextIn) -> DeliveryOut:
+    """Change a queued (or held) reshare's text; 409 for a repost (it has no text of its
+    own) or a delivery no longer waiting."""
+    with session_scope() as session:
+        entry = queue.edit_text(
+            session, email=viewer.email, delivery_id=delivery_id, text=body.text
+        )
+    return DeliveryOut(**_fields(entry, DeliveryOut))
+
+
+@router.post("/queue/{delivery_id}/next", responses=ERROR_RESPONSES)
+def send_next(viewer: ApiViewer, delivery_id: PathId) -> DeliveryOut:
+    """Move a queued reshare to its account's next allowed time (daily cap, gaps and the
+    stagger from tribemates sharing the same post still hold); 409, saying why, when it
+    cannot go earlier."""
+    with session_scope() as session:
+        entry = queue.send_next(
+            session, email=viewer.email, delivery_id=delivery_id, config=approval_config()
         )
     return DeliveryOut(**_fields(entry, DeliveryOut))
 
@@ -361,6 +444,20 @@ def remove(viewer: ApiViewer, feed_id: PathId) -> Response:
     return Response(status_code=204)
 
 
+@router.post("/feeds/{feed_id}/check", responses=ERROR_RESPONSES)
+def check_feed(viewer: ApiViewer, out: OutboundDep, feed_id: PathId) -> FeedCheckOut:
+    """Poll one of your feeds now, as the workers would (conditional GET, new posts
+    announced to your tribemates). A feed is fetched at most once a minute: sooner, or
+    while it is being polled, or while tribe reads its server as much as it politely may,
+    the answer is 429 with Retry-After and nothing is fetched."""
+    with out.calls.slot(viewer.id):
+        result = check_now(
+            feed_id=feed_id, member_id=viewer.id, any_owner=False, fetcher=out.fetcher,
+            config=poll_config(),
+        )  # fmt: skip
+    return FeedCheckOut.model_validate(result)
+
+
 @router.get("/accounts", responses=ERROR_RESPONSES)
 def accounts(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[AccountOut]:
     with read_scope() as session:
@@ -373,8 +470,9 @@ def accounts(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[A
 
 def _schedule(session: Session, email: str, account_id: int) -> ScheduleOut:
     view = schedule_view(session, email=email, account_id=account_id)
+    times = schedule_preview(session, email=email, account_id=account_id)
     values = {**asdict(view), "mode": view.mode.value}
-    return ScheduleOut(**values, next=schedule_preview(session, email=email, account_id=account_id))
+    return ScheduleOut(**values, next=[str(t) for t in times], next_at=[t.at for t in times])
 
 
 @router.get("/accounts/{account_id}/schedule", responses=ERROR_RESPONSES)
@@ -384,8 +482,11 @@ def schedule(viewer: ApiViewer, account_id: PathId) -> ScheduleOut:
 
 
 @router.put("/accounts/{account_id}/schedule", responses=ERROR_RESPONSES)
-def change_schedule(viewer: ApiViewer, account_id: PathId, body: ScheduleChangeIn) -> ScheduleOut:
-    """Change one account's schedule; reshares already queued keep their times."""
+def change_schedule(
+    viewer: ApiViewer, account_id: PathId, body: ScheduleChangeIn
+) -> ScheduleSavedOut:
+    """Change one account's schedule (slots are kept as you write them). Reshares already
+    queued that no longer fit it get the next times it allows: `moved` says how many."""
     change = ScheduleChange(
         slots=body.slots,
         every=timedelta(minutes=body.every_minutes) if body.every_minutes else None,
@@ -393,8 +494,14 @@ def change_schedule(viewer: ApiViewer, account_id: PathId, body: ScheduleChangeI
         daily_cap=body.daily_cap,
     )
     with session_scope() as session:
-        set_schedule(session, email=viewer.email, change=change, account_id=account_id)
-        return _schedule(session, viewer.email, account_id)
+        saved = queue.save_schedule(
+            session, email=viewer.email, change=change, account_id=account_id,
+            config=approval_config(),
+        )  # fmt: skip
+        schedule = _schedule(session, viewer.email, account_id)
+    return ScheduleSavedOut(
+        **schedule.model_dump(), moved=saved.retimed.moved, message=saved.retimed.message()
+    )
 
 
 def _template(session: Session, email: str, network: Network, template: str) -> TemplateOut:

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 import fastapi_offline
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlmodel import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -48,6 +48,7 @@ from tribe.web.flash import FLASH_COOKIE, read_flash, redirect
 from tribe.web.limits import BodyLimit
 
 log = logging.getLogger("tribe.web")
+STATIC = Path(__file__).parent / "static"
 SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 API_PREFIX = "/api/v1"
@@ -176,10 +177,11 @@ def create_app() -> FastAPI:
     )
     keyring_for(settings)  # cookies and links are signed with it: fail now, not per page
     app.state.outbound = Outbound.from_settings(settings)
-    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=SWAGGER_ASSETS), name="api-docs-assets")
     app.add_api_route(DOCS_PATH, _api_docs, include_in_schema=False)
     app.add_api_route("/healthz", _health, include_in_schema=False)
+    app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
     app.include_router(routes.router)
     app.include_router(api.router, prefix=API_PREFIX)
     app.add_exception_handler(TribeError, _tribe_error)
@@ -199,6 +201,11 @@ def _secure_every_cookie(response: Response) -> None:
     for index, (name, value) in enumerate(response.raw_headers):
         if name.lower() == b"set-cookie" and b"; secure" not in value.lower():
             response.raw_headers[index] = (name, value + b"; Secure")
+
+
+def _favicon() -> Response:
+    """Browsers ask for /favicon.ico whatever the page says: the same icon, not a 404."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
 
 def _api_docs(request: Request) -> Response:

@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, Signer
 
 from config import Settings, get_settings
+from tribe import timefmt
 from tribe.auth import record_token_use, session_member, token_member
 from tribe.db import read_scope, session_scope
 from tribe.errors import NotFoundError, NotSignedInError
@@ -45,10 +45,11 @@ def inplace(request: Request) -> bool:
 
 
 def _local(moment: datetime | None, zone: str) -> str:
-    """A time as the member reads it: in their own time zone."""
+    """A time as the member reads it: in their own time zone, the one format of
+    `tribe.timefmt` ("Mon 30 Nov, 14:05 CET")."""
     if moment is None:
         return ""
-    return moment.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y, %H:%M %Z")
+    return timefmt.moment(moment, zone)
 
 
 templates.env.filters["local"] = _local
@@ -261,6 +262,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             "csrf_token": csrf_token_for(request, request.state.csrf_cookie),
             "flash": request.state.flash,
             "counts": nav_counts(viewer) if viewer else None,
+            "dry_run": get_settings().dry_run,
             **context,
         },
         status_code=status_code,

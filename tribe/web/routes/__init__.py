@@ -13,9 +13,22 @@ from tribe.web.routes import (
     signin,
     stream,
     tribes,
+    welcome,
     you,
 )
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
-for module in (signin, stream, queue, feeds, accounts, connect, schedule, tribes, you, admin):
+for module in (
+    signin,
+    stream,
+    queue,
+    feeds,
+    accounts,
+    connect,
+    schedule,
+    tribes,
+    you,
+    admin,
+    welcome,
+):
     router.include_router(module.router)

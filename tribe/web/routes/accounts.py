@@ -6,10 +6,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request, Response
 
-from tribe.accounts import list_accounts, set_sharing
+from tribe.accounts import add_account, list_accounts, set_sharing
 from tribe.connect import disconnect
 from tribe.db import read_scope, session_scope
-from tribe.web.deps import PageViewer, render
+from tribe.errors import NotFoundError
+from tribe.web.deps import PageViewer, SettingsDep, render
 from tribe.web.flash import redirect
 from tribe.web.params import PathId
 
@@ -21,6 +22,22 @@ def accounts_page(request: Request, viewer: PageViewer) -> Response:
     with read_scope() as session:
         accounts = list_accounts(session, email=viewer.email)
     return render(request, "accounts.html", accounts=accounts)
+
+
+@router.post("/accounts/practice")
+def practice(
+    viewer: PageViewer, settings: SettingsDep,
+    network: Annotated[Literal["x", "mastodon", "bluesky"], Form()],
+    handle: Annotated[str, Form(max_length=253)],
+) -> Response:  # fmt: skip
+    """In dry run, an account by its handle alone (what `tribe account add` does): the
+    whole loop can be practised before any app is registered. Nothing is ever posted
+    for it; connecting it for real later keeps its queue."""
+    if not settings.dry_run:
+        raise NotFoundError("practice accounts exist only in dry run")
+    with session_scope() as session:
+        info = add_account(session, email=viewer.email, network=network, handle=handle)
+    return redirect("/accounts", done=f"practice account {info.network.value} {info.handle} added")
 
 
 @router.post("/accounts/{account_id}/sharing")

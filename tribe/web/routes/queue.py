@@ -1,4 +1,9 @@
-"""The queue and the history: what will go out where and when, and what went out."""
+"""The queue and the history: what will go out where and when, and what went out.
+
+The queue's actions on one delivery (move, send next, edit its text, cancel) answer a
+form with a redirect back to it, and the page's script (queue.js, header
+`X-Tribe-Inplace: 1`) with the account's part of the page, re-rendered in place.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,18 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Query, Request, Response
 
+from config import get_settings
 from tribe import queue
 from tribe.accounts import list_accounts
 from tribe.approvals import approval_config
 from tribe.db import MAX_ID, read_scope, session_scope
-from tribe.web.deps import PageViewer, render
+from tribe.web.deps import PageViewer, Viewer, csrf_token_for, inplace, render, templates
 from tribe.web.flash import redirect
 from tribe.web.params import PathId
 
 router = APIRouter()
 PAGE = 50
+MAX_TEXT = 5000
 
 
 @router.get("/queue")
@@ -31,20 +38,62 @@ def queue_page(request: Request, viewer: PageViewer) -> Response:
     )
 
 
+def _done(request: Request, viewer: Viewer, entry: queue.QueueEntry, message: str) -> Response:
+    """In place: the account's queue as it is now, with `message`; else back to the page."""
+    if not inplace(request):
+        return redirect(f"/queue#delivery-{entry.id}", done=message)
+    with read_scope() as session:
+        (account,) = [
+            a for a in list_accounts(session, email=viewer.email) if a.id == entry.account_id
+        ]
+        entries = queue.list_queue(session, email=viewer.email, account_id=entry.account_id)
+        upcoming = queue.count_upcoming(session, email=viewer.email)
+    context = {
+        "account": account, "entries": entries, "message": message, "upcoming": upcoming,
+        "viewer": viewer, "csrf_token": csrf_token_for(request, request.state.csrf_cookie),
+        "dry_run": get_settings().dry_run,
+    }  # fmt: skip
+    return templates.TemplateResponse(request, "_queue_account.html", context)
+
+
 @router.post("/queue/{delivery_id}/move")
 def move(
-    viewer: PageViewer, delivery_id: PathId, direction: Annotated[Literal["up", "down"], Form()]
-) -> Response:
+    request: Request, viewer: PageViewer, delivery_id: PathId,
+    direction: Annotated[Literal["up", "down"], Form()],
+) -> Response:  # fmt: skip
     with session_scope() as session:
-        queue.move(session, email=viewer.email, delivery_id=delivery_id, direction=direction)
-    return redirect("/queue")
+        entry = queue.move(
+            session, email=viewer.email, delivery_id=delivery_id, direction=direction
+        )
+    return _done(request, viewer, entry, f"#{delivery_id} now goes out {entry.due_local}")
+
+
+@router.post("/queue/{delivery_id}/next")
+def send_next(request: Request, viewer: PageViewer, delivery_id: PathId) -> Response:
+    with session_scope() as session:
+        entry = queue.send_next(
+            session, email=viewer.email, delivery_id=delivery_id, config=approval_config()
+        )
+    return _done(request, viewer, entry, f"#{delivery_id} goes out next: {entry.due_local}")
+
+
+@router.post("/queue/{delivery_id}/text")
+def edit_text(
+    request: Request, viewer: PageViewer, delivery_id: PathId,
+    text: Annotated[str, Form(max_length=MAX_TEXT)],
+) -> Response:  # fmt: skip
+    with session_scope() as session:
+        entry = queue.edit_text(session, email=viewer.email, delivery_id=delivery_id, text=text)
+    return _done(request, viewer, entry, f"#{delivery_id}: your text is saved")
 
 
 @router.post("/queue/{delivery_id}/cancel")
-def cancel(viewer: PageViewer, delivery_id: PathId) -> Response:
+def cancel(request: Request, viewer: PageViewer, delivery_id: PathId) -> Response:
     with session_scope() as session:
-        queue.cancel(session, email=viewer.email, delivery_id=delivery_id)
-    return redirect("/queue", done=f"cancelled #{delivery_id}")
+        entry = queue.cancel(session, email=viewer.email, delivery_id=delivery_id)
+    if not inplace(request):
+        return redirect("/queue", done=f"cancelled #{delivery_id}")
+    return _done(request, viewer, entry, f"cancelled #{delivery_id}")
 
 
 @router.post("/queue/pause")

@@ -1,5 +1,6 @@
-"""Schedules per account, with a preview of the next times; share templates, with a live
-preview on a real post from the member's stream."""
+"""Schedules per account, with a preview of the next times (saving one re-times the queued
+reshares that no longer fit it); share templates, with a live preview on a real post from
+the member's stream."""
 
 from __future__ import annotations
 
@@ -12,17 +13,18 @@ from sqlmodel import Session
 from config.settings import parse_duration
 from tribe.accounts import (
     ScheduleChange,
+    UpcomingTime,
     list_accounts,
     schedule_preview,
     schedule_view,
-    set_schedule,
     set_template,
     templates_of,
 )
-from tribe.approvals import template_preview
+from tribe.approvals import approval_config, template_preview
 from tribe.db import read_scope, session_scope
 from tribe.errors import InvalidInputError, TribeError
 from tribe.models import Network
+from tribe.queue import save_schedule
 from tribe.web.deps import PageViewer, Viewer, render
 from tribe.web.flash import redirect
 from tribe.web.params import PathId
@@ -30,6 +32,7 @@ from tribe.web.params import PathId
 router = APIRouter()
 Short = Annotated[str, Form(max_length=500)]
 TEMPLATE_MAX = 1000
+Times = dict[int, list[UpcomingTime]]  # the next times, by account
 
 
 def _change(mode: str, slots: str, every: str, start: str, end: str, cap: str) -> ScheduleChange:
@@ -47,7 +50,7 @@ def _change(mode: str, slots: str, every: str, start: str, end: str, cap: str) -
     return ScheduleChange(every=gap, between=(start, end), daily_cap=daily_cap)
 
 
-def _page(request: Request, viewer: Viewer, *, proposed: dict[int, list[str]] | None = None,
+def _page(request: Request, viewer: Viewer, *, proposed: Times | None = None,
           values: dict[int, dict[str, str]] | None = None,
           errors: dict[int, str] | None = None, status: int = 200) -> Response:  # fmt: skip
     with read_scope() as session:
@@ -80,8 +83,13 @@ def schedule_page(request: Request, viewer: PageViewer) -> Response:
 @router.post("/schedule/timezone")
 def timezone(viewer: PageViewer, timezone: Annotated[str, Form(max_length=64)]) -> Response:
     with session_scope() as session:
-        set_schedule(session, email=viewer.email, change=ScheduleChange(timezone=timezone))
-    return redirect("/schedule", done=f"your time zone is now {timezone}")
+        saved = save_schedule(
+            session, email=viewer.email, change=ScheduleChange(timezone=timezone),
+            config=approval_config(),
+        )  # fmt: skip
+    done = f"your time zone is now {timezone}"
+    moved = saved.retimed.message()
+    return redirect("/schedule", done=f"{done}; {moved}" if moved else done)
 
 
 @router.post("/schedule/{account_id}")
@@ -103,13 +111,17 @@ def save_or_preview(
             return _page(request, viewer, proposed={account_id: times},
                          values={account_id: values})  # fmt: skip
         with session_scope() as session:
-            (info,) = set_schedule(
-                session, email=viewer.email, change=change, account_id=account_id
-            )
+            saved = save_schedule(
+                session, email=viewer.email, change=change, account_id=account_id,
+                config=approval_config(),
+            )  # fmt: skip
     except InvalidInputError as exc:
         return _page(request, viewer, values={account_id: values},
                      errors={account_id: str(exc)}, status=422)  # fmt: skip
-    return redirect("/schedule", done=f"{info.network.value} {info.handle}: {info.schedule}")
+    (info,) = saved.accounts
+    done = f"{info.network.value} {info.handle}: {info.schedule}"
+    moved = saved.retimed.message()
+    return redirect(f"/schedule#schedule-{account_id}", done=f"{done}. {moved}" if moved else done)
 
 
 @router.get("/templates")
@@ -122,8 +134,16 @@ def templates_page(request: Request, viewer: PageViewer) -> Response:
             )
             for network, template in current.items()
         }
-    return render(request, "templates.html", templates=current, previews=previews,
+    rows = {network: _rows(template) for network, template in current.items()}
+    return render(request, "templates.html", templates=current, previews=previews, rows=rows,
                   networks=[n.value for n in Network])  # fmt: skip
+
+
+def _rows(text: str, width: int = 60) -> int:
+    """Enough rows to show the whole template at about `width` characters a line (the
+    page's script then fits the box to the text exactly)."""
+    lines = text.split("\n")
+    return max(3, sum(max(1, -(-len(line) // width)) for line in lines) + 1)
 
 
 @router.post("/templates/{network}/preview")

@@ -92,7 +92,7 @@ def setup(
             )
     except TribeError as exc:
         return render(request, "setup.html", 422, error=str(exc), email=email, name=name)
-    return _signed_in(member, settings, "/tribes")
+    return _signed_in(member, settings, "/welcome")
 
 
 @router.get("/login")
@@ -143,13 +143,12 @@ def join_page(
     request: Request, token: str, settings: SettingsDep, viewer: OptionalViewer
 ) -> Response:
     with read_scope() as session:
-        tribe = tribes.invited_tribe(
+        tribe = tribes.invited_info(
             session, token=token, keys=keyring(), max_age=settings.TRIBE_INVITE_TTL
         )
-        name, description = tribe.name, tribe.description
     return render(
-        request, "join.html", token=token, tribe_name=name, description=description,
-        signed_in=viewer is not None, confirm_by_mail=_mail(settings) is not None,
+        request, "join.html", token=token, tribe=tribe, signed_in=viewer is not None,
+        confirm_by_mail=_mail(settings) is not None,
     )  # fmt: skip
 
 
@@ -188,13 +187,12 @@ def join(
         raise
     except TribeError as exc:
         with read_scope() as session:
-            invited = tribes.invited_tribe(session, token=token, keys=keys, max_age=ttl)
-            tribe_name, description = invited.name, invited.description
+            invited = tribes.invited_info(session, token=token, keys=keys, max_age=ttl)
         status, _ = status_of(exc)
         page = render(
-            request, "join.html", 422 if status < 429 else status, token=token,
-            tribe_name=tribe_name, description=description, signed_in=False,
-            confirm_by_mail=mail is not None, error=str(exc), email=email, name=name,
+            request, "join.html", 422 if status < 429 else status, token=token, tribe=invited,
+            signed_in=False, confirm_by_mail=mail is not None, error=str(exc), email=email,
+            name=name,
         )  # fmt: skip
         if isinstance(exc, TooManyAttemptsError):
             page.headers["Retry-After"] = str(exc.retry_after)

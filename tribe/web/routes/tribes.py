@@ -3,12 +3,13 @@ powers (edit, remove a member, hand over the role)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
 from tribe import tribes
-from tribe.approvals import set_muted
+from tribe.approvals import preferences, set_auto_approve, set_muted
 from tribe.db import read_scope, session_scope
 from tribe.members import create_tribe
 from tribe.models import Role
@@ -45,15 +46,23 @@ def tribe_page(request: Request, viewer: PageViewer, settings: SettingsDep, slug
         mates = tribes.mates(session, email=viewer.email, slug=slug)
         chief = info.my_role == Role.CHIEF
         invite = (
-            tribes.invite_token(session, email=viewer.email, slug=slug, keys=keyring())
+            tribes.invite(
+                session,
+                email=viewer.email,
+                slug=slug,
+                keys=keyring(),
+                ttl=settings.TRIBE_INVITE_TTL,
+            )
             if chief
             else None
         )
         requests = tribes.join_requests(session, email=viewer.email, slug=slug) if chief else []
-    link = f"{settings.TRIBE_BASE_URL}/join/{invite}" if invite else None
+        prefs = preferences(session, email=viewer.email)
+    link = f"{settings.TRIBE_BASE_URL}/join/{invite.token}" if invite else None
+    expired = invite is not None and invite.expires_at <= datetime.now(UTC)
     return render(
         request, "tribe.html", tribe=info, mates=mates, invite_link=link, requests=requests,
-        invite_days=settings.TRIBE_INVITE_TTL.days,
+        invite=invite, invite_expired=expired, prefs=prefs,
     )  # fmt: skip
 
 
@@ -125,3 +134,23 @@ def mute(
         author = tribes.mate(session, email=viewer.email, slug=slug, member_id=member_id)
         set_muted(session, email=viewer.email, author_email=author.email, muted=muted)
     return redirect(f"/tribes/{slug}", done="muted" if muted else "unmuted")
+
+
+@router.post("/tribes/{slug}/members/{member_id}/auto-approve")
+def auto_approve(
+    viewer: PageViewer, slug: str, member_id: PathId, enabled: Annotated[bool, Form()] = False,
+    daily_cap: Annotated[int, Form(ge=0, le=1000)] = 3,
+) -> Response:  # fmt: skip
+    """Approve this tribemate's new posts without asking, at most `daily_cap` a day."""
+    with session_scope() as session:
+        author = tribes.mate(session, email=viewer.email, slug=slug, member_id=member_id)
+        set_auto_approve(
+            session, email=viewer.email, author_email=author.email, enabled=enabled,
+            daily_cap=daily_cap,
+        )  # fmt: skip
+        name = author.display_name
+    if enabled:
+        done = f"{name}'s new posts are approved for you, at most {daily_cap} a day"
+    else:
+        done = f"{name}'s new posts wait for you in your stream"
+    return redirect(f"/tribes/{slug}", done=done)
