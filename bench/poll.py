@@ -238,8 +238,8 @@ def run_tribe(
 
             redis.Redis.from_url(REDIS).flushdb()
         os.environ.update(env)  # the models below read settings once
-        from tribe.feeds.urls import host_of
-        from tribe.models import Feed, Member
+        from tribe.core.urls import host_of
+        from tribe.infra.models import Feed, Member
 
         engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
         later = datetime.now(UTC) + timedelta(days=1)
@@ -252,7 +252,7 @@ def run_tribe(
                  "status": "active", "next_poll_at": later, "error_count": 0,
                  "created_at": datetime.now(UTC)} for u in feed_urls])  # fmt: skip
 
-        from tribe.runner import commands
+        from workers.run import commands
 
         procs: list[subprocess.Popen[bytes]] = []
         import config
@@ -288,7 +288,7 @@ def run_tribe(
             return time.perf_counter() - t0
 
         try:
-            from tribe.models import Heartbeat
+            from tribe.infra.models import Heartbeat
 
             while count_rows(engine, Heartbeat) == 0:  # a first sweep: worker and beat are up
                 time.sleep(0.2)

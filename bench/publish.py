@@ -92,8 +92,8 @@ def seed(url: str, accounts: list[dict[str, Any]], deliveries: int, rate: float,
          start: datetime) -> None:  # fmt: skip
     from sqlalchemy import create_engine
 
-    from tribe.models import Account, Delivery, Feed, Member, Post
-    from tribe.vault import Vault
+    from tribe.infra.models import Account, Delivery, Feed, Member, Post
+    from tribe.infra.vault import Vault
 
     vault = Vault([key])
     now = datetime.now(UTC)
@@ -178,7 +178,7 @@ def run_tribe(args: argparse.Namespace) -> dict[str, Any]:
     start = datetime.now(UTC) + timedelta(seconds=15)  # workers start meanwhile
     seed(url.replace("postgresql://", "postgresql+psycopg://"), accounts, args.deliveries,
          args.rate, key, start)  # fmt: skip
-    from tribe.runner import commands
+    from workers.run import commands
 
     cmds = commands(config.get_settings())
     procs = []
@@ -251,11 +251,11 @@ def summarize(rows: list[Any], seen: Counter[str], args: argparse.Namespace) -> 
 
 def run_reference(args: argparse.Namespace) -> float:
     """The same posts from a plain thread pool calling the adapters: the fakes' ceiling."""
-    from tribe.models import Network, ReshareKind
-    from tribe.publishing.base import AccountContext, Publication
-    from tribe.publishing.bluesky import BlueskyPublisher
-    from tribe.publishing.mastodon import MastodonPublisher
-    from tribe.publishing.x import XApp, XPublisher
+    from tribe.core.kinds import Network, ReshareKind
+    from tribe.core.outcomes import AccountContext, Publication
+    from tribe.networks.bluesky import BlueskyPublisher
+    from tribe.networks.mastodon import MastodonPublisher
+    from tribe.networks.x import XApp, XPublisher
 
     fakes = start_fakes()
     accounts = make_accounts(args.accounts, fakes)

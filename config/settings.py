@@ -224,13 +224,6 @@ class Settings(BaseSettings):
         """The embedded broker's file, used when `TRIBE_BROKER_URL` is unset."""
         return self.TRIBE_DATA_DIR / "broker.sqlite3"
 
-    @property
-    def user_agent(self) -> str:
-        from tribe import __version__
-
-        contact = self.TRIBE_CONTACT_URL or "operator contact not configured"
-        return f"tribe/{__version__} (self-hosted feed poller; +{contact})"
-
 
 def load_settings() -> Settings:
     """Build settings, turning pydantic's report into one readable line per bad setting."""

@@ -10,15 +10,15 @@ from xml.sax.saxutils import escape
 from sqlmodel import Session
 
 from config import get_settings
-from tribe.db import session_scope
-from tribe.feeds import fetch_config, poll_config
-from tribe.feeds.claims import claim_due_feeds, make_due_now
-from tribe.feeds.decide import PollConfig
-from tribe.feeds.fetch import Fetcher
-from tribe.feeds.poll import PollSummary, poll_claimed_feed
-from tribe.keys import Keyring, keyring_for
-from tribe.members import add_member, add_to_tribe, create_tribe
-from tribe.models import Feed, Member, Tribe
+from tribe.core.polling import PollConfig
+from tribe.infra.db import session_scope
+from tribe.infra.keys import Keyring, keyring_for
+from tribe.infra.models import Feed, Member, Tribe
+from tribe.ingest import fetch_config, poll_config
+from tribe.ingest.claims import claim_due_feeds, make_due_now
+from tribe.ingest.fetch import Fetcher
+from tribe.ingest.poll import PollSummary, poll_claimed_feed
+from tribe.members.people import add_member, add_to_tribe, create_tribe
 
 
 @dataclass
@@ -89,7 +89,7 @@ def tribe(session: Session, name: str, chief: Member, *others: Member) -> Tribe:
 
 
 def feed(session: Session, owner: Member, url: str, **fields: object) -> Feed:
-    from tribe.feeds.urls import host_of
+    from tribe.core.urls import host_of
 
     assert owner.id is not None
     row = Feed(owner_id=owner.id, url=url, host=host_of(url), **fields)  # type: ignore[arg-type]

@@ -18,12 +18,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-import tribe.models  # noqa: F401 - registers the tables
+import tribe.infra.models  # noqa: F401 - registers the tables
 from config import get_settings
 from tests.feedserver import HOST, FeedServer
-from tribe.db import dispose_engines
-from tribe.publishing.registry import process_publishers
-from tribe.vault import process_vault
+from tribe.infra.db import dispose_engines
+from tribe.infra.vault import process_vault
+from tribe.networks.registry import process_publishers
 
 BACKEND = os.environ.get("TRIBE_TEST_BACKEND", "sqlite")
 POSTGRES_URL = os.environ.get(

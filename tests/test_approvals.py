@@ -7,15 +7,21 @@ import pytest
 from sqlmodel import col, select
 
 from tests import builders as b
-from tribe import timefmt
-from tribe.accounts import (
+from tribe.core import timefmt
+from tribe.core.errors import ConflictError, InvalidInputError, NotFoundError
+from tribe.core.kinds import DeliveryState, Network, StreamState
+from tribe.delivery.queue import cancel, list_queue, move, pause, reach, reach_notices, resume
+from tribe.infra.db import session_scope
+from tribe.infra.models import Delivery, Post, StreamItem
+from tribe.members.accounts import (
     ScheduleChange,
     add_account,
     member_accounts,
     set_schedule,
     set_template,
 )
-from tribe.approvals import (
+from tribe.members.people import get_member
+from tribe.stream.approvals import (
     ApprovalConfig,
     QueueFullError,
     approve,
@@ -26,12 +32,7 @@ from tribe.approvals import (
     set_muted,
     skip,
 )
-from tribe.db import session_scope
-from tribe.errors import ConflictError, InvalidInputError, NotFoundError
-from tribe.members import get_member
-from tribe.models import Delivery, DeliveryState, Network, Post, StreamItem, StreamState
-from tribe.queue import cancel, list_queue, move, pause, reach, reach_notices, resume
-from tribe.stream import fan_out
+from tribe.stream.items import fan_out
 
 pytestmark = pytest.mark.usefixtures("db")
 

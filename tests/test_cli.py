@@ -12,9 +12,9 @@ from tests.cli import fails as any_failure
 from tests.cli import ok, tribe
 from tests.feedserver import Feed as Served
 from tests.feedserver import FeedServer, status
-from tribe.db import session_scope
-from tribe.models import Member, Post
-from tribe.stream import fan_out
+from tribe.infra.db import session_scope
+from tribe.infra.models import Member, Post
+from tribe.stream.items import fan_out
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -198,8 +198,8 @@ def test_tribe_slugs_are_unique() -> None:
 
 def test_health_fails_until_a_sweep_happened() -> None:
     assert fails("health") == "Error: no feed sweep in the last 60 seconds"
-    from tribe.db import session_scope
-    from tribe.health import SWEEP_HEARTBEAT, beat
+    from tribe.infra.db import session_scope
+    from tribe.infra.health import SWEEP_HEARTBEAT, beat
 
     with session_scope() as s:
         beat(s, SWEEP_HEARTBEAT)
@@ -213,7 +213,7 @@ def test_worker_and_beat_become_the_processes_tribe_run_starts(
     import os
 
     from config import get_settings
-    from tribe.runner import commands
+    from workers.run import commands
 
     became: list[list[str]] = []
     monkeypatch.setattr(os, "execv", lambda path, args: became.append([path, *args]))

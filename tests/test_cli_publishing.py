@@ -15,10 +15,11 @@ from config import get_settings
 from tests import builders as b
 from tests.cli import fails, ok
 from tests.conftest import TEST_SECRET_KEY
-from tribe.db import session_scope
-from tribe.models import Account, Connection, Delivery, DeliveryState, Network, Post
-from tribe.runner import start_notices
-from tribe.vault import Vault
+from tribe.core.kinds import Connection, DeliveryState, Network
+from tribe.infra.db import session_scope
+from tribe.infra.models import Account, Delivery, Post
+from tribe.infra.vault import Vault
+from workers.run import start_notices
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -155,7 +156,7 @@ def test_the_member_is_told_about_accounts_to_reconnect_and_posts_to_settle() ->
 
 
 def test_an_authors_own_new_post_is_queued_on_accounts_that_announce() -> None:
-    from tribe.approvals import ApprovalConfig, announce_own_posts
+    from tribe.stream.approvals import ApprovalConfig, announce_own_posts
 
     with session_scope() as s:
         alice = b.member(s, "Alice")

@@ -22,9 +22,10 @@ from tests.fakenet.common import SECRET, internal_server, redirector
 from tests.fakenet.mastodon import FakeMastodon
 from tests.fakenet.x import FakeX
 from tribe.cli import main
-from tribe.db import session_scope
-from tribe.models import Account, Connection, Delivery, DeliveryState, Post
-from tribe.vault import process_vault
+from tribe.core.kinds import Connection, DeliveryState
+from tribe.infra.db import session_scope
+from tribe.infra.models import Account, Delivery, Post
+from tribe.infra.vault import process_vault
 
 pytestmark = pytest.mark.usefixtures("db")
 

@@ -7,8 +7,8 @@ import pytest
 from sqlmodel import select
 
 from tests import builders as b
-from tribe.db import read_scope, session_scope
-from tribe.models import Member
+from tribe.infra.db import read_scope, session_scope
+from tribe.infra.models import Member
 
 pytestmark = pytest.mark.usefixtures("db")
 

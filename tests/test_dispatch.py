@@ -18,18 +18,8 @@ from sqlmodel import col, select
 
 from tests import builders as b
 from tests.conftest import TEST_SECRET_KEY
-from tribe.accounts import add_account
-from tribe.db import session_scope
-from tribe.models import (
-    Account,
-    Connection,
-    Delivery,
-    DeliveryState,
-    Network,
-    Post,
-    ReshareKind,
-)
-from tribe.publishing.base import (
+from tribe.core.kinds import Connection, DeliveryState, Network, ReshareKind
+from tribe.core.outcomes import (
     AccountContext,
     NeedsReconnect,
     Publication,
@@ -41,7 +31,7 @@ from tribe.publishing.base import (
     Transient,
     Unknown,
 )
-from tribe.publishing.dispatch import (
+from tribe.delivery.dispatch import (
     Claim,
     PublishConfig,
     begin,
@@ -49,8 +39,11 @@ from tribe.publishing.dispatch import (
     credential_updater,
     run_claims,
 )
-from tribe.publishing.dryrun import DryRunPublisher
-from tribe.vault import Vault
+from tribe.infra.db import session_scope
+from tribe.infra.models import Account, Delivery, Post
+from tribe.infra.vault import Vault
+from tribe.members.accounts import add_account
+from tribe.networks.dryrun import DryRunPublisher
 
 pytestmark = pytest.mark.usefixtures("db")
 

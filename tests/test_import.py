@@ -9,8 +9,9 @@ from tests.builders import posts, rss
 from tests.feedserver import Feed as Served
 from tests.feedserver import FeedServer
 from tribe.cli import main
-from tribe.db import session_scope
-from tribe.models import Feed, Member, Membership, Role, Tribe
+from tribe.core.kinds import Role
+from tribe.infra.db import session_scope
+from tribe.infra.models import Feed, Member, Membership, Tribe
 
 pytestmark = pytest.mark.usefixtures("db")
 

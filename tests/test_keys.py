@@ -18,11 +18,11 @@ from config import Settings, SettingsError, get_settings
 from tests import builders as b
 from tests.cli import ok
 from tests.conftest import TEST_SECRET_KEY
-from tribe import auth
-from tribe.db import get_engine, session_scope
-from tribe.errors import LinkError
-from tribe.keys import KEY_FILE, load_keyring, parse_keys
-from tribe.models import Member
+from tribe.core.errors import LinkError
+from tribe.infra.db import get_engine, session_scope
+from tribe.infra.keys import KEY_FILE, load_keyring, parse_keys
+from tribe.infra.models import Member
+from tribe.members import auth
 
 HOUR = timedelta(hours=1)
 

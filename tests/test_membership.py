@@ -8,9 +8,13 @@ import pytest
 from sqlmodel import col, select
 
 from tests import builders as b
-from tribe import tribes
-from tribe.accounts import ScheduleChange, add_account, set_schedule
-from tribe.approvals import (
+from tribe.core.kinds import DeliveryState, MembershipStatus, StreamState
+from tribe.infra.db import session_scope
+from tribe.infra.models import Delivery, Membership, Post, StreamItem
+from tribe.members import tribes
+from tribe.members.accounts import ScheduleChange, add_account, set_schedule
+from tribe.members.people import add_to_tribe, get_tribe
+from tribe.stream.approvals import (
     ApprovalConfig,
     WithdrawnError,
     approve,
@@ -20,18 +24,7 @@ from tribe.approvals import (
     skip,
     template_preview,
 )
-from tribe.db import session_scope
-from tribe.members import add_to_tribe, get_tribe
-from tribe.models import (
-    Delivery,
-    DeliveryState,
-    Membership,
-    MembershipStatus,
-    Post,
-    StreamItem,
-    StreamState,
-)
-from tribe.stream import count_pending, fan_out, pending_stream
+from tribe.stream.items import count_pending, fan_out, pending_stream
 
 pytestmark = pytest.mark.usefixtures("db")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from tests.test_migration_withdrawn import database_url  # noqa: F401 - the fixture
-from tribe.migrate import upgrade
-from tribe.schedule import parse_slots
+from tribe.core.schedule import parse_slots
+from tribe.infra.migrate import upgrade
 
 ACCOUNTS = {
     1: [f"{day} 09:00,12:30" for day in ("mon", "tue", "wed", "thu", "fri")]

@@ -10,8 +10,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import BACKEND, POSTGRES_URL
-from tribe.db import dispose_engines
-from tribe.migrate import upgrade
+from tribe.infra.db import dispose_engines
+from tribe.infra.migrate import upgrade
 
 
 @pytest.fixture

@@ -8,14 +8,15 @@ from sqlmodel import select
 
 from tests import builders as b
 from tests.builders import Item, rss
-from tribe.accounts import ScheduleChange, add_account, set_schedule, set_template
-from tribe.approvals import approve
-from tribe.db import session_scope
-from tribe.feeds.parse import parse_feed
-from tribe.members import get_member
-from tribe.models import Delivery, Network, Post, StreamItem
-from tribe.sharetext import ShareInput, check_own_text, check_template, fit, limit_for
-from tribe.stream import fan_out
+from tribe.core.kinds import Network
+from tribe.core.sharetext import ShareInput, check_own_text, check_template, fit, limit_for
+from tribe.infra.db import session_scope
+from tribe.infra.models import Delivery, Post, StreamItem
+from tribe.ingest.parse import parse_feed
+from tribe.members.accounts import ScheduleChange, add_account, set_schedule, set_template
+from tribe.members.people import get_member
+from tribe.stream.approvals import approve
+from tribe.stream.items import fan_out
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 URL = "https://alice.blog/1"

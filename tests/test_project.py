@@ -16,9 +16,9 @@ from sqlmodel import SQLModel
 
 from config import Settings, get_settings
 from tests.conftest import BACKEND, POSTGRES_URL
-from tribe.db import dispose_engines
-from tribe.migrate import upgrade
-from tribe.runner import commands
+from tribe.infra.db import dispose_engines
+from tribe.infra.migrate import upgrade
+from workers.run import commands
 
 ROOT = Path(__file__).parent.parent
 

@@ -8,13 +8,9 @@ import pytest
 from sqlmodel import select
 
 from tests import builders as b
-from tribe.accounts import ScheduleChange, add_account, set_schedule, set_sharing
-from tribe.approvals import ApprovalConfig, approve
-from tribe.db import session_scope
-from tribe.errors import ConflictError, InvalidInputError, NotFoundError
-from tribe.members import get_member
-from tribe.models import Delivery, DeliveryState, Post, ReshareKind, StreamItem
-from tribe.queue import (
+from tribe.core.errors import ConflictError, InvalidInputError, NotFoundError
+from tribe.core.kinds import DeliveryState, ReshareKind
+from tribe.delivery.queue import (
     DRY_RUN_REASON,
     cancel,
     edit_text,
@@ -24,7 +20,12 @@ from tribe.queue import (
     save_schedule,
     send_next,
 )
-from tribe.stream import fan_out
+from tribe.infra.db import session_scope
+from tribe.infra.models import Delivery, Post, StreamItem
+from tribe.members.accounts import ScheduleChange, add_account, set_schedule, set_sharing
+from tribe.members.people import get_member
+from tribe.stream.approvals import ApprovalConfig, approve
+from tribe.stream.items import fan_out
 
 pytestmark = pytest.mark.usefixtures("db")
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tribe.errors import InvalidInputError
-from tribe.schedule import (
+from tribe.core.errors import InvalidInputError
+from tribe.core.schedule import (
     Schedule,
     ScheduleMode,
     Slot,

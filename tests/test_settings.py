@@ -4,6 +4,7 @@ import pytest
 
 from config import SettingsError, load_settings
 from config.settings import parse_duration, parse_size
+from tribe.infra.identity import user_agent
 
 
 @pytest.mark.parametrize(
@@ -72,7 +73,7 @@ def test_settings_come_from_dotenv(tmp_path, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_the_user_agent_carries_the_operator_contact(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRIBE_CONTACT_URL", "https://tribe.example.org/about")
-    agent = load_settings().user_agent
+    agent = user_agent(load_settings())
     assert agent.startswith("tribe/")
     assert "+https://tribe.example.org/about" in agent
     monkeypatch.setenv("TRIBE_CONTACT_URL", "call me maybe")

@@ -3,8 +3,8 @@
 import pytest
 import regex
 
-from tribe.errors import InvalidInputError
-from tribe.sharetext import (
+from tribe.core.errors import InvalidInputError
+from tribe.core.sharetext import (
     DEFAULT_TEMPLATES,
     ELLIPSIS,
     Network,

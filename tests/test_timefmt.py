@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tribe import timefmt
+from tribe.core import timefmt
 
 NOW = datetime(2026, 11, 30, 13, 5, tzinfo=UTC)  # Monday
 

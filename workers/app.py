@@ -17,7 +17,7 @@ from celery.signals import (
 from kombu.entity import Queue as KombuQueue
 
 from config import Settings, SettingsError, get_settings
-from tribe.vault import vault_for
+from tribe.infra.vault import vault_for
 from workers import embedded, selfcheck
 from workers.queues import ROUTES, Queue
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from tribe.approvals import approval_config, auto_approve_pending, expire_stale
-from tribe.db import session_scope
-from tribe.feeds import claim_feeds, poll_config, process_fetch_pool, process_fetcher
-from tribe.feeds.claims import FeedClaim
-from tribe.feeds.poll import poll_claims
-from tribe.health import SWEEP_HEARTBEAT, beat
-from tribe.publishing.dispatch import Claim, claim_due, publish_config, run_claims
-from tribe.publishing.registry import process_publishers
-from tribe.vault import process_vault
+from tribe.delivery.dispatch import Claim, claim_due, publish_config, run_claims
+from tribe.infra.db import session_scope
+from tribe.infra.health import SWEEP_HEARTBEAT, beat
+from tribe.infra.vault import process_vault
+from tribe.ingest import claim_feeds, poll_config, process_fetch_pool, process_fetcher
+from tribe.ingest.claims import FeedClaim
+from tribe.ingest.poll import poll_claims
+from tribe.networks.registry import process_publishers
+from tribe.stream.approvals import approval_config, auto_approve_pending, expire_stale
 from workers import selfcheck
 from workers.app import SELF_CHECK_TASK, app
 

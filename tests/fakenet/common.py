@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tribe.feeds.netguard import AddressPolicy
+from tribe.infra.netguard import AddressPolicy
 
 HOST = "127.0.0.2"
 INTERNAL = "127.0.0.9"

@@ -14,10 +14,12 @@ from tests import builders as b
 from tests.builders import Item, ago, posts, rss
 from tests.feedserver import Feed as Served
 from tests.feedserver import FeedServer
-from tribe.db import session_scope
-from tribe.errors import NotFoundError
-from tribe.feeds import fetch_config, poll_config
-from tribe.feeds.check import (
+from tribe.core.errors import NotFoundError
+from tribe.core.kinds import FeedStatus, PollOutcome
+from tribe.infra.db import session_scope
+from tribe.infra.models import Feed
+from tribe.ingest import fetch_config, poll_config
+from tribe.ingest.check import (
     CHECK_EVERY,
     CheckRefusedError,
     CheckResult,
@@ -27,10 +29,9 @@ from tribe.feeds.check import (
     duration_words,
     refusal,
 )
-from tribe.feeds.claims import claim_due_feeds, make_due_now
-from tribe.feeds.fetch import Fetcher
-from tribe.feeds.poll import PollSummary
-from tribe.models import Feed, FeedStatus, PollOutcome
+from tribe.ingest.claims import claim_due_feeds, make_due_now
+from tribe.ingest.fetch import Fetcher
+from tribe.ingest.poll import PollSummary
 
 pytestmark = pytest.mark.usefixtures("db")
 LINK = "https://blog.example/new"

@@ -8,9 +8,10 @@ import pytest
 from sqlmodel import select
 
 from tests import builders as b
-from tribe.db import session_scope
-from tribe.feeds.claims import FeedClaim, claim_due_feeds, make_due_now
-from tribe.models import Feed, FeedStatus
+from tribe.core.kinds import FeedStatus
+from tribe.infra.db import session_scope
+from tribe.infra.models import Feed
+from tribe.ingest.claims import FeedClaim, claim_due_feeds, make_due_now
 
 pytestmark = pytest.mark.usefixtures("db")
 LEASE = timedelta(minutes=10)

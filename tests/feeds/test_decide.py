@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tribe.feeds.decide import (
+from tribe.core.polling import (
     Candidate,
     PollConfig,
     announcement,

@@ -18,9 +18,10 @@ from tests.feedserver import (
     status,
     trickle,
 )
-from tribe.errors import BlockedAddressError, FetchError
-from tribe.feeds import fetch_config
-from tribe.feeds.fetch import (
+from tribe.core.errors import BlockedAddressError, FetchError
+from tribe.infra.netguard import AddressPolicy, unreachable
+from tribe.ingest import fetch_config
+from tribe.ingest.fetch import (
     Fetcher,
     GoneError,
     HTTPStatusError,
@@ -28,7 +29,6 @@ from tribe.feeds.fetch import (
     parse_max_age,
     parse_retry_after,
 )
-from tribe.feeds.netguard import AddressPolicy, unreachable
 
 BODY = rss([Item("Hello", guid="1")])
 
@@ -152,7 +152,7 @@ def test_a_redirect_to_a_forbidden_address_is_refused_in_plain_words(
     assert str(refused.value) == unreachable(host)
     assert detail not in str(refused.value)
     # The operator reads why, without a traceback.
-    (record,) = [r for r in caplog.records if r.name == "tribe.feeds.netguard"]
+    (record,) = [r for r in caplog.records if r.name == "tribe.infra.netguard"]
     assert detail in record.getMessage()
     assert record.exc_info is None
 

@@ -6,9 +6,9 @@ import pytest
 import requests
 
 from tests.fakenet.common import INTERNAL, TEST_POLICY, internal_server, redirector
-from tribe.errors import BlockedAddressError
-from tribe.feeds import netguard
-from tribe.feeds.netguard import (
+from tribe.core.errors import BlockedAddressError
+from tribe.infra import netguard
+from tribe.infra.netguard import (
     AddressPolicy,
     GuardedTransport,
     RedirectRefused,

@@ -14,9 +14,10 @@ from tests import builders as b
 from tests.builders import Item, ago, posts, rss
 from tests.feedserver import Feed as Served
 from tests.feedserver import FeedServer
-from tribe.accounts import add_account
-from tribe.db import get_engine, read_scope, session_scope
-from tribe.feeds.overview import (
+from tribe.core.kinds import DeliveryState, FeedStatus, ReshareKind
+from tribe.infra.db import get_engine, read_scope, session_scope
+from tribe.infra.models import Delivery, Post, Preference
+from tribe.ingest.overview import (
     Fate,
     RecentPost,
     fate_of,
@@ -24,14 +25,7 @@ from tribe.feeds.overview import (
     next_check,
     recent_posts,
 )
-from tribe.models import (
-    Delivery,
-    DeliveryState,
-    FeedStatus,
-    Post,
-    Preference,
-    ReshareKind,
-)
+from tribe.members.accounts import add_account
 
 pytestmark = pytest.mark.usefixtures("db")
 AGE = timedelta(days=3)

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from tests.builders import Item, rss
-from tribe.errors import NotAFeedError
-from tribe.feeds.parse import (
+from tribe.core.errors import NotAFeedError
+from tribe.ingest.parse import (
     canonical_url,
     discover_feed_links,
     entry_key,

@@ -12,24 +12,15 @@ from tests import builders as b
 from tests.builders import Item, ago, poll_now, posts, rss
 from tests.feedserver import Feed as Served
 from tests.feedserver import FeedServer, gzip_bomb, huge, redirect, status, trickle
-from tribe.db import session_scope
-from tribe.feeds import fetch_config, poll_config
-from tribe.feeds.claims import FeedClaim, claim_due_feeds
-from tribe.feeds.fetch import Fetcher
-from tribe.feeds.poll import begin_polls, fetch_and_parse, poll_claimed_feed, record_polls
-from tribe.feeds.sweep import prepare, sweep
-from tribe.members import add_to_tribe
-from tribe.models import (
-    Feed,
-    FeedStatus,
-    Member,
-    Membership,
-    MembershipStatus,
-    PollOutcome,
-    Post,
-    StreamItem,
-    Tribe,
-)
+from tribe.core.kinds import FeedStatus, MembershipStatus, PollOutcome
+from tribe.infra.db import session_scope
+from tribe.infra.models import Feed, Member, Membership, Post, StreamItem, Tribe
+from tribe.ingest import fetch_config, poll_config
+from tribe.ingest.claims import FeedClaim, claim_due_feeds
+from tribe.ingest.fetch import Fetcher
+from tribe.ingest.poll import begin_polls, fetch_and_parse, poll_claimed_feed, record_polls
+from tribe.ingest.sweep import prepare, sweep
+from tribe.members.people import add_to_tribe
 
 pytestmark = pytest.mark.usefixtures("db")
 DATA = Path(__file__).parent.parent / "data"
@@ -330,7 +321,7 @@ def test_an_unexpected_bug_is_recorded_not_swallowed(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("tribe.feeds.poll.parse_feed", broken)
+    monkeypatch.setattr("tribe.ingest.poll.parse_feed", broken)
     assert poll_now(ids["feed"]).outcome == PollOutcome.ERROR
     feed = feed_row(ids["feed"])
     assert feed.error_message == "tribe failed to read this feed (RuntimeError)"
@@ -442,7 +433,7 @@ def test_a_poll_that_cannot_be_stored_says_so_and_backs_off(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("tribe.feeds.poll._record_entries", broken)
+    monkeypatch.setattr("tribe.ingest.poll._record_entries", broken)
     assert poll_now(ids["feed"]).outcome == PollOutcome.ERROR
     feed = feed_row(ids["feed"])
     assert feed.error_message == "tribe could not store this poll (RuntimeError); it will try again"

@@ -8,9 +8,9 @@ from tests import builders as b
 from tests.builders import Item, ago, poll_now, posts, rss
 from tests.feedserver import Feed as Served
 from tests.feedserver import FeedServer
-from tribe.db import session_scope
-from tribe.feeds.parse import entry_key, parse_feed
-from tribe.feeds.prescan import entry_spans, without_known_entries
+from tribe.infra.db import session_scope
+from tribe.ingest.parse import entry_key, parse_feed
+from tribe.ingest.prescan import entry_spans, without_known_entries
 
 DATA = Path(__file__).parent.parent / "data"
 HEADERS = {"content-type": "application/rss+xml"}

@@ -12,11 +12,12 @@ import pytest
 from tests import builders as b
 from tests.builders import poll_now
 from tests.feedserver import FeedServer, redirect
-from tribe.db import session_scope
-from tribe.errors import InvalidInputError
-from tribe.feeds.netguard import unreachable
-from tribe.feeds.urls import check_feed_url
-from tribe.models import Feed, PollOutcome
+from tribe.core.errors import InvalidInputError
+from tribe.core.kinds import PollOutcome
+from tribe.core.urls import check_feed_url
+from tribe.infra.db import session_scope
+from tribe.infra.models import Feed
+from tribe.infra.netguard import unreachable
 
 pytestmark = pytest.mark.usefixtures("db")
 

@@ -16,10 +16,11 @@ from tests.builders import Item, ago, poll_now, posts, rss
 from tests.cli import ok
 from tests.feedserver import Feed as Served
 from tests.feedserver import FeedServer
-from tribe.db import session_scope
-from tribe.feeds.prescan import entry_spans
-from tribe.models import Feed, PollOutcome, Post, StreamItem
-from tribe.stream import fan_out
+from tribe.core.kinds import PollOutcome
+from tribe.infra.db import session_scope
+from tribe.infra.models import Feed, Post, StreamItem
+from tribe.ingest.prescan import entry_spans
+from tribe.stream.items import fan_out
 
 pytestmark = pytest.mark.usefixtures("db")
 BOGUS = (Path(__file__).parent.parent / "data" / "bogus-encoding.xml").read_bytes()

@@ -18,7 +18,7 @@ import redis
 
 from config import get_settings
 from tests.conftest import BACKEND, REDIS_URL
-from tribe.runner import commands
+from workers.run import commands
 
 
 @dataclass

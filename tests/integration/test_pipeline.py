@@ -18,8 +18,9 @@ from tests.builders import Item, ago, posts, rss
 from tests.feedserver import Feed as Served
 from tests.feedserver import FeedServer, gzip_bomb, huge, redirect, status, trickle
 from tests.integration.cluster import cluster, wait_for
-from tribe.db import session_scope
-from tribe.models import Feed, FeedStatus, PollOutcome, Post, StreamItem
+from tribe.core.kinds import FeedStatus, PollOutcome
+from tribe.infra.db import session_scope
+from tribe.infra.models import Feed, Post, StreamItem
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("db")]
 
@@ -311,9 +312,9 @@ def test_a_post_fans_out_and_two_tribemates_approvals_are_queued_staggered_once(
     server: FeedServer, tmp_path: Path
 ) -> None:
     """Feed -> worker -> two streams -> two approvals -> deliveries at local slot times."""
-    from tribe.accounts import ScheduleChange, add_account, set_schedule
-    from tribe.approvals import approve
-    from tribe.models import Delivery, StreamItem
+    from tribe.infra.models import Delivery, StreamItem
+    from tribe.members.accounts import ScheduleChange, add_account, set_schedule
+    from tribe.stream.approvals import approve
 
     with session_scope() as s:
         alice = b.member(s, "Alice", "Europe/Paris")

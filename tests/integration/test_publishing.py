@@ -31,9 +31,10 @@ from tests.fakenet.bluesky import FakeBluesky
 from tests.fakenet.mastodon import FakeMastodon
 from tests.fakenet.x import FakeX
 from tests.integration.cluster import cluster, free_port, wait_for
-from tribe.db import session_scope
-from tribe.models import Account, Connection, Delivery, DeliveryState, Network, Post
-from tribe.vault import Vault
+from tribe.core.kinds import Connection, DeliveryState, Network
+from tribe.infra.db import session_scope
+from tribe.infra.models import Account, Delivery, Post
+from tribe.infra.vault import Vault
 
 pytestmark = [pytest.mark.usefixtures("db"), pytest.mark.timeout(300)]
 

@@ -30,9 +30,10 @@ from tests.feedserver import Feed as Served
 from tests.feedserver import FeedServer
 from tests.integration.cluster import cluster, free_port, web_answers
 from tests.integration.shipped import Shipped, shipped_venv
-from tribe.accounts import add_account
-from tribe.db import dispose_engines, session_scope
-from tribe.models import Delivery, DeliveryState, Feed, PollOutcome, Post
+from tribe.core.kinds import DeliveryState, PollOutcome
+from tribe.infra.db import dispose_engines, session_scope
+from tribe.infra.models import Delivery, Feed, Post
+from tribe.members.accounts import add_account
 
 pytestmark = [
     pytest.mark.integration,

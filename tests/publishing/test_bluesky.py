@@ -26,9 +26,8 @@ from tests.fakenet.common import (
     internal_server,
     redirector,
 )
-from tribe.errors import InvalidInputError
-from tribe.feeds.netguard import unreachable
-from tribe.publishing.base import (
+from tribe.core.errors import InvalidInputError
+from tribe.core.outcomes import (
     AccountContext,
     NeedsReconnect,
     Publication,
@@ -39,7 +38,8 @@ from tribe.publishing.base import (
     Transient,
     Unknown,
 )
-from tribe.publishing.bluesky import (
+from tribe.infra.netguard import unreachable
+from tribe.networks.bluesky import (
     CARD_DESCRIPTION_GRAPHEMES,
     BlueskyPublisher,
     login,

@@ -23,9 +23,8 @@ from tests.fakenet.common import (
     redirector,
 )
 from tests.fakenet.mastodon import FakeMastodon, iso
-from tribe.errors import InvalidInputError
-from tribe.feeds.netguard import unreachable
-from tribe.publishing.base import (
+from tribe.core.errors import InvalidInputError
+from tribe.core.outcomes import (
     AccountContext,
     Credentials,
     NeedsReconnect,
@@ -37,7 +36,8 @@ from tribe.publishing.base import (
     Transient,
     Unknown,
 )
-from tribe.publishing.mastodon import (
+from tribe.infra.netguard import unreachable
+from tribe.networks.mastodon import (
     SCOPES,
     MastodonPublisher,
     authorize_url,

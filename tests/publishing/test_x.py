@@ -30,9 +30,8 @@ from tests.fakenet.x import (
     FakeX,
     s256,
 )
-from tribe.errors import InvalidInputError
-from tribe.feeds.netguard import unreachable
-from tribe.publishing.base import (
+from tribe.core.errors import InvalidInputError
+from tribe.core.outcomes import (
     AccountContext,
     Credentials,
     NeedsReconnect,
@@ -44,7 +43,8 @@ from tribe.publishing.base import (
     Transient,
     Unknown,
 )
-from tribe.publishing.x import (
+from tribe.infra.netguard import unreachable
+from tribe.networks.x import (
     XApp,
     XConnectError,
     XPublisher,

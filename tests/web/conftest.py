@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from tests import builders as b
-from tribe import auth
-from tribe.accounts import ScheduleChange, add_account, set_schedule
-from tribe.db import session_scope
-from tribe.models import Member, Post, StreamItem
-from tribe.stream import fan_out
+from tribe.infra.db import session_scope
+from tribe.infra.models import Member, Post, StreamItem
+from tribe.members import auth
+from tribe.members.accounts import ScheduleChange, add_account, set_schedule
+from tribe.stream.items import fan_out
 from tribe.web.app import create_app
 
 PASSWORD = "a long enough password"

@@ -12,9 +12,9 @@ from tests import feedserver
 from tests.builders import posts, rss
 from tests.feedserver import FeedServer
 from tests.web.conftest import World, api_token
-from tribe.approvals import approve
-from tribe.db import session_scope
-from tribe.models import Account, Delivery, Feed, Member, StreamItem
+from tribe.infra.db import session_scope
+from tribe.infra.models import Account, Delivery, Feed, Member, StreamItem
+from tribe.stream.approvals import approve
 
 API = "/api/v1"
 
@@ -252,7 +252,7 @@ def test_accounts_and_tribes(app: TestClient, world: World) -> None:
 
 
 def test_the_operator_lists_every_tribe(app: TestClient, world: World) -> None:
-    from tribe.members import get_member
+    from tribe.members.people import get_member
 
     with session_scope() as s:
         get_member(s, world.dave.email).is_operator = True
@@ -377,8 +377,8 @@ def test_the_openapi_document_describes_the_api(app: TestClient) -> None:
 def test_a_token_use_is_recorded_at_most_once_a_minute(app: TestClient, world: World) -> None:
     from sqlalchemy import event
 
-    from tribe.db import get_engine
-    from tribe.models import ApiToken
+    from tribe.infra.db import get_engine
+    from tribe.infra.models import ApiToken
 
     headers = api_token(world.bob.email)
     assert app.get(f"{API}/me", headers=headers).status_code == 200

@@ -17,12 +17,12 @@ from sqlmodel import select
 from tests import builders as b
 from tests.web.conftest import World, api_token, client_for, csrf, sign_in
 from tests.web.test_api import snapshot
-from tribe import auth, tribes
-from tribe.accounts import add_account
-from tribe.approvals import approve
-from tribe.db import session_scope
-from tribe.members import get_member
-from tribe.models import Account, ApiToken, Delivery, Member, Membership, Preference, Tribe
+from tribe.infra.db import session_scope
+from tribe.infra.models import Account, ApiToken, Delivery, Member, Membership, Preference, Tribe
+from tribe.members import auth, tribes
+from tribe.members.accounts import add_account
+from tribe.members.people import get_member
+from tribe.stream.approvals import approve
 
 
 def objects(world: World) -> dict[str, Any]:

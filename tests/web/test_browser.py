@@ -25,10 +25,12 @@ from tests.feedserver import FeedServer
 from tests.integration.cluster import cluster, free_port, wait_for
 from tests.web.browser import chromium, marks
 from tests.web.conftest import PASSWORD, with_password
-from tribe import timefmt, tribes
-from tribe.db import session_scope
-from tribe.feeds.claims import make_due_now
-from tribe.models import Delivery, DeliveryState
+from tribe.core import timefmt
+from tribe.core.kinds import DeliveryState
+from tribe.infra.db import session_scope
+from tribe.infra.models import Delivery
+from tribe.ingest.claims import make_due_now
+from tribe.members import tribes
 
 pytestmark = marks(timeout=240)
 

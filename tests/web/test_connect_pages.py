@@ -15,9 +15,10 @@ from tests.fakenet.common import SECRET, internal_server, redirector
 from tests.fakenet.mastodon import FakeMastodon
 from tests.fakenet.x import FakeX
 from tests.web.conftest import World, go_link, post_form, sign_in
-from tribe.db import session_scope
-from tribe.models import Account, Connection
-from tribe.vault import process_vault
+from tribe.core.kinds import Connection
+from tribe.infra.db import session_scope
+from tribe.infra.models import Account
+from tribe.infra.vault import process_vault
 
 
 @pytest.fixture(autouse=True)

@@ -18,9 +18,9 @@ from tests.builders import Item, ago, posts, rss
 from tests.feedserver import Feed as Served
 from tests.feedserver import FeedServer
 from tests.web.conftest import api_token, client_for, csrf, post_form, sign_in, with_password
-from tribe.db import session_scope
-from tribe.feeds.claims import claim_due_feeds, make_due_now
-from tribe.models import Feed, Member
+from tribe.infra.db import session_scope
+from tribe.infra.models import Feed, Member
+from tribe.ingest.claims import claim_due_feeds, make_due_now
 
 API = "/api/v1"
 INPLACE = {"X-Tribe-Inplace": "1"}

@@ -19,8 +19,8 @@ from tests.feedserver import FeedServer
 from tests.integration.cluster import free_port
 from tests.web.browser import chromium, marks
 from tests.web.conftest import PASSWORD, with_password
-from tribe.db import session_scope
-from tribe.models import Feed
+from tribe.infra.db import session_scope
+from tribe.infra.models import Feed
 from tribe.web.app import create_app
 
 pytestmark = marks(timeout=120, sqlite_only=True)

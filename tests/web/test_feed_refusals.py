@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.web.conftest import World, post_form, sign_in
-from tribe.feeds.netguard import unreachable
+from tribe.infra.netguard import unreachable
 
 
 def assert_no_traceback(caplog: pytest.LogCaptureFixture) -> None:

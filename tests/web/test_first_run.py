@@ -12,11 +12,11 @@ from sqlmodel import select
 from config import get_settings
 from tests import builders as b
 from tests.web.conftest import PASSWORD, World, client_for, post_form, sign_in, with_password
-from tribe import tribes
-from tribe.approvals import approval_config, approve
-from tribe.db import session_scope
-from tribe.members import get_member
-from tribe.models import Account, Tribe
+from tribe.infra.db import session_scope
+from tribe.infra.models import Account, Tribe
+from tribe.members import tribes
+from tribe.members.people import get_member
+from tribe.stream.approvals import approval_config, approve
 
 SETUP = {
     "email": "op@example.org",

@@ -9,10 +9,11 @@ from sqlmodel import select
 
 from tests.cli import tribe
 from tests.web.conftest import World, api_token, csrf, post_form, sign_in
-from tribe import tribes
-from tribe.db import session_scope
-from tribe.members import get_tribe
-from tribe.models import Delivery, Membership, MembershipStatus, StreamItem, StreamState
+from tribe.core.kinds import MembershipStatus, StreamState
+from tribe.infra.db import session_scope
+from tribe.infra.models import Delivery, Membership, StreamItem
+from tribe.members import tribes
+from tribe.members.people import get_tribe
 
 API = "/api/v1"
 INPLACE = {"X-Tribe-Inplace": "1"}

@@ -10,22 +10,11 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from tests.web.conftest import World, client_for, post_form, sign_in
-from tribe import tribes
-from tribe.approvals import approve
-from tribe.db import session_scope
-from tribe.models import (
-    Account,
-    Connection,
-    Delivery,
-    DeliveryState,
-    Feed,
-    Member,
-    Membership,
-    MembershipStatus,
-    Network,
-    PollOutcome,
-    Tribe,
-)
+from tribe.core.kinds import Connection, DeliveryState, MembershipStatus, Network, PollOutcome
+from tribe.infra.db import session_scope
+from tribe.infra.models import Account, Delivery, Feed, Member, Membership, Tribe
+from tribe.members import tribes
+from tribe.stream.approvals import approve
 
 
 def carol_has_a_delivery(world: World) -> Delivery:

@@ -9,12 +9,13 @@ from tests import feedserver
 from tests.builders import posts, rss
 from tests.feedserver import FeedServer
 from tests.web.conftest import World, client_for, csrf, post_form, sign_in
-from tribe import tribes
-from tribe.approvals import approve
-from tribe.auth import list_tokens
-from tribe.db import session_scope
-from tribe.members import get_member
-from tribe.models import Delivery, DeliveryState, Feed, StreamItem, StreamState
+from tribe.core.kinds import DeliveryState, StreamState
+from tribe.infra.db import session_scope
+from tribe.infra.models import Delivery, Feed, StreamItem
+from tribe.members import tribes
+from tribe.members.auth import list_tokens
+from tribe.members.people import get_member
+from tribe.stream.approvals import approve
 
 INPLACE = {"X-Tribe-Inplace": "1"}
 

@@ -15,10 +15,10 @@ from tests.conftest import BACKEND
 from tests.integration.cluster import cluster, free_port
 from tests.web.browser import chromium, marks
 from tests.web.conftest import PASSWORD, World
-from tribe.accounts import set_template
-from tribe.approvals import approve
-from tribe.db import session_scope
-from tribe.models import Network
+from tribe.core.kinds import Network
+from tribe.infra.db import session_scope
+from tribe.members.accounts import set_template
+from tribe.stream.approvals import approve
 
 
 class Shots:

@@ -16,13 +16,14 @@ from sqlmodel import col, select
 
 from tests.cli import ok
 from tests.web.conftest import World, api_token, csrf, post_form, sign_in
-from tribe import timefmt
-from tribe.accounts import set_template
-from tribe.approvals import approve
-from tribe.db import session_scope
-from tribe.models import Account, Delivery, DeliveryState, Network
-from tribe.publishing.dispatch import PublishConfig, claim_due, run_claims
-from tribe.publishing.dryrun import DryRunPublisher
+from tribe.core import timefmt
+from tribe.core.kinds import DeliveryState, Network
+from tribe.delivery.dispatch import PublishConfig, claim_due, run_claims
+from tribe.infra.db import session_scope
+from tribe.infra.models import Account, Delivery
+from tribe.members.accounts import set_template
+from tribe.networks.dryrun import DryRunPublisher
+from tribe.stream.approvals import approve
 from tribe.web.deps import _local
 
 API = "/api/v1"

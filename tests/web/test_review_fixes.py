@@ -21,11 +21,11 @@ from tests.web.conftest import (
     post_form,
     sign_in,
 )
-from tribe import auth, tribes
-from tribe.db import get_engine, session_scope
-from tribe.errors import InvalidInputError, LinkError
-from tribe.models import Account
-from tribe.sharetext import check_template
+from tribe.core.errors import InvalidInputError, LinkError
+from tribe.core.sharetext import check_template
+from tribe.infra.db import get_engine, session_scope
+from tribe.infra.models import Account
+from tribe.members import auth, tribes
 
 
 @pytest.mark.parametrize("template", ["{title} {url!r}", "{title:>999999999} {url}", "{url:d}"])

@@ -9,9 +9,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from tests.web.conftest import World, csrf, post_form, sign_in
-from tribe.accounts import ScheduleChange, schedule_preview
-from tribe.db import session_scope
-from tribe.models import Account, Member, ScheduleMode
+from tribe.core.kinds import ScheduleMode
+from tribe.infra.db import session_scope
+from tribe.infra.models import Account, Member
+from tribe.members.accounts import ScheduleChange, schedule_preview
 
 
 def bobs_x(world: World) -> Account:

@@ -9,14 +9,14 @@ from fastapi.testclient import TestClient
 
 from tests import builders as b
 from tests.web.conftest import PASSWORD, World, client_for, post_form, sign_in
-from tribe import auth, tribes
-from tribe.accounts import add_account
-from tribe.approvals import approval_config
-from tribe.connect import Connected, store_connection
-from tribe.db import session_scope
-from tribe.members import get_member
-from tribe.models import Network
-from tribe.vault import process_vault
+from tribe.core.kinds import Network
+from tribe.infra.db import session_scope
+from tribe.infra.vault import process_vault
+from tribe.members import auth, tribes
+from tribe.members.accounts import add_account
+from tribe.members.people import get_member
+from tribe.networks.connect import Connected, store_connection
+from tribe.stream.approvals import approval_config
 
 
 def test_no_secret_reaches_a_page_an_api_answer_or_a_log_line(

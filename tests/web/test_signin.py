@@ -10,11 +10,12 @@ from sqlmodel import func, select
 
 from tests import builders as b
 from tests.web.conftest import PASSWORD, World, client_for, csrf, post_form, sign_in, with_password
-from tribe import auth, tribes
-from tribe.db import session_scope
-from tribe.errors import ConflictError, ForbiddenError, LinkError, TooManyAttemptsError
-from tribe.members import get_member
-from tribe.models import Member, Membership, MembershipStatus, WebSession
+from tribe.core.errors import ConflictError, ForbiddenError, LinkError, TooManyAttemptsError
+from tribe.core.kinds import MembershipStatus
+from tribe.infra.db import session_scope
+from tribe.infra.models import Member, Membership, WebSession
+from tribe.members import auth, tribes
+from tribe.members.people import get_member
 
 OPERATOR = {"email": "op@example.org", "name": "Olga", "timezone": "Europe/Paris",
             "password": PASSWORD}  # fmt: skip

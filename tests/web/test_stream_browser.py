@@ -19,10 +19,10 @@ from tests.conftest import BACKEND
 from tests.integration.cluster import cluster, free_port
 from tests.web.browser import chromium, marks
 from tests.web.conftest import PASSWORD, with_password
-from tribe.accounts import ScheduleChange, add_account, set_schedule
-from tribe.db import session_scope
-from tribe.models import Delivery, Post, StreamItem
-from tribe.stream import fan_out
+from tribe.infra.db import session_scope
+from tribe.infra.models import Delivery, Post, StreamItem
+from tribe.members.accounts import ScheduleChange, add_account, set_schedule
+from tribe.stream.items import fan_out
 
 pytestmark = marks(timeout=120, sqlite_only=True)
 

@@ -12,11 +12,12 @@ from sqlmodel import select
 
 from tests import builders as b
 from tests.web.conftest import World, api_token, client_for, csrf, post_form, sign_in
-from tribe import tribes
-from tribe.approvals import ApprovalConfig, approve, auto_approve_pending, skip
-from tribe.db import session_scope
-from tribe.models import Preference, StreamItem, StreamState
-from tribe.stream import new_entries
+from tribe.core.kinds import StreamState
+from tribe.infra.db import session_scope
+from tribe.infra.models import Preference, StreamItem
+from tribe.members import tribes
+from tribe.stream.approvals import ApprovalConfig, approve, auto_approve_pending, skip
+from tribe.stream.items import new_entries
 
 INPLACE = {"X-Tribe-Inplace": "1"}
 API = "/api/v1"

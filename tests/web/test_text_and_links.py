@@ -11,8 +11,8 @@ from tests.builders import Item, ago, poll_now, posts, rss
 from tests.feedserver import Feed as Served
 from tests.feedserver import FeedServer
 from tests.web.conftest import World, post_form, sign_in
-from tribe.db import session_scope
-from tribe.models import Delivery
+from tribe.infra.db import session_scope
+from tribe.infra.models import Delivery
 
 
 def test_an_edit_sent_by_the_browser_is_queued_with_plain_newlines(

@@ -35,10 +35,10 @@ from tests.web.conftest import (
     sign_in,
     with_password,
 )
-from tribe import auth, tribes
-from tribe.db import session_scope
-from tribe.errors import TooManyAttemptsError
-from tribe.models import LoginFailure, Member, Membership
+from tribe.core.errors import TooManyAttemptsError
+from tribe.infra.db import session_scope
+from tribe.infra.models import LoginFailure, Member, Membership
+from tribe.members import auth, tribes
 from tribe.web.app import create_app
 
 LIMITS = auth.LoginLimits(per_pair=3, per_email=8, per_address=8, per_device=3)

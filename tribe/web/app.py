@@ -22,17 +22,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config import get_settings
 from tribe import __version__
-from tribe.db import read_scope
-from tribe.errors import (
+from tribe.core.errors import (
     InvalidInputError,
     LinkError,
     NotSignedInError,
     TooManyAttemptsError,
     TribeError,
 )
-from tribe.keys import keyring_for
-from tribe.publishing.base import PublishError
-from tribe.web import api, routes
+from tribe.core.outcomes import PublishError
+from tribe.infra.db import read_scope
+from tribe.infra.keys import keyring_for
+from tribe.web import api, pages
 from tribe.web.deps import (
     CSRF_COOKIE,
     CsrfError,
@@ -182,7 +182,7 @@ def create_app() -> FastAPI:
     app.add_api_route(DOCS_PATH, _api_docs, include_in_schema=False)
     app.add_api_route("/healthz", _health, include_in_schema=False)
     app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
-    app.include_router(routes.router)
+    app.include_router(pages.router)
     app.include_router(api.router, prefix=API_PREFIX)
     app.add_exception_handler(TribeError, _tribe_error)
     app.add_exception_handler(PublishError, _tribe_error)

@@ -20,14 +20,14 @@ from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, Signer
 
 from config import Settings, get_settings
-from tribe import timefmt
-from tribe.auth import record_token_use, session_member, token_member
-from tribe.db import read_scope, session_scope
-from tribe.errors import NotFoundError, NotSignedInError
-from tribe.feeds import fetch_config
-from tribe.feeds.fetch import Fetcher
-from tribe.keys import Keyring, keyring_for
-from tribe.models import Member
+from tribe.core import timefmt
+from tribe.core.errors import NotFoundError, NotSignedInError
+from tribe.infra.db import read_scope, session_scope
+from tribe.infra.keys import Keyring, keyring_for
+from tribe.infra.models import Member
+from tribe.ingest import fetch_config
+from tribe.ingest.fetch import Fetcher
+from tribe.members.auth import record_token_use, session_member, token_member
 from tribe.web.limits import CallLimiter
 
 SESSION_COOKIE = "tribe_session"
@@ -239,9 +239,9 @@ class Counts:
 
 
 def nav_counts(viewer: Viewer) -> Counts:
-    from tribe.approvals import approval_config
-    from tribe.queue import count_upcoming, member_notices
-    from tribe.stream import count_pending
+    from tribe.delivery.queue import count_upcoming, member_notices
+    from tribe.stream.approvals import approval_config
+    from tribe.stream.items import count_pending
 
     with read_scope() as session:
         return Counts(

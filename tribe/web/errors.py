@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tribe.errors import (
+from tribe.core.errors import (
     ConflictError,
     FeedError,
     ForbiddenError,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tribe.errors import TooManyAttemptsError
+from tribe.core.errors import TooManyAttemptsError
 
 
 class BodyLimit:

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Form, Path
 from pydantic import Field
 
-from tribe.db import MAX_ID
+from tribe.infra.db import MAX_ID
 
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 FormId = Annotated[int, Form(ge=1, le=MAX_ID)]

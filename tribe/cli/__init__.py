@@ -1,0 +1,19 @@
+"""The `tribe` command: what an operator (or a member in a terminal) can do.
+
+One module per command group; importing them registers their commands on `main`.
+"""
+
+from tribe.cli import (  # noqa: F401 - each registers its commands
+    accounts,
+    db,
+    feeds,
+    keys,
+    members,
+    queue,
+    running,
+    schedules,
+    stream,
+)
+from tribe.cli.base import main
+
+__all__ = ["main"]

@@ -1,0 +1,71 @@
+"""The named states and kinds the whole app speaks of (stored as strings in the tables)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    CHIEF = "chief"
+    MEMBER = "member"
+
+
+class MembershipStatus(StrEnum):
+    ACTIVE = "active"
+    PENDING = "pending"
+    LEFT = "left"
+
+
+class FeedStatus(StrEnum):
+    ACTIVE = "active"  # polled on schedule
+    GONE = "gone"  # the server answered 410: polling stopped, the owner is told
+
+
+class PollOutcome(StrEnum):
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    ERROR = "error"
+    GONE = "gone"
+
+
+class Network(StrEnum):
+    X = "x"
+    MASTODON = "mastodon"
+    BLUESKY = "bluesky"
+
+
+class ScheduleMode(StrEnum):
+    SLOTS = "slots"
+    INTERVAL = "interval"
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"  # waiting for its due time
+    SENDING = "sending"  # claimed by a publisher
+    SENT = "sent"
+    UNCONFIRMED = "unconfirmed"  # sent, but the network's answer was lost
+    FAILED = "failed"
+    HELD = "held"  # the account needs reconnecting
+    CANCELLED = "cancelled"
+
+
+class ReshareKind(StrEnum):
+    POST = "post"  # the member's own text (template or edit) with the link
+    REPOST = "repost"  # the network's native reshare of the author's own post
+    ANNOUNCE = "announce"  # the author's own post of their new article
+
+
+class Connection(StrEnum):
+    UNCONNECTED = "unconnected"  # a record only: nothing is sent for it (dry run excepted)
+    CONNECTED = "connected"
+    NEEDS_RECONNECT = "needs_reconnect"  # the network refused its credentials
+
+
+class StreamState(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    SKIPPED = "skipped"
+    EXPIRED = "expired"
+    # The member and the author no longer share an active tribe (one left or was
+    # removed): the item is kept, but it can never be approved, even after a re-join.
+    WITHDRAWN = "withdrawn"

@@ -1,0 +1,588 @@
+"""One guarded way out: every connection to an address a member gave is checked here.
+
+Feed URLs, Mastodon instances and Bluesky PDSes are user input. Checking a URL's host
+once before a request is not enough: DNS can answer differently a second later
+(rebinding), every redirect hop is a new host, and the client libraries follow
+redirects on their own. So the check lives where connections are opened:
+`checked_addresses` resolves the name (bounded by a timeout), refuses the addresses the
+`AddressPolicy` forbids, and the caller connects only to the addresses it returned.
+
+Each HTTP stack gets it at its lowest level, so no library can open a connection the
+guard has not seen:
+
+- httpx (the feed fetcher, atproto): `GuardedTransport`, whose httpcore network backend
+  (`GuardedBackend`) also enforces a fetch's total deadline on every read and write;
+- requests (Mastodon.py, tweepy, requests_oauthlib): `GuardedAdapter`, whose urllib3
+  connections open their sockets the same way; `guarded_session` mounts it.
+
+API clients never need redirects, so both refuse them (`refuse_redirects`): a redirect
+is answered with an error that names the host, not with what the target said. The feed
+fetcher follows redirects itself, hop by hop, each hop a new checked connection.
+
+A refused address, a name that does not resolve and a lookup that takes too long give
+members one plain message (`unreachable`): how tribe's network resolves names is none of
+their business. The operator finds the detail in the log.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import socket
+import ssl
+import sys
+import threading
+import time
+import typing
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import cache
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import PoolManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util import connection as urllib3_connection
+
+from tribe.core.errors import BlockedAddressError, TribeError
+
+log = logging.getLogger(__name__)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_net = ipaddress.ip_network
+
+# Never reachable, whatever the settings say: cloud metadata lives on link-local.
+_ALWAYS_REFUSED: tuple[tuple[IPNetwork, str], ...] = (
+    (_net("169.254.0.0/16"), "a link-local address (such as a cloud metadata service)"),
+    (_net("fe80::/10"), "a link-local address"),
+    (_net("224.0.0.0/4"), "a multicast address"),
+    (_net("ff00::/8"), "a multicast address"),
+    (_net("0.0.0.0/8"), "an unspecified address"),
+    (_net("::/128"), "an unspecified address"),
+    (_net("240.0.0.0/4"), "a reserved address"),
+    (_net("fec0::/10"), "a site-local address"),
+)
+
+# Refused unless TRIBE_ALLOW_PRIVATE_ADDRESSES (tests, local development).
+_PRIVATE: tuple[tuple[IPNetwork, str], ...] = (
+    (_net("127.0.0.0/8"), "a loopback address"),
+    (_net("::1/128"), "a loopback address"),
+    (_net("10.0.0.0/8"), "a private network address"),
+    (_net("172.16.0.0/12"), "a private network address"),
+    (_net("192.168.0.0/16"), "a private network address"),
+    (_net("100.64.0.0/10"), "a carrier-grade NAT address"),
+    (_net("fc00::/7"), "a private (unique local) IPv6 address"),
+)
+
+# IPv6 ranges whose last 32 bits are an IPv4 address a translator may reach:
+# NAT64 (well-known and local-use), SIIT, and the deprecated IPv4-compatible form.
+_WRAPPING_IPV4 = (
+    _net("64:ff9b::/96"),
+    _net("64:ff9b:1::/48"),
+    _net("::ffff:0:0:0/96"),
+    _net("::/96"),
+)
+_UNSPECIFIED_OR_LOOPBACK = (ipaddress.IPv6Address("::"), ipaddress.IPv6Address("::1"))
+_GLOBAL_UNICAST = _net("2000::/3")
+
+
+def _embedded_ipv4(ip: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address stands for (mapped, 6to4, NAT64, ...), else `ip`."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        if ip.sixtofour is not None:
+            return ip.sixtofour
+        if ip not in _UNSPECIFIED_OR_LOOPBACK and any(ip in n for n in _WRAPPING_IPV4):
+            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip
+
+
+def _match(ip: IPAddress, table: Iterable[tuple[IPNetwork, str]]) -> str | None:
+    for network, reason in table:
+        if ip.version == network.version and ip in network:
+            return reason
+    return None
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    """Which resolved addresses a fetch may connect to."""
+
+    allow_private: bool = False
+    allowed_networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def from_settings(cls, allow_private: bool, allowed_networks: str) -> AddressPolicy:
+        networks = tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in allowed_networks.split(",")
+            if part.strip()
+        )
+        return cls(allow_private=allow_private, allowed_networks=networks)
+
+    def refusal(self, address: str | IPAddress) -> str | None:
+        """Why we will not connect to `address`, or None when we may."""
+        ip = _embedded_ipv4(ipaddress.ip_address(address))
+        reason = _match(ip, _ALWAYS_REFUSED)
+        if reason:
+            return reason
+        if any(ip.version == n.version and ip in n for n in self.allowed_networks):
+            return None
+        private = _match(ip, _PRIVATE)
+        if private:
+            return None if self.allow_private else private
+        if not ip.is_global or (ip.version == 6 and ip not in _GLOBAL_UNICAST):
+            return "a reserved or documentation address"
+        return None
+
+
+# Resolving and checking: the one function every connection goes through. ---------------
+
+# Seconds a name may take to resolve when the caller gives no timeout of its own.
+RESOLVE_TIMEOUT = 10.0
+# getaddrinfo has no timeout: it runs on these threads while the caller waits, at most
+# its timeout. A lookup that hangs holds a thread until the resolver gives up.
+RESOLVER_THREADS = 32
+
+_resolver: ThreadPoolExecutor | None = None
+_resolver_lock = threading.Lock()
+
+
+def _resolver_pool() -> ThreadPoolExecutor:
+    global _resolver  # noqa: PLW0603 - one pool per process, created on first use
+    with _resolver_lock:
+        if _resolver is None:
+            _resolver = ThreadPoolExecutor(RESOLVER_THREADS, thread_name_prefix="resolve")
+        return _resolver
+
+
+def _forget_resolver_in_child() -> None:
+    global _resolver  # noqa: PLW0603 - the parent's threads do not exist after a fork
+    _resolver = None
+
+
+os.register_at_fork(after_in_child=_forget_resolver_in_child)
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """The host's addresses in resolver order (RFC 6724 preference), repeats dropped.
+
+    Raises socket.gaierror when the name does not resolve. No timeout: see
+    `checked_addresses`.
+    """
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def unreachable(host: str) -> str:
+    """What a member reads for a refused address, an unknown name and a lookup timeout."""
+    return (
+        f"tribe could not reach a public server at {host}; check the address "
+        "— tribe only connects to servers on the public internet"
+    )
+
+
+def checked_addresses(
+    host: str, port: int, policy: AddressPolicy, timeout: float | None = None
+) -> list[str]:
+    """The addresses of `host` that `policy` allows, in resolver order; connect only to these.
+
+    The lookup is given at most `timeout` seconds (RESOLVE_TIMEOUT when None). Raises
+    BlockedAddressError, with the same `unreachable` message, when the name does not
+    resolve, takes too long, or resolves only to refused addresses.
+    """
+    bare = host.strip("[]")
+    try:
+        addresses = [str(ipaddress.ip_address(bare))]  # a literal: nothing to look up
+    except ValueError:
+        addresses = _lookup(bare, port, RESOLVE_TIMEOUT if timeout is None else timeout)
+    allowed = [a for a in addresses if policy.refusal(a) is None]
+    if allowed:
+        return allowed
+    if addresses:
+        log.warning(
+            "refused to connect to %s port %s: %s",
+            host,
+            port,
+            ", ".join(f"{a} is {policy.refusal(a)}" for a in addresses),
+        )
+    raise BlockedAddressError(unreachable(host))
+
+
+def _lookup(host: str, port: int, timeout: float) -> list[str]:
+    """`resolve` within `timeout`; [] (logged) when it fails or is too slow."""
+    future: Future[list[str]] = _resolver_pool().submit(resolve, host, port)
+    try:
+        return future.result(timeout=max(timeout, 0.0))
+    except FutureTimeout:
+        future.cancel()
+        log.info("could not resolve %s within %g s", host, timeout)
+    except (OSError, ValueError) as exc:  # gaierror; a name IDNA cannot encode
+        log.info("could not resolve %s: %s", host, exc)
+    return []
+
+
+class RedirectRefused(TribeError):
+    """An API server answered with a redirect: tribe's API clients never follow one."""
+
+    def __init__(self, host: str, status: int) -> None:
+        super().__init__(
+            f"{host} answered with a redirect (HTTP {status}), which tribe does not follow "
+            "for a server's API; check that this is the server's own address"
+        )
+        self.host = host
+        self.status = status
+
+
+def guard_refusal(error: BaseException | None) -> BlockedAddressError | RedirectRefused | None:
+    """The guard's refusal behind a library's error (its cause, context, args, reason).
+
+    The guard raises each library's own error for a refusal (a connect error, a
+    too-many-redirects error) so the library cleans up as usual; the refusal itself,
+    with the member-readable message, travels as that error's cause.
+    """
+    seen: set[int] = set()
+    todo = [error]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, BlockedAddressError | RedirectRefused):
+            return current
+        reason = getattr(current, "reason", None)
+        todo += [current.__cause__, current.__context__]
+        todo += [a for a in (*current.args, reason) if isinstance(a, BaseException)]
+    return None
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+# The total deadline of a fetch. ----------------------------------------------------------
+
+# The monotonic time by which the current fetch must be over; None means no deadline.
+_deadline: ContextVar[float | None] = ContextVar("fetch_deadline", default=None)
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Every socket operation inside this block fails once `seconds` have passed."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _clamp(timeout: float | None, exc: type[Exception]) -> float | None:
+    end = _deadline.get()
+    if end is None:
+        return timeout
+    remaining = end - time.monotonic()
+    if remaining <= 0:
+        raise exc("the fetch took longer than its total deadline")
+    return remaining if timeout is None else min(timeout, remaining)
+
+
+# httpx: a network backend and the transport built on it. --------------------------------
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose reads and writes never run past the fetch's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: typing.Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(
+            ssl_context, server_hostname, _clamp(timeout, httpcore.ConnectTimeout)
+        )
+        return _DeadlineStream(inner)
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._inner.get_extra_info(info)
+
+
+class GuardedBackend(httpcore.NetworkBackend):
+    """Resolves, checks against the policy, then connects to a checked address.
+
+    A refusal is raised as httpcore's ConnectError (nothing was sent), caused by the
+    BlockedAddressError that says why.
+    """
+
+    def __init__(self, policy: AddressPolicy) -> None:
+        self._policy = policy
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[typing.Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            allowed = checked_addresses(
+                host, port, self._policy, _clamp(timeout, httpcore.ConnectTimeout)
+            )
+        except BlockedAddressError as refused:
+            raise httpcore.ConnectError(str(refused)) from refused
+        last_error: Exception | None = None
+        for address in allowed:
+            try:
+                stream = self._inner.connect_tcp(
+                    address,
+                    port,
+                    _clamp(timeout, httpcore.ConnectTimeout),
+                    local_address,
+                    socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last_error = exc
+                continue
+            return _DeadlineStream(stream)
+        assert last_error is not None
+        raise last_error
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[typing.Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        refused = BlockedAddressError("tribe never connects to a unix socket for a member")
+        raise httpcore.ConnectError(str(refused)) from refused
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+@cache
+def default_ssl_context() -> ssl.SSLContext:
+    """httpx's default verifying context, loaded once (loading certifi takes a while)."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
+class GuardedTransport(httpx.HTTPTransport):
+    """httpx's transport on the guarded backend (address policy + deadline).
+
+    `refuse_redirects`: answer a redirect with `httpx.TooManyRedirects` (caused by
+    RedirectRefused) instead of handing it to a client that would follow it.
+    Give the client `trust_env=False` too, or httpx routes around it to an environment
+    proxy.
+    """
+
+    def __init__(
+        self,
+        policy: AddressPolicy,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        max_connections: int = 100,
+        refuse_redirects: bool = False,
+    ) -> None:
+        context = ssl_context or default_ssl_context()
+        super().__init__(verify=context, trust_env=False)
+        self._refuse_redirects = refuse_redirects
+        # httpx offers no parameter for a network backend; build the same pool with one.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=context,
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=5.0,
+            network_backend=GuardedBackend(policy),
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if (
+            self._refuse_redirects
+            and response.status_code in _REDIRECTS
+            and "location" in response.headers
+        ):
+            response.close()  # unread: nothing the redirecting server said is kept
+            refused = RedirectRefused(request.url.host, response.status_code)
+            raise httpx.TooManyRedirects(str(refused), request=request) from refused
+        return response
+
+
+# requests: urllib3 connections that open their sockets through the guard. --------------
+
+
+def _open_socket(conn: HTTPConnection, policy: AddressPolicy | None) -> socket.socket:
+    """urllib3's `_new_conn`, connecting only to addresses `checked_addresses` allowed.
+
+    Failures are urllib3's own errors, so requests and the libraries above it see a
+    connection that could not be made (nothing was sent).
+    """
+    timeout = conn.timeout if isinstance(conn.timeout, int | float) else None
+    try:
+        if policy is None:
+            raise BlockedAddressError("this connection was opened without tribe's guard")
+        allowed = checked_addresses(conn.host, conn.port, policy, timeout)
+    except BlockedAddressError as refused:
+        raise NewConnectionError(conn, str(refused)) from refused
+    error: Exception | None = None
+    for address in allowed:
+        try:
+            sock = urllib3_connection.create_connection(
+                (address, conn.port),
+                conn.timeout,
+                source_address=conn.source_address,
+                socket_options=conn.socket_options,
+            )
+        except TimeoutError as exc:
+            error = ConnectTimeoutError(
+                conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
+            )
+            error.__cause__ = exc
+        except OSError as exc:
+            error = NewConnectionError(conn, f"Failed to establish a new connection: {exc}")
+            error.__cause__ = exc
+        else:
+            sys.audit("http.client.connect", conn, conn.host, conn.port)
+            return sock
+    assert error is not None
+    raise error
+
+
+class _GuardedHTTPConnection(HTTPConnection):
+    def __init__(
+        self, *args: typing.Any, policy: AddressPolicy | None = None, **kw: typing.Any
+    ) -> None:
+        super().__init__(*args, **kw)
+        self._policy = policy
+
+    def _new_conn(self) -> socket.socket:
+        return _open_socket(self, self._policy)
+
+
+class _GuardedHTTPSConnection(HTTPSConnection):
+    def __init__(
+        self, *args: typing.Any, policy: AddressPolicy | None = None, **kw: typing.Any
+    ) -> None:
+        super().__init__(*args, **kw)
+        self._policy = policy
+
+    def _new_conn(self) -> socket.socket:
+        return _open_socket(self, self._policy)
+
+
+class _GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedPoolManager(PoolManager):
+    """A PoolManager whose pools make guarded connections carrying `policy`."""
+
+    def __init__(self, policy: AddressPolicy, **kw: typing.Any) -> None:
+        super().__init__(**kw)
+        self._policy = policy
+        self.pool_classes_by_scheme = {
+            "http": _GuardedHTTPConnectionPool,
+            "https": _GuardedHTTPSConnectionPool,
+        }
+
+    def _new_pool(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        request_context: dict[str, typing.Any] | None = None,
+    ) -> HTTPConnectionPool:
+        pool = super()._new_pool(scheme, host, port, request_context)
+        pool.conn_kw["policy"] = self._policy
+        return pool
+
+
+class GuardedAdapter(HTTPAdapter):
+    """A requests adapter whose every connection goes through the guard.
+
+    Never through a proxy (the address checked must be the address connected to);
+    `timeout` fills in for requests made without one; `refuse_redirects` answers a
+    redirect with `requests.TooManyRedirects` (caused by RedirectRefused) before the
+    session could follow it.
+    """
+
+    def __init__(
+        self,
+        policy: AddressPolicy,
+        *,
+        timeout: float | None = None,
+        refuse_redirects: bool = True,
+    ) -> None:
+        self._policy = policy
+        self._timeout = timeout
+        self._refuse_redirects = refuse_redirects
+        super().__init__()
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: typing.Any
+    ) -> None:
+        self._pool_connections = connections
+        self._pool_maxsize = maxsize
+        self._pool_block = block
+        self.poolmanager = _GuardedPoolManager(
+            self._policy, num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs
+        )
+
+    def send(
+        self, request: requests.PreparedRequest, *args: typing.Any, **kwargs: typing.Any
+    ) -> requests.Response:
+        if kwargs.get("timeout") is None and self._timeout is not None:
+            kwargs["timeout"] = self._timeout
+        kwargs["proxies"] = None
+        response = super().send(request, *args, **kwargs)
+        if self._refuse_redirects and response.is_redirect:
+            response.close()  # unread: nothing the redirecting server said is kept
+            host = urlsplit(request.url or "").hostname or "the server"
+            refused = RedirectRefused(host, response.status_code)
+            raise requests.TooManyRedirects(str(refused), request=request) from refused
+        return response
+
+
+def guard_session(
+    session: requests.Session,
+    policy: AddressPolicy,
+    *,
+    timeout: float | None = None,
+    refuse_redirects: bool = True,
+) -> requests.Session:
+    """Make `session` (one tribe or a library built) connect only through the guard."""
+    session.trust_env = False  # no proxies or .netrc credentials from the environment
+    adapter = GuardedAdapter(policy, timeout=timeout, refuse_redirects=refuse_redirects)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session

@@ -1,0 +1,159 @@
+"""Claiming due feeds: one atomic statement decides who polls what.
+
+A claim sets a lease on the feed row. While the lease lasts no one else claims the
+feed; if the poller dies (or its broker message is lost) the lease simply runs out
+and the feed is due again. Leases also count what is in flight per host, which is
+how the per-host concurrency limit holds across every worker on every machine.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import BindParameter, ColumnElement, Integer, and_, bindparam, func, or_, update
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, UTCDateTime, col, select
+
+from tribe.core.kinds import FeedStatus
+from tribe.infra.db import serialize
+from tribe.infra.models import Feed
+
+_CLAIM_LOCK = "tribe.feeds.claim"
+
+
+@dataclass(frozen=True)
+class FeedClaim:
+    """The right to poll one feed once; the token proves it to `begin_poll`."""
+
+    feed_id: int
+    token: str
+
+
+def due_filter(
+    now: datetime | BindParameter[datetime], feed_ids: Any = None
+) -> ColumnElement[bool]:
+    """Active, due, and not leased (or leased by a poller whose lease ran out)."""
+    condition = and_(
+        col(Feed.status) == FeedStatus.ACTIVE,
+        col(Feed.removed_at).is_(None),
+        col(Feed.next_poll_at) <= now,
+        or_(col(Feed.lease_until).is_(None), col(Feed.lease_until) <= now),
+    )
+    if feed_ids is not None:
+        condition = and_(condition, col(Feed.id).in_(feed_ids))
+    return condition
+
+
+@cache
+def _statements(restricted: bool) -> tuple[Any, Any]:
+    """The count and the claim, built once: building them costs more than running them.
+
+    Parameters: now, per_host, window, limit, lease_until, token (and feed_ids).
+    """
+    now = bindparam("now", type_=UTCDateTime())
+    per_host = bindparam("per_host", type_=Integer())
+    leased = col(Feed.lease_until) > now
+    in_flight = select(func.count()).where(leased)
+
+    host = col(Feed.host)
+    busy = select(host, func.count().label("n")).where(leased).group_by(host).subquery()
+    in_use = func.coalesce(busy.c.n, 0)
+    feed_ids: BindParameter[Any] | None = (
+        bindparam("feed_ids", expanding=True) if restricted else None
+    )
+    # Candidates: the most overdue feeds of hosts with a free lane, read in index order
+    # and cut short, so a claim costs the same with a thousand due feeds as with ten.
+    # Full hosts are few (at most the in-flight cap): they are filtered out by a small
+    # hashed set, and lanes are counted only for the candidates.
+    full = select(busy.c.host).where(busy.c.n >= per_host)
+    window = (
+        select(col(Feed.id), host, col(Feed.next_poll_at))
+        .where(due_filter(now, feed_ids), host.not_in(full))
+        .order_by(col(Feed.next_poll_at), col(Feed.id))
+        .limit(bindparam("window", type_=Integer()))
+        .subquery()
+    )
+    candidates = (
+        sa_select(window, in_use.label("in_use"))
+        .outerjoin(busy, busy.c.host == window.c.host)
+        .subquery()
+    )
+    rank = func.row_number().over(
+        partition_by=candidates.c.host,
+        order_by=(candidates.c.next_poll_at, candidates.c.id),
+    )
+    ranked = sa_select(candidates, rank.label("rank")).subquery()
+    picked = (
+        select(ranked.c.id)
+        .where(ranked.c.rank <= per_host - ranked.c.in_use)
+        .order_by(ranked.c.next_poll_at, ranked.c.id)
+        .limit(bindparam("limit", type_=Integer()))
+    )
+    # SKIP LOCKED (PostgreSQL; SQLAlchemy leaves it out on SQLite): never wait on a feed
+    # another transaction is writing.
+    lockable = (
+        select(col(Feed.id)).where(col(Feed.id).in_(picked)).with_for_update(skip_locked=True)
+    )
+    claim = (
+        update(Feed)
+        .where(col(Feed.id).in_(lockable))
+        .values(
+            lease_until=bindparam("lease_until", type_=UTCDateTime()),
+            lease_token=bindparam("token"),
+        )
+        .returning(col(Feed.id))
+    )
+    return in_flight, claim
+
+
+def claim_due_feeds(
+    session: Session,
+    *,
+    now: datetime,
+    limit: int,
+    per_host: int,
+    max_in_flight: int,
+    lease: timedelta,
+    feed_ids: Collection[int] | None = None,
+) -> list[FeedClaim]:
+    """Lease up to `limit` due feeds, at most `per_host` in flight per host.
+
+    Claimers are serialized (advisory lock on PostgreSQL, the write lock on SQLite) so
+    that counting what is in flight and leasing more is one atomic step.
+    """
+    serialize(session, _CLAIM_LOCK)
+    in_flight, claim = _statements(feed_ids is not None)
+    limit = min(limit, max_in_flight - session.exec(in_flight, params={"now": now}).one())
+    if limit <= 0:
+        return []
+    token = str(uuid.uuid4())
+    params: dict[str, Any] = {
+        "now": now,
+        "per_host": per_host,
+        "window": limit * per_host,
+        "limit": limit,
+        "lease_until": now + lease,
+        "token": token,
+    }
+    if feed_ids is not None:
+        params["feed_ids"] = list(feed_ids)
+    claimed = session.exec(claim, params=params).scalars()
+    return [FeedClaim(feed_id=feed_id, token=token) for feed_id in sorted(claimed)]
+
+
+def make_due_now(session: Session, *, now: datetime, feed_ids: Collection[int] | None) -> int:
+    """Bring feeds forward so the next claim takes them (`tribe poll --all/--feed`).
+
+    Naming a feed explicitly also revives it if it was gone: the owner asked.
+    """
+    stmt = update(Feed).values(next_poll_at=now).where(col(Feed.removed_at).is_(None))
+    if feed_ids is None:
+        stmt = stmt.where(col(Feed.status) == FeedStatus.ACTIVE)
+    else:
+        stmt = stmt.where(col(Feed.id).in_(list(feed_ids))).values(status=FeedStatus.ACTIVE)
+    return session.exec(stmt).rowcount

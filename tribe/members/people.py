@@ -1,0 +1,125 @@
+"""Members and tribes: who they are and who belongs where."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zoneinfo
+from functools import lru_cache
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from tribe.core.errors import ConflictError, InvalidInputError, NotFoundError
+from tribe.core.kinds import MembershipStatus, Role
+from tribe.infra.models import Member, Membership, Tribe
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+def normalize_email(email: str) -> str:
+    value = email.strip().lower()
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise InvalidInputError(f"{email!r} is not an email address")
+    return value
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_timezone(name: str) -> str:
+    if name not in _zones():
+        raise InvalidInputError(
+            f"{name!r} is not an IANA time zone; use a name like Europe/Paris or America/Chicago"
+        )
+    return name
+
+
+def check_name(name: str, what: str = "name", limit: int = 120) -> str:
+    value = " ".join(name.split())
+    if not value:
+        raise InvalidInputError(f"the {what} must not be empty")
+    if len(value) > limit:
+        raise InvalidInputError(f"the {what} is longer than {limit} characters")
+    return value
+
+
+def slugify(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:60].strip("-")
+    return slug or "tribe"
+
+
+def get_member(session: Session, email: str) -> Member:
+    address = normalize_email(email)
+    member = session.exec(select(Member).where(col(Member.email) == address)).first()
+    if member is None:
+        raise NotFoundError(f"no member with the email {address}")
+    return member
+
+
+def add_member(session: Session, *, email: str, display_name: str, timezone: str = "UTC") -> Member:
+    """Create a member; an email can belong to one member only."""
+    address = normalize_email(email)
+    member = Member(
+        email=address,
+        display_name=check_name(display_name),
+        timezone=check_timezone(timezone),
+    )
+    if session.exec(select(func.count()).where(col(Member.email) == address)).one():
+        raise ConflictError(f"a member with the email {address} already exists")
+    session.add(member)
+    session.flush()
+    return member
+
+
+def get_tribe(session: Session, slug: str) -> Tribe:
+    tribe = session.exec(select(Tribe).where(col(Tribe.slug) == slug.strip().lower())).first()
+    if tribe is None:
+        raise NotFoundError(f"no tribe with the slug {slug!r}")
+    return tribe
+
+
+def unique_slug(session: Session, name: str) -> str:
+    base = slugify(name)
+    taken = set(session.exec(select(col(Tribe.slug)).where(col(Tribe.slug).startswith(base))))
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def create_tribe(session: Session, *, name: str, chief_email: str, description: str = "") -> Tribe:
+    """Create a tribe whose chief is its first member."""
+    chief = get_member(session, chief_email)
+    tribe = Tribe(
+        name=check_name(name, "tribe name"),
+        slug=unique_slug(session, name),
+        description=description.strip()[:2000],
+        chief_id=chief.id,  # type: ignore[arg-type]
+    )
+    session.add(tribe)
+    session.flush()
+    session.add(Membership(tribe_id=tribe.id, member_id=chief.id, role=Role.CHIEF))  # type: ignore[arg-type]
+    session.flush()
+    return tribe
+
+
+def add_to_tribe(session: Session, *, slug: str, email: str) -> Membership:
+    """Make a member an active member of a tribe (again, if they had left)."""
+    tribe = get_tribe(session, slug)
+    member = get_member(session, email)
+    membership = session.scalar(
+        select(Membership).where(Membership.tribe_id == tribe.id, Membership.member_id == member.id)
+    )
+    if membership is None:
+        membership = Membership(tribe_id=tribe.id, member_id=member.id)  # type: ignore[arg-type]
+        session.add(membership)
+    elif membership.status == MembershipStatus.ACTIVE:
+        raise ConflictError(f"{member.email} is already a member of {tribe.slug}")
+    else:
+        membership.status = MembershipStatus.ACTIVE
+    session.flush()
+    return membership
