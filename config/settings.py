@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tribe.core.errors import SettingsError
+
 _DURATION_PART = re.compile(r"(\d+)\s*(ms|d|h|m|s)")
 _DURATION_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _SIZE = re.compile(r"(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?")
@@ -24,10 +26,6 @@ _SIZE_UNITS = {
     "gb": 1000**3,
     "gib": 1024**3,
 }
-
-
-class SettingsError(Exception):
-    """A setting is missing or malformed; the message names it and says what is expected."""
 
 
 def parse_duration(value: Any) -> timedelta:

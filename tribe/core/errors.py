@@ -4,7 +4,13 @@ from __future__ import annotations
 
 
 class TribeError(Exception):
-    """Base class: the message is a sentence a member or operator can act on."""
+    """The one root of tribe's errors: the message is a sentence a member or operator
+    can act on. Third-party errors are wrapped into these where they happen."""
+
+
+class SettingsError(TribeError):
+    """A setting is missing or malformed; the message names it and says what is expected
+    (the operator's to fix: the web app answers 503)."""
 
 
 class NotFoundError(TribeError):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from tribe.core.errors import TribeError
 from tribe.core.kinds import ReshareKind
 
 __all__ = [
@@ -77,7 +78,7 @@ class AccountContext:
     refresh: Callable[[Callable[[Credentials], Credentials | None]], Credentials]
 
 
-class PublishError(Exception):
+class PublishError(TribeError):
     """A call did not end in a post. `str(error)` is written for the member to read."""
 
 

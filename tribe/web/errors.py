@@ -10,6 +10,7 @@ from tribe.core.errors import (
     LinkError,
     NotFoundError,
     NotSignedInError,
+    SettingsError,
     TooManyAttemptsError,
     TribeError,
 )
@@ -24,6 +25,7 @@ ERRORS: list[tuple[type[TribeError], int, str]] = [
     (ConflictError, 409, "conflict"),
     (InvalidInputError, 422, "invalid_input"),
     (FeedError, 422, "feed_error"),
+    (SettingsError, 503, "not_configured"),
     (TribeError, 400, "bad_request"),
 ]
 
