@@ -23,6 +23,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## test: lint, type checks, then the suite on SQLite + embedded broker and, when they
 ## answer, on PostgreSQL + Redis, both at once (each line says which; the last say how each ended)

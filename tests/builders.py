@@ -17,7 +17,8 @@ from tribe.infra.models import Feed, Member, Tribe
 from tribe.ingest import fetch_config, poll_config
 from tribe.ingest.claims import claim_due_feeds, make_due_now
 from tribe.ingest.fetch import Fetcher
-from tribe.ingest.poll import PollSummary, poll_claimed_feed
+from tribe.ingest.poll import poll_claimed_feed
+from tribe.ingest.stages import PollSummary
 from tribe.members.people import add_member, add_to_tribe, create_tribe
 
 
@@ -50,8 +51,14 @@ def ago(**kwargs: float) -> datetime:
     return datetime.now(UTC) - timedelta(**kwargs)
 
 
-def rss(items: list[Item], *, title: str = "A blog", link: str = "https://blog.example/",
-        ttl: int | None = None, encoding: str = "utf-8") -> bytes:  # fmt: skip
+def rss(
+    items: list[Item],
+    *,
+    title: str = "A blog",
+    link: str = "https://blog.example/",
+    ttl: int | None = None,
+    encoding: str = "utf-8",
+) -> bytes:
     ttl_xml = f"<ttl>{ttl}</ttl>" if ttl is not None else ""
     body = (
         f'<?xml version="1.0" encoding="{encoding}"?>\n<rss version="2.0"><channel>'
@@ -82,9 +89,9 @@ def member(session: Session, name: str, timezone: str = "UTC") -> Member:
 
 
 def tribe(session: Session, name: str, chief: Member, *others: Member) -> Tribe:
-    created = create_tribe(session, name=name, chief_email=chief.email)
+    created = create_tribe(session, name=name, chief=chief)
     for other in others:
-        add_to_tribe(session, slug=created.slug, email=other.email)
+        add_to_tribe(session, tribe=created, member=other)
     return created
 
 
@@ -106,9 +113,14 @@ def poll_now(feed_id: int, *, config: PollConfig | None = None) -> PollSummary:
     with session_scope() as session:
         make_due_now(session, now=now, feed_ids=[feed_id])
         (claim,) = claim_due_feeds(
-            session, now=now, limit=1, per_host=1, max_in_flight=1000, lease=config.lease,
+            session,
+            now=now,
+            limit=1,
+            per_host=1,
+            max_in_flight=1000,
+            lease=config.lease,
             feed_ids=[feed_id],
-        )  # fmt: skip
+        )
     fetcher = Fetcher(fetch_config(get_settings()))
     try:
         summary = poll_claimed_feed(claim, fetcher=fetcher, config=config)

@@ -62,9 +62,15 @@ def test_from_members_to_a_stream(server: FeedServer) -> None:
     assert set(item) >= {"post_id", "url", "published_at"}
     table = ok("stream", "bob@example.com")
     assert table.splitlines()[0].split() == [
-        "ITEM_ID", "POST_ID", "TITLE", "AUTHOR_NAME", "AUTHOR_EMAIL", "TRIBES", "PUBLISHED_AT",
+        "ITEM_ID",
+        "POST_ID",
+        "TITLE",
+        "AUTHOR_NAME",
+        "AUTHOR_EMAIL",
+        "TRIBES",
+        "PUBLISHED_AT",
         "URL",
-    ]  # fmt: skip
+    ]
     assert "Hello tribe" in table
     assert ok("stream", "alice@example.com") == "nothing waiting in this stream\n"
 
@@ -75,9 +81,16 @@ def test_the_stream_lists_every_pending_item() -> None:
     with session_scope() as s:
         alice = s.exec(select(Member).where(Member.email == "alice@example.com")).one()
         feed = b.feed(s, alice, "https://alice.blog/feed")
-        new = [Post(feed_id=feed.id, entry_key=f"k{n}", url=f"https://alice.blog/{n}",
-                    title=f"Post {n}", discovered_at=now - timedelta(minutes=n))
-               for n in range(250)]  # fmt: skip
+        new = [
+            Post(
+                feed_id=feed.id,
+                entry_key=f"k{n}",
+                url=f"https://alice.blog/{n}",
+                title=f"Post {n}",
+                discovered_at=now - timedelta(minutes=n),
+            )
+            for n in range(250)
+        ]
         s.add_all(new)
         s.flush()
         fan_out(s, [p.id for p in new if p.id is not None], now=now)
@@ -100,8 +113,14 @@ def test_feed_list_shows_status_and_errors(server: FeedServer) -> None:
     assert feed["next_poll_at"] is not None
     table = ok("feed", "list")
     assert table.splitlines()[0].split() == [
-        "ID", "URL", "TITLE", "OWNER_EMAIL", "LAST_OUTCOME", "ERROR", "NEXT_POLL_AT",
-    ]  # fmt: skip
+        "ID",
+        "URL",
+        "TITLE",
+        "OWNER_EMAIL",
+        "LAST_OUTCOME",
+        "ERROR",
+        "NEXT_POLL_AT",
+    ]
     assert "HTTP 500" in table
 
 
@@ -119,18 +138,39 @@ def test_poll_one_feed_or_all(server: FeedServer) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("member", "add", "not-an-email", "--name", "X"), "Error: 'not-an-email' is not an email address"),
-        (("member", "add", "x@example.com", "--name", "X", "--timezone", "Mars/Olympus"), "Error: 'Mars/Olympus' is not an IANA time zone"),
+        (
+            ("member", "add", "not-an-email", "--name", "X"),
+            "Error: 'not-an-email' is not an email address",
+        ),
+        (
+            ("member", "add", "x@example.com", "--name", "X", "--timezone", "Mars/Olympus"),
+            "Error: 'Mars/Olympus' is not an IANA time zone",
+        ),
         (("member", "add", "x@example.com", "--name", "   "), "Error: the name must not be empty"),
-        (("tribe", "create", "T", "--chief", "nobody@example.com"), "Error: no member with the email nobody@example.com"),
-        (("tribe", "add-member", "no-such-tribe", "alice@example.com"), "Error: no tribe with the slug 'no-such-tribe'"),
+        (
+            ("tribe", "create", "T", "--chief", "nobody@example.com"),
+            "Error: no member with the email nobody@example.com",
+        ),
+        (
+            ("tribe", "add-member", "no-such-tribe", "alice@example.com"),
+            "Error: no tribe with the slug 'no-such-tribe'",
+        ),
         (("feed", "add", "alice@example.com", "not a url"), "Error: 'not a url' is not a URL"),
-        (("feed", "add", "alice@example.com", "ftp://x.example/feed"), "Error: 'ftp://x.example/feed' is not a web address"),
-        (("feed", "add", "nobody@example.com", "https://x.example/feed"), "Error: no member with the email"),
+        (
+            ("feed", "add", "alice@example.com", "ftp://x.example/feed"),
+            "Error: 'ftp://x.example/feed' is not a web address",
+        ),
+        (
+            ("feed", "add", "nobody@example.com", "https://x.example/feed"),
+            "Error: no member with the email",
+        ),
         (("stream", "nobody@example.com"), "Error: no member with the email nobody@example.com"),
-        (("feed", "add", "alice@example.com", "http://169.254.169.254/latest"), "Error: tribe could not reach a public server at 169.254.169.254"),
+        (
+            ("feed", "add", "alice@example.com", "http://169.254.169.254/latest"),
+            "Error: tribe could not reach a public server at 169.254.169.254",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_arguments_are_one_clear_line(args: tuple[str, ...], message: str) -> None:
     setup_tribe()
     assert fails(*args).startswith(message)
@@ -139,12 +179,16 @@ def test_bad_arguments_are_one_clear_line(args: tuple[str, ...], message: str) -
 @pytest.mark.parametrize(
     ("args", "start", "help_of"),
     [
-        (("poll", "--feed", "abc"), "Error: Invalid value for '--feed': 'abc' is not a valid integer", "tribe poll"),
+        (
+            ("poll", "--feed", "abc"),
+            "Error: Invalid value for '--feed': 'abc' is not a valid integer",
+            "tribe poll",
+        ),
         (("member", "add", "x@example.com"), "Error: Missing option '--name'", "tribe member add"),
         (("no-such-command",), "Error: No such command 'no-such-command'", "tribe"),
         (("--bogus",), "Error: No such option", "tribe"),
     ],
-)  # fmt: skip
+)
 def test_a_misused_command_line_is_one_line_too(
     args: tuple[str, ...], start: str, help_of: str
 ) -> None:

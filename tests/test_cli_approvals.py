@@ -100,27 +100,66 @@ def test_schedule_show_and_set(item: int) -> None:
     ]
 
 
+def test_a_gap_reads_as_on_the_schedule_page(item: int) -> None:
+    """--every takes what the page's gap field takes: a bare number is minutes."""
+    out = ok("schedule", "set", "bob@example.com", "--account", "1", "--every", "90")
+    assert out.startswith("x @bob: every 90 min between")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("schedule", "set", "bob@example.com", "--slots", "mon 9am"), "Error: '9am' is not a time of day"),
-        (("schedule", "set", "bob@example.com", "--slots", "mon 09:00", "--every", "1h"), "Error: use either slots or an interval"),
-        (("schedule", "set", "bob@example.com", "--every", "often"), "Error: 'often' is not a duration"),
-        (("schedule", "set", "bob@example.com", "--between", "22:00-06:00"), "Error: posting hours '22:00-06:00' must start before they end"),
-        (("schedule", "set", "bob@example.com", "--account", "9", "--daily-cap", "2"), "Error: bob@example.com has no account #9"),
-        (("schedule", "set", "bob@example.com", "--timezone", "Mars/Base"), "Error: 'Mars/Base' is not an IANA time zone"),
-        (("account", "add", "bob@example.com", "myspace", "bob"), "Error: 'myspace' is not a network; use one of x, mastodon, bluesky"),
-        (("account", "add", "bob@example.com", "x", "@this_handle_is_far_too_long"), "Error: '@this_handle_is_far_too_long' is not an X handle"),
-        (("account", "add", "bob@example.com", "x", "bob"), "Error: bob@example.com already has the x account @bob"),
+        (
+            ("schedule", "set", "bob@example.com", "--slots", "mon 9am"),
+            "Error: '9am' is not a time of day",
+        ),
+        (
+            ("schedule", "set", "bob@example.com", "--slots", "mon 09:00", "--every", "1h"),
+            "Error: use either slots or an interval",
+        ),
+        (
+            ("schedule", "set", "bob@example.com", "--every", "often"),
+            "Error: 'often' is not a duration",
+        ),
+        (
+            ("schedule", "set", "bob@example.com", "--between", "22:00-06:00"),
+            "Error: posting hours '22:00-06:00' must start before they end",
+        ),
+        (
+            ("schedule", "set", "bob@example.com", "--account", "9", "--daily-cap", "2"),
+            "Error: bob@example.com has no account #9",
+        ),
+        (
+            ("schedule", "set", "bob@example.com", "--timezone", "Mars/Base"),
+            "Error: 'Mars/Base' is not an IANA time zone",
+        ),
+        (
+            ("account", "add", "bob@example.com", "myspace", "bob"),
+            "Error: 'myspace' is not a network; use one of x, mastodon, bluesky",
+        ),
+        (
+            ("account", "add", "bob@example.com", "x", "@this_handle_is_far_too_long"),
+            "Error: '@this_handle_is_far_too_long' is not an X handle",
+        ),
+        (
+            ("account", "add", "bob@example.com", "x", "bob"),
+            "Error: bob@example.com already has the x account @bob",
+        ),
         (("approve", "bob@example.com", "99"), "Error: no stream item #99 for bob@example.com"),
         (("approve", "bob@example.com", "1", "--text", "x=" + "a" * 300), "Error: your x text is"),
         (("approve", "bob@example.com", "1", "--text", "x"), "Error: --text takes NETWORK=TEXT"),
         (("approve", "bob@example.com"), "Error: give an ITEM_ID or --all"),
-        (("template", "set", "bob@example.com", "x", "{title} only"), "Error: the template must contain {url}"),
-        (("queue", "move", "bob@example.com", "5", "up"), "Error: no delivery #5 in bob@example.com's queue"),
+        (
+            ("template", "set", "bob@example.com", "x", "{title} only"),
+            "Error: the template must contain {url}",
+        ),
+        (
+            ("queue", "move", "bob@example.com", "5", "up"),
+            "Error: no delivery #5 in bob@example.com's queue",
+        ),
         (("mute", "bob@example.com", "bob@example.com"), "Error: that is you"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_is_one_clear_line(item: int, args: tuple[str, ...], message: str) -> None:
     output = fails(*args)
     assert message in output.splitlines()[-1]

@@ -166,6 +166,9 @@ def test_connect_errors_are_one_clear_line() -> None:
         "account", "connect", "nobody@example.com", "bluesky", "--handle", "a.b.c"
     )
     assert "TRIBE_X_API_KEY" in fails("account", "connect", "bob@example.com", "x")
+    assert "needs TRIBE_X_REDIRECT_URL" in fails(
+        "account", "connect", "bob@example.com", "x", "--oauth2"
+    )
     with FakeBluesky() as fake:
         fake.add_account("bob.bsky.social", "right")
         result = CliRunner().invoke(

@@ -31,18 +31,14 @@ from tribe.core.outcomes import (
     Transient,
     Unknown,
 )
-from tribe.delivery.dispatch import (
-    Claim,
-    PublishConfig,
-    begin,
-    claim_due,
-    credential_updater,
-    run_claims,
-)
+from tribe.delivery.calls import credential_updater
+from tribe.delivery.claims import Claim
+from tribe.delivery.dispatch import PublishConfig, begin, claim_due, run_claims
 from tribe.infra.db import session_scope
 from tribe.infra.models import Account, Delivery, Post
 from tribe.infra.vault import Vault
 from tribe.members.accounts import add_account
+from tribe.members.people import get_member
 from tribe.networks.dryrun import DryRunPublisher
 
 pytestmark = pytest.mark.usefixtures("db")
@@ -114,7 +110,7 @@ def make_delivery(
             s.add(post)
             s.flush()
             post_id = post.id
-        info = add_account(s, email=email, network=network, handle=handle)
+        info = add_account(s, member=get_member(s, email), network=network, handle=handle)
         account = s.get(Account, info.id)
         assert account is not None
         if connected:
@@ -431,7 +427,7 @@ def test_a_repost_points_at_the_authors_own_post_or_falls_back_to_text() -> None
     assert load(repost).state == DeliveryState.QUEUED
     assert "waiting for the author's own post" in load(repost).reason
     # ... at a time its schedule allows, after the author's post and the stagger.
-    assert load(repost).due_at >= load(announce).due_at + CONFIG.approvals.stagger
+    assert load(repost).due_at >= load(announce).due_at + CONFIG.placement.stagger
     dispatch(script, now=load(announce).due_at)  # the announcement goes out
     assert load(announce).state == DeliveryState.SENT
     dispatch(script, now=load(repost).due_at)
@@ -450,7 +446,7 @@ def test_a_repost_points_at_the_authors_own_post_or_falls_back_to_text() -> None
 def test_refreshed_credentials_are_saved_encrypted_under_a_lock() -> None:
     delivery_id = make_delivery()
     account_id = load(delivery_id).account_id
-    refresh = credential_updater(VAULT, account_id)
+    refresh = credential_updater(VAULT, account_id, policy=CONFIG.policy, timeout=CONFIG.timeout)
     calls = []
 
     def update(current: dict[str, str]) -> dict[str, str] | None:
@@ -558,7 +554,9 @@ def test_a_rate_limit_moves_what_fell_due_meanwhile_past_the_reset() -> None:
 
 def test_a_session_that_moves_to_an_internal_server_is_not_stored() -> None:
     delivery_id = make_delivery("bluesky", "bob.bsky.social")
-    refresh = credential_updater(VAULT, load(delivery_id).account_id)
+    refresh = credential_updater(
+        VAULT, load(delivery_id).account_id, policy=CONFIG.policy, timeout=CONFIG.timeout
+    )
 
     def moved(current: dict[str, str]) -> dict[str, str]:
         return {**current, "access_token": "new", "pds_url": "http://169.254.169.254"}

@@ -63,8 +63,10 @@ def test_an_import_creates_everything_once(tmp_path: Path) -> None:
     assert counts() == {"Member": 4, "Tribe": 2, "Membership": 4, "Feed": 3}
     code, out = run("feed", "list", "--json")
     assert {f["owner_email"] for f in json.loads(out)} == {
-        "alice@example.com", "bob@example.com", "dave@example.com",
-    }  # fmt: skip
+        "alice@example.com",
+        "bob@example.com",
+        "dave@example.com",
+    }
 
 
 def test_a_bad_file_imports_nothing_and_names_every_bad_line(tmp_path: Path) -> None:

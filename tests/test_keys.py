@@ -23,6 +23,7 @@ from tribe.infra.db import get_engine, session_scope
 from tribe.infra.keys import KEY_FILE, load_keyring, parse_keys
 from tribe.infra.models import Member
 from tribe.members import auth
+from tribe.members.people import get_member
 
 HOUR = timedelta(hours=1)
 
@@ -70,8 +71,11 @@ def test_the_embedded_default_makes_a_private_key_file_once(tribe_env: Path) -> 
 
 
 def _load_key(data_dir: str) -> str:
-    base = Settings(TRIBE_DATA_DIR=Path(data_dir), TRIBE_SECRET_KEYS="",  # type: ignore[call-arg]
-                    TRIBE_DATABASE_URL=f"sqlite:///{data_dir}/tribe.db")  # fmt: skip
+    base = Settings(
+        TRIBE_DATA_DIR=Path(data_dir),
+        TRIBE_SECRET_KEYS="",  # type: ignore[call-arg]
+        TRIBE_DATABASE_URL=f"sqlite:///{data_dir}/tribe.db",
+    )
     return load_keyring(base).keys[0]
 
 
@@ -115,8 +119,8 @@ def test_a_copy_of_the_database_holds_nothing_that_signs_a_link() -> None:
         bob = b.member(s, "Bob")
         auth.set_password(s, bob, "a long enough password")
         auth.start_session(s, member=bob, ttl=HOUR)
-        auth.create_token(s, email=bob.email, name="script")
-        auth.reset_token(s, email=bob.email, keys=b.keys())
+        auth.create_token(s, member=get_member(s, bob.email), name="script")
+        auth.reset_token(member=get_member(s, bob.email), keys=b.keys())
         stamp = auth._password_stamp(bob)
         bob_id = bob.id
     stored: set[str] = set()

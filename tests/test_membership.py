@@ -13,18 +13,11 @@ from tribe.infra.db import session_scope
 from tribe.infra.models import Delivery, Membership, Post, StreamItem
 from tribe.members import tribes
 from tribe.members.accounts import ScheduleChange, add_account, set_schedule
-from tribe.members.people import add_to_tribe, get_tribe
-from tribe.stream.approvals import (
-    ApprovalConfig,
-    WithdrawnError,
-    approve,
-    approve_all,
-    auto_approve_pending,
-    set_auto_approve,
-    skip,
-    template_preview,
-)
+from tribe.members.people import add_to_tribe, get_member, get_tribe
+from tribe.stream.approvals import ApprovalConfig, WithdrawnError, approve, approve_all, skip
 from tribe.stream.items import count_pending, fan_out, pending_stream
+from tribe.stream.preferences import auto_approve_pending, set_auto_approve
+from tribe.stream.texts import template_preview
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -45,17 +38,20 @@ def setup() -> dict[str, int]:
             name = m.display_name.lower()
             ids[f"{name}_feed"] = b.feed(s, m, f"https://{name}.blog/feed").id  # type: ignore[assignment]
             ids[name] = m.id  # type: ignore[assignment]
-            add_account(s, email=m.email, network="x", handle=f"@{name}")
-            set_schedule(s, email=m.email, change=ScheduleChange(slots="mon-sun 09:00,17:00"))
+            add_account(s, member=m, network="x", handle=f"@{name}")
+            set_schedule(s, member=m, change=ScheduleChange(slots="mon-sun 09:00,17:00"))
     return ids
 
 
 def new_post(feed_id: int, n: int) -> int:
     with session_scope() as s:
         post = Post(
-            feed_id=feed_id, entry_key=f"k{n}", url=f"https://blog.example/{n}", title=f"Post {n}",
+            feed_id=feed_id,
+            entry_key=f"k{n}",
+            url=f"https://blog.example/{n}",
+            title=f"Post {n}",
             discovered_at=NOW - timedelta(minutes=5),
-        )  # fmt: skip
+        )
         s.add(post)
         s.flush()
         assert post.id is not None
@@ -105,10 +101,10 @@ def test_removal_withdraws_pending_items_both_ways_and_keeps_them() -> None:
     approved = new_post(ids["alice_feed"], 3)
     bobs_approved = item(ids["bob"], approved).id or 0
     with session_scope() as s:
-        approve(s, email=EMAILS["bob"], item_id=bobs_approved, now=NOW)
+        approve(s, member=get_member(s, EMAILS["bob"]), item_id=bobs_approved, now=NOW)
     with session_scope() as s:
         tribes.remove_member(
-            s, email=EMAILS["alice"], slug="writers", member_id=ids["bob"], now=NOW
+            s, member=get_member(s, EMAILS["alice"]), slug="writers", member_id=ids["bob"], now=NOW
         )
     # Bob's item for Alice's post, and Alice's and Carol's items for Bob's post.
     assert states(ids, alices) == {"bob": StreamState.WITHDRAWN, "carol": StreamState.PENDING}
@@ -118,15 +114,18 @@ def test_removal_withdraws_pending_items_both_ways_and_keeps_them() -> None:
     assert states(ids, approved)["bob"] == StreamState.APPROVED
     assert [d.state for d in deliveries()] == [DeliveryState.QUEUED]
     with session_scope() as s:
-        assert pending_stream(s, email=EMAILS["bob"]) == []
-        assert [e.title for e in pending_stream(s, email=EMAILS["carol"])] == ["Post 3", "Post 1"]
+        assert pending_stream(s, member=get_member(s, EMAILS["bob"])) == []
+        assert [e.title for e in pending_stream(s, member=get_member(s, EMAILS["carol"]))] == [
+            "Post 3",
+            "Post 1",
+        ]
 
 
 def test_leaving_withdraws_pending_items_both_ways() -> None:
     ids = setup()
     alices, bobs = new_post(ids["alice_feed"], 1), new_post(ids["bob_feed"], 2)
     with session_scope() as s:
-        tribes.leave(s, email=EMAILS["bob"], slug="writers", now=NOW)
+        tribes.leave(s, member=get_member(s, EMAILS["bob"]), slug="writers", now=NOW)
     assert states(ids, alices) == {"bob": StreamState.WITHDRAWN, "carol": StreamState.PENDING}
     assert states(ids, bobs) == {"alice": StreamState.WITHDRAWN, "carol": StreamState.WITHDRAWN}
 
@@ -135,33 +134,37 @@ def test_a_post_shared_through_two_tribes_stays_pending_when_one_is_left() -> No
     ids = setup()
     alices, carols = new_post(ids["alice_feed"], 1), new_post(ids["carol_feed"], 2)
     with session_scope() as s:
-        tribes.leave(s, email=EMAILS["carol"], slug="writers", now=NOW)
+        tribes.leave(s, member=get_member(s, EMAILS["carol"]), slug="writers", now=NOW)
     # Carol and Alice are still both Poets; Carol and Bob share nothing any more.
     assert states(ids, alices) == {"bob": StreamState.PENDING, "carol": StreamState.PENDING}
     assert states(ids, carols) == {"alice": StreamState.PENDING, "bob": StreamState.WITHDRAWN}
     still = item(ids["carol"], alices).id or 0
     with session_scope() as s:
-        approve(s, email=EMAILS["carol"], item_id=still, now=NOW)
+        approve(s, member=get_member(s, EMAILS["carol"]), item_id=still, now=NOW)
 
 
 def test_rejoining_does_not_bring_withdrawn_items_back_but_new_posts_arrive() -> None:
     ids = setup()
     before = new_post(ids["alice_feed"], 1)
     with session_scope() as s:
-        tribes.remove_member(s, email=EMAILS["alice"], slug="writers", member_id=ids["bob"])
+        tribes.remove_member(
+            s, member=get_member(s, EMAILS["alice"]), slug="writers", member_id=ids["bob"]
+        )
     with session_scope() as s:
-        add_to_tribe(s, slug="writers", email=EMAILS["bob"])
+        add_to_tribe(s, tribe=get_tribe(s, "writers"), member=get_member(s, EMAILS["bob"]))
         fan_out(s, [before], now=NOW)  # a repeated fan-out changes nothing
     after = new_post(ids["alice_feed"], 2)
     assert states(ids, before)["bob"] == StreamState.WITHDRAWN
     assert states(ids, after)["bob"] == StreamState.PENDING
     with session_scope() as s:
-        assert [e.title for e in pending_stream(s, email=EMAILS["bob"])] == ["Post 2"]
+        assert [e.title for e in pending_stream(s, member=get_member(s, EMAILS["bob"]))] == [
+            "Post 2"
+        ]
     withdrawn = item(ids["bob"], before).id or 0
     with session_scope() as s, pytest.raises(WithdrawnError, match="no longer share a tribe"):
-        approve(s, email=EMAILS["bob"], item_id=withdrawn, now=NOW)
+        approve(s, member=get_member(s, EMAILS["bob"]), item_id=withdrawn, now=NOW)
     with session_scope() as s, pytest.raises(WithdrawnError):
-        skip(s, email=EMAILS["bob"], item_id=withdrawn, now=NOW)
+        skip(s, member=get_member(s, EMAILS["bob"]), item_id=withdrawn, now=NOW)
 
 
 def test_the_stream_lists_only_authors_who_still_share_a_tribe() -> None:
@@ -170,11 +173,13 @@ def test_the_stream_lists_only_authors_who_still_share_a_tribe() -> None:
     new_post(ids["carol_feed"], 2)
     left_behind_the_stream("writers", ids["bob"])
     with session_scope() as s:
-        assert pending_stream(s, email=EMAILS["bob"]) == []
-        assert pending_stream(s, email=EMAILS["bob"], limit=10, offset=0) == []
-        assert count_pending(s, email=EMAILS["bob"]) == 0
+        assert pending_stream(s, member=get_member(s, EMAILS["bob"])) == []
+        assert pending_stream(s, member=get_member(s, EMAILS["bob"]), limit=10, offset=0) == []
+        assert count_pending(s, member=get_member(s, EMAILS["bob"])) == 0
         # Nor does a former tribemate's post serve as the template's example.
-        preview = template_preview(s, email=EMAILS["bob"], network="x", template="{title} {url}")
+        preview = template_preview(
+            s, member=get_member(s, EMAILS["bob"]), network="x", template="{title} {url}"
+        )
     assert "Post" not in preview
 
 
@@ -184,10 +189,10 @@ def test_approving_when_no_tribe_is_shared_any_more_is_refused_and_queues_nothin
     left_behind_the_stream("writers", ids["bob"])
     stale = item(ids["bob"], post).id or 0
     with session_scope() as s, pytest.raises(WithdrawnError, match="Alice no longer share"):
-        approve(s, email=EMAILS["bob"], item_id=stale, now=NOW)
+        approve(s, member=get_member(s, EMAILS["bob"]), item_id=stale, now=NOW)
     assert deliveries() == []
     with session_scope() as s, pytest.raises(WithdrawnError):
-        approve(s, email=EMAILS["bob"], item_id=stale, now=NOW)
+        approve(s, member=get_member(s, EMAILS["bob"]), item_id=stale, now=NOW)
     assert deliveries() == []
 
 
@@ -204,7 +209,7 @@ def test_approve_all_skips_an_item_whose_author_no_longer_shares_a_tribe() -> No
         ).one()
         left.status = MembershipStatus.LEFT
     with session_scope() as s:
-        outcome = approve_all(s, email=EMAILS["bob"], item_ids=mine, now=NOW)
+        outcome = approve_all(s, member=get_member(s, EMAILS["bob"]), item_ids=mine, now=NOW)
     assert [d.item_id for d in outcome.decisions] == [mine[0]]
     assert len(outcome.errors) == 1
     assert outcome.errors[0].startswith(f"#{mine[1]}: ")
@@ -215,8 +220,18 @@ def test_approve_all_skips_an_item_whose_author_no_longer_shares_a_tribe() -> No
 def test_auto_approve_does_not_fire_for_a_former_tribemate() -> None:
     ids = setup()
     with session_scope() as s:
-        set_auto_approve(s, email=EMAILS["bob"], author_email=EMAILS["alice"], enabled=True)
-        set_auto_approve(s, email=EMAILS["bob"], author_email=EMAILS["carol"], enabled=True)
+        set_auto_approve(
+            s,
+            member=get_member(s, EMAILS["bob"]),
+            author=get_member(s, EMAILS["alice"]),
+            enabled=True,
+        )
+        set_auto_approve(
+            s,
+            member=get_member(s, EMAILS["bob"]),
+            author=get_member(s, EMAILS["carol"]),
+            enabled=True,
+        )
     alices, carols = new_post(ids["alice_feed"], 1), new_post(ids["carol_feed"], 2)
     left_behind_the_stream("writers", ids["alice"])
     with session_scope() as s:

@@ -46,10 +46,16 @@ def test_an_edit_and_a_template_from_any_edge_are_queued_with_plain_newlines() -
         alice, bob = b.member(s, "Alice"), b.member(s, "Bob")
         b.tribe(s, "Writers", alice, bob)
         feed = b.feed(s, alice, "https://alice.blog/feed")
-        add_account(s, email=bob.email, network="x", handle="@bob")
-        add_account(s, email=bob.email, network="mastodon", handle="@bob@mastodon.social")
-        set_schedule(s, email=bob.email, change=ScheduleChange(slots="mon-sun 09:00,17:00"))
-        stored = set_template(s, email=bob.email, network="x", template="{title}\r\n{url}")
+        add_account(s, member=get_member(s, bob.email), network="x", handle="@bob")
+        add_account(
+            s, member=get_member(s, bob.email), network="mastodon", handle="@bob@mastodon.social"
+        )
+        set_schedule(
+            s, member=get_member(s, bob.email), change=ScheduleChange(slots="mon-sun 09:00,17:00")
+        )
+        stored = set_template(
+            s, member=get_member(s, bob.email), network="x", template="{title}\r\n{url}"
+        )
         post = Post(feed_id=feed.id, entry_key="k", url=URL, title="Why tomatoes split")  # type: ignore[arg-type]
         s.add(post)
         s.flush()
@@ -60,7 +66,7 @@ def test_an_edit_and_a_template_from_any_edge_are_queued_with_plain_newlines() -
         assert get_member(s, "bob@example.com").templates["x"] == "{title}\n{url}"
     with session_scope() as s:
         own = {Network.MASTODON: "My own words\r\n\r\nabout it"}
-        approve(s, email="bob@example.com", item_id=item.id or 0, own=own, now=NOW)
+        approve(s, member=get_member(s, "bob@example.com"), item_id=item.id or 0, own=own, now=NOW)
     with session_scope() as s:
         texts = sorted(d.text for d in s.exec(select(Delivery)))
     assert texts == [

@@ -8,18 +8,11 @@ import pytest
 from sqlmodel import select
 
 from tests import builders as b
+from tribe.core.deliveries import DRY_RUN_REASON
 from tribe.core.errors import ConflictError, InvalidInputError, NotFoundError
 from tribe.core.kinds import DeliveryState, ReshareKind
-from tribe.delivery.queue import (
-    DRY_RUN_REASON,
-    cancel,
-    edit_text,
-    history,
-    is_dry_run,
-    list_queue,
-    save_schedule,
-    send_next,
-)
+from tribe.delivery.changes import cancel, edit_text, save_schedule, send_next
+from tribe.delivery.queue import history, is_dry_run, list_queue
 from tribe.infra.db import session_scope
 from tribe.infra.models import Delivery, Post, StreamItem
 from tribe.members.accounts import ScheduleChange, add_account, set_schedule, set_sharing
@@ -46,8 +39,13 @@ def setup(slots: str = "mon-sun 09:00,17:00") -> int:
         b.tribe(s, "Writers", alice, bob, carol)
         feed = b.feed(s, alice, "https://alice.blog/feed")
         for who in (BOB, CAROL):
-            add_account(s, email=who, network="mastodon", handle=f"@{who[:3]}@mastodon.social")
-            set_schedule(s, email=who, change=ScheduleChange(slots=slots))
+            add_account(
+                s,
+                member=get_member(s, who),
+                network="mastodon",
+                handle=f"@{who[:3]}@mastodon.social",
+            )
+            set_schedule(s, member=get_member(s, who), change=ScheduleChange(slots=slots))
         assert feed.id is not None
         return feed.id
 
@@ -73,7 +71,7 @@ def approved(feed_id: int, who: str, n: int) -> int:
             )
         ).one()
         assert item_id is not None
-        decision = approve(s, email=who, item_id=item_id, now=NOW, config=CONFIG)
+        decision = approve(s, member=get_member(s, who), item_id=item_id, now=NOW, config=CONFIG)
         return decision.queued[0].delivery_id
 
 
@@ -92,9 +90,9 @@ def test_send_next_moves_a_delivery_to_the_next_free_time() -> None:
     first, second, third = (approved(feed, CAROL, n) for n in (1, 2, 3))
     assert [local(d) for d in (first, second, third)] == ["Mon 09:00", "Mon 17:00", "Tue 09:00"]
     with session_scope() as s:
-        cancel(s, email=CAROL, delivery_id=first)
+        cancel(s, member=get_member(s, CAROL), delivery_id=first)
     with session_scope() as s:
-        entry = send_next(s, email=CAROL, delivery_id=third, config=CONFIG, now=NOW)
+        entry = send_next(s, member=get_member(s, CAROL), delivery_id=third, config=CONFIG, now=NOW)
     assert local(third) == "Mon 09:00"
     assert entry.reason.startswith("sent next by you: slot mon 09:00")
     assert entry.due_local.replace(" 2026", "") == "Mon 1 Jun, 09:00 CDT"
@@ -106,9 +104,9 @@ def test_send_next_says_why_it_cannot_go_earlier() -> None:
     first, second = approved(feed, CAROL, 1), approved(feed, CAROL, 2)
     already = "the next allowed time is already its time"
     with pytest.raises(ConflictError, match=already), session_scope() as s:
-        send_next(s, email=CAROL, delivery_id=first, config=CONFIG, now=NOW)
+        send_next(s, member=get_member(s, CAROL), delivery_id=first, config=CONFIG, now=NOW)
     with pytest.raises(ConflictError) as refused, session_scope() as s:
-        send_next(s, email=CAROL, delivery_id=second, config=CONFIG, now=NOW)
+        send_next(s, member=get_member(s, CAROL), delivery_id=second, config=CONFIG, now=NOW)
     assert "cannot go earlier than Mon 1 Jun" in str(refused.value)
     assert "the earlier slots are taken by your other reshares (move it up instead)" in str(
         refused.value
@@ -119,11 +117,11 @@ def test_send_next_says_why_it_cannot_go_earlier() -> None:
 def test_send_next_keeps_the_daily_cap() -> None:
     feed = setup()
     with session_scope() as s:
-        set_schedule(s, email=CAROL, change=ScheduleChange(daily_cap=1))
+        set_schedule(s, member=get_member(s, CAROL), change=ScheduleChange(daily_cap=1))
     first, second = approved(feed, CAROL, 1), approved(feed, CAROL, 2)
     assert [local(d) for d in (first, second)] == ["Mon 09:00", "Tue 09:00"]
     with pytest.raises(ConflictError) as refused, session_scope() as s:
-        send_next(s, email=CAROL, delivery_id=second, config=CONFIG, now=NOW)
+        send_next(s, member=get_member(s, CAROL), delivery_id=second, config=CONFIG, now=NOW)
     assert "the daily cap of 1 is reached on Mon 1 Jun" in str(refused.value)
     assert local(second) == "Tue 09:00"
 
@@ -135,9 +133,11 @@ def test_send_next_keeps_the_stagger_from_tribemates_sharing_the_same_post() -> 
     bobs = approved(feed, BOB, 2)  # bob shares the same post: Mon 09:00
     assert [local(d) for d in (other, shared, bobs)] == ["Mon 09:00", "Mon 17:00", "Mon 09:00"]
     with session_scope() as s:
-        cancel(s, email=CAROL, delivery_id=other)  # Mon 09:00 is free again for carol ...
+        cancel(
+            s, member=get_member(s, CAROL), delivery_id=other
+        )  # Mon 09:00 is free again for carol ...
     with pytest.raises(ConflictError) as refused, session_scope() as s:
-        send_next(s, email=CAROL, delivery_id=shared, config=CONFIG, now=NOW)
+        send_next(s, member=get_member(s, CAROL), delivery_id=shared, config=CONFIG, now=NOW)
     # ... but bob shares that post at 09:00: carol's stays 20 minutes away from it.
     assert "within 20 min of a tribemate's share of the same post" in str(refused.value)
     assert local(shared) == "Mon 17:00"
@@ -147,13 +147,19 @@ def test_send_next_only_moves_a_queued_delivery_of_ones_own() -> None:
     feed = setup()
     delivery = approved(feed, CAROL, 1)
     with pytest.raises(NotFoundError), session_scope() as s:
-        send_next(s, email=BOB, delivery_id=delivery, config=CONFIG, now=NOW)
+        send_next(s, member=get_member(s, BOB), delivery_id=delivery, config=CONFIG, now=NOW)
     with pytest.raises(ConflictError, match="is due already"), session_scope() as s:
-        send_next(s, email=CAROL, delivery_id=delivery, config=CONFIG, now=NOW + timedelta(days=1))
+        send_next(
+            s,
+            member=get_member(s, CAROL),
+            delivery_id=delivery,
+            config=CONFIG,
+            now=NOW + timedelta(days=1),
+        )
     with session_scope() as s:
-        cancel(s, email=CAROL, delivery_id=delivery)
+        cancel(s, member=get_member(s, CAROL), delivery_id=delivery)
     with pytest.raises(ConflictError, match="only a queued one"), session_scope() as s:
-        send_next(s, email=CAROL, delivery_id=delivery, config=CONFIG, now=NOW)
+        send_next(s, member=get_member(s, CAROL), delivery_id=delivery, config=CONFIG, now=NOW)
 
 
 # --- edit the text ----------------------------------------------------------------------------
@@ -163,12 +169,14 @@ def test_a_queued_text_is_edited_and_fits_like_an_approval() -> None:
     feed = setup()
     delivery = approved(feed, CAROL, 1)
     with session_scope() as s:
-        entry = edit_text(s, email=CAROL, delivery_id=delivery, text="Read this!\r\nReally.")
+        entry = edit_text(
+            s, member=get_member(s, CAROL), delivery_id=delivery, text="Read this!\r\nReally."
+        )
     assert entry.text == "Read this!\nReally. https://alice.blog/1"  # the link added, \n only
     with session_scope() as s:
         assert s.get(Delivery, delivery).text == entry.text  # type: ignore[union-attr]
     with pytest.raises(InvalidInputError) as refused, session_scope() as s:
-        edit_text(s, email=CAROL, delivery_id=delivery, text="a" * 490)
+        edit_text(s, member=get_member(s, CAROL), delivery_id=delivery, text="a" * 490)
     assert "your mastodon text is 514 long and the limit is 500" in str(refused.value)
     with session_scope() as s:
         assert s.get(Delivery, delivery).text == entry.text  # type: ignore[union-attr]
@@ -179,20 +187,20 @@ def test_a_repost_has_no_text_to_edit_and_what_went_out_stays() -> None:
     delivery = approved(feed, CAROL, 1)
     with session_scope() as s:
         account_id = s.get(Delivery, delivery).account_id  # type: ignore[union-attr]
-        set_sharing(s, email=CAROL, account_id=account_id, reshare="repost")
+        set_sharing(s, member=get_member(s, CAROL), account_id=account_id, reshare="repost")
     reposted = approved(feed, CAROL, 2)
     with session_scope() as s:
         assert s.get(Delivery, reposted).kind == ReshareKind.REPOST  # type: ignore[union-attr]
     repost = "a repost of the author's own post: it has no text"
     with pytest.raises(ConflictError, match=repost), session_scope() as s:
-        edit_text(s, email=CAROL, delivery_id=reposted, text="My words")
+        edit_text(s, member=get_member(s, CAROL), delivery_id=reposted, text="My words")
     with pytest.raises(NotFoundError), session_scope() as s:
-        edit_text(s, email=BOB, delivery_id=delivery, text="Not mine")
+        edit_text(s, member=get_member(s, BOB), delivery_id=delivery, text="Not mine")
     with session_scope() as s:
         s.get(Delivery, delivery).state = DeliveryState.SENT  # type: ignore[union-attr]
     gone = "is sent; only a queued or held"
     with pytest.raises(ConflictError, match=gone), session_scope() as s:
-        edit_text(s, email=CAROL, delivery_id=delivery, text="Too late")
+        edit_text(s, member=get_member(s, CAROL), delivery_id=delivery, text="Too late")
 
 
 # --- a new schedule ---------------------------------------------------------------------------
@@ -204,7 +212,11 @@ def test_saving_a_schedule_retimes_the_deliveries_that_no_longer_fit_it() -> Non
     assert [local(d) for d in deliveries] == ["Mon 09:00", "Mon 17:00", "Tue 09:00"]
     with session_scope() as s:
         saved = save_schedule(
-            s, email=CAROL, change=ScheduleChange(slots="mon-sun 17:00"), config=CONFIG, now=NOW
+            s,
+            member=get_member(s, CAROL),
+            change=ScheduleChange(slots="mon-sun 17:00"),
+            config=CONFIG,
+            now=NOW,
         )
     assert saved.retimed.moved == 2
     assert saved.retimed.message() == "2 deliveries moved to the new times"
@@ -215,7 +227,11 @@ def test_saving_a_schedule_retimes_the_deliveries_that_no_longer_fit_it() -> Non
     assert reason.startswith("schedule changed: slot tue 17:00")
     with session_scope() as s:  # saving it again moves nothing
         again = save_schedule(
-            s, email=CAROL, change=ScheduleChange(slots="mon-sun 17:00"), config=CONFIG, now=NOW
+            s,
+            member=get_member(s, CAROL),
+            change=ScheduleChange(slots="mon-sun 17:00"),
+            config=CONFIG,
+            now=NOW,
         )
     assert (again.retimed.moved, again.retimed.message()) == (0, "")
 
@@ -225,7 +241,11 @@ def test_a_lower_cap_moves_what_is_over_it() -> None:
     deliveries = [approved(feed, CAROL, n) for n in (1, 2, 3)]
     with session_scope() as s:
         saved = save_schedule(
-            s, email=CAROL, change=ScheduleChange(daily_cap=1), config=CONFIG, now=NOW
+            s,
+            member=get_member(s, CAROL),
+            change=ScheduleChange(daily_cap=1),
+            config=CONFIG,
+            now=NOW,
         )
     assert saved.retimed.message() == "1 delivery moved to the new times"
     assert [local(d) for d in deliveries] == ["Mon 09:00", "Wed 09:00", "Tue 09:00"]
@@ -240,7 +260,10 @@ def test_deliveries_that_move_do_not_crowd_each_other_out() -> None:
     change = ScheduleChange(slots="mon-sun 10:00,11:00", daily_cap=2)
     with session_scope() as s:
         assert (
-            save_schedule(s, email=CAROL, change=change, config=CONFIG, now=NOW).retimed.moved == 3
+            save_schedule(
+                s, member=get_member(s, CAROL), change=change, config=CONFIG, now=NOW
+            ).retimed.moved
+            == 3
         )
     assert [local(d) for d in deliveries] == ["Mon 10:00", "Mon 11:00", "Tue 10:00"]
     with session_scope() as s:
@@ -253,7 +276,11 @@ def test_a_new_time_zone_moves_the_slots_with_it() -> None:
     delivery = approved(feed, CAROL, 1)  # Monday 09:00 Chicago
     with session_scope() as s:
         saved = save_schedule(
-            s, email=CAROL, change=ScheduleChange(timezone="Europe/Paris"), config=CONFIG, now=NOW
+            s,
+            member=get_member(s, CAROL),
+            change=ScheduleChange(timezone="Europe/Paris"),
+            config=CONFIG,
+            now=NOW,
         )
     assert saved.retimed.moved == 1
     with session_scope() as s:
@@ -268,7 +295,11 @@ def test_only_queued_deliveries_are_retimed() -> None:
         s.get(Delivery, sent).state = DeliveryState.SENT  # type: ignore[union-attr]
     with session_scope() as s:
         saved = save_schedule(
-            s, email=CAROL, change=ScheduleChange(slots="mon-sun 12:00"), config=CONFIG, now=NOW
+            s,
+            member=get_member(s, CAROL),
+            change=ScheduleChange(slots="mon-sun 12:00"),
+            config=CONFIG,
+            now=NOW,
         )
     assert saved.retimed.moved == 1
     assert [local(sent), local(queued)] == ["Mon 09:00", "Mon 12:00"]
@@ -299,7 +330,7 @@ def test_what_a_dry_run_logged_is_told_apart_from_what_was_sent() -> None:
         assert [is_dry_run(s.get(Delivery, d)) for d in (dry, confirmed, sent)] == [  # type: ignore[arg-type]
             True, False, False,
         ]  # fmt: skip
-        entries = {e.id: e for e in history(s, email=CAROL)}
+        entries = {e.id: e for e in history(s, member=get_member(s, CAROL))}
     assert (entries[dry].dry_run, entries[confirmed].dry_run, entries[sent].dry_run) == (
         True, False, False,
     )  # fmt: skip
@@ -312,5 +343,5 @@ def test_queue_entries_carry_what_editing_needs() -> None:
     feed = setup()
     approved(feed, CAROL, 1)
     with session_scope() as s:
-        (entry,) = list_queue(s, email=CAROL)
+        (entry,) = list_queue(s, member=get_member(s, CAROL))
     assert (entry.kind, entry.maximum, entry.url_cost, entry.editable) == ("post", 500, 23, True)

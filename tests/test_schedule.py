@@ -18,6 +18,7 @@ from tribe.core.schedule import (
     in_window,
     misfit,
     normalise_slots,
+    parse_gap,
     parse_slots,
     parse_window,
     place,
@@ -58,6 +59,36 @@ def test_windows() -> None:
         parse_window("22:00-02:00")
     with pytest.raises(InvalidInputError, match="not a window"):
         parse_window("08:00")
+
+
+@pytest.mark.parametrize(
+    ("text", "gap"),
+    [
+        ("90", timedelta(minutes=90)),  # a bare number is minutes: the form's field
+        ("90m", timedelta(minutes=90)),
+        (" 1h30m ", timedelta(minutes=90)),
+        ("2h", timedelta(hours=2)),
+        ("1d", timedelta(days=1)),
+        ("5400s", timedelta(minutes=90)),
+    ],
+)
+def test_the_gap_of_an_interval_schedule(text: str, gap: timedelta) -> None:
+    """One reading for the CLI's --every and the schedule page's gap field."""
+    assert parse_gap(text) == gap
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("often", "'often' is not a duration"),
+        ("1.5", "not a duration"),
+        ("", "not a duration"),
+        ("9" * 30, "far too long a gap"),
+    ],
+)
+def test_a_gap_that_does_not_parse_says_so(text: str, words: str) -> None:
+    with pytest.raises(InvalidInputError, match=words):
+        parse_gap(text)
 
 
 def test_slots_stay_at_local_time_across_dst() -> None:

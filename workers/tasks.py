@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from tribe.delivery.dispatch import Claim, claim_due, publish_config, run_claims
+from tribe.delivery.claims import Claim
+from tribe.delivery.dispatch import claim_due, publish_config, run_claims
 from tribe.infra.db import session_scope
 from tribe.infra.health import SWEEP_HEARTBEAT, beat
 from tribe.infra.vault import process_vault
@@ -13,7 +14,8 @@ from tribe.ingest import claim_feeds, poll_config, process_fetch_pool, process_f
 from tribe.ingest.claims import FeedClaim
 from tribe.ingest.poll import poll_claims
 from tribe.networks.registry import process_publishers
-from tribe.stream.approvals import approval_config, auto_approve_pending, expire_stale
+from tribe.stream.approvals import approval_config, expire_stale
+from tribe.stream.preferences import auto_approve_pending
 from workers import selfcheck
 from workers.app import SELF_CHECK_TASK, app
 

@@ -31,7 +31,7 @@ from tribe.ingest.check import (
 )
 from tribe.ingest.claims import claim_due_feeds, make_due_now
 from tribe.ingest.fetch import Fetcher
-from tribe.ingest.poll import PollSummary
+from tribe.ingest.stages import PollSummary
 
 pytestmark = pytest.mark.usefixtures("db")
 LINK = "https://blog.example/new"
@@ -81,8 +81,11 @@ def feed_row(feed_id: int) -> Feed:
 
 def check(ids: dict[str, int], feed_id: int, fetcher: Fetcher, **kwargs: object) -> CheckResult:
     options: dict[str, object] = {
-        "member_id": ids["alice"], "any_owner": False, "config": poll_config(), **kwargs,
-    }  # fmt: skip
+        "member_id": ids["alice"],
+        "any_owner": False,
+        "config": poll_config(),
+        **kwargs,
+    }
     return check_now(feed_id=feed_id, fetcher=fetcher, **options)  # type: ignore[arg-type]
 
 
@@ -95,9 +98,12 @@ def test_a_new_post_is_polled_at_once_and_announced_to_the_tribemates(
         rss([Item("Just out", guid="new", link=LINK, published=ago(minutes=2)), *old])
     )
     result = check_now(
-        feed_id=ids["/a.xml"], member_id=ids["alice"], any_owner=False, fetcher=fetcher,
+        feed_id=ids["/a.xml"],
+        member_id=ids["alice"],
+        any_owner=False,
+        fetcher=fetcher,
         config=poll_config(),
-    )  # fmt: skip
+    )
     assert (result.outcome, result.new_posts, result.announced) == (PollOutcome.OK, 1, 1)
     assert result.tribemates == 2
     assert result.message == "1 new post, announced to 2 tribemates"

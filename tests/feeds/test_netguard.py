@@ -10,13 +10,12 @@ from tribe.core.errors import BlockedAddressError
 from tribe.infra import netguard
 from tribe.infra.netguard import (
     AddressPolicy,
-    GuardedTransport,
     RedirectRefused,
     checked_addresses,
     guard_refusal,
-    guard_session,
     unreachable,
 )
+from tribe.infra.transports import GuardedTransport, guard_session
 
 STRICT = AddressPolicy()
 LOCAL_DEV = AddressPolicy(allow_private=True)

@@ -26,6 +26,7 @@ from tribe.ingest.overview import (
     recent_posts,
 )
 from tribe.members.accounts import add_account
+from tribe.members.people import get_member
 
 pytestmark = pytest.mark.usefixtures("db")
 AGE = timedelta(days=3)
@@ -41,10 +42,14 @@ def deliver(account_id: int, post_id: int, state: DeliveryState, kind: ReshareKi
     with session_scope() as s:
         s.add(
             Delivery(
-                account_id=account_id, post_id=post_id, text="t", state=state, kind=kind,
+                account_id=account_id,
+                post_id=post_id,
+                text="t",
+                state=state,
+                kind=kind,
                 due_at=datetime.now(UTC),
             )
-        )  # fmt: skip
+        )
 
 
 def test_each_recent_post_says_what_became_of_it(server: FeedServer) -> None:
@@ -52,9 +57,9 @@ def test_each_recent_post_says_what_became_of_it(server: FeedServer) -> None:
         alice, bob, carol = (b.member(s, n) for n in ("Alice", "Bob", "Carol"))
         b.tribe(s, "Writers", alice, bob, carol)
         feed_id = b.feed(s, alice, server.url("/a.xml")).id
-        bob_x = add_account(s, email=bob.email, network="x", handle="@bob").id
-        carol_x = add_account(s, email=carol.email, network="x", handle="@carol").id
-        alice_x = add_account(s, email=alice.email, network="x", handle="@alice").id
+        bob_x = add_account(s, member=get_member(s, bob.email), network="x", handle="@bob").id
+        carol_x = add_account(s, member=get_member(s, carol.email), network="x", handle="@carol").id
+        alice_x = add_account(s, member=get_member(s, alice.email), network="x", handle="@alice").id
     assert feed_id is not None
     fresh = Item("Fresh", guid="fresh", link="https://blog.example/fresh", published=ago(hours=1))
     older = Item("Older", guid="older", link="https://blog.example/older", published=ago(days=1))
@@ -67,9 +72,13 @@ def test_each_recent_post_says_what_became_of_it(server: FeedServer) -> None:
         Item("New", guid="new", link="https://blog.example/new", published=ago(minutes=5)),
         Item("Ancient", guid="ancient", link="https://blog.example/anc", published=ago(days=10)),
         Item("Linkless", guid="linkless", link="javascript:alert(1)", published=ago(minutes=9)),
-        Item("Older again", guid="older-moved", link="https://blog.example/older",
-             published=ago(minutes=7)),
-    ]  # fmt: skip
+        Item(
+            "Older again",
+            guid="older-moved",
+            link="https://blog.example/older",
+            published=ago(minutes=7),
+        ),
+    ]
     server.routes["/a.xml"] = Served(rss([*later, fresh, older]))
     b.poll_now(feed_id)
 
@@ -104,8 +113,9 @@ def test_an_announced_post_that_reached_no_one_says_so(server: FeedServer) -> No
     with session_scope() as s:
         loner = b.member(s, "Loner")
         feed_id = b.feed(s, loner, server.url("/a.xml")).id
-    server.routes["/a.xml"] = Served(rss([Item("Hi", guid="hi", link="https://x.example/hi",
-                                                published=ago(hours=1))]))  # fmt: skip
+    server.routes["/a.xml"] = Served(
+        rss([Item("Hi", guid="hi", link="https://x.example/hi", published=ago(hours=1))])
+    )
     b.poll_now(feed_id)  # type: ignore[arg-type]
     (post,) = recent(feed_id).values()  # type: ignore[arg-type]
     assert (post.fate, post.reached) == (Fate.ANNOUNCED, 0)
@@ -146,7 +156,7 @@ def counting_queries() -> Iterator[list[str]]:
 def cards_of(email: str) -> int:
     """How many queries the Feeds page's cards cost: the member, their feeds, the posts."""
     with counting_queries() as statements, read_scope() as s:
-        cards = feed_cards(s, owner_email=email, now=datetime.now(UTC), max_age=AGE)
+        cards = feed_cards(s, member=get_member(s, email), now=datetime.now(UTC), max_age=AGE)
         assert cards
     return len(statements)
 
@@ -185,10 +195,15 @@ def test_next_check(next_poll_at: datetime | None, status: FeedStatus, expected:
 
 def fate(**given: object) -> Fate:
     values: dict[str, object] = {
-        "announced": False, "url": "https://blog.example/p", "published_at": NOW,
-        "discovered_at": NOW, "first_found": NOW - timedelta(days=1), "relinked": False,
-        "max_age": AGE, **given,
-    }  # fmt: skip
+        "announced": False,
+        "url": "https://blog.example/p",
+        "published_at": NOW,
+        "discovered_at": NOW,
+        "first_found": NOW - timedelta(days=1),
+        "relinked": False,
+        "max_age": AGE,
+        **given,
+    }
     return fate_of(**values)  # type: ignore[arg-type]
 
 

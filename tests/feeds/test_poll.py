@@ -18,9 +18,10 @@ from tribe.infra.models import Feed, Member, Membership, Post, StreamItem, Tribe
 from tribe.ingest import fetch_config, poll_config
 from tribe.ingest.claims import FeedClaim, claim_due_feeds
 from tribe.ingest.fetch import Fetcher
-from tribe.ingest.poll import begin_polls, fetch_and_parse, poll_claimed_feed, record_polls
+from tribe.ingest.poll import begin_polls, fetch_and_parse, poll_claimed_feed
+from tribe.ingest.record import record_polls
 from tribe.ingest.sweep import prepare, sweep
-from tribe.members.people import add_to_tribe
+from tribe.members.people import add_to_tribe, get_member, get_tribe
 
 pytestmark = pytest.mark.usefixtures("db")
 DATA = Path(__file__).parent.parent / "data"
@@ -252,9 +253,13 @@ def test_410_stops_polling_and_says_so(server: FeedServer) -> None:
     assert "gone for good" in feed.error_message
     with session_scope() as s:
         claims = claim_due_feeds(
-            s, now=datetime.now(UTC) + timedelta(days=30), limit=10, per_host=2,
-            max_in_flight=100, lease=timedelta(minutes=1),
-        )  # fmt: skip
+            s,
+            now=datetime.now(UTC) + timedelta(days=30),
+            limit=10,
+            per_host=2,
+            max_in_flight=100,
+            lease=timedelta(minutes=1),
+        )
     assert claims == []
 
 
@@ -334,7 +339,7 @@ def test_rejoining_a_tribe_brings_new_posts_again(server: FeedServer) -> None:
     server.routes["/alice.xml"] = Served(rss(posts(1)))
     poll_now(ids["feed"])
     with session_scope() as s:
-        add_to_tribe(s, slug="writers", email="dave@example.com")
+        add_to_tribe(s, tribe=get_tribe(s, "writers"), member=get_member(s, "dave@example.com"))
     server.routes["/alice.xml"] = Served(
         rss([Item("Welcome back", guid="wb", link=LINK), *posts(1)])
     )
@@ -345,18 +350,50 @@ def test_rejoining_a_tribe_brings_new_posts_again(server: FeedServer) -> None:
 # Hostile feeds: each leaves its own error (or warning) on the feed, and a good feed
 # polled in the same sweep is unaffected.
 HOSTILE = {
-    "malformed-xml": (lambda s: status(200, {"Content-Type": "application/rss+xml"}, b"<rss version='2.0'><channel><title>cut"), "error", "not an RSS or Atom feed"),
-    "malformed-but-salvageable": (lambda s: Served((DATA / "hostile-malformed.xml").read_bytes()), "warning", "XML is broken"),
-    "entity-bomb": (lambda s: Served((DATA / "hostile-bomb.xml").read_bytes()), "warning", "XML is broken"),
+    "malformed-xml": (
+        lambda s: status(
+            200, {"Content-Type": "application/rss+xml"}, b"<rss version='2.0'><channel><title>cut"
+        ),
+        "error",
+        "not an RSS or Atom feed",
+    ),
+    "malformed-but-salvageable": (
+        lambda s: Served((DATA / "hostile-malformed.xml").read_bytes()),
+        "warning",
+        "XML is broken",
+    ),
+    "entity-bomb": (
+        lambda s: Served((DATA / "hostile-bomb.xml").read_bytes()),
+        "warning",
+        "XML is broken",
+    ),
     "huge-body": (lambda s: huge(50 * 1024 * 1024), "error", "larger than 10 MiB"),
     "gzip-bomb": (lambda s: gzip_bomb(), "error", "larger than 10 MiB"),
     "byte-per-second": (lambda s: trickle(rss(posts(2)), 2), "error", "too slow"),
     "redirect-loop": (lambda s: redirect(302, "/hostile"), "error", "loop"),
-    "redirect-to-loopback": (lambda s: redirect(302, f"http://127.0.0.1:{s.port}/good.xml"), "error", "public server at 127.0.0.1"),
-    "redirect-to-metadata": (lambda s: redirect(302, "http://169.254.169.254/latest/"), "error", "public server at 169.254.169.254"),
-    "invalid-encoding": (lambda s: Served((DATA / "hostile-bad-encoding.xml").read_bytes(), content_type="application/rss+xml"), "warning", "declared as utf-8"),
-    "html-page": (lambda s: status(200, {"Content-Type": "text/html"}, b"<html><body>hi</body></html>"), "error", "web page"),
-}  # fmt: skip
+    "redirect-to-loopback": (
+        lambda s: redirect(302, f"http://127.0.0.1:{s.port}/good.xml"),
+        "error",
+        "public server at 127.0.0.1",
+    ),
+    "redirect-to-metadata": (
+        lambda s: redirect(302, "http://169.254.169.254/latest/"),
+        "error",
+        "public server at 169.254.169.254",
+    ),
+    "invalid-encoding": (
+        lambda s: Served(
+            (DATA / "hostile-bad-encoding.xml").read_bytes(), content_type="application/rss+xml"
+        ),
+        "warning",
+        "declared as utf-8",
+    ),
+    "html-page": (
+        lambda s: status(200, {"Content-Type": "text/html"}, b"<html><body>hi</body></html>"),
+        "error",
+        "web page",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
@@ -414,8 +451,17 @@ def test_entries_without_guid_or_link_and_duplicate_guids(server: FeedServer) ->
 def test_a_script_in_a_summary_is_stored_sanitized(server: FeedServer) -> None:
     ids = tribe_of_five(server)
     server.routes["/alice.xml"] = Served(
-        rss([Item("XSS", guid="x", published=ago(hours=1), description='<p>hi<script>alert(1)</script><img src=x onerror="alert(2)"></p>')])
-    )  # fmt: skip
+        rss(
+            [
+                Item(
+                    "XSS",
+                    guid="x",
+                    published=ago(hours=1),
+                    description='<p>hi<script>alert(1)</script><img src=x onerror="alert(2)"></p>',
+                )
+            ]
+        )
+    )
     poll_now(ids["feed"])
     with session_scope() as s:
         post = s.exec(select(Post).where(Post.title == "XSS")).one()
@@ -433,7 +479,7 @@ def test_a_poll_that_cannot_be_stored_says_so_and_backs_off(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("tribe.ingest.poll._record_entries", broken)
+    monkeypatch.setattr("tribe.ingest.record._record_entries", broken)
     assert poll_now(ids["feed"]).outcome == PollOutcome.ERROR
     feed = feed_row(ids["feed"])
     assert feed.error_message == "tribe could not store this poll (RuntimeError); it will try again"

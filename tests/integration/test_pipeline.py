@@ -21,6 +21,7 @@ from tests.integration.cluster import cluster, wait_for
 from tribe.core.kinds import FeedStatus, PollOutcome
 from tribe.infra.db import session_scope
 from tribe.infra.models import Feed, Post, StreamItem
+from tribe.members.people import get_member
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("db")]
 
@@ -323,8 +324,14 @@ def test_a_post_fans_out_and_two_tribemates_approvals_are_queued_staggered_once(
         b.tribe(s, "Writers", alice, bob, carol)
         feed_id = b.feed(s, alice, server.url("/alice.xml"), next_poll_at=datetime.now(UTC)).id
         for who in (bob, carol):
-            add_account(s, email=who.email, network="x", handle=who.display_name.lower())
-            set_schedule(s, email=who.email, change=ScheduleChange(slots="mon-sun 09:00,21:00"))
+            add_account(
+                s, member=get_member(s, who.email), network="x", handle=who.display_name.lower()
+            )
+            set_schedule(
+                s,
+                member=get_member(s, who.email),
+                change=ScheduleChange(slots="mon-sun 09:00,21:00"),
+            )
     server.routes["/alice.xml"] = Served(rss(posts(3)))
 
     with cluster(tmp_path / "cluster") as c:
@@ -356,11 +363,11 @@ def test_a_post_fans_out_and_two_tribemates_approvals_are_queued_staggered_once(
     assert set(items) == {bob.id, carol.id}
     now = datetime.now(UTC)
     with session_scope() as s:
-        first = approve(s, email=bob.email, item_id=items[bob.id], now=now)  # type: ignore[index]
+        first = approve(s, member=get_member(s, bob.email), item_id=items[bob.id], now=now)  # type: ignore[index]
     with session_scope() as s:
-        second = approve(s, email=carol.email, item_id=items[carol.id], now=now)  # type: ignore[index]
+        second = approve(s, member=get_member(s, carol.email), item_id=items[carol.id], now=now)  # type: ignore[index]
     with session_scope() as s:  # a retried click
-        again = approve(s, email=carol.email, item_id=items[carol.id], now=now)  # type: ignore[index]
+        again = approve(s, member=get_member(s, carol.email), item_id=items[carol.id], now=now)  # type: ignore[index]
     assert again.repeated
 
     chicago = ZoneInfo("America/Chicago")

@@ -34,6 +34,7 @@ from tribe.core.kinds import DeliveryState, PollOutcome
 from tribe.infra.db import dispose_engines, session_scope
 from tribe.infra.models import Delivery, Feed, Post
 from tribe.members.accounts import add_account
+from tribe.members.people import get_member
 
 pytestmark = [
     pytest.mark.integration,
@@ -84,7 +85,7 @@ resolve_transport("redis")
 for top in ("config", "tribe", "workers"):
     package = importlib.import_module(top)
     for module in pkgutil.walk_packages(package.__path__, top + "."):
-        if ".migrations" not in module.name:
+        if ".migrations" not in module.name and not module.name.endswith(".__main__"):
             importlib.import_module(module.name)
 """
 
@@ -134,7 +135,9 @@ def a_feed_and_a_due_delivery(server: FeedServer) -> tuple[int, int]:
         )  # fmt: skip
         s.add(earlier)
         s.flush()
-        account = add_account(s, email=bob.email, network="mastodon", handle="@bob@mastodon.social")
+        account = add_account(
+            s, member=get_member(s, bob.email), network="mastodon", handle="@bob@mastodon.social"
+        )
         approved = Delivery(
             account_id=account.id, post_id=earlier.id,  # type: ignore[arg-type]
             text="Alice wrote this: https://alice.blog/earlier", due_at=datetime.now(UTC),

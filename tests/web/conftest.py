@@ -17,6 +17,7 @@ from tribe.infra.db import session_scope
 from tribe.infra.models import Member, Post, StreamItem
 from tribe.members import auth
 from tribe.members.accounts import ScheduleChange, add_account, set_schedule
+from tribe.members.people import get_member
 from tribe.stream.items import fan_out
 from tribe.web.app import create_app
 
@@ -50,8 +51,14 @@ def csrf(client: TestClient, path: str = "/login") -> str:
     return match.group(1)
 
 
-def post_form(client: TestClient, path: str, data: dict[str, object] | None = None, *,
-              page: str = "/login", **kwargs: object) -> object:  # fmt: skip
+def post_form(
+    client: TestClient,
+    path: str,
+    data: dict[str, object] | None = None,
+    *,
+    page: str = "/login",
+    **kwargs: object,
+) -> object:
     """Submit a form the way the page would: with its CSRF token."""
     fields = {"csrf_token": csrf(client, page), **(data or {})}
     return client.post(path, data=fields, follow_redirects=False, **kwargs)  # type: ignore[arg-type]
@@ -83,7 +90,7 @@ def sign_in(client: TestClient, email: str) -> TestClient:
 
 def api_token(email: str) -> dict[str, str]:
     with session_scope() as s:
-        _, secret = auth.create_token(s, email=email, name="tests")
+        _, secret = auth.create_token(s, member=get_member(s, email), name="tests")
     return {"Authorization": f"Bearer {secret}"}
 
 
@@ -104,10 +111,14 @@ class World:
         now = datetime.now(UTC)
         with session_scope() as s:
             post = Post(
-                feed_id=self.feed_id, entry_key=f"k{n}", url=f"https://alice.blog/{n}",
-                title=title, categories=["Gardening"], discovered_at=now - timedelta(minutes=5),
+                feed_id=self.feed_id,
+                entry_key=f"k{n}",
+                url=f"https://alice.blog/{n}",
+                title=title,
+                categories=["Gardening"],
+                discovered_at=now - timedelta(minutes=5),
                 summary="<p>Tomatoes split when <b>watered</b> unevenly.</p>",
-            )  # fmt: skip
+            )
             s.add(post)
             s.flush()
             assert post.id is not None
@@ -136,13 +147,17 @@ def world(db: None) -> World:
         other = b.tribe(s, "Cooks", dave)
         feed = b.feed(s, alice, "https://alice.blog/feed")
         b.feed(s, dave, "https://dave.blog/feed")
-        add_account(s, email=bob.email, network="x", handle="@bob")
-        add_account(s, email=bob.email, network="mastodon", handle="@bob@mastodon.social")
-        add_account(s, email=carol.email, network="x", handle="@carol")
-        add_account(s, email=dave.email, network="x", handle="@dave")
+        add_account(s, member=get_member(s, bob.email), network="x", handle="@bob")
+        add_account(
+            s, member=get_member(s, bob.email), network="mastodon", handle="@bob@mastodon.social"
+        )
+        add_account(s, member=get_member(s, carol.email), network="x", handle="@carol")
+        add_account(s, member=get_member(s, dave.email), network="x", handle="@dave")
         for who in ("bob", "carol", "dave"):
             set_schedule(
-                s, email=f"{who}@example.com", change=ScheduleChange(slots="mon-sun 09:00,17:00")
+                s,
+                member=get_member(s, f"{who}@example.com"),
+                change=ScheduleChange(slots="mon-sun 09:00,17:00"),
             )
         assert feed.id is not None
         return World(alice, bob, carol, dave, writers.slug, other.slug, feed.id)

@@ -14,6 +14,7 @@ from tests.feedserver import FeedServer
 from tests.web.conftest import World, api_token
 from tribe.infra.db import session_scope
 from tribe.infra.models import Account, Delivery, Feed, Member, StreamItem
+from tribe.members.people import get_member
 from tribe.stream.approvals import approve
 
 API = "/api/v1"
@@ -43,7 +44,7 @@ def queued(world: World, n: int = 2) -> list[int]:
     for k in range(1, n + 1):
         item = world.item(world.carol, world.new_post(f"Post {k}", k))
         with session_scope() as s:
-            approve(s, email=world.carol.email, item_id=item)
+            approve(s, member=get_member(s, world.carol.email), item_id=item)
     with session_scope() as s:
         return [d.id for d in s.exec(select(Delivery).order_by(Delivery.due_at))]  # type: ignore[misc]
 
@@ -64,8 +65,13 @@ def test_without_a_token_or_with_a_wrong_one_every_call_is_401(
 @pytest.mark.parametrize("path", ["/me", "/members/me"])
 def test_me(app: TestClient, world: World, path: str) -> None:
     body = app.get(f"{API}{path}", headers=api_token(world.bob.email)).json()
-    assert body == {"id": world.bob.id, "email": "bob@example.com", "display_name": "Bob",
-                    "timezone": "America/Chicago", "is_operator": False}  # fmt: skip
+    assert body == {
+        "id": world.bob.id,
+        "email": "bob@example.com",
+        "display_name": "Bob",
+        "timezone": "America/Chicago",
+        "is_operator": False,
+    }
 
 
 def test_stream_lists_pages_approves_with_own_words_and_skips(
@@ -82,9 +88,10 @@ def test_stream_lists_pages_approves_with_own_words_and_skips(
     assert {s["network"] for s in first["shares"]} == {"x", "mastodon"}
     assert first["summary"] == "Tomatoes split when watered unevenly."
     decision = app.post(
-        f"{API}/stream/{first['id']}/approve", headers=auth,
+        f"{API}/stream/{first['id']}/approve",
+        headers=auth,
         json={"texts": {"x": f"Must read {first['url']}"}},
-    ).json()  # fmt: skip
+    ).json()
     assert decision["state"] == "approved"
     texts = {q["network"]: q["text"] for q in decision["queued"]}
     assert texts["x"] == f"Must read {first['url']}"
@@ -284,8 +291,9 @@ def test_a_schedule_is_read_changed_and_previewed(app: TestClient, world: World)
     assert slots["slots"] == "mon-fri 07:30"  # as written, not one line per day
     assert all("07:30 CE" in time for time in slots["next"])  # Paris time, with its zone
     assert not any(time.startswith(("Sat", "Sun")) for time in slots["next"])
-    interval = app.put(url, headers=auth, json={"every_minutes": 120,
-                                                "between": ["09:00", "17:00"]}).json()  # fmt: skip
+    interval = app.put(
+        url, headers=auth, json={"every_minutes": 120, "between": ["09:00", "17:00"]}
+    ).json()
     assert (interval["mode"], interval["every_minutes"]) == ("interval", 120)
     assert interval["between"] == ["09:00", "17:00"]
     assert interval["daily_cap"] == 1  # left out, so kept
@@ -298,8 +306,9 @@ def test_templates_are_listed_changed_and_previewed(app: TestClient, world: Worl
     listed = {t["network"]: t for t in app.get(f"{API}/templates", headers=auth).json()}
     assert set(listed) == {"x", "mastodon", "bluesky"}
     assert "{url}" in listed["x"]["template"]
-    changed = app.put(f"{API}/templates/x", headers=auth,
-                      json={"template": "Read this: {title} {url}"}).json()  # fmt: skip
+    changed = app.put(
+        f"{API}/templates/x", headers=auth, json={"template": "Read this: {title} {url}"}
+    ).json()
     assert changed["template"] == "Read this: {title} {url}"
     assert changed["preview"].startswith("Read this: ")
     listed = {t["network"]: t for t in app.get(f"{API}/templates", headers=auth).json()}
@@ -323,12 +332,24 @@ def test_the_queue_pauses_and_resumes_over_the_api(app: TestClient, world: World
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "code"),
     [
-        ("put", "/accounts/{account}/schedule", {"slots": "mon 09:00", "every_minutes": 60}, 422, "invalid_input"),
+        (
+            "put",
+            "/accounts/{account}/schedule",
+            {"slots": "mon 09:00", "every_minutes": 60},
+            422,
+            "invalid_input",
+        ),
         ("put", "/accounts/{account}/schedule", {"slots": "someday 25:00"}, 422, "invalid_input"),
         ("put", "/accounts/{account}/schedule", {"every_minutes": 0}, 422, "invalid_request"),
         ("put", "/accounts/{account}/schedule", {"every_minutes": "often"}, 422, "invalid_request"),
         ("put", "/accounts/{account}/schedule", {"between": ["09:00"]}, 422, "invalid_request"),
-        ("put", "/accounts/{account}/schedule", {"between": ["9 am", "5 pm"]}, 422, "invalid_input"),
+        (
+            "put",
+            "/accounts/{account}/schedule",
+            {"between": ["9 am", "5 pm"]},
+            422,
+            "invalid_input",
+        ),
         ("put", "/accounts/{account}/schedule", {"daily_cap": 1000}, 422, "invalid_request"),
         ("put", "/accounts/{account}/schedule", {"slots": "x" * 600}, 422, "invalid_request"),
         ("put", "/accounts/{account}/schedule", {"colour": "blue"}, 422, "invalid_request"),
@@ -341,7 +362,7 @@ def test_the_queue_pauses_and_resumes_over_the_api(app: TestClient, world: World
         ("post", "/queue/pause", {"account_id": 999999}, 404, "not_found"),
         ("post", "/queue/resume", {"account_id": "one"}, 422, "invalid_request"),
     ],
-)  # fmt: skip
+)
 def test_bad_schedules_templates_and_pauses_change_nothing(
     app: TestClient, world: World, method: str, path: str, body: Any, status: int, code: str
 ) -> None:
@@ -354,8 +375,17 @@ def test_bad_schedules_templates_and_pauses_change_nothing(
             carol = s.get(Member, world.carol.id)
             assert row is not None
             assert carol is not None
-            return (row.schedule_mode, row.slots, row.min_gap_minutes, row.window_start,
-                    row.window_end, row.daily_cap, row.paused, carol.templates, carol.queue_paused)  # fmt: skip
+            return (
+                row.schedule_mode,
+                row.slots,
+                row.min_gap_minutes,
+                row.window_start,
+                row.window_end,
+                row.daily_cap,
+                row.paused,
+                carol.templates,
+                carol.queue_paused,
+            )
 
     before = state()
     kwargs: dict[str, Any] = {"headers": auth}
@@ -399,3 +429,41 @@ def test_a_token_use_is_recorded_at_most_once_a_minute(app: TestClient, world: W
     assert writes == []
     with session_scope() as s:
         assert s.exec(select(ApiToken)).one().last_used_at == first
+
+
+def test_every_list_is_paged_by_the_database(app: TestClient, world: World) -> None:
+    """`limit` and `offset` go into the query (LIMIT/OFFSET), and `count` is counted
+    there too: no list is loaded whole to answer a page of it."""
+    from sqlalchemy import event
+
+    from tests import builders as b
+    from tribe.infra.db import get_engine
+
+    with session_scope() as s:
+        b.feed(s, get_member(s, world.alice.email), "https://alice.blog/other-feed")
+        get_member(s, world.alice.email).is_operator = True
+    lists = {
+        "/accounts": api_token(world.bob.email),
+        f"/tribes/{world.slug}/members": api_token(world.bob.email),
+        "/tribes": api_token(world.alice.email),
+        "/feeds": api_token(world.alice.email),
+        "/stream": api_token(world.bob.email),
+    }
+    for n in (1, 2):
+        world.item(world.bob, world.new_post(f"Post {n}", n))
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    for path, auth in lists.items():
+        whole = app.get(f"{API}{path}", headers=auth).json()
+        assert whole["count"] == len(whole["data"]) >= 2, path
+        statements.clear()
+        event.listen(get_engine(), "before_cursor_execute", seen)
+        try:
+            page = app.get(f"{API}{path}?limit=1&offset=1", headers=auth).json()
+        finally:
+            event.remove(get_engine(), "before_cursor_execute", seen)
+        assert page == {"data": whole["data"][1:2], "count": whole["count"]}, path
+        assert any("LIMIT" in s.upper() and "OFFSET" in s.upper() for s in statements), path

@@ -30,25 +30,37 @@ def objects(world: World) -> dict[str, Any]:
     post = world.new_post()
     bob_item = world.item(world.bob, post)
     with session_scope() as s:
-        approve(s, email=world.bob.email, item_id=bob_item)
+        approve(s, member=get_member(s, world.bob.email), item_id=bob_item)
         delivery = s.exec(select(Delivery)).first()
         account = s.exec(select(Account).where(Account.member_id == world.bob.id)).first()
-        token, _ = auth.create_token(s, email=world.bob.email, name="bob's")
+        token, _ = auth.create_token(s, member=get_member(s, world.bob.email), name="bob's")
         s.exec(select(Tribe).where(Tribe.slug == world.slug)).one().is_open = True
     with session_scope() as s:
-        add_account(s, email=world.dave.email, network="bluesky", handle="dave.bsky.social")
-        tribes.request_to_join(s, email=world.dave.email, slug=world.slug)
-        (request,) = tribes.join_requests(s, email=world.alice.email, slug=world.slug)
+        add_account(
+            s, member=get_member(s, world.dave.email), network="bluesky", handle="dave.bsky.social"
+        )
+        tribes.request_to_join(s, member=get_member(s, world.dave.email), slug=world.slug)
+        (request,) = tribes.join_requests(
+            s, member=get_member(s, world.alice.email), slug=world.slug
+        )
         bob_feed = b.feed(s, get_member(s, world.bob.email), "https://bob.blog/feed").id
     other_item = world.item(world.carol, world.new_post("Another", 2))
     assert delivery is not None
     assert account is not None
     return {
-        "item": bob_item, "carol_item": other_item, "delivery": delivery.id,
-        "account": account.id, "token": token.id, "feed": world.feed_id, "request": request.id,
-        "slug": world.slug, "bob": world.bob.id, "alice": world.alice.id, "bob_feed": bob_feed,
+        "item": bob_item,
+        "carol_item": other_item,
+        "delivery": delivery.id,
+        "account": account.id,
+        "token": token.id,
+        "feed": world.feed_id,
+        "request": request.id,
+        "slug": world.slug,
+        "bob": world.bob.id,
+        "alice": world.alice.id,
+        "bob_feed": bob_feed,
         "other_slug": world.other_slug,
-    }  # fmt: skip
+    }
 
 
 def everything() -> tuple[Any, ...]:
@@ -195,9 +207,11 @@ def test_the_pages_refuse_other_members_objects(
     before = everything()
     headers = {"X-Tribe-Inplace": "1", "X-CSRF-Token": token}
     response = browser.request(
-        method, _fill(path, ids), headers=headers,
+        method,
+        _fill(path, ids),
+        headers=headers,
         data=_fill(body, ids) if method == "POST" else None,
-    )  # fmt: skip
+    )
     assert response.status_code == status, response.text
     assert everything() == before
 

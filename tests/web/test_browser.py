@@ -31,6 +31,7 @@ from tribe.infra.db import session_scope
 from tribe.infra.models import Delivery
 from tribe.ingest.claims import make_due_now
 from tribe.members import tribes
+from tribe.members.people import get_member
 
 pytestmark = marks(timeout=240)
 
@@ -85,14 +86,19 @@ def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
     with session_scope() as s:
         slug = b.tribe(s, "Gardeners", alice).slug
         feed_id = b.feed(s, alice, server.url("/alice.xml")).id
-        invite = tribes.invite_token(s, keys=b.keys(), email=alice.email, slug=slug)
+        invite = tribes.invite_token(s, keys=b.keys(), member=get_member(s, alice.email), slug=slug)
     assert feed_id is not None
     b.poll_now(feed_id)  # the baseline: nothing old reaches anyone
 
-    with FakeMastodon() as mastodon, cluster(
-        tmp_path / "procs", TRIBE_DISPATCH_EVERY="1s", TRIBE_PUBLISH_TIMEOUT="2s",
-        TRIBE_PUBLISH_LEASE="10s",
-    ) as running:  # fmt: skip
+    with (
+        FakeMastodon() as mastodon,
+        cluster(
+            tmp_path / "procs",
+            TRIBE_DISPATCH_EVERY="1s",
+            TRIBE_PUBLISH_TIMEOUT="2s",
+            TRIBE_PUBLISH_LEASE="10s",
+        ) as running,
+    ):
         running.start_worker("one")
         running.start_beat()
         port = free_port()
@@ -100,8 +106,10 @@ def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
             port,
             # Mastodon sends the browser back here after Authorize; it lives on loopback.
             TRIBE_MASTODON_REDIRECT_URL=f"http://127.0.0.1:{port}/accounts/connect/mastodon/callback",
-            TRIBE_ALLOWED_NETWORKS=f"{running.env.get('TRIBE_ALLOWED_NETWORKS', '')},127.0.0.1/32".lstrip(","),
-        )  # fmt: skip
+            TRIBE_ALLOWED_NETWORKS=f"{running.env.get('TRIBE_ALLOWED_NETWORKS', '')},127.0.0.1/32".lstrip(
+                ","
+            ),
+        )
 
         # Sign up by invite, on a phone-sized screen.
         page.goto(f"{base}/join/{invite}")  # type: ignore[attr-defined]
@@ -129,11 +137,19 @@ def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
         shots.take("connected")
 
         # Alice publishes; after a poll her post is in Bob's stream.
-        fresh = b.Item(title="Tomatoes in November", guid="alice-new",
-                       link="https://alice.blog/tomatoes", published=datetime.now(UTC),
-                       description="Yes, <b>still</b> ripening.")  # fmt: skip
-        beans = b.Item(title="Beans in December", guid="alice-beans",
-                       link="https://alice.blog/beans", published=datetime.now(UTC) - timedelta(minutes=1))  # fmt: skip
+        fresh = b.Item(
+            title="Tomatoes in November",
+            guid="alice-new",
+            link="https://alice.blog/tomatoes",
+            published=datetime.now(UTC),
+            description="Yes, <b>still</b> ripening.",
+        )
+        beans = b.Item(
+            title="Beans in December",
+            guid="alice-beans",
+            link="https://alice.blog/beans",
+            published=datetime.now(UTC) - timedelta(minutes=1),
+        )
         server.routes["/alice.xml"] = feedserver.Feed(
             b.rss([fresh, beans, *alice_feed], title="Alice grows")
         )

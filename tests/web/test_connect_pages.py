@@ -206,3 +206,24 @@ def test_a_server_that_redirects_inside_reaches_nothing_there(
             assert "answered with a redirect (HTTP 307)" in answer.text  # type: ignore[attr-defined]
             assert SECRET not in answer.text  # type: ignore[attr-defined]
         assert internal.requests == []
+
+
+def test_a_network_tribe_does_not_know_is_not_found(app: TestClient, world: World) -> None:
+    sign_in(app, world.carol.email)
+    assert post_form(app, "/accounts/connect/myspace", page="/accounts").status_code == 404  # type: ignore[attr-defined]
+    assert app.get("/accounts/connect/myspace/callback?code=x").status_code == 404
+
+
+def test_a_field_longer_than_its_network_allows_is_refused(app: TestClient, world: World) -> None:
+    sign_in(app, world.carol.email)
+    answer = in_place(app, "/accounts/connect/bluesky",
+                      {"handle": "c" * 254, "password": "app-pass-word"})  # fmt: skip
+    assert answer.status_code == 422  # type: ignore[attr-defined]
+    assert "Handle: at most 253 characters" in answer.text  # type: ignore[attr-defined]
+
+
+def test_a_callback_without_a_code_changes_nothing(app: TestClient, world: World) -> None:
+    sign_in(app, world.carol.email)
+    back = app.get("/accounts/connect/x/callback?error=access_denied", follow_redirects=False)
+    assert back.status_code == 303
+    assert "X did not authorize tribe; nothing changed" in app.get("/accounts").text

@@ -35,8 +35,9 @@ class Blog:
     old: list[Item]
 
     def publish(self, server: FeedServer, title: str = "Just out") -> None:
-        item = Item(title, guid=title, link=f"https://alice.blog/{len(title)}",
-                    published=ago(minutes=1))  # fmt: skip
+        item = Item(
+            title, guid=title, link=f"https://alice.blog/{len(title)}", published=ago(minutes=1)
+        )
         server.routes["/alice.xml"] = Served(rss([item, *self.old], title="Alice grows"))
 
 
@@ -122,8 +123,9 @@ def test_a_feed_being_polled_is_refused_with_a_clear_message(
     now = datetime.now(UTC)
     with session_scope() as s:
         make_due_now(s, now=now, feed_ids=[blog.feed_id])
-        claim_due_feeds(s, now=now, limit=5, per_host=2, max_in_flight=50,
-                        lease=timedelta(minutes=10))  # fmt: skip
+        claim_due_feeds(
+            s, now=now, limit=5, per_host=2, max_in_flight=50, lease=timedelta(minutes=10)
+        )
     sign_in(app, blog.alice.email)
     answer = check_inplace(app, f"/feeds/{blog.feed_id}/check")
     assert answer.status_code == 429
@@ -248,8 +250,9 @@ def test_the_hint_says_what_the_first_check_announces(
 def test_adding_a_feed_says_whether_the_newest_post_was_announced(
     app: TestClient, blog: Blog, server: FeedServer
 ) -> None:
-    fresh = Item("Hot off the press", guid="hot", link="https://bob.blog/hot",
-                 published=ago(hours=1))  # fmt: skip
+    fresh = Item(
+        "Hot off the press", guid="hot", link="https://bob.blog/hot", published=ago(hours=1)
+    )
     server.routes["/bob.xml"] = Served(rss([fresh, *posts(2)]))
     sign_in(app, blog.bob.email)
     post_form(app, "/feeds", {"url": server.url("/bob.xml")}, page="/feeds")

@@ -69,14 +69,20 @@ def test_in_dry_run_a_practice_account_by_handle_is_enough_to_approve(
     sign_in(app, erin.email)
     page = app.get("/accounts").text
     assert "Practice account" in page
-    added = post_form(app, "/accounts/practice", {"network": "mastodon", "handle": "erin@m.social"},
-                      page="/accounts")  # fmt: skip
+    added = post_form(
+        app,
+        "/accounts/practice",
+        {"network": "mastodon", "handle": "erin@m.social"},
+        page="/accounts",
+    )
     assert added.status_code == 303  # type: ignore[attr-defined]
     assert "practice (dry run)" in app.get("/accounts").text
     post = world.new_post("Practice makes perfect", 7)
     item = world.item(erin, post)
     with session_scope() as s:
-        decision = approve(s, email=erin.email, item_id=item, config=approval_config())
+        decision = approve(
+            s, member=get_member(s, erin.email), item_id=item, config=approval_config()
+        )
     assert [q.network.value for q in decision.queued] == ["mastodon"]
 
 
@@ -131,8 +137,12 @@ def test_the_join_page_shows_the_tribe_its_chief_and_how_many_are_in_it(
     app: TestClient, world: World
 ) -> None:
     with session_scope() as s:
-        token = tribes.invite_token(s, keys=b.keys(), email=world.alice.email, slug=world.slug)
-        tribes.update_tribe(s, email=world.alice.email, slug=world.slug, description="We grow.")
+        token = tribes.invite_token(
+            s, keys=b.keys(), member=get_member(s, world.alice.email), slug=world.slug
+        )
+        tribes.update_tribe(
+            s, member=get_member(s, world.alice.email), slug=world.slug, description="We grow."
+        )
     page = app.get(f"/join/{token}").text
     assert "Join Writers" in page
     assert "Chief: Alice" in page

@@ -13,7 +13,7 @@ from tribe.core.kinds import MembershipStatus, StreamState
 from tribe.infra.db import session_scope
 from tribe.infra.models import Delivery, Membership, StreamItem
 from tribe.members import tribes
-from tribe.members.people import get_tribe
+from tribe.members.people import get_member, get_tribe
 
 API = "/api/v1"
 INPLACE = {"X-Tribe-Inplace": "1"}
@@ -105,7 +105,10 @@ def test_a_removed_member_sees_nothing_more_of_the_tribe(app: TestClient, world:
     sign_in(app, world.carol.email)
     with session_scope() as s:
         tribes.remove_member(
-            s, email=world.alice.email, slug=world.slug, member_id=world.carol.id or 0
+            s,
+            member=get_member(s, world.alice.email),
+            slug=world.slug,
+            member_id=world.carol.id or 0,
         )
     assert "Only for tribemates" not in app.get("/stream").text
     assert app.get(f"/tribes/{world.slug}").status_code == 404

@@ -14,13 +14,14 @@ from tribe.core.kinds import Connection, DeliveryState, MembershipStatus, Networ
 from tribe.infra.db import session_scope
 from tribe.infra.models import Account, Delivery, Feed, Member, Membership, Tribe
 from tribe.members import tribes
+from tribe.members.people import get_member
 from tribe.stream.approvals import approve
 
 
 def carol_has_a_delivery(world: World) -> Delivery:
     item = world.item(world.carol, world.new_post())
     with session_scope() as s:
-        approve(s, email=world.carol.email, item_id=item)
+        approve(s, member=get_member(s, world.carol.email), item_id=item)
     with session_scope() as s:
         delivery = s.exec(select(Delivery)).one()
         s.expunge(delivery)
@@ -69,7 +70,7 @@ def test_history_says_what_went_wrong_and_offers_what_to_do(app: TestClient, wor
     failed = carol_has_a_delivery(world)
     second = world.item(world.carol, world.new_post(n=2))
     with session_scope() as s:
-        approve(s, email=world.carol.email, item_id=second)
+        approve(s, member=get_member(s, world.carol.email), item_id=second)
     with session_scope() as s:
         account = s.get(Account, failed.account_id)
         assert account is not None
@@ -140,14 +141,15 @@ def membership(slug: str, member: Member) -> Membership | None:
 
 def test_a_member_creates_a_tribe_and_becomes_its_chief(app: TestClient, world: World) -> None:
     sign_in(app, world.dave.email)
-    made = post_form(app, "/tribes", {"name": "Night Bakers", "description": "Bread"},
-                     page="/tribes")  # fmt: skip
+    made = post_form(
+        app, "/tribes", {"name": "Night Bakers", "description": "Bread"}, page="/tribes"
+    )
     assert made.headers["location"] == "/tribes/night-bakers"  # type: ignore[attr-defined]
     page = app.get("/tribes/night-bakers").text
     assert "your tribe is ready" in page
     assert "/join/" in page  # the chief's invite link
     with session_scope() as s:
-        info = tribes.tribe_info(s, email=world.dave.email, slug="night-bakers")
+        info = tribes.tribe_info(s, member=get_member(s, world.dave.email), slug="night-bakers")
     assert info.my_role == "chief"
     refused = post_form(app, "/tribes", {"name": "   "}, page="/tribes")
     assert refused.status_code == 303  # type: ignore[attr-defined]
@@ -160,13 +162,16 @@ def test_a_chief_refuses_a_request_and_removes_a_member(app: TestClient, world: 
     dave = sign_in(client_for(app), world.dave.email)
     post_form(dave, f"/tribes/{world.slug}/join", page="/tribes")
     with session_scope() as s:
-        (request,) = tribes.join_requests(s, email=world.alice.email, slug=world.slug)
+        (request,) = tribes.join_requests(
+            s, member=get_member(s, world.alice.email), slug=world.slug
+        )
     post_form(alice, f"/tribes/{world.slug}/requests/{request.id}", page=f"/tribes/{world.slug}")
     assert "refused" in alice.get(f"/tribes/{world.slug}").text
     assert membership(world.slug, world.dave) is None
 
-    post_form(alice, f"/tribes/{world.slug}/members/{world.carol.id}/remove",
-              page=f"/tribes/{world.slug}")  # fmt: skip
+    post_form(
+        alice, f"/tribes/{world.slug}/members/{world.carol.id}/remove", page=f"/tribes/{world.slug}"
+    )
     assert "removed from the tribe" in alice.get(f"/tribes/{world.slug}").text
     removed = membership(world.slug, world.carol)
     assert removed is None or removed.status != MembershipStatus.ACTIVE
@@ -186,8 +191,9 @@ def test_a_member_mutes_a_tribemate_and_leaves(app: TestClient, world: World) ->
     )
     assert '<span class="badge warn">muted</span>' not in app.get(tribe_page).text
 
-    myself = post_form(app, f"{tribe_page}/members/{world.bob.id}/mute", {"muted": "true"},
-                       page=tribe_page)  # fmt: skip
+    myself = post_form(
+        app, f"{tribe_page}/members/{world.bob.id}/mute", {"muted": "true"}, page=tribe_page
+    )
     assert myself.status_code == 303  # type: ignore[attr-defined]
     assert "that is you" in app.get(tribe_page).text
 

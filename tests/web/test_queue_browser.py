@@ -18,6 +18,7 @@ from tests.web.conftest import PASSWORD, World
 from tribe.core.kinds import Network
 from tribe.infra.db import session_scope
 from tribe.members.accounts import set_template
+from tribe.members.people import get_member
 from tribe.stream.approvals import approve
 
 
@@ -62,11 +63,15 @@ def test_queue_actions_stay_in_place_and_forms_follow_what_is_typed(
     for n in (1, 2, 3):
         item = world.item(world.bob, world.new_post(f"Post {n}", n))
         with session_scope() as s:
-            decision = approve(s, email=world.bob.email, item_id=item)
+            decision = approve(s, member=get_member(s, world.bob.email), item_id=item)
         ids.append(next(q.delivery_id for q in decision.queued if q.network == Network.MASTODON))
     with session_scope() as s:
-        set_template(s, email=world.bob.email, network="mastodon",
-                     template="{title}\n\n{url}\n\nvia {author}\n\n" + "#garden " * 30 + "{tags}")  # fmt: skip
+        set_template(
+            s,
+            member=get_member(s, world.bob.email),
+            network="mastodon",
+            template="{title}\n\n{url}\n\nvia {author}\n\n" + "#garden " * 30 + "{tags}",
+        )
 
     with cluster(tmp_path / "procs") as running:
         base = running.start_web(free_port())

@@ -22,6 +22,7 @@ from tribe.delivery.dispatch import PublishConfig, claim_due, run_claims
 from tribe.infra.db import session_scope
 from tribe.infra.models import Account, Delivery
 from tribe.members.accounts import set_template
+from tribe.members.people import get_member
 from tribe.networks.dryrun import DryRunPublisher
 from tribe.stream.approvals import approve
 from tribe.web.deps import _local
@@ -40,7 +41,7 @@ def approved(world: World, who: str, n: int) -> dict[Network, int]:
     member = getattr(world, who)
     item = world.item(member, world.new_post(f"Post {n}", n))
     with session_scope() as s:
-        decision = approve(s, email=member.email, item_id=item)
+        decision = approve(s, member=get_member(s, member.email), item_id=item)
     return {q.network: q.delivery_id for q in decision.queued}
 
 
@@ -115,8 +116,9 @@ def test_a_queued_text_is_edited_over_the_api(app: TestClient, world: World) -> 
     edited = app.post(url, headers=auth, json={"text": "Worth a read"})
     assert edited.status_code == 200, edited.text
     assert (edited.json()["text"], edited.json()["kind"]) == (
-        "Worth a read https://alice.blog/1", "post",
-    )  # fmt: skip
+        "Worth a read https://alice.blog/1",
+        "post",
+    )
     for body, status, code in [
         ({"text": "a" * 490}, 422, "invalid_input"),
         ({"text": ""}, 422, "invalid_request"),
@@ -241,9 +243,12 @@ def test_saving_a_schedule_on_the_page_retimes_what_no_longer_fits(
 ) -> None:
     ids = carol_has_three_queued(world)
     sign_in(app, world.carol.email)
-    saved = post_form(app, f"/schedule/{carols_x()}",
-                      {"mode": "slots", "slots": "mon-sun 17:00", "cap": "6", "action": "save"},
-                      page="/schedule")  # fmt: skip
+    saved = post_form(
+        app,
+        f"/schedule/{carols_x()}",
+        {"mode": "slots", "slots": "mon-sun 17:00", "cap": "6", "action": "save"},
+        page="/schedule",
+    )
     assert saved.status_code == 303  # type: ignore[attr-defined]
     assert "2 deliveries moved to the new times" in app.get("/schedule").text
     assert paris_times(ids) == ["17:00", "17:00", "17:00"]
@@ -257,8 +262,9 @@ def test_saving_a_schedule_over_the_api_says_how_many_moved(app: TestClient, wor
     saved = app.put(url, headers=api_token(world.carol.email), json={"slots": "mon-sun 17:00"})
     assert saved.status_code == 200, saved.text
     assert (saved.json()["moved"], saved.json()["message"]) == (
-        2, "2 deliveries moved to the new times",
-    )  # fmt: skip
+        2,
+        "2 deliveries moved to the new times",
+    )
     assert paris_times(ids) == ["17:00", "17:00", "17:00"]
 
 
@@ -280,9 +286,12 @@ def test_slots_are_kept_as_the_member_wrote_them(app: TestClient, world: World) 
         # Tidied (case, spaces, HH:MM in order), but their groups in their order.
         ("Sat 10:00 ; Mon-Fri 12:30, 9:00", ["sat 10:00", "mon-fri 09:00,12:30"]),
     ]:
-        post_form(app, f"/schedule/{account_id}",
-                  {"mode": "slots", "slots": written, "cap": "4", "action": "save"},
-                  page="/schedule")  # fmt: skip
+        post_form(
+            app,
+            f"/schedule/{account_id}",
+            {"mode": "slots", "slots": written, "cap": "4", "action": "save"},
+            page="/schedule",
+        )
         with session_scope() as s:
             assert s.get(Account, account_id).slots == kept  # type: ignore[union-attr]
         spec = "; ".join(kept)
@@ -304,7 +313,7 @@ def test_the_schedule_form_and_the_templates_page(app: TestClient, world: World)
     assert page.count('data-mode="interval"') == 3
     long = "{title}\n\n{url}\n\nvia {author}\n" + "#tag " * 40 + "\n{tags}"
     with session_scope() as s:
-        set_template(s, email=world.carol.email, network="mastodon", template=long)
+        set_template(s, member=get_member(s, world.carol.email), network="mastodon", template=long)
     templates = app.get("/templates").text
     assert "<h1>Templates</h1>" in templates
     assert "static/schedule.js" in templates
@@ -323,9 +332,16 @@ def test_history_says_dry_run_not_sent_with_the_text(app: TestClient, world: Wor
     with session_scope() as s:
         for row in s.exec(select(Delivery)).all():
             row.due_at = datetime.now(UTC) - timedelta(minutes=1)
-    dry = PublishConfig(dry_run=True, timeout=1.0, lease=timedelta(minutes=2), max_attempts=3,
-                        retry_base=timedelta(minutes=1), batch=50, x_daily_per_account=100,
-                        x_daily_per_app=1000)  # fmt: skip
+    dry = PublishConfig(
+        dry_run=True,
+        timeout=1.0,
+        lease=timedelta(minutes=2),
+        max_attempts=3,
+        retry_base=timedelta(minutes=1),
+        batch=50,
+        x_daily_per_account=100,
+        x_daily_per_app=1000,
+    )
     with session_scope() as s:
         claims = claim_due(s, now=datetime.now(UTC), config=dry)
     run_claims(claims, publishers=lambda n: DryRunPublisher(n.value), config=dry, vault=None)

@@ -26,6 +26,7 @@ from tribe.core.sharetext import check_template
 from tribe.infra.db import get_engine, session_scope
 from tribe.infra.models import Account
 from tribe.members import auth, tribes
+from tribe.members.people import get_member
 
 
 @pytest.mark.parametrize("template", ["{title} {url!r}", "{title:>999999999} {url}", "{url:d}"])
@@ -46,13 +47,17 @@ def test_the_template_preview_refuses_them_without_a_500(app: TestClient, world:
 
 def test_a_removed_member_cannot_come_back_with_an_old_invite(world: World) -> None:
     with session_scope() as s:
-        link = tribes.invite_token(s, keys=b.keys(), email=world.alice.email, slug=world.slug)
-        tribes.remove_member(s, email=world.alice.email, slug=world.slug, member_id=world.carol.id)  # type: ignore[arg-type]
+        link = tribes.invite_token(
+            s, keys=b.keys(), member=get_member(s, world.alice.email), slug=world.slug
+        )
+        tribes.remove_member(
+            s, member=get_member(s, world.alice.email), slug=world.slug, member_id=world.carol.id
+        )  # type: ignore[arg-type]
     with session_scope() as s, pytest.raises(LinkError, match="withdrawn"):
         tribes.accept_invite(
             s,
             keys=b.keys(),
-            email=world.carol.email,
+            member=get_member(s, world.carol.email),
             token=link,
             max_age=get_settings().TRIBE_INVITE_TTL,
         )
@@ -62,7 +67,7 @@ def test_taking_an_account_back_revokes_its_api_tokens(app: TestClient, world: W
     headers = api_token(world.bob.email)
     assert app.get("/api/v1/me", headers=headers).status_code == 200
     with session_scope() as s:
-        token = auth.reset_token(s, keys=b.keys(), email=world.bob.email)
+        token = auth.reset_token(member=get_member(s, world.bob.email), keys=b.keys())
     post_form(app, f"/reset/{token}", {"password": "taken back, at last"}, page=f"/reset/{token}")
     assert app.get("/api/v1/me", headers=headers).status_code == 401
 
@@ -85,8 +90,10 @@ def test_a_mastodon_callback_must_carry_the_attempts_state(
         planted = fake.authorize("mallory")
         refused = app.get(f"/accounts/connect/mastodon/callback?code={planted}&state=guessed")
         assert refused.status_code == 422
-        done = app.get(f"/accounts/connect/mastodon/callback?code={fake.authorize('carol')}&state={state}",
-                       follow_redirects=False)  # fmt: skip
+        done = app.get(
+            f"/accounts/connect/mastodon/callback?code={fake.authorize('carol')}&state={state}",
+            follow_redirects=False,
+        )
         assert done.status_code == 303
     with session_scope() as s:
         handles = set(s.exec(select(Account.handle).where(Account.member_id == world.carol.id)))
@@ -98,16 +105,24 @@ def test_a_huge_gap_is_a_clear_error(app: TestClient, world: World) -> None:
     sign_in(app, world.bob.email)
     with session_scope() as s:
         account_id = s.exec(select(Account.id).where(Account.member_id == world.bob.id)).first()
-    response = post_form(app, f"/schedule/{account_id}", {"mode": "interval", "every": "9" * 30,
-                         "start": "08:00", "end": "20:00", "cap": "5"}, page="/schedule")  # fmt: skip
+    response = post_form(
+        app,
+        f"/schedule/{account_id}",
+        {"mode": "interval", "every": "9" * 30, "start": "08:00", "end": "20:00", "cap": "5"},
+        page="/schedule",
+    )
     assert response.status_code == 422  # type: ignore[attr-defined]
 
 
 def test_a_failed_form_never_goes_back_to_another_site(app: TestClient, world: World) -> None:
     sign_in(app, world.bob.email)
     token = csrf(app, "/stream")
-    response = app.post("/stream/999999/skip", data={"csrf_token": token}, follow_redirects=False,
-                        headers={"Referer": "http://testserver//evil.example/x"})  # fmt: skip
+    response = app.post(
+        "/stream/999999/skip",
+        data={"csrf_token": token},
+        follow_redirects=False,
+        headers={"Referer": "http://testserver//evil.example/x"},
+    )
     assert response.status_code == 303
     assert response.headers["location"] == "/"
 
@@ -123,7 +138,9 @@ def test_reading_a_link_writes_nothing(app: TestClient, world: World) -> None:
     try:
         assert app.get("/join/forged.token.here").status_code == 410
         with session_scope() as s:
-            link = tribes.invite_token(s, keys=b.keys(), email=world.alice.email, slug=world.slug)
+            link = tribes.invite_token(
+                s, keys=b.keys(), member=get_member(s, world.alice.email), slug=world.slug
+            )
         statements.clear()
         assert app.get(f"/join/{link}").status_code == 200
         reads = list(statements)

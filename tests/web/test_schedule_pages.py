@@ -13,6 +13,7 @@ from tribe.core.kinds import ScheduleMode
 from tribe.infra.db import session_scope
 from tribe.infra.models import Account, Member
 from tribe.members.accounts import ScheduleChange, schedule_preview
+from tribe.members.people import get_member
 
 
 def bobs_x(world: World) -> Account:
@@ -62,12 +63,23 @@ def test_an_interval_schedule_and_bad_fields(app: TestClient, world: World) -> N
     }
     assert post_form(app, f"/schedule/{account.id}", fields, page="/schedule").status_code == 303  # type: ignore[attr-defined]
     changed = bobs_x(world)
-    assert (changed.schedule_mode, changed.min_gap_minutes, changed.window_start, changed.window_end) == (
-        ScheduleMode.INTERVAL, 45, "10:00", "12:00",
-    )  # fmt: skip
-    for bad, message in [({"start": "12:00", "end": "10:00"}, "must start before they end"),
-                         ({"cap": "lots"}, "whole number"), ({"every": "soon"}, "not a duration"),
-                         ({"mode": "slots", "slots": "someday 25:99"}, "")]:  # fmt: skip
+    assert (
+        changed.schedule_mode,
+        changed.min_gap_minutes,
+        changed.window_start,
+        changed.window_end,
+    ) == (
+        ScheduleMode.INTERVAL,
+        45,
+        "10:00",
+        "12:00",
+    )
+    for bad, message in [
+        ({"start": "12:00", "end": "10:00"}, "must start before they end"),
+        ({"cap": "lots"}, "whole number"),
+        ({"every": "soon"}, "not a duration"),
+        ({"mode": "slots", "slots": "someday 25:99"}, ""),
+    ]:
         response = post_form(app, f"/schedule/{account.id}", {**fields, **bad}, page="/schedule")
         assert response.status_code == 422, bad  # type: ignore[attr-defined]
         assert message in response.text  # type: ignore[attr-defined]
@@ -88,8 +100,11 @@ def test_someone_elses_schedule_is_not_found(app: TestClient, world: World) -> N
     account = bobs_x(world)
     sign_in(app, world.carol.email)
     token = csrf(app, "/schedule")
-    response = app.post(f"/schedule/{account.id}", data={"mode": "slots", "slots": "mon 01:00", "action": "save"},
-                        headers={"X-Tribe-Inplace": "1", "X-CSRF-Token": token})  # fmt: skip
+    response = app.post(
+        f"/schedule/{account.id}",
+        data={"mode": "slots", "slots": "mon 01:00", "action": "save"},
+        headers={"X-Tribe-Inplace": "1", "X-CSRF-Token": token},
+    )
     assert response.status_code == 404
     assert bobs_x(world).slots == account.slots
 
@@ -98,9 +113,14 @@ def test_the_schedule_preview_follows_slots_and_caps(world: World) -> None:
     account = bobs_x(world)
     monday = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
     with session_scope() as s:
-        times = schedule_preview(s, email=world.bob.email, account_id=account.id,  # type: ignore[arg-type]
-                                 change=ScheduleChange(slots="mon 08:00,09:00; tue 08:00", daily_cap=1),
-                                 now=monday, count=3)  # fmt: skip
+        times = schedule_preview(
+            s,
+            member=get_member(s, world.bob.email),
+            account_id=account.id,  # type: ignore[arg-type]
+            change=ScheduleChange(slots="mon 08:00,09:00; tue 08:00", daily_cap=1),
+            now=monday,
+            count=3,
+        )
     # Chicago: Monday 08:00 (cap 1 a day, so not 09:00), Tuesday 08:00; next Monday's is
     # past the 7-day horizon.
     assert [str(t).split(" —")[0] for t in times] == [

@@ -10,13 +10,13 @@ from fastapi.testclient import TestClient
 from tests import builders as b
 from tests.web.conftest import PASSWORD, World, client_for, post_form, sign_in
 from tribe.core.kinds import Network
+from tribe.delivery.placing import placement_config
 from tribe.infra.db import session_scope
 from tribe.infra.vault import process_vault
 from tribe.members import auth, tribes
 from tribe.members.accounts import add_account
 from tribe.members.people import get_member
 from tribe.networks.connect import Connected, store_connection
-from tribe.stream.approvals import approval_config
 
 
 def test_no_secret_reaches_a_page_an_api_answer_or_a_log_line(
@@ -25,15 +25,26 @@ def test_no_secret_reaches_a_page_an_api_answer_or_a_log_line(
     caplog.set_level(logging.DEBUG)
     with session_scope() as s:
         store_connection(
-            s, email=world.bob.email, vault=process_vault(), config=approval_config(),
-            connected=Connected(network=Network.MASTODON, handle="@bob@mastodon.social",
-                                credentials={"access_token": "MASTODON-ACCESS-SECRET"},
-                                remote_user_id="1", base_url="https://mastodon.social"),
-        )  # fmt: skip
-        invite = tribes.invite_token(s, keys=b.keys(), email=world.alice.email, slug=world.slug)
-        reset = auth.reset_token(s, keys=b.keys(), email=world.carol.email)
+            s,
+            member=get_member(s, world.bob.email),
+            vault=process_vault(),
+            config=placement_config(),
+            connected=Connected(
+                network=Network.MASTODON,
+                handle="@bob@mastodon.social",
+                credentials={"access_token": "MASTODON-ACCESS-SECRET"},
+                remote_user_id="1",
+                base_url="https://mastodon.social",
+            ),
+        )
+        invite = tribes.invite_token(
+            s, keys=b.keys(), member=get_member(s, world.alice.email), slug=world.slug
+        )
+        reset = auth.reset_token(member=get_member(s, world.carol.email), keys=b.keys())
         password_hash = get_member(s, world.bob.email).password_hash
-        add_account(s, email=world.bob.email, network="bluesky", handle="bob.bsky.social")
+        add_account(
+            s, member=get_member(s, world.bob.email), network="bluesky", handle="bob.bsky.social"
+        )
     world.new_post()
     bodies = []
     browser = sign_in(client_for(app), world.bob.email)
@@ -41,8 +52,18 @@ def test_no_secret_reaches_a_page_an_api_answer_or_a_log_line(
     assert session_token
     made = post_form(browser, "/settings/tokens", {"name": "script"}, page="/settings")
     secret = made.text.split('id="new-token"')[0].rsplit('value="', 1)[1].split('"')[0]  # type: ignore[attr-defined]
-    for path in ["/stream", "/queue", "/history", "/feeds", "/accounts", "/tribes",
-                 f"/tribes/{world.slug}", "/settings", "/schedule", "/templates"]:  # fmt: skip
+    for path in [
+        "/stream",
+        "/queue",
+        "/history",
+        "/feeds",
+        "/accounts",
+        "/tribes",
+        f"/tribes/{world.slug}",
+        "/settings",
+        "/schedule",
+        "/templates",
+    ]:
         page = browser.get(path)
         assert page.status_code == 200, path
         bodies.append(page.text)
@@ -52,8 +73,17 @@ def test_no_secret_reaches_a_page_an_api_answer_or_a_log_line(
     assert admin.status_code == 200
     bodies.append(admin.text)
     headers = {"Authorization": f"Bearer {secret}"}
-    for path in ["/me", "/stream", "/queue", "/history", "/feeds", "/accounts", "/tribes",
-                 f"/tribes/{world.slug}", f"/tribes/{world.slug}/members"]:  # fmt: skip
+    for path in [
+        "/me",
+        "/stream",
+        "/queue",
+        "/history",
+        "/feeds",
+        "/accounts",
+        "/tribes",
+        f"/tribes/{world.slug}",
+        f"/tribes/{world.slug}/members",
+    ]:
         answer = app.get(f"/api/v1{path}", headers=headers)
         assert answer.status_code == 200, path
         bodies.append(answer.text)

@@ -22,6 +22,7 @@ from tests.web.conftest import PASSWORD, with_password
 from tribe.infra.db import session_scope
 from tribe.infra.models import Delivery, Post, StreamItem
 from tribe.members.accounts import ScheduleChange, add_account, set_schedule
+from tribe.members.people import get_member
 from tribe.stream.items import fan_out
 
 pytestmark = marks(timeout=120, sqlite_only=True)
@@ -31,8 +32,13 @@ def publish(feed_id: int, n: int, title: str) -> int:
     """Alice's new post, fanned out as a poll would: the id of Bob's stream item."""
     now = datetime.now(UTC)
     with session_scope() as s:
-        post = Post(feed_id=feed_id, entry_key=f"k{n}", url=f"https://alice.blog/{n}",
-                    title=title, discovered_at=now - timedelta(minutes=1))  # fmt: skip
+        post = Post(
+            feed_id=feed_id,
+            entry_key=f"k{n}",
+            url=f"https://alice.blog/{n}",
+            title=title,
+            discovered_at=now - timedelta(minutes=1),
+        )
         s.add(post)
         s.flush()
         assert post.id is not None
@@ -67,8 +73,12 @@ def test_a_new_post_arrives_without_a_reload_and_is_skipped_undone_and_approved(
     with session_scope() as s:
         slug = b.tribe(s, "Night Gardeners", alice, bob).slug
         feed_id = b.feed(s, alice, "https://alice.blog/feed").id
-        add_account(s, email=bob.email, network="mastodon", handle="@bob@mastodon.social")
-        set_schedule(s, email=bob.email, change=ScheduleChange(slots="mon-sun 09:00,17:00"))
+        add_account(
+            s, member=get_member(s, bob.email), network="mastodon", handle="@bob@mastodon.social"
+        )
+        set_schedule(
+            s, member=get_member(s, bob.email), change=ScheduleChange(slots="mon-sun 09:00,17:00")
+        )
     assert feed_id is not None
     waiting_item = publish(feed_id, 1, "Already waiting")
 

@@ -16,8 +16,10 @@ from tribe.core.kinds import StreamState
 from tribe.infra.db import session_scope
 from tribe.infra.models import Preference, StreamItem
 from tribe.members import tribes
-from tribe.stream.approvals import ApprovalConfig, approve, auto_approve_pending, skip
+from tribe.members.people import get_member
+from tribe.stream.approvals import ApprovalConfig, approve, skip
 from tribe.stream.items import new_entries
+from tribe.stream.preferences import auto_approve_pending
 
 INPLACE = {"X-Tribe-Inplace": "1"}
 API = "/api/v1"
@@ -72,7 +74,7 @@ def test_new_posts_are_counted_after_the_pages_newest_item_and_only_the_members_
 
     # A decided item is no longer new.
     with session_scope() as s:
-        skip(s, email=world.bob.email, item_id=first)
+        skip(s, member=get_member(s, world.bob.email), item_id=first)
     assert bob.get(f"/stream/new?after={after}").json() == {"count": 1}
     assert carol.get("/stream/new?after=0").json() == {"count": 3}
 
@@ -123,8 +125,10 @@ def test_the_fragment_shows_the_new_items_as_the_page_does(app: TestClient, worl
 def test_new_items_come_a_page_at_a_time_oldest_first(world: World) -> None:
     ids = [world.item(world.bob, world.new_post(f"Post {n}", n)) for n in range(1, 6)]
     with session_scope() as s:
-        first = new_entries(s, email=world.bob.email, after=ids[0], limit=2)
-        rest = new_entries(s, email=world.bob.email, after=first[-1].item_id, limit=10)
+        first = new_entries(s, member=get_member(s, world.bob.email), after=ids[0], limit=2)
+        rest = new_entries(
+            s, member=get_member(s, world.bob.email), after=first[-1].item_id, limit=10
+        )
     assert [e.item_id for e in first] == ids[1:3]
     assert [e.item_id for e in rest] == ids[3:]
 
@@ -146,7 +150,7 @@ def test_the_page_gives_the_counts_its_script_keeps_up_to_date(
     assert bob.get("/static/stream.js").status_code == 200
 
     with session_scope() as s:
-        skip(s, email=world.bob.email, item_id=ids[0])
+        skip(s, member=get_member(s, world.bob.email), item_id=ids[0])
     assert waiting_of(bob.get("/stream").text) == 2
 
 
@@ -227,7 +231,12 @@ def test_a_skip_is_undone_from_the_skipped_recently_list(app: TestClient, world:
     now = datetime.now(UTC)
     with session_scope() as s:
         for n, item in enumerate(items):
-            skip(s, email=world.bob.email, item_id=item, now=now + timedelta(minutes=n))
+            skip(
+                s,
+                member=get_member(s, world.bob.email),
+                item_id=item,
+                now=now + timedelta(minutes=n),
+            )
     page = bob.get("/stream").text
     assert "Skipped recently" in page
     listed = re.findall(r'<li id="skipped-(\d+)">', page)
@@ -252,7 +261,7 @@ def test_the_skipped_list_keeps_the_last_twenty(app: TestClient, world: World) -
     items = [world.item(world.bob, world.new_post(f"Post {n}", n)) for n in range(1, 23)]
     with session_scope() as s:
         for item in items:
-            skip(s, email=world.bob.email, item_id=item)
+            skip(s, member=get_member(s, world.bob.email), item_id=item)
     page = sign_in(app, world.bob.email).get("/stream").text
     assert len(re.findall(r'<li id="skipped-(\d+)">', page)) == 20
 
@@ -260,7 +269,7 @@ def test_the_skipped_list_keeps_the_last_twenty(app: TestClient, world: World) -
 def test_an_item_too_old_to_come_back_stays_skipped(app: TestClient, world: World) -> None:
     item = world.item(world.bob, world.new_post())
     with session_scope() as s:
-        skip(s, email=world.bob.email, item_id=item)
+        skip(s, member=get_member(s, world.bob.email), item_id=item)
         row = s.get(StreamItem, item)
         assert row is not None
         row.created_at = datetime.now(UTC) - ApprovalConfig().expiry - timedelta(hours=1)
@@ -277,11 +286,11 @@ def test_an_item_whose_author_is_no_tribemate_any_more_stays_skipped(
 ) -> None:
     item = world.item(world.bob, world.new_post())
     with session_scope() as s:
-        skip(s, email=world.bob.email, item_id=item)
+        skip(s, member=get_member(s, world.bob.email), item_id=item)
     bob = sign_in(app, world.bob.email)
     assert f"skipped-{item}" in bob.get("/stream").text
     with session_scope() as s:
-        tribes.leave(s, email=world.bob.email, slug=world.slug)
+        tribes.leave(s, member=get_member(s, world.bob.email), slug=world.slug)
     assert f"skipped-{item}" not in bob.get("/stream").text
     refused = inplace_post(bob, f"/stream/{item}/unskip")
     assert refused.status_code == 409  # type: ignore[attr-defined]
@@ -293,8 +302,8 @@ def test_only_a_skip_is_undone_and_only_by_its_member(app: TestClient, world: Wo
     approved = world.item(world.bob, world.new_post("Approved", 1))
     skipped = world.item(world.bob, world.new_post("Skipped", 2))
     with session_scope() as s:
-        approve(s, email=world.bob.email, item_id=approved)
-        skip(s, email=world.bob.email, item_id=skipped)
+        approve(s, member=get_member(s, world.bob.email), item_id=approved)
+        skip(s, member=get_member(s, world.bob.email), item_id=skipped)
     bob = sign_in(app, world.bob.email)
     refused = inplace_post(bob, f"/stream/{approved}/unskip")
     assert refused.status_code == 409  # type: ignore[attr-defined]
@@ -345,9 +354,11 @@ def test_auto_approve_is_set_from_the_tribe_page_and_used_by_the_next_run(
     assert "auto-approved, at most" not in page
 
     response = post_form(
-        bob, f"{tribe_page}/members/{world.alice.id}/auto-approve",
-        {"enabled": "true", "daily_cap": "2"}, page=tribe_page,
-    )  # fmt: skip
+        bob,
+        f"{tribe_page}/members/{world.alice.id}/auto-approve",
+        {"enabled": "true", "daily_cap": "2"},
+        page=tribe_page,
+    )
     assert response.status_code == 303  # type: ignore[attr-defined]
     page = bob.get(tribe_page).text
     assert "Alice&#39;s new posts are approved for you, at most 2 a day" in page
@@ -365,8 +376,12 @@ def test_auto_approve_is_set_from_the_tribe_page_and_used_by_the_next_run(
         assert row_.state == StreamState.APPROVED
         assert row_.auto is True
 
-    post_form(bob, f"{tribe_page}/members/{world.alice.id}/auto-approve", {"daily_cap": "2"},
-              page=tribe_page)  # fmt: skip
+    post_form(
+        bob,
+        f"{tribe_page}/members/{world.alice.id}/auto-approve",
+        {"daily_cap": "2"},
+        page=tribe_page,
+    )
     page = bob.get(tribe_page).text
     assert "new posts wait for you in your stream" in page
     assert "auto-approved, at most" not in page
@@ -389,20 +404,36 @@ def test_a_bad_daily_cap_or_someone_outside_the_tribe_changes_nothing(
     bob = sign_in(app, world.bob.email)
     tribe_page = f"/tribes/{world.slug}"
     for cap in ("0", "51", "-3", "lots"):
-        post_form(bob, f"{tribe_page}/members/{world.alice.id}/auto-approve",
-                  {"enabled": "true", "daily_cap": cap}, page=tribe_page)  # fmt: skip
+        post_form(
+            bob,
+            f"{tribe_page}/members/{world.alice.id}/auto-approve",
+            {"enabled": "true", "daily_cap": cap},
+            page=tribe_page,
+        )
     assert prefs() == []
-    post_form(bob, f"{tribe_page}/members/{world.alice.id}/auto-approve",
-              {"enabled": "true", "daily_cap": "51"}, page=tribe_page)  # fmt: skip
+    post_form(
+        bob,
+        f"{tribe_page}/members/{world.alice.id}/auto-approve",
+        {"enabled": "true", "daily_cap": "51"},
+        page=tribe_page,
+    )
     assert "between 1 and 50" in bob.get(tribe_page).text
 
     dave = sign_in(client_for(app), world.dave.email)
-    outside = post_form(dave, f"{tribe_page}/members/{world.alice.id}/auto-approve",
-                        {"enabled": "true", "daily_cap": "3"}, page="/stream")  # fmt: skip
+    outside = post_form(
+        dave,
+        f"{tribe_page}/members/{world.alice.id}/auto-approve",
+        {"enabled": "true", "daily_cap": "3"},
+        page="/stream",
+    )
     assert outside.status_code in (303, 404)  # type: ignore[attr-defined]
     assert prefs() == []
-    myself = post_form(bob, f"{tribe_page}/members/{world.bob.id}/auto-approve",
-                       {"enabled": "true", "daily_cap": "3"}, page=tribe_page)  # fmt: skip
+    myself = post_form(
+        bob,
+        f"{tribe_page}/members/{world.bob.id}/auto-approve",
+        {"enabled": "true", "daily_cap": "3"},
+        page=tribe_page,
+    )
     assert myself.status_code == 303  # type: ignore[attr-defined]
     assert "that is you" in bob.get(tribe_page).text
     assert prefs() == []
@@ -417,8 +448,9 @@ def test_mute_is_offered_and_shown_on_each_tribemates_row(app: TestClient, world
         return page.split(f'id="mate-{member_id}"', 1)[1].split("</li>", 1)[0]
 
     assert ">Mute</button>" in row(world.alice.id)
-    post_form(bob, f"{tribe_page}/members/{world.alice.id}/mute", {"muted": "true"},
-              page=tribe_page)  # fmt: skip
+    post_form(
+        bob, f"{tribe_page}/members/{world.alice.id}/mute", {"muted": "true"}, page=tribe_page
+    )
     assert ">Unmute</button>" in row(world.alice.id)
     assert '<span class="badge warn">muted</span>' in row(world.alice.id)
     assert ">Mute</button>" in row(world.carol.id)

@@ -39,6 +39,7 @@ from tribe.core.errors import TooManyAttemptsError
 from tribe.infra.db import session_scope
 from tribe.infra.models import LoginFailure, Member, Membership
 from tribe.members import auth, tribes
+from tribe.members.people import get_member
 from tribe.web.app import create_app
 
 LIMITS = auth.LoginLimits(per_pair=3, per_email=8, per_address=8, per_device=3)
@@ -135,8 +136,13 @@ def test_the_browser_that_signed_in_keeps_its_way_in_while_others_are_locked_out
     )
     for n in range(limits.per_email):  # from four addresses somewhere else
         with session_scope() as s:
-            auth.authenticate(s, email="alice@example.com", password="guess guess guess",
-                              client=f"203.0.113.{n % 4}", limits=limits)  # fmt: skip
+            auth.authenticate(
+                s,
+                email="alice@example.com",
+                password="guess guess guess",
+                client=f"203.0.113.{n % 4}",
+                limits=limits,
+            )
     stranger = post_form(
         client_for(app), "/login", {"email": "alice@example.com", "password": PASSWORD}
     )
@@ -191,9 +197,10 @@ def test_a_body_over_the_limit_is_refused_before_anything_reads_it(app: TestClie
     assert api.status_code == 413  # not the 401 of a request read first
     assert api.json()["code"] == "too_large"
     form = app.post(
-        "/login", content=b"email=alice%40example.com&password=" + b"x" * limit,
+        "/login",
+        content=b"email=alice%40example.com&password=" + b"x" * limit,
         headers={"content-type": "application/x-www-form-urlencoded"},
-    )  # fmt: skip
+    )
     assert form.status_code == 413
     assert "larger than 1 MiB" in form.text
     with session_scope() as s:  # the sign-in form was never read: no failure counted
@@ -210,16 +217,19 @@ def test_a_chunked_body_is_cut_off_at_the_limit_by_the_real_server(tmp_path: Pat
     with cluster(tmp_path, TRIBE_MAX_REQUEST_BYTES=str(limit)) as running:
         base = running.start_web(free_port())
         status, body = _raw_post(
-            base, "/api/v1/feeds", b"[" + b"1," * (limit * 4) + b"1]",
+            base,
+            "/api/v1/feeds",
+            b"[" + b"1," * (limit * 4) + b"1]",
             {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-        )  # fmt: skip
+        )
         assert status == 413
         assert json.loads(body)["code"] == "too_large"
         status, _ = _raw_post(
-            base, "/login", b"x" * (limit * 4),
-            {"Content-Type": "application/x-www-form-urlencoded",
-             "Content-Length": str(limit * 4)},
-        )  # fmt: skip
+            base,
+            "/login",
+            b"x" * (limit * 4),
+            {"Content-Type": "application/x-www-form-urlencoded", "Content-Length": str(limit * 4)},
+        )
         assert status == 413
 
 
@@ -261,9 +271,11 @@ def test_slow_feeds_added_in_parallel_leave_the_app_answering(
         def add(n: int) -> tuple[int, float]:
             body = json.dumps({"url": server.url(f"/slow.xml?n={n}")}).encode()
             request = urllib.request.Request(
-                f"{base}/api/v1/feeds", data=body, method="POST",
+                f"{base}/api/v1/feeds",
+                data=body,
+                method="POST",
                 headers={"Content-Type": "application/json", **tokens[n % 3]},
-            )  # fmt: skip
+            )
             try:
                 with urllib.request.urlopen(request, timeout=60) as answer:
                     status = answer.status
@@ -331,8 +343,9 @@ def test_under_https_every_cookie_is_secure(monkeypatch: pytest.MonkeyPatch, wor
         sign_in(client, world.bob.email)
         token = csrf(client, "/stream")
         item = world.item(world.bob, world.new_post("Secure", 5))
-        response = client.post(f"/stream/{item}/skip", data={"csrf_token": token},
-                                follow_redirects=False)  # fmt: skip
+        response = client.post(
+            f"/stream/{item}/skip", data={"csrf_token": token}, follow_redirects=False
+        )
         cookies = response.headers.get_list("set-cookie")
         assert any(c.startswith("tribe_flash=") for c in cookies)
         other = TestClient(client.app, base_url="https://testserver")
@@ -378,17 +391,25 @@ def test_invite_sign_up_answers_the_same_whether_or_not_the_email_has_an_account
     app: TestClient, world: World, smtp: FakeSMTP
 ) -> None:
     with session_scope() as s:
-        link = tribes.invite_token(s, keys=b.keys(), email=world.alice.email, slug=world.slug)
+        link = tribes.invite_token(
+            s, keys=b.keys(), member=get_member(s, world.alice.email), slug=world.slug
+        )
     form = {"name": "Somebody", "timezone": "UTC"}
-    taken = post_form(client_for(app), f"/join/{link}", {**form, "email": world.dave.email},
-                      page=f"/join/{link}")  # fmt: skip
-    new = post_form(client_for(app), f"/join/{link}", {**form, "email": "erin@example.com"},
-                    page=f"/join/{link}")  # fmt: skip
+    taken = post_form(
+        client_for(app), f"/join/{link}", {**form, "email": world.dave.email}, page=f"/join/{link}"
+    )
+    new = post_form(
+        client_for(app),
+        f"/join/{link}",
+        {**form, "email": "erin@example.com"},
+        page=f"/join/{link}",
+    )
     answers = [
         re.sub(r'(data-csrf="|name="csrf_token" value=")[^"]+', r"\1TOKEN", r.text)  # type: ignore[attr-defined]
-        .replace(world.dave.email, "EMAIL").replace("erin@example.com", "EMAIL")
+        .replace(world.dave.email, "EMAIL")
+        .replace("erin@example.com", "EMAIL")
         for r in (taken, new)
-    ]  # fmt: skip
+    ]
     assert [r.status_code for r in (taken, new)] == [200, 200]  # type: ignore[attr-defined]
     assert answers[0] == answers[1]
     assert "Check your email" in answers[0]
@@ -402,15 +423,17 @@ def test_invite_sign_up_answers_the_same_whether_or_not_the_email_has_an_account
     assert erin.get(f"/join/confirm/{code}").status_code == 200  # opening it changes nothing
     with session_scope() as s:
         assert s.exec(select(Member).where(Member.email == "erin@example.com")).first() is None
-    done = post_form(erin, f"/join/confirm/{code}", {"password": PASSWORD},
-                     page=f"/join/confirm/{code}")  # fmt: skip
+    done = post_form(
+        erin, f"/join/confirm/{code}", {"password": PASSWORD}, page=f"/join/confirm/{code}"
+    )
     assert done.status_code == 303  # type: ignore[attr-defined]
     assert erin.get("/tribes").status_code == 200
     with session_scope() as s:
         member = s.exec(select(Member).where(Member.email == "erin@example.com")).one()
         assert s.exec(select(Membership).where(Membership.member_id == member.id)).one()
-    again = post_form(client_for(app), f"/join/confirm/{code}", {"password": PASSWORD},
-                      page=f"/join/{link}")  # fmt: skip
+    again = post_form(
+        client_for(app), f"/join/confirm/{code}", {"password": PASSWORD}, page=f"/join/{link}"
+    )
     assert again.status_code == 410  # type: ignore[attr-defined]
 
 
@@ -418,7 +441,9 @@ def test_invite_sign_up_mails_are_limited_per_address(
     app: TestClient, world: World, smtp: FakeSMTP
 ) -> None:
     with session_scope() as s:
-        link = tribes.invite_token(s, keys=b.keys(), email=world.alice.email, slug=world.slug)
+        link = tribes.invite_token(
+            s, keys=b.keys(), member=get_member(s, world.alice.email), slug=world.slug
+        )
     form = {"name": "Erin", "timezone": "UTC", "email": "erin@example.com"}
     statuses = [
         post_form(client_for(app), f"/join/{link}", form, page=f"/join/{link}").status_code  # type: ignore[attr-defined]
@@ -432,12 +457,20 @@ def test_a_withdrawn_invite_cannot_be_finished_by_its_emailed_link(
     app: TestClient, world: World, smtp: FakeSMTP
 ) -> None:
     with session_scope() as s:
-        link = tribes.invite_token(s, keys=b.keys(), email=world.alice.email, slug=world.slug)
-    post_form(client_for(app), f"/join/{link}", {"name": "Erin", "timezone": "UTC",
-              "email": "erin@example.com"}, page=f"/join/{link}")  # fmt: skip
+        link = tribes.invite_token(
+            s, keys=b.keys(), member=get_member(s, world.alice.email), slug=world.slug
+        )
+    post_form(
+        client_for(app),
+        f"/join/{link}",
+        {"name": "Erin", "timezone": "UTC", "email": "erin@example.com"},
+        page=f"/join/{link}",
+    )
     code = text_of(smtp.received[0]).split("/join/confirm/")[1].split()[0]
     with session_scope() as s:
-        tribes.invite_token(s, keys=b.keys(), email=world.alice.email, slug=world.slug, renew=True)
+        tribes.invite_token(
+            s, keys=b.keys(), member=get_member(s, world.alice.email), slug=world.slug, renew=True
+        )
     response = post_form(client_for(app), f"/join/confirm/{code}", {"password": PASSWORD})
     assert response.status_code == 410  # type: ignore[attr-defined]
     assert "withdrawn" in response.text  # type: ignore[attr-defined]
@@ -445,9 +478,15 @@ def test_a_withdrawn_invite_cannot_be_finished_by_its_emailed_link(
 
 def test_without_email_the_account_is_made_at_once(app: TestClient, world: World) -> None:
     with session_scope() as s:
-        link = tribes.invite_token(s, keys=b.keys(), email=world.alice.email, slug=world.slug)
+        link = tribes.invite_token(
+            s, keys=b.keys(), member=get_member(s, world.alice.email), slug=world.slug
+        )
     page = app.get(f"/join/{link}").text
     assert 'name="password"' in page
-    response = post_form(app, f"/join/{link}", {"name": "Erin", "timezone": "UTC",
-                         "email": "erin@example.com", "password": PASSWORD}, page=f"/join/{link}")  # fmt: skip
+    response = post_form(
+        app,
+        f"/join/{link}",
+        {"name": "Erin", "timezone": "UTC", "email": "erin@example.com", "password": PASSWORD},
+        page=f"/join/{link}",
+    )
     assert response.status_code == 303  # type: ignore[attr-defined]

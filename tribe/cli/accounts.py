@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from config import get_settings
 from tribe.cli.base import json_option, main, print_table
+from tribe.core.kinds import Network
+
+if TYPE_CHECKING:
+    from tribe.networks.base import Connector
 
 
 @main.group()
@@ -22,10 +28,15 @@ def account_add(email: str, network: str, handle: str, max_characters: int | Non
     """Add an account: NETWORK is x, mastodon or bluesky."""
     from tribe.infra.db import session_scope
     from tribe.members.accounts import add_account
+    from tribe.members.people import get_member
 
     with session_scope() as session:
         info = add_account(
-            session, email=email, network=network, handle=handle, max_characters=max_characters
+            session,
+            member=get_member(session, email),
+            network=network,
+            handle=handle,
+            max_characters=max_characters,
         )
     click.echo(f"added {info.network.value} account {info.handle} (#{info.id})")
 
@@ -37,9 +48,10 @@ def account_list(email: str, as_json: bool) -> None:
     """A member's accounts and their schedules."""
     from tribe.infra.db import session_scope
     from tribe.members.accounts import list_accounts
+    from tribe.members.people import get_member
 
     with session_scope() as session:
-        accounts = list_accounts(session, email=email)
+        accounts = list_accounts(session, member=get_member(session, email))
     print_table(
         accounts,
         as_json,
@@ -50,7 +62,7 @@ def account_list(email: str, as_json: bool) -> None:
 
 @account.command("connect")
 @click.argument("email")
-@click.argument("network", type=click.Choice(["x", "mastodon", "bluesky"]))
+@click.argument("network", type=click.Choice([n.value for n in Network]))
 @click.option("--instance", help="Mastodon: the server, e.g. https://mastodon.social")
 @click.option("--handle", help="Bluesky: the handle, e.g. alice.bsky.social")
 @click.option("--pds", default="https://bsky.social", show_default=True, help="Bluesky: the PDS.")
@@ -59,67 +71,46 @@ def account_connect(
     email: str, network: str, instance: str | None, handle: str | None, pds: str, oauth2: bool
 ) -> None:
     """Connect an account for real: walks the sign-in in this terminal."""
-    from tribe.core.outcomes import PublishError
-
-    try:
-        _connect_account(email, network, instance, handle, pds, oauth2)
-    except PublishError as exc:  # a network refused a sign-in step: one line, exit 1
-        raise click.ClickException(str(exc)) from None
-
-
-def _connect_account(
-    email: str, network: str, instance: str | None, handle: str | None, pds: str, oauth2: bool
-) -> None:
+    from tribe.delivery.placing import PlacementConfig
+    from tribe.infra.db import read_scope, session_scope
+    from tribe.members.people import get_member
     from tribe.networks import connect
+    from tribe.networks.base import Step
 
     settings = get_settings()
-    connect.check_member(email)
-    from tribe.infra.vault import Vault
-
-    Vault.from_settings(settings)  # no point signing in if it cannot be stored
-    timeout = settings.TRIBE_PUBLISH_TIMEOUT.total_seconds()
-    if network == "mastodon":
-        if not instance:
-            raise click.UsageError("Mastodon needs --instance, e.g. --instance mastodon.social")
-        base, app = connect.mastodon_app(instance, settings)
-        from tribe.networks.mastodon import authorize_url
-
-        url = authorize_url(base, app, redirect_uri=settings.TRIBE_MASTODON_REDIRECT_URL)
-        click.echo(f"1. Open this address, sign in and authorize tribe:\n   {url}")
-        code = click.prompt("2. Paste the authorization code it shows")
-        connected = connect.mastodon_connected(base, app, code, settings)
-    elif network == "bluesky":
-        if not handle:
-            raise click.UsageError("Bluesky needs --handle, e.g. --handle alice.bsky.social")
-        password = click.prompt(
-            "App password (Bluesky: Settings > Privacy and security > App passwords)",
-            hide_input=True,
-        )
-        connected = connect.bluesky_connected(pds, handle, password, settings)
-    else:
-        from tribe.networks.registry import x_app
-        from tribe.networks.x import oauth1_finish, oauth1_start, oauth2_finish, oauth2_start
-
-        app_keys = x_app(settings)
-        if oauth2:
-            if not settings.TRIBE_X_REDIRECT_URL:
-                raise click.UsageError(
-                    "OAuth 2.0 needs TRIBE_X_REDIRECT_URL (your X app's callback)"
-                )
-            url, state = oauth2_start(app_keys, redirect_uri=settings.TRIBE_X_REDIRECT_URL)
-            click.echo(f"1. Open this address, sign in and authorize tribe:\n   {url}")
-            answer = click.prompt("2. Paste the whole address X sent you back to")
-            credentials = oauth2_finish(app_keys, state, answer, timeout=timeout)
-        else:
-            url, state = oauth1_start(app_keys, callback="oob", timeout=timeout)
-            click.echo(f"1. Open this address, sign in and authorize tribe:\n   {url}")
-            pin = click.prompt("2. Type the PIN X shows")
-            credentials = oauth1_finish(app_keys, state, pin, timeout=timeout)
-        connected = connect.x_connected(credentials, settings)
-    info, released = connect.finish(email, connected, settings)
+    with read_scope() as session:  # no such member: say so before any sign-in step
+        member = get_member(session, email)
+        session.expunge(member)
+    flow = connect.flow(Network(network), settings)  # the one branch on the network
+    options = {"instance": instance or "", "handle": handle or "", "pds": pds}
+    begun = flow.begin(_given(flow.connector, {**options, "oauth2": "yes" if oauth2 else "no"}))
+    if isinstance(begun, Step):
+        click.echo(f"1. Open this address, sign in and authorize tribe:\n   {begun.url}")
+        begun = flow.finish(begun.state, click.prompt(f"2. {begun.ask}"))
+    with session_scope() as session:
+        info, released = connect.store_connection(
+            session, member=member, connected=begun, vault=flow.apps.vault,
+            config=PlacementConfig.from_settings(settings),
+        )  # fmt: skip
     click.echo(f"connected {info.network.value} {info.handle} (#{info.id})")
     if released:
         click.echo(f"{released} held reshare(s) queued again")
+
+
+def _given(connector: Connector, options: dict[str, str]) -> dict[str, str]:
+    """What the member gives the network's first step: the options its fields need (one
+    missing is a usage error), then its secrets, asked for without echo."""
+    for field in connector.fields:
+        if field.required and not field.secret and not options.get(field.name):
+            raise click.UsageError(
+                f"{connector.title} needs --{field.name}, e.g. --{field.name} {field.example}"
+            )
+    given = dict(options)
+    for field in connector.fields:
+        if field.secret:
+            asked = f"{field.label} ({field.hint})" if field.hint else field.label
+            given[field.name] = click.prompt(asked, hide_input=True)
+    return given
 
 
 @account.command("set")
@@ -140,12 +131,17 @@ def account_set(email: str, account_id: int, reshare: str | None, announce: bool
     """How an account reshares, and whether it announces your own posts."""
     from tribe.infra.db import session_scope
     from tribe.members.accounts import set_sharing
+    from tribe.members.people import get_member
 
     if reshare is None and announce is None:
         raise click.UsageError("say what to change: --reshare and/or --announce/--no-announce")
     with session_scope() as session:
         info = set_sharing(
-            session, email=email, account_id=account_id, reshare=reshare, announce_own=announce
+            session,
+            member=get_member(session, email),
+            account_id=account_id,
+            reshare=reshare,
+            announce_own=announce,
         )
     click.echo(f"{info.network.value} {info.handle}: reshares by {info.reshare}")
 
@@ -156,8 +152,9 @@ def account_set(email: str, account_id: int, reshare: str | None, announce: bool
 def account_disconnect(email: str, account_id: int) -> None:
     """Forget an account's credentials; its queue is held until it is connected again."""
     from tribe.infra.db import session_scope
+    from tribe.members.people import get_member
     from tribe.networks.connect import disconnect
 
     with session_scope() as session:
-        info = disconnect(session, email=email, account_id=account_id)
+        info = disconnect(session, member=get_member(session, email), account_id=account_id)
     click.echo(f"disconnected {info.network.value} {info.handle}; its queued reshares are held")

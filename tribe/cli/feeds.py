@@ -20,10 +20,15 @@ def feed() -> None:
 @click.argument("url")
 def feed_add(email: str, url: str) -> None:
     """Add a member's feed; it is fetched once to check that it is a feed."""
+    from tribe.infra.db import read_scope
     from tribe.ingest import poll_config, process_fetcher
     from tribe.ingest.feeds import add_feed
+    from tribe.members.people import get_member
 
-    added = add_feed(email=email, url=url, fetcher=process_fetcher(), config=poll_config())
+    with read_scope() as session:
+        owner_id = get_member(session, email).id
+    assert owner_id is not None
+    added = add_feed(owner_id=owner_id, url=url, fetcher=process_fetcher(), config=poll_config())
     info, first = added.info, added.first_poll
     click.echo(f"added feed #{info.id}: {info.title or info.url}")
     click.echo(f"  {first.new_posts} entries recorded, {first.announced} announced to tribemates")
@@ -38,9 +43,10 @@ def feed_list(owner: str | None, as_json: bool) -> None:
     """Feeds with their last status, error and next poll time."""
     from tribe.infra.db import session_scope
     from tribe.ingest.feeds import list_feeds
+    from tribe.members.people import get_member
 
     with session_scope() as session:
-        feeds = list_feeds(session, owner_email=owner)
+        feeds = list_feeds(session, owner=None if owner is None else get_member(session, owner))
     columns = ("id", "url", "title", "owner_email", "last_outcome", "error", "next_poll_at")
     print_table(feeds, as_json, columns, "no feeds yet")
 

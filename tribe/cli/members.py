@@ -40,12 +40,14 @@ def member_login_link(email: str, operator: bool) -> None:
     from tribe.infra.db import session_scope
     from tribe.infra.keys import keyring_for
     from tribe.members.auth import make_operator, reset_token
+    from tribe.members.people import get_member
 
     settings = get_settings()
     with session_scope() as session:
+        member = get_member(session, email)
         if operator:
-            make_operator(session, email=email)
-        token = reset_token(session, email=email, keys=keyring_for(settings))
+            make_operator(session, member=member)
+        token = reset_token(member=member, keys=keyring_for(settings))
     hours = settings.TRIBE_RESET_TTL.total_seconds() / 3600
     click.echo(f"{settings.TRIBE_BASE_URL}/reset/{token}")
     if operator:
@@ -65,10 +67,11 @@ def tribe_group() -> None:
 def tribe_create(name: str, chief: str, description: str) -> None:
     """Create a tribe; prints its slug."""
     from tribe.infra.db import session_scope
-    from tribe.members.people import create_tribe
+    from tribe.members.people import create_tribe, get_member
 
     with session_scope() as session:
-        created = create_tribe(session, name=name, chief_email=chief, description=description)
+        leader = get_member(session, chief)
+        created = create_tribe(session, name=name, chief=leader, description=description)
         click.echo(created.slug)
 
 
@@ -78,8 +81,8 @@ def tribe_create(name: str, chief: str, description: str) -> None:
 def tribe_add_member(slug: str, email: str) -> None:
     """Add a member to a tribe."""
     from tribe.infra.db import session_scope
-    from tribe.members.people import add_to_tribe
+    from tribe.members.people import add_to_tribe, get_member, get_tribe
 
     with session_scope() as session:
-        add_to_tribe(session, slug=slug, email=email)
+        add_to_tribe(session, tribe=get_tribe(session, slug), member=get_member(session, email))
     click.echo(f"{email} joined {slug}")

@@ -29,13 +29,15 @@ def queue() -> None:
 @json_option
 def queue_show(email: str, everything: bool, as_json: bool) -> None:
     """Deliveries with account, post, text, state and due time (UTC and local)."""
+    from tribe.delivery.placing import placement_config
     from tribe.delivery.queue import list_queue, member_notices
     from tribe.infra.db import session_scope
-    from tribe.stream.approvals import approval_config
+    from tribe.members.people import get_member
 
     with session_scope() as session:
-        entries = list_queue(session, email=email, everything=everything)
-        notices = member_notices(session, email=email, config=approval_config())
+        member = get_member(session, email)
+        entries = list_queue(session, member=member, everything=everything)
+        notices = member_notices(session, member=member, config=placement_config())
     columns: tuple[str, ...] = ("id", "network", "handle", "state", "due_local", "title", "text")
     if everything:  # what went out too: say which of it a dry run only logged
         columns = ("id", "network", "handle", "state", "dry_run", "due_local", "title", "text")
@@ -50,11 +52,13 @@ def queue_show(email: str, everything: bool, as_json: bool) -> None:
 @click.argument("direction", type=click.Choice(["up", "down"]))
 def queue_move(email: str, delivery_id: int, direction: str) -> None:
     """Swap a delivery's time with its neighbour's."""
-    from tribe.delivery.queue import move
+    from tribe.delivery.changes import move
     from tribe.infra.db import session_scope
+    from tribe.members.people import get_member
 
     with session_scope() as session:
-        entry = move(session, email=email, delivery_id=delivery_id, direction=direction)
+        member = get_member(session, email)
+        entry = move(session, member=member, delivery_id=delivery_id, direction=direction)
     click.echo(f"#{entry.id} now goes out {entry.due_local}")
 
 
@@ -63,12 +67,16 @@ def queue_move(email: str, delivery_id: int, direction: str) -> None:
 @click.argument("delivery_id", type=int)
 def queue_next(email: str, delivery_id: int) -> None:
     """Move a delivery to its account's next allowed time (cap and stagger still hold)."""
-    from tribe.delivery.queue import send_next
+    from tribe.delivery.changes import send_next
+    from tribe.delivery.placing import placement_config
     from tribe.infra.db import session_scope
-    from tribe.stream.approvals import approval_config
+    from tribe.members.people import get_member
 
     with session_scope() as session:
-        entry = send_next(session, email=email, delivery_id=delivery_id, config=approval_config())
+        member = get_member(session, email)
+        entry = send_next(
+            session, member=member, delivery_id=delivery_id, config=placement_config()
+        )
     click.echo(f"#{entry.id} goes out next: {entry.due_local} ({entry.reason})")
 
 
@@ -78,11 +86,13 @@ def queue_next(email: str, delivery_id: int) -> None:
 @click.argument("text")
 def queue_edit(email: str, delivery_id: int, text: str) -> None:
     """Your own words for a queued delivery (never cut: too long is refused)."""
-    from tribe.delivery.queue import edit_text
+    from tribe.delivery.changes import edit_text
     from tribe.infra.db import session_scope
+    from tribe.members.people import get_member
 
     with session_scope() as session:
-        entry = edit_text(session, email=email, delivery_id=delivery_id, text=text)
+        member = get_member(session, email)
+        entry = edit_text(session, member=member, delivery_id=delivery_id, text=text)
     click.echo(f"#{entry.id} will say: {entry.text}")
 
 
@@ -91,11 +101,12 @@ def queue_edit(email: str, delivery_id: int, text: str) -> None:
 @click.argument("delivery_id", type=int)
 def queue_cancel(email: str, delivery_id: int) -> None:
     """Cancel a queued delivery."""
-    from tribe.delivery.queue import cancel
+    from tribe.delivery.changes import cancel
     from tribe.infra.db import session_scope
+    from tribe.members.people import get_member
 
     with session_scope() as session:
-        cancel(session, email=email, delivery_id=delivery_id)
+        cancel(session, member=get_member(session, email), delivery_id=delivery_id)
     click.echo(f"cancelled #{delivery_id}")
 
 
@@ -104,11 +115,12 @@ def queue_cancel(email: str, delivery_id: int) -> None:
 @click.option("--account", "account_id", type=int, help="Only this account.")
 def queue_pause(email: str, account_id: int | None) -> None:
     """Send nothing until resumed (the whole queue, or one account)."""
-    from tribe.delivery.queue import pause
+    from tribe.delivery.changes import pause
     from tribe.infra.db import session_scope
+    from tribe.members.people import get_member
 
     with session_scope() as session:
-        pause(session, email=email, account_id=account_id)
+        pause(session, member=get_member(session, email), account_id=account_id)
     click.echo(f"account #{account_id} paused" if account_id else "queue paused")
 
 
@@ -117,13 +129,15 @@ def queue_pause(email: str, account_id: int | None) -> None:
 @click.option("--account", "account_id", type=int, help="Only this account.")
 def queue_resume(email: str, account_id: int | None) -> None:
     """Resume; deliveries whose time passed get new times (no burst)."""
-    from tribe.delivery.queue import resume
+    from tribe.delivery.changes import resume
+    from tribe.delivery.placing import placement_config
     from tribe.infra.db import session_scope
-    from tribe.stream.approvals import approval_config
+    from tribe.members.people import get_member
 
     with session_scope() as session:
+        member = get_member(session, email)
         moved, dropped = resume(
-            session, email=email, config=approval_config(), account_id=account_id
+            session, member=member, config=placement_config(), account_id=account_id
         )
     click.echo(f"queue resumed; {moved} overdue deliveries rescheduled")
     if dropped:
@@ -137,11 +151,12 @@ def queue_resume(email: str, account_id: int | None) -> None:
 @click.argument("delivery_id", type=int)
 def queue_confirm(email: str, delivery_id: int) -> None:
     """An unconfirmed delivery is on the network after all: record it as sent."""
-    from tribe.delivery.queue import confirm
+    from tribe.delivery.changes import confirm
     from tribe.infra.db import session_scope
+    from tribe.members.people import get_member
 
     with session_scope() as session:
-        confirm(session, email=email, delivery_id=delivery_id)
+        confirm(session, member=get_member(session, email), delivery_id=delivery_id)
     click.echo(f"#{delivery_id} recorded as sent")
 
 
@@ -150,10 +165,12 @@ def queue_confirm(email: str, delivery_id: int) -> None:
 @click.argument("delivery_id", type=int)
 def queue_retry(email: str, delivery_id: int) -> None:
     """Queue a failed, held or unconfirmed (and absent) delivery again."""
-    from tribe.delivery.queue import retry
+    from tribe.delivery.changes import retry
+    from tribe.delivery.placing import placement_config
     from tribe.infra.db import session_scope
-    from tribe.stream.approvals import approval_config
+    from tribe.members.people import get_member
 
     with session_scope() as session:
-        entry = retry(session, email=email, delivery_id=delivery_id, config=approval_config())
+        member = get_member(session, email)
+        entry = retry(session, member=member, delivery_id=delivery_id, config=placement_config())
     click.echo(f"#{entry.id} queued again for {entry.due_local}")

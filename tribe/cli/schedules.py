@@ -22,9 +22,10 @@ def template_set(email: str, network: str, text: str) -> None:
     """Set the member's template for one network."""
     from tribe.infra.db import session_scope
     from tribe.members.accounts import set_template
+    from tribe.members.people import get_member
 
     with session_scope() as session:
-        set_template(session, email=email, network=network, template=text)
+        set_template(session, member=get_member(session, email), network=network, template=text)
     click.echo(f"template for {network} set")
 
 
@@ -35,9 +36,10 @@ def template_show(email: str, as_json: bool) -> None:
     """The member's template for each network."""
     from tribe.infra.db import session_scope
     from tribe.members.accounts import templates_of
+    from tribe.members.people import get_member
 
     with session_scope() as session:
-        templates = templates_of(session, email=email)
+        templates = templates_of(get_member(session, email))
     if as_json:
         click.echo(json.dumps(templates, indent=2, ensure_ascii=False))
         return
@@ -57,9 +59,10 @@ def schedule_show(email: str, as_json: bool) -> None:
     """Each account's schedule, in the member's time zone."""
     from tribe.infra.db import session_scope
     from tribe.members.accounts import list_accounts
+    from tribe.members.people import get_member
 
     with session_scope() as session:
-        accounts = list_accounts(session, email=email)
+        accounts = list_accounts(session, member=get_member(session, email))
     print_table(
         accounts, as_json, ("id", "network", "handle", "paused", "schedule"), "no accounts yet"
     )
@@ -69,7 +72,7 @@ def schedule_show(email: str, as_json: bool) -> None:
 @click.argument("email")
 @click.option("--account", "account_id", type=int, help="Only this account (default: all).")
 @click.option("--slots", help='Weekly times, e.g. "mon-fri 09:00,12:30,17:00; sat 10:00".')
-@click.option("--every", help="Minimum gap in interval mode, e.g. 90m.")
+@click.option("--every", help="Minimum gap in interval mode, e.g. 90m or 1h30m (90: minutes).")
 @click.option("--between", help="Posting hours in interval mode, e.g. 08:00-21:00.")
 @click.option("--daily-cap", type=int, help="At most this many a day.")
 @click.option("--timezone", help="The member's IANA zone, e.g. Europe/Paris.")
@@ -86,22 +89,18 @@ def schedule_set(
 
     Queued deliveries that no longer fit the new schedule get the next times it allows.
     """
-    from config.settings import parse_duration
-    from tribe.core.errors import InvalidInputError
-    from tribe.core.schedule import parse_window
-    from tribe.delivery.queue import save_schedule
+    from tribe.core.schedule import parse_gap, parse_window
+    from tribe.delivery.changes import save_schedule
+    from tribe.delivery.placing import placement_config
     from tribe.infra.db import session_scope
     from tribe.members.accounts import ScheduleChange
-    from tribe.stream.approvals import approval_config
+    from tribe.members.people import get_member
 
     if not any((slots, every, between, daily_cap, timezone)):
         raise click.UsageError(
             "nothing to change: give --slots, --every/--between, --daily-cap or --timezone"
         )
-    try:
-        gap = parse_duration(every) if every else None
-    except ValueError as exc:
-        raise InvalidInputError(str(exc)) from None
+    gap = parse_gap(every) if every else None
     window = parse_window(between) if between else None
     change = ScheduleChange(
         slots=slots,
@@ -112,7 +111,11 @@ def schedule_set(
     )
     with session_scope() as session:
         saved = save_schedule(
-            session, email=email, change=change, account_id=account_id, config=approval_config()
+            session,
+            member=get_member(session, email),
+            change=change,
+            account_id=account_id,
+            config=placement_config(),
         )
     for info in saved.accounts:
         click.echo(f"{info.network.value} {info.handle}: {info.schedule}")

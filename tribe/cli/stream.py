@@ -15,16 +15,26 @@ from tribe.cli.base import json_option, main, print_table
 @json_option
 def stream(email: str, as_json: bool) -> None:
     """A member's pending stream items, newest first."""
+    from tribe.delivery.placing import placement_config
     from tribe.delivery.queue import member_notices
     from tribe.infra.db import session_scope
-    from tribe.stream.approvals import approval_config
+    from tribe.members.people import get_member
     from tribe.stream.items import pending_stream
 
     with session_scope() as session:
-        items = pending_stream(session, email=email)
-        notices = member_notices(session, email=email, config=approval_config())
-    columns = ("item_id", "post_id", "title", "author_name", "author_email", "tribes",
-               "published_at", "url")  # fmt: skip
+        member = get_member(session, email)
+        items = pending_stream(session, member=member)
+        notices = member_notices(session, member=member, config=placement_config())
+    columns = (
+        "item_id",
+        "post_id",
+        "title",
+        "author_name",
+        "author_email",
+        "tribes",
+        "published_at",
+        "url",
+    )
     print_table(items, as_json, columns, "nothing waiting in this stream")
     for notice in notices:
         click.echo(f"note: {notice}", err=True)
@@ -62,6 +72,7 @@ def _echo_decision(decision: Any) -> None:
 def approve(email: str, item_id: int | None, texts: tuple[str, ...], everything: bool) -> None:
     """Approve a stream item: it is queued on each of your accounts."""
     from tribe.infra.db import session_scope
+    from tribe.members.people import get_member
     from tribe.stream.approvals import approval_config, approve_all
     from tribe.stream.approvals import approve as approve_item
     from tribe.stream.items import pending_stream
@@ -70,10 +81,12 @@ def approve(email: str, item_id: int | None, texts: tuple[str, ...], everything:
         raise click.UsageError("give an ITEM_ID or --all")
     if everything and texts:
         raise click.UsageError("--text goes with one item, not --all")
+    config = approval_config()
     with session_scope() as session:
+        member = get_member(session, email)
         if everything:
-            ids = [i.item_id for i in pending_stream(session, email=email)]
-            outcome = approve_all(session, email=email, item_ids=ids, config=approval_config())
+            ids = [i.item_id for i in pending_stream(session, member=member)]
+            outcome = approve_all(session, member=member, item_ids=ids, config=config)
             for decision in outcome.decisions:
                 click.echo(f"approved #{decision.item_id}")
                 _echo_decision(decision)
@@ -82,7 +95,7 @@ def approve(email: str, item_id: int | None, texts: tuple[str, ...], everything:
             return
         assert item_id is not None
         decision = approve_item(
-            session, email=email, item_id=item_id, own=_parse_texts(texts), config=approval_config()
+            session, member=member, item_id=item_id, own=_parse_texts(texts), config=config
         )
     if not decision.repeated:
         click.echo(f"approved #{item_id}")
@@ -95,10 +108,11 @@ def approve(email: str, item_id: int | None, texts: tuple[str, ...], everything:
 def skip(email: str, item_id: int) -> None:
     """Skip a stream item."""
     from tribe.infra.db import session_scope
+    from tribe.members.people import get_member
     from tribe.stream.approvals import skip as skip_item
 
     with session_scope() as session:
-        decision = skip_item(session, email=email, item_id=item_id)
+        decision = skip_item(session, member=get_member(session, email), item_id=item_id)
     click.echo(
         f"item #{item_id} was already skipped" if decision.repeated else f"skipped #{item_id}"
     )
@@ -111,10 +125,12 @@ def skip(email: str, item_id: int) -> None:
 def mute(email: str, author_email: str, off: bool) -> None:
     """Stop (or, with --off, resume) a tribemate's posts reaching your stream."""
     from tribe.infra.db import session_scope
-    from tribe.stream.approvals import set_muted
+    from tribe.members.people import get_member
+    from tribe.stream.preferences import set_muted
 
     with session_scope() as session:
-        set_muted(session, email=email, author_email=author_email, muted=not off)
+        member, author = get_member(session, email), get_member(session, author_email)
+        set_muted(session, member=member, author=author, muted=not off)
     click.echo(f"{author_email} {'unmuted' if off else 'muted'} for {email}")
 
 
@@ -126,11 +142,13 @@ def mute(email: str, author_email: str, off: bool) -> None:
 def auto_approve(email: str, author_email: str, daily_cap: int, off: bool) -> None:
     """Approve a tribemate's new posts automatically (at most --daily-cap in 24 hours)."""
     from tribe.infra.db import session_scope
-    from tribe.stream.approvals import set_auto_approve
+    from tribe.members.people import get_member
+    from tribe.stream.preferences import set_auto_approve
 
     with session_scope() as session:
+        member, author = get_member(session, email), get_member(session, author_email)
         set_auto_approve(
-            session, email=email, author_email=author_email, enabled=not off, daily_cap=daily_cap
+            session, member=member, author=author, enabled=not off, daily_cap=daily_cap
         )
     state = "off" if off else f"on, at most {daily_cap} a day"
     click.echo(f"auto-approve of {author_email} for {email}: {state}")

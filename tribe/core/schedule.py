@@ -170,6 +170,26 @@ def parse_window(spec: str) -> tuple[time, time]:
     return first, last
 
 
+_GAP_PART = re.compile(r"(\d+)\s*(ms|d|h|m|s)")
+_GAP_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_gap(text: str) -> timedelta:
+    """The minimum gap of an interval schedule, as a member writes it: "90" (minutes),
+    "90m", "1h30m", "2h". The one reading of the CLI's `--every` and the schedule form's
+    gap field; its range is checked where the schedule changes."""
+    value = text.strip().lower()
+    if value.isdigit():
+        value += "m"
+    parts = _GAP_PART.findall(value)
+    if not parts or _GAP_PART.sub("", value).strip():
+        raise InvalidInputError(f"{text.strip()!r} is not a duration; write e.g. 90m or 1h30m")
+    try:
+        return timedelta(seconds=sum(int(n) * _GAP_UNITS[unit] for n, unit in parts))
+    except OverflowError:
+        raise InvalidInputError(f"{text.strip()!r} is far too long a gap") from None
+
+
 @dataclass(frozen=True)
 class Placement:
     """Where a delivery goes, and why there; `due_at` None means the queue is full.

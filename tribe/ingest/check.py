@@ -25,7 +25,8 @@ from tribe.infra.db import read_scope, session_scope
 from tribe.infra.models import Feed
 from tribe.ingest.claims import FeedClaim, claim_due_feeds, make_due_now
 from tribe.ingest.fetch import Fetcher
-from tribe.ingest.poll import PollSummary, poll_claimed_feed
+from tribe.ingest.poll import poll_claimed_feed
+from tribe.ingest.stages import PollSummary
 
 CHECK_EVERY = timedelta(minutes=1)  # the default of TRIBE_CHECK_EVERY (PollConfig)
 BUSY_RETRY = timedelta(seconds=10)  # about one fetch: a lane of the host frees by then
@@ -147,17 +148,24 @@ def _claim(
         ):
             raise NotFoundError(f"no feed #{feed_id}" + ("" if any_owner else " of yours"))
         refused = refusal(
-            last_polled_at=feed.last_polled_at, lease_until=feed.lease_until, now=now,
+            last_polled_at=feed.last_polled_at,
+            lease_until=feed.lease_until,
+            now=now,
             every=config.check_every,
-        )  # fmt: skip
+        )
         if refused is not None:
             raise refused
         baseline, host = feed.last_success_at is None, feed.host
         make_due_now(session, now=now, feed_ids=[feed_id])  # a gone feed is revived: asked for
         claims = claim_due_feeds(
-            session, now=now, limit=1, per_host=config.per_host,
-            max_in_flight=config.max_in_flight, lease=config.lease, feed_ids=[feed_id],
-        )  # fmt: skip
+            session,
+            now=now,
+            limit=1,
+            per_host=config.per_host,
+            max_in_flight=config.max_in_flight,
+            lease=config.lease,
+            feed_ids=[feed_id],
+        )
         if not claims:
             raise _why_not_claimed(session, feed_id, host, now, config)
         return claims[0], baseline

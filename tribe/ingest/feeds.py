@@ -6,17 +6,19 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
 from tribe.core.errors import ConflictError, NotFoundError
 from tribe.core.kinds import FeedStatus, PollOutcome
 from tribe.core.polling import PollConfig
 from tribe.core.urls import check_feed_url, host_of
-from tribe.infra.db import session_scope
+from tribe.infra.db import read_scope, session_scope
 from tribe.infra.models import Feed, Member
 from tribe.ingest.fetch import Fetcher
-from tribe.ingest.poll import PollSummary, fetch_and_parse, record_poll, unpolled, with_id
-from tribe.members.people import get_member
+from tribe.ingest.poll import fetch_and_parse, unpolled, with_id
+from tribe.ingest.record import record_poll
+from tribe.ingest.stages import PollSummary
 
 
 @dataclass(frozen=True)
@@ -53,15 +55,14 @@ def _ensure_new(session: Session, owner_id: int, url: str) -> Feed | None:
     return existing
 
 
-def add_feed(*, email: str, url: str, fetcher: Fetcher, config: PollConfig) -> AddedFeed:
+def add_feed(*, owner_id: int, url: str, fetcher: Fetcher, config: PollConfig) -> AddedFeed:
     """Fetch once to check it is a feed, then store it with that fetch as its first poll.
 
-    Nothing is stored when the fetch fails: the error says what is wrong with the URL.
+    Nothing is stored when the fetch fails: the error says what is wrong with the URL. It
+    takes the owner's id, not their row: no database session stays open while it fetches.
     """
     url = check_feed_url(url)
-    with session_scope() as session:
-        owner_id = get_member(session, email).id
-        assert owner_id is not None
+    with read_scope() as session:
         _ensure_new(session, owner_id, url)
     fetched = fetch_and_parse(unpolled(0, url), fetcher)
     if fetched.error is not None:
@@ -84,9 +85,8 @@ def add_feed(*, email: str, url: str, fetcher: Fetcher, config: PollConfig) -> A
         return AddedFeed(info=list_feeds(session, feed_id=feed.id)[0], first_poll=summary)
 
 
-def remove_feed(session: Session, *, email: str, feed_id: int) -> FeedInfo:
+def remove_feed(session: Session, *, member: Member, feed_id: int) -> FeedInfo:
     """Stop polling one of the member's feeds and stop listing it; its posts stay."""
-    member = get_member(session, email)
     feed = session.get(Feed, feed_id)
     if feed is None or feed.owner_id != member.id or feed.removed_at is not None:
         raise NotFoundError(f"no feed #{feed_id} of {member.email}")
@@ -96,27 +96,48 @@ def remove_feed(session: Session, *, email: str, feed_id: int) -> FeedInfo:
     return _info(feed, member.email)
 
 
+def _listed(
+    owner: Member | None, feed_id: int | None, failing_only: bool
+) -> list[ColumnElement[bool]]:
+    """SQL: the feeds not removed: all of them, one owner's, or one; only the failing."""
+    where: list[ColumnElement[bool]] = [col(Feed.removed_at).is_(None)]
+    if failing_only:
+        where.append(col(Feed.error_count) > 0)
+    if owner is not None:
+        where.append(col(Feed.owner_id) == owner.id)
+    if feed_id is not None:
+        where.append(col(Feed.id) == feed_id)
+    return where
+
+
 def list_feeds(
     session: Session,
     *,
-    owner_email: str | None = None,
+    owner: Member | None = None,
     feed_id: int | None = None,
     failing_only: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[FeedInfo]:
-    """Feeds not removed, by id: all of them, one owner's, or one."""
+    """Feeds not removed, by id: all of them, one owner's, or one (a page of them with
+    `limit` and `offset`)."""
     query = (
         select(Feed, col(Member.email))
         .join(Member, col(Member.id) == col(Feed.owner_id))
-        .where(col(Feed.removed_at).is_(None))
+        .where(*_listed(owner, feed_id, failing_only))
         .order_by(col(Feed.id))
+        .limit(limit)
+        .offset(offset)
     )
-    if failing_only:
-        query = query.where(col(Feed.error_count) > 0)
-    if owner_email is not None:
-        query = query.where(col(Feed.owner_id) == get_member(session, owner_email).id)
-    if feed_id is not None:
-        query = query.where(col(Feed.id) == feed_id)
     return [_info(feed, email) for feed, email in session.exec(query).all()]
+
+
+def count_feeds(
+    session: Session, *, owner: Member | None = None, failing_only: bool = False
+) -> int:
+    """How many feeds `list_feeds` lists in all."""
+    where = _listed(owner, None, failing_only)
+    return session.exec(select(func.count()).select_from(Feed).where(*where)).one()
 
 
 def _info(feed: Feed, owner_email: str) -> FeedInfo:

@@ -19,7 +19,8 @@ import httpx
 
 from tribe.core.errors import BlockedAddressError, FetchError, InvalidInputError
 from tribe.core.urls import check_feed_url
-from tribe.infra.netguard import AddressPolicy, GuardedTransport, deadline, guard_refusal
+from tribe.infra.netguard import AddressPolicy, deadline, guard_refusal
+from tribe.infra.transports import GuardedTransport
 
 MAX_REDIRECTS = 5
 _REDIRECTS = {301, 302, 303, 307, 308}

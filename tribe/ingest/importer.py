@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Row
 from sqlmodel import Session, col, select
 
 from tribe.core.errors import InvalidInputError, TribeError
@@ -128,6 +129,29 @@ def _ids(session: Session, model: Any, key: Any, values: Iterable[str]) -> dict[
     return {k: v for k, v in rows}
 
 
+def _new_tribes(
+    session: Session, chiefs: dict[str, int], now: datetime
+) -> Sequence[Row[int, str, int]]:
+    """Insert the tribes not there yet, each with its chief; (id, slug, chief) of each."""
+    values = [
+        {
+            "name": slug.replace("-", " ").title(),
+            "slug": slug,
+            "description": "",
+            "chief_id": chief,
+            "created_at": now,
+        }
+        for slug, chief in chiefs.items()
+    ]
+    stmt = (
+        dialect_insert(session, Tribe)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["slug"])
+        .returning(Tribe.id, Tribe.slug, Tribe.chief_id)
+    )
+    return session.execute(stmt).all()
+
+
 def import_rows(
     session: Session,
     rows: Sequence[ImportRow],
@@ -142,21 +166,15 @@ def import_rows(
         summary.members += _insert_new(
             session,
             Member,
-            [{"email": e, "display_name": n, "timezone": "UTC", "created_at": now}
-             for e, n in names.items()],
+            [
+                {"email": e, "display_name": n, "timezone": "UTC", "created_at": now}
+                for e, n in names.items()
+            ],
             ["email"],
-        )  # fmt: skip
+        )
         member_ids = _ids(session, Member, col(Member.email), names)
         chiefs = {row.tribe: member_ids[row.email] for row in reversed(chunk) if row.tribe}
-        created = session.execute(
-            dialect_insert(session, Tribe)
-            .values(
-                [{"name": slug.replace("-", " ").title(), "slug": slug, "description": "",
-                  "chief_id": chief, "created_at": now} for slug, chief in chiefs.items()]
-            )
-            .on_conflict_do_nothing(index_elements=["slug"])
-            .returning(Tribe.id, Tribe.slug, Tribe.chief_id)
-        ).all() if chiefs else []  # fmt: skip
+        created = _new_tribes(session, chiefs, now) if chiefs else []
         summary.tribes += len(created)
         summary.created_tribes += [slug for _, slug, _ in created]
         tribe_ids = _ids(session, Tribe, col(Tribe.slug), chiefs)
@@ -167,20 +185,38 @@ def import_rows(
         summary.memberships += _insert_new(
             session,
             Membership,
-            [{"tribe_id": t, "member_id": m, "status": MembershipStatus.ACTIVE, "joined_at": now,
-              "role": Role.CHIEF if chief_of.get(t) == m else Role.MEMBER}
-             for t, m in sorted(pairs)],
+            [
+                {
+                    "tribe_id": t,
+                    "member_id": m,
+                    "status": MembershipStatus.ACTIVE,
+                    "joined_at": now,
+                    "role": Role.CHIEF if chief_of.get(t) == m else Role.MEMBER,
+                }
+                for t, m in sorted(pairs)
+            ],
             ["tribe_id", "member_id"],
-        )  # fmt: skip
+        )
         feeds = {(member_ids[row.email], row.feed_url) for row in chunk if row.feed_url}
         summary.feeds += _insert_new(
             session,
             Feed,
-            [{"owner_id": owner, "url": url, "host": host_of(url), "title": "", "site_url": "",
-              "status": FeedStatus.ACTIVE, "next_poll_at": now, "error_count": 0, "created_at": now}
-             for owner, url in sorted(feeds)],
+            [
+                {
+                    "owner_id": owner,
+                    "url": url,
+                    "host": host_of(url),
+                    "title": "",
+                    "site_url": "",
+                    "status": FeedStatus.ACTIVE,
+                    "next_poll_at": now,
+                    "error_count": 0,
+                    "created_at": now,
+                }
+                for owner, url in sorted(feeds)
+            ],
             ["owner_id", "url"],
-        )  # fmt: skip
+        )
         if on_progress:
             on_progress(len(chunk))
     return summary

@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from tribe.core.kinds import DeliveryState, FeedStatus, ReshareKind
-from tribe.infra.models import Delivery, Post, StreamItem
+from tribe.infra.models import Delivery, Member, Post, StreamItem
 from tribe.ingest.check import duration_words, plural
 from tribe.ingest.feeds import FeedInfo, list_feeds
 
@@ -167,10 +167,14 @@ def recent_posts(
     for post, reach, shares, seen, first_found in rows:
         assert post.id is not None
         fate = fate_of(
-            announced=post.announced, url=post.url, published_at=post.published_at,
-            discovered_at=post.discovered_at, first_found=first_found, relinked=bool(seen),
+            announced=post.announced,
+            url=post.url,
+            published_at=post.published_at,
+            discovered_at=post.discovered_at,
+            first_found=first_found,
+            relinked=bool(seen),
             max_age=max_age,
-        )  # fmt: skip
+        )
         found.setdefault(post.feed_id, []).append(
             RecentPost(
                 id=post.id,
@@ -204,14 +208,14 @@ def next_check(*, status: FeedStatus, next_poll_at: datetime | None, now: dateti
 def feed_cards(
     session: Session,
     *,
-    owner_email: str,
+    member: Member,
     now: datetime,
     max_age: timedelta,
     feed_id: int | None = None,
 ) -> list[FeedCard]:
     """The owner's feeds (or one of them) as the Feeds page shows them, in a few queries
     however many posts they have."""
-    feeds = list_feeds(session, owner_email=owner_email, feed_id=feed_id)
+    feeds = list_feeds(session, owner=member, feed_id=feed_id)
     recent = recent_posts(session, feed_ids=[f.id for f in feeds], max_age=max_age)
     return [
         FeedCard(

@@ -93,9 +93,12 @@ def canonical_url(url: str, base: str) -> str:
     if parts.scheme not in ("http", "https"):
         return ""
     query = urlencode(
-        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-         if not _TRACKING_PARAMS.match(k)]
-    )  # fmt: skip
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _TRACKING_PARAMS.match(k)
+        ]
+    )
     url = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
     return url if len(url) <= MAX_URL_LENGTH else ""  # too long to store or to share
 

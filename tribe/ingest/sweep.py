@@ -22,7 +22,8 @@ from tribe.infra.db import session_scope
 from tribe.infra.models import Feed
 from tribe.ingest.claims import claim_due_feeds, due_filter, make_due_now
 from tribe.ingest.fetch import Fetcher
-from tribe.ingest.poll import PollSummary, poll_claimed_feed
+from tribe.ingest.poll import poll_claimed_feed
+from tribe.ingest.stages import PollSummary
 
 
 @dataclass

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from tribe.core import timefmt
@@ -14,7 +15,7 @@ from tribe.core.kinds import Connection, Network, ReshareKind, ScheduleMode
 from tribe.core.schedule import Schedule, Slot, normalise_slots, parse_slots, parse_time, upcoming
 from tribe.core.sharetext import DEFAULT_TEMPLATES, Limit, check_template, limit_for
 from tribe.infra.models import Account, Member
-from tribe.members.people import check_timezone, get_member
+from tribe.members.people import check_timezone
 
 _HANDLES = {
     Network.X: (re.compile(r"^[A-Za-z0-9_]{1,15}$"), "an X handle like @alice_writes"),
@@ -114,13 +115,12 @@ def own_account(session: Session, member: Member, account_id: int) -> Account:
 def set_sharing(
     session: Session,
     *,
-    email: str,
+    member: Member,
     account_id: int,
     reshare: str | None = None,
     announce_own: bool | None = None,
 ) -> AccountInfo:
     """How this account reshares (post or repost), and whether it announces my own posts."""
-    member = get_member(session, email)
     account = own_account(session, member, account_id)
     if reshare is not None:
         if reshare not in (ReshareKind.POST.value, ReshareKind.REPOST.value):
@@ -135,13 +135,12 @@ def set_sharing(
 def add_account(
     session: Session,
     *,
-    email: str,
+    member: Member,
     network: str,
     handle: str,
     max_characters: int | None = None,
 ) -> AccountInfo:
     """Record a member's account (connecting it for real comes with publishing)."""
-    member = get_member(session, email)
     net = check_network(network)
     value = normalize_handle(net, handle)
     exists = session.exec(
@@ -169,12 +168,23 @@ def add_account(
     return describe(account, member)
 
 
-def list_accounts(session: Session, *, email: str) -> list[AccountInfo]:
-    member = get_member(session, email)
+def list_accounts(
+    session: Session, *, member: Member, limit: int | None = None, offset: int = 0
+) -> list[AccountInfo]:
+    """The member's accounts by id (a page of them with `limit` and `offset`)."""
     accounts = session.exec(
-        select(Account).where(col(Account.member_id) == member.id).order_by(col(Account.id))
+        select(Account)
+        .where(col(Account.member_id) == member.id)
+        .order_by(col(Account.id))
+        .limit(limit)
+        .offset(offset)
     ).all()
     return [describe(a, member) for a in accounts]
+
+
+def count_accounts(session: Session, *, member: Member) -> int:
+    """How many accounts `list_accounts` lists in all."""
+    return session.exec(select(func.count()).where(col(Account.member_id) == member.id)).one()
 
 
 def member_accounts(session: Session, member: Member, *, active_only: bool = True) -> list[Account]:
@@ -250,10 +260,9 @@ def changed_schedule(current: Schedule, change: ScheduleChange) -> Schedule:
 
 
 def set_schedule(
-    session: Session, *, email: str, change: ScheduleChange, account_id: int | None = None
+    session: Session, *, member: Member, change: ScheduleChange, account_id: int | None = None
 ) -> list[AccountInfo]:
     """Change the schedule of one account, or of every account of the member."""
-    member = get_member(session, email)
     _check_change(change)
     if change.timezone is not None:
         member.timezone = check_timezone(change.timezone)
@@ -297,8 +306,7 @@ class ScheduleView:
     summary: str
 
 
-def schedule_view(session: Session, *, email: str, account_id: int) -> ScheduleView:
-    member = get_member(session, email)
+def schedule_view(session: Session, *, member: Member, account_id: int) -> ScheduleView:
     schedule = schedule_of(own_account(session, member, account_id), member)
     return ScheduleView(
         account_id=account_id,
@@ -325,12 +333,16 @@ class UpcomingTime:
 
 
 def schedule_preview(
-    session: Session, *, email: str, account_id: int, change: ScheduleChange | None = None,
-    now: datetime | None = None, count: int = 5,
-) -> list[UpcomingTime]:  # fmt: skip
+    session: Session,
+    *,
+    member: Member,
+    account_id: int,
+    change: ScheduleChange | None = None,
+    now: datetime | None = None,
+    count: int = 5,
+) -> list[UpcomingTime]:
     """The next times an account's schedule (with `change`, unsaved) allows, in the member's
     time zone, before counting what is already queued."""
-    member = get_member(session, email)
     account = own_account(session, member, account_id)
     schedule = schedule_of(account, member)
     if change is not None:
@@ -347,8 +359,7 @@ def template_for(member: Member, network: Network) -> str:
     return member.templates.get(network.value) or DEFAULT_TEMPLATES[network]
 
 
-def set_template(session: Session, *, email: str, network: str, template: str) -> str:
-    member = get_member(session, email)
+def set_template(session: Session, *, member: Member, network: str, template: str) -> str:
     net = check_network(network)
     stored = check_template(template)  # with plain newlines, whatever the edge sent
     member.templates = {**member.templates, net.value: stored}
@@ -356,6 +367,6 @@ def set_template(session: Session, *, email: str, network: str, template: str) -
     return stored
 
 
-def templates_of(session: Session, *, email: str) -> dict[str, str]:
-    member = get_member(session, email)
+def templates_of(member: Member) -> dict[str, str]:
+    """The member's template per network (the default where they set none)."""
     return {n.value: template_for(member, n) for n in Network}

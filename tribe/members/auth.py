@@ -34,7 +34,7 @@ from tribe.core.errors import (
 from tribe.infra.db import serialize
 from tribe.infra.keys import Keyring
 from tribe.infra.models import ApiToken, LoginFailure, Member, WebSession
-from tribe.members.people import add_member, get_member, normalize_email
+from tribe.members.people import add_member, normalize_email
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # argon2 would hash a megabyte; nobody's password is that long
@@ -274,9 +274,8 @@ def _token_info(token: ApiToken) -> TokenInfo:
     return TokenInfo(token.id, token.name, token.prefix, token.created_at, token.last_used_at)
 
 
-def create_token(session: Session, *, email: str, name: str) -> tuple[TokenInfo, str]:
+def create_token(session: Session, *, member: Member, name: str) -> tuple[TokenInfo, str]:
     """A new API token; the secret is returned once and never stored."""
-    member = get_member(session, email)
     label = " ".join(name.split())
     if not label or len(label) > 80:
         raise InvalidInputError("give the token a name of 1 to 80 characters")
@@ -288,8 +287,7 @@ def create_token(session: Session, *, email: str, name: str) -> tuple[TokenInfo,
     return _token_info(token), secret
 
 
-def list_tokens(session: Session, *, email: str) -> list[TokenInfo]:
-    member = get_member(session, email)
+def list_tokens(session: Session, *, member: Member) -> list[TokenInfo]:
     rows = session.exec(
         select(ApiToken)
         .where(col(ApiToken.member_id) == member.id, col(ApiToken.revoked_at).is_(None))
@@ -298,8 +296,7 @@ def list_tokens(session: Session, *, email: str) -> list[TokenInfo]:
     return [_token_info(t) for t in rows]
 
 
-def revoke_token(session: Session, *, email: str, token_id: int) -> None:
-    member = get_member(session, email)
+def revoke_token(session: Session, *, member: Member, token_id: int) -> None:
     token = session.get(ApiToken, token_id)
     if token is None or token.member_id != member.id or token.revoked_at is not None:
         raise NotFoundError(f"no API token #{token_id} of {member.email}")
@@ -363,9 +360,11 @@ def _serializer(keys: Keyring, purpose: str, at: datetime | None = None) -> URLS
     if at is None:
         return URLSafeTimedSerializer(keys.derived("links"), salt=f"tribe.{purpose}")
     return URLSafeTimedSerializer(
-        keys.derived("links"), salt=f"tribe.{purpose}", signer=_SignedAt,
+        keys.derived("links"),
+        salt=f"tribe.{purpose}",
+        signer=_SignedAt,
         signer_kwargs={"at": int(at.timestamp())},
-    )  # fmt: skip
+    )
 
 
 def sign_link(
@@ -394,9 +393,8 @@ def _password_stamp(member: Member) -> str:
     return hmac.new(b"reset", (member.password_hash or "").encode(), "sha256").hexdigest()[:16]
 
 
-def reset_token(session: Session, *, email: str, keys: Keyring) -> str:
-    """A signed link token to set `email`'s password."""
-    member = get_member(session, email)
+def reset_token(*, member: Member, keys: Keyring) -> str:
+    """A signed link token to set the member's password."""
     return sign_link(keys, "reset", {"m": member.id, "s": _password_stamp(member)})
 
 
@@ -412,9 +410,10 @@ def request_reset(
     counts against that email's sign-in limit, so nobody can flood an inbox with links."""
     address = normalize_email(email)
     count_mail_request(session, key=f"reset:{address}", limits=limits, now=now)
-    if session.exec(select(Member).where(col(Member.email) == address)).first() is None:
+    member = session.exec(select(Member).where(col(Member.email) == address)).first()
+    if member is None:
         return None
-    return reset_token(session, email=address, keys=keys)
+    return reset_token(member=member, keys=keys)
 
 
 def count_mail_request(
@@ -453,9 +452,8 @@ def reset_password(
     return member
 
 
-def make_operator(session: Session, *, email: str) -> Member:
+def make_operator(session: Session, *, member: Member) -> Member:
     """Give a member the operator's pages. Only the host's command line does this."""
-    member = get_member(session, email)
     member.is_operator = True
     session.flush()
     return member

@@ -53,6 +53,11 @@ def slugify(name: str) -> str:
 
 
 def get_member(session: Session, email: str) -> Member:
+    """The member with this email, as a row of `session`.
+
+    The edges resolve the acting member once per unit of work (the CLI its EMAIL
+    argument with this, the web app the signed-in member with `tribe.web.deps.me`) and
+    hand the row to the services, which read and change it in that same session."""
     address = normalize_email(email)
     member = session.exec(select(Member).where(col(Member.email) == address)).first()
     if member is None:
@@ -91,9 +96,8 @@ def unique_slug(session: Session, name: str) -> str:
     return slug
 
 
-def create_tribe(session: Session, *, name: str, chief_email: str, description: str = "") -> Tribe:
+def create_tribe(session: Session, *, name: str, chief: Member, description: str = "") -> Tribe:
     """Create a tribe whose chief is its first member."""
-    chief = get_member(session, chief_email)
     tribe = Tribe(
         name=check_name(name, "tribe name"),
         slug=unique_slug(session, name),
@@ -107,10 +111,8 @@ def create_tribe(session: Session, *, name: str, chief_email: str, description: 
     return tribe
 
 
-def add_to_tribe(session: Session, *, slug: str, email: str) -> Membership:
+def add_to_tribe(session: Session, *, tribe: Tribe, member: Member) -> Membership:
     """Make a member an active member of a tribe (again, if they had left)."""
-    tribe = get_tribe(session, slug)
-    member = get_member(session, email)
     membership = session.scalar(
         select(Membership).where(Membership.tribe_id == tribe.id, Membership.member_id == member.id)
     )

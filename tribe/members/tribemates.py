@@ -69,9 +69,12 @@ def item_author() -> ColumnElement[int]:
 
 
 def withdraw_unshared(
-    session: Session, *, now: datetime, member_id: int | None = None,
+    session: Session,
+    *,
+    now: datetime,
+    member_id: int | None = None,
     item_ids: Sequence[int] | None = None,
-) -> int:  # fmt: skip
+) -> int:
     """Pending items whose member and author no longer share an active tribe become
     withdrawn (kept, never deleted; a later re-join does not bring them back).
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
 from tribe.core.errors import (
@@ -35,7 +35,6 @@ from tribe.members.people import (
     add_to_tribe,
     check_name,
     check_timezone,
-    get_member,
     get_tribe,
     normalize_email,
 )
@@ -65,7 +64,9 @@ class Mate:
 
 
 @dataclass(frozen=True)
-class Request:
+class JoinRequestInfo:
+    """Someone who asked to join an open tribe, as its chief sees them."""
+
     id: int
     member_id: int
     name: str
@@ -102,11 +103,7 @@ def _chief_tribe(session: Session, member: Member, slug: str) -> Tribe:
 
 def _info(session: Session, tribe: Tribe, role: Role | None) -> TribeInfo:
     chief = session.get(Member, tribe.chief_id)
-    count = session.exec(
-        select(func.count()).where(
-            col(Membership.tribe_id) == tribe.id, col(Membership.status) == MembershipStatus.ACTIVE
-        )
-    ).one()
+    count = session.exec(select(func.count()).where(*_active_members(tribe))).one()
     return TribeInfo(
         slug=tribe.slug,
         name=tribe.name,
@@ -118,45 +115,68 @@ def _info(session: Session, tribe: Tribe, role: Role | None) -> TribeInfo:
     )
 
 
-def my_tribes(session: Session, *, email: str) -> list[TribeInfo]:
-    """The member's tribes; for the operator, every tribe."""
-    member = get_member(session, email)
-    mine = {
-        m.tribe_id: m.role
-        for m in session.exec(
-            select(Membership).where(
-                col(Membership.member_id) == member.id,
-                col(Membership.status) == MembershipStatus.ACTIVE,
-            )
-        ).all()
-    }
-    query = select(Tribe).order_by(col(Tribe.name))
-    if not member.is_operator:
-        query = query.where(col(Tribe.id).in_(list(mine)))
-    return [_info(session, t, mine.get(t.id)) for t in session.exec(query).all()]  # type: ignore[arg-type]
+def _mine(member: Member) -> list[ColumnElement[bool]]:
+    """SQL: the member's active memberships."""
+    return [
+        col(Membership.member_id) == member.id,
+        col(Membership.status) == MembershipStatus.ACTIVE,
+    ]
 
 
-def open_tribes(session: Session, *, email: str) -> list[TribeInfo]:
+def _seen_by(member: Member) -> list[ColumnElement[bool]]:
+    """SQL: the tribes the member sees: their own; the operator, every tribe."""
+    if member.is_operator:
+        return []
+    return [col(Tribe.id).in_(select(col(Membership.tribe_id)).where(*_mine(member)))]
+
+
+def my_tribes(
+    session: Session, *, member: Member, limit: int | None = None, offset: int = 0
+) -> list[TribeInfo]:
+    """The member's tribes by name; for the operator, every tribe (a page of them with
+    `limit` and `offset`)."""
+    roles = {m.tribe_id: m.role for m in session.exec(select(Membership).where(*_mine(member)))}
+    rows = session.exec(
+        select(Tribe)
+        .where(*_seen_by(member))
+        .order_by(col(Tribe.name), col(Tribe.id))
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [_info(session, t, roles.get(t.id or 0)) for t in rows]
+
+
+def count_my_tribes(session: Session, *, member: Member) -> int:
+    """How many tribes `my_tribes` lists in all."""
+    return session.exec(select(func.count()).select_from(Tribe).where(*_seen_by(member))).one()
+
+
+def open_tribes(session: Session, *, member: Member) -> list[TribeInfo]:
     """Open tribes the member is not in: they can ask to join."""
-    member = get_member(session, email)
-    mine = select(col(Membership.tribe_id)).where(
-        col(Membership.member_id) == member.id, col(Membership.status) == MembershipStatus.ACTIVE
-    )
+    mine = select(col(Membership.tribe_id)).where(*_mine(member))
     rows = session.exec(
         select(Tribe).where(col(Tribe.is_open), col(Tribe.id).not_in(mine)).order_by(Tribe.name)
     ).all()
     return [_info(session, t, None) for t in rows]
 
 
-def tribe_info(session: Session, *, email: str, slug: str) -> TribeInfo:
-    member = get_member(session, email)
+def tribe_info(session: Session, *, member: Member, slug: str) -> TribeInfo:
     tribe, membership = _visible_tribe(session, member, slug)
     return _info(session, tribe, membership.role if membership else None)
 
 
-def mates(session: Session, *, email: str, slug: str) -> list[Mate]:
-    """The tribe's active members with their roles, chief first."""
-    member = get_member(session, email)
+def _active_members(tribe: Tribe) -> list[ColumnElement[bool]]:
+    return [
+        col(Membership.tribe_id) == tribe.id,
+        col(Membership.status) == MembershipStatus.ACTIVE,
+    ]
+
+
+def mates(
+    session: Session, *, member: Member, slug: str, limit: int | None = None, offset: int = 0
+) -> list[Mate]:
+    """The tribe's active members with their roles, chief first (a page of them with
+    `limit` and `offset`)."""
     tribe, _ = _visible_tribe(session, member, slug)
     muted = set(
         session.exec(
@@ -168,34 +188,40 @@ def mates(session: Session, *, email: str, slug: str) -> list[Mate]:
     rows = session.exec(
         select(Membership, Member)
         .join(Member, col(Member.id) == col(Membership.member_id))
-        .where(
-            col(Membership.tribe_id) == tribe.id, col(Membership.status) == MembershipStatus.ACTIVE
-        )
-        .order_by(col(Membership.role), col(Member.display_name))
+        .where(*_active_members(tribe))
+        .order_by(col(Membership.role), col(Member.display_name), col(Member.id))
+        .limit(limit)
+        .offset(offset)
     ).all()
     return [
-        Mate(member_id=m.id, name=m.display_name, role=ms.role, muted=m.id in muted)  # type: ignore[arg-type]
+        Mate(member_id=m.id or 0, name=m.display_name, role=ms.role, muted=m.id in muted)
         for ms, m in rows
     ]
 
 
-def mate(session: Session, *, email: str, slug: str, member_id: int) -> Member:
+def count_mates(session: Session, *, member: Member, slug: str) -> int:
+    """How many active members the tribe has (as `mates` lists them)."""
+    tribe, _ = _visible_tribe(session, member, slug)
+    return session.exec(select(func.count()).where(*_active_members(tribe))).one()
+
+
+def mate(session: Session, *, member: Member, slug: str, member_id: int) -> Member:
     """A tribemate by id, only within a tribe the asking member can see."""
-    found = next(
-        (m for m in mates(session, email=email, slug=slug) if m.member_id == member_id), None
-    )
-    if found is None:
+    tribe, _ = _visible_tribe(session, member, slug)
+    found = session.get(Member, member_id)
+    if found is None or _membership(session, tribe, found) is None:
         raise NotFoundError(f"no member #{member_id} in {slug}")
-    member = session.get(Member, member_id)
-    assert member is not None
-    return member
+    return found
 
 
 def update_tribe(
-    session: Session, *, email: str, slug: str, description: str | None = None,
+    session: Session,
+    *,
+    member: Member,
+    slug: str,
+    description: str | None = None,
     is_open: bool | None = None,
-) -> TribeInfo:  # fmt: skip
-    member = get_member(session, email)
+) -> TribeInfo:
     tribe = _chief_tribe(session, member, slug)
     if description is not None:
         if len(description.strip()) > 2000:
@@ -219,26 +245,26 @@ class Invite:
     expires_at: datetime
 
 
-def invite(session: Session, *, email: str, slug: str, keys: Keyring, ttl: timedelta) -> Invite:
+def invite(session: Session, *, member: Member, slug: str, keys: Keyring, ttl: timedelta) -> Invite:
     """The chief's current invite link (reading only: it is signed as made when it was
     last renewed, so every look shows the same link)."""
-    tribe = _chief_tribe(session, get_member(session, email), slug)
+    tribe = _chief_tribe(session, member, slug)
     payload = {"t": tribe.id, "e": tribe.invite_epoch}
     token = sign_link(keys, INVITE, payload, issued_at=tribe.invite_issued_at)
     return Invite(token, tribe.invite_issued_at, tribe.invite_issued_at + ttl)
 
 
 def invite_token(
-    session: Session, *, email: str, slug: str, keys: Keyring, renew: bool = False
+    session: Session, *, member: Member, slug: str, keys: Keyring, renew: bool = False
 ) -> str:
     """The chief's invite link token; `renew` makes a new one and revokes every link
     handed out before."""
     if renew:
-        tribe = _chief_tribe(session, get_member(session, email), slug)
+        tribe = _chief_tribe(session, member, slug)
         tribe.invite_epoch += 1
         tribe.invite_issued_at = datetime.now(UTC)
         session.flush()
-    return invite(session, email=email, slug=slug, keys=keys, ttl=timedelta(0)).token
+    return invite(session, member=member, slug=slug, keys=keys, ttl=timedelta(0)).token
 
 
 def invited_tribe(session: Session, *, token: str, keys: Keyring, max_age: timedelta) -> Tribe:
@@ -255,21 +281,27 @@ def invited_info(session: Session, *, token: str, keys: Keyring, max_age: timede
 
 
 def accept_invite(
-    session: Session, *, email: str, token: str, keys: Keyring, max_age: timedelta
+    session: Session, *, member: Member, token: str, keys: Keyring, max_age: timedelta
 ) -> Tribe:
     """A signed-in member joins the tribe of an invite link."""
     tribe = invited_tribe(session, token=token, keys=keys, max_age=max_age)
-    member = get_member(session, email)
     if _membership(session, tribe, member) is None:
-        add_to_tribe(session, slug=tribe.slug, email=member.email)
+        add_to_tribe(session, tribe=tribe, member=member)
     _drop_request(session, tribe, member)
     return tribe
 
 
 def sign_up(
-    session: Session, *, token: str, keys: Keyring, max_age: timedelta, email: str,
-    display_name: str, timezone: str, password: str,
-) -> tuple[Member, Tribe]:  # fmt: skip
+    session: Session,
+    *,
+    token: str,
+    keys: Keyring,
+    max_age: timedelta,
+    email: str,
+    display_name: str,
+    timezone: str,
+    password: str,
+) -> tuple[Member, Tribe]:
     """A newcomer makes an account through an invite link and joins its tribe."""
     tribe = invited_tribe(session, token=token, keys=keys, max_age=max_age)
     check_password(password)
@@ -281,7 +313,7 @@ def sign_up(
             "an account with this email exists: sign in, then open the invite link again"
         ) from exc
     set_password(session, member, password)
-    add_to_tribe(session, slug=tribe.slug, email=member.email)
+    add_to_tribe(session, tribe=tribe, member=member)
     return member, tribe
 
 
@@ -300,9 +332,16 @@ class SignUpMail:
 
 
 def request_sign_up(
-    session: Session, *, token: str, keys: Keyring, max_age: timedelta, email: str,
-    display_name: str, timezone: str, limits: LoginLimits,
-) -> SignUpMail:  # fmt: skip
+    session: Session,
+    *,
+    token: str,
+    keys: Keyring,
+    max_age: timedelta,
+    email: str,
+    display_name: str,
+    timezone: str,
+    limits: LoginLimits,
+) -> SignUpMail:
     """Check the form and say what to email; nothing is stored but the request's count
     (one address cannot be flooded with links)."""
     tribe = invited_tribe(session, token=token, keys=keys, max_age=max_age)
@@ -332,23 +371,24 @@ def confirm_sign_up(
     check_password(password)
     try:
         member = add_member(
-            session, email=str(payload.get("m")), display_name=str(payload.get("n")),
+            session,
+            email=str(payload.get("m")),
+            display_name=str(payload.get("n")),
             timezone=str(payload.get("z")),
-        )  # fmt: skip
+        )
     except ConflictError as exc:
         raise LinkError(
             "this link was already used: sign in, then open the invite link again"
         ) from exc
     set_password(session, member, password)
-    add_to_tribe(session, slug=tribe.slug, email=member.email)
+    add_to_tribe(session, tribe=tribe, member=member)
     return member, tribe
 
 
 # Join requests (open tribes)
 
 
-def request_to_join(session: Session, *, email: str, slug: str, message: str = "") -> None:
-    member = get_member(session, email)
+def request_to_join(session: Session, *, member: Member, slug: str, message: str = "") -> None:
     tribe = get_tribe(session, slug)
     if not tribe.is_open:
         raise NotFoundError(f"no open tribe with the slug {slug!r}")
@@ -368,8 +408,8 @@ def request_to_join(session: Session, *, email: str, slug: str, message: str = "
         session.flush()
 
 
-def join_requests(session: Session, *, email: str, slug: str) -> list[Request]:
-    tribe = _chief_tribe(session, get_member(session, email), slug)
+def join_requests(session: Session, *, member: Member, slug: str) -> list[JoinRequestInfo]:
+    tribe = _chief_tribe(session, member, slug)
     rows = session.exec(
         select(JoinRequest, Member)
         .join(Member, col(Member.id) == col(JoinRequest.member_id))
@@ -377,22 +417,22 @@ def join_requests(session: Session, *, email: str, slug: str) -> list[Request]:
         .order_by(col(JoinRequest.id))
     ).all()
     return [
-        Request(r.id, m.id, m.display_name, m.email, r.message, r.created_at)  # type: ignore[arg-type]
+        JoinRequestInfo(r.id or 0, m.id or 0, m.display_name, m.email, r.message, r.created_at)
         for r, m in rows
     ]
 
 
 def decide_request(
-    session: Session, *, email: str, slug: str, request_id: int, accept: bool
+    session: Session, *, member: Member, slug: str, request_id: int, accept: bool
 ) -> None:
-    tribe = _chief_tribe(session, get_member(session, email), slug)
+    tribe = _chief_tribe(session, member, slug)
     request = session.get(JoinRequest, request_id)
     if request is None or request.tribe_id != tribe.id:
         raise NotFoundError(f"no join request #{request_id} for {tribe.slug}")
     newcomer = session.get(Member, request.member_id)
     assert newcomer is not None
     if accept and _membership(session, tribe, newcomer) is None:
-        add_to_tribe(session, slug=tribe.slug, email=newcomer.email)
+        add_to_tribe(session, tribe=tribe, member=newcomer)
     session.delete(request)
     session.flush()
 
@@ -420,8 +460,7 @@ def _part(session: Session, membership: Membership, now: datetime | None) -> Non
     withdraw_unshared(session, now=now or datetime.now(UTC), member_id=membership.member_id)
 
 
-def leave(session: Session, *, email: str, slug: str, now: datetime | None = None) -> None:
-    member = get_member(session, email)
+def leave(session: Session, *, member: Member, slug: str, now: datetime | None = None) -> None:
     tribe, membership = _visible_tribe(session, member, slug)
     if membership is None:
         raise NotFoundError(f"you are not a member of {tribe.slug}")
@@ -431,13 +470,13 @@ def leave(session: Session, *, email: str, slug: str, now: datetime | None = Non
 
 
 def remove_member(
-    session: Session, *, email: str, slug: str, member_id: int, now: datetime | None = None
+    session: Session, *, member: Member, slug: str, member_id: int, now: datetime | None = None
 ) -> None:
-    chief = get_member(session, email)
-    tribe = _chief_tribe(session, chief, slug)
-    if member_id == chief.id:
+    """The chief (`member`) removes tribemate #`member_id`."""
+    tribe = _chief_tribe(session, member, slug)
+    if member_id == member.id:
         raise ConflictError("the chief cannot remove themselves; hand the role over first")
-    target = mate(session, email=email, slug=slug, member_id=member_id)
+    target = mate(session, member=member, slug=slug, member_id=member_id)
     membership = _membership(session, tribe, target)
     assert membership is not None
     # Whoever was removed may still hold an invite link: every link handed out stops.
@@ -445,13 +484,13 @@ def remove_member(
     _part(session, membership, now)
 
 
-def hand_over(session: Session, *, email: str, slug: str, member_id: int) -> None:
-    chief = get_member(session, email)
-    tribe = _chief_tribe(session, chief, slug)
-    target = mate(session, email=email, slug=slug, member_id=member_id)
-    if target.id == chief.id:
+def hand_over(session: Session, *, member: Member, slug: str, member_id: int) -> None:
+    """The chief (`member`) hands the role to tribemate #`member_id`."""
+    tribe = _chief_tribe(session, member, slug)
+    target = mate(session, member=member, slug=slug, member_id=member_id)
+    if target.id == member.id:
         raise ConflictError("you are already the chief")
-    new, old = _membership(session, tribe, target), _membership(session, tribe, chief)
+    new, old = _membership(session, tribe, target), _membership(session, tribe, member)
     assert new is not None
     assert old is not None
     assert target.id is not None

@@ -16,37 +16,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, func, update
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from config import Settings
-from tribe.core.errors import ConflictError, InvalidInputError, NotFoundError, TribeError
-from tribe.core.kinds import DeliveryState, Network, ReshareKind, StreamState
-from tribe.core.schedule import Placement, place
-from tribe.core.sharetext import ShareInput, check_own_text, check_template, fit, limit_for
-from tribe.infra.db import serialize
-from tribe.infra.models import Account, Delivery, Feed, Member, Post, Preference, StreamItem
+from config import Settings, get_settings
+from tribe.core.errors import ConflictError, InvalidInputError, TribeError
+from tribe.core.kinds import Network, ReshareKind, StreamState
+from tribe.delivery.placing import PlacementConfig, schedule_delivery
+from tribe.infra.models import Account, Delivery, Feed, Member, Post, StreamItem
 from tribe.members.accounts import (
-    check_network,
-    limit_of,
     member_accounts,
     mention,
-    schedule_of,
-    template_for,
 )
-from tribe.members.people import get_member
-from tribe.members.tribemates import item_author, shares_a_tribe, still_share_a_tribe
+from tribe.members.tribemates import still_share_a_tribe
+from tribe.stream.items import own_item
+from tribe.stream.texts import share_texts
 
 log = logging.getLogger("tribe.approvals")
-
-# States in which a delivery holds its time in the account's schedule.
-HOLDS_TIME = (
-    DeliveryState.QUEUED,
-    DeliveryState.SENDING,
-    DeliveryState.SENT,
-    DeliveryState.UNCONFIRMED,
-    DeliveryState.HELD,
-)
 
 
 class QueueFullError(ConflictError):
@@ -59,9 +45,10 @@ class WithdrawnError(ConflictError):
 
 
 @dataclass(frozen=True)
-class ApprovalConfig:
-    stagger: timedelta = timedelta(minutes=20)
-    horizon: timedelta = timedelta(days=7)
+class ApprovalConfig(PlacementConfig):
+    """What deciding on the stream needs: where an approval places its deliveries (the
+    `PlacementConfig` it is), and how long an item waits in a stream for a decision."""
+
     expiry: timedelta = timedelta(days=5)
 
     @classmethod
@@ -74,8 +61,6 @@ class ApprovalConfig:
 
 
 def approval_config() -> ApprovalConfig:
-    from config import get_settings
-
     return ApprovalConfig.from_settings(get_settings())
 
 
@@ -101,13 +86,6 @@ class Decision:
     repeated: bool = False  # this decision had already been made
 
 
-def _item(session: Session, member: Member, item_id: int) -> StreamItem:
-    item = session.get(StreamItem, item_id)
-    if item is None or item.member_id != member.id:
-        raise NotFoundError(f"no stream item #{item_id} for {member.email}")
-    return item
-
-
 def _queued(delivery: Delivery, account: Account, *, new: bool = True) -> Queued:
     assert delivery.id is not None
     return Queued(
@@ -131,207 +109,6 @@ def _existing(session: Session, item: StreamItem) -> tuple[Queued, ...]:
     return tuple(_queued(d, a, new=False) for d, a in rows)
 
 
-def _author_name(session: Session, post: Post, network: Network) -> str:
-    """The author's handle on the network when they have an account there, else their name."""
-    feed = session.get(Feed, post.feed_id)
-    assert feed is not None
-    account = session.exec(
-        select(Account).where(
-            col(Account.member_id) == feed.owner_id,
-            col(Account.network) == network,
-            col(Account.active).is_(True),
-        )
-    ).first()
-    if account is not None:
-        return mention(account)
-    author = session.get(Member, feed.owner_id)
-    assert author is not None
-    return author.display_name
-
-
-def share_texts(
-    session: Session, member: Member, post: Post, accounts: list[Account],
-    own: Mapping[Network, str],
-) -> dict[int, str]:  # fmt: skip
-    """The text each account would post: the member's own words, or their template."""
-    texts: dict[int, str] = {}
-    for account in accounts:
-        limit = limit_of(account)
-        if account.network in own:
-            texts[account.id] = check_own_text(own[account.network], post.url, limit)  # type: ignore[index]
-        else:
-            data = ShareInput(
-                title=post.title or post.url,
-                url=post.url,
-                author=_author_name(session, post, account.network),
-                categories=tuple(post.categories),
-            )
-            texts[account.id] = fit(template_for(member, account.network), data, limit)  # type: ignore[index]
-    return texts
-
-
-@dataclass(frozen=True)
-class Preview:
-    """What one account would post for a stream item, and the limit its text must fit."""
-
-    account_id: int
-    network: Network
-    handle: str
-    text: str
-    maximum: int
-    url_cost: int | None
-
-
-def previews(session: Session, *, email: str, item_ids: list[int]) -> dict[int, list[Preview]]:
-    """For each of the member's items, the text each active account would post as is."""
-    member = get_member(session, email)
-    accounts = member_accounts(session, member)
-    result: dict[int, list[Preview]] = {}
-    for item_id in item_ids:
-        item = _item(session, member, item_id)
-        post = session.get(Post, item.post_id)
-        assert post is not None
-        texts = share_texts(session, member, post, accounts, {})
-        result[item_id] = [
-            Preview(
-                account_id=a.id,  # type: ignore[arg-type]
-                network=a.network,
-                handle=mention(a),
-                text=texts[a.id],  # type: ignore[index]
-                maximum=limit_of(a).maximum,
-                url_cost=limit_of(a).url_cost,
-            )
-            for a in accounts
-        ]
-    return result
-
-
-def edited_texts(
-    session: Session, *, email: str, item_id: int, given: dict[Network, str | None]
-) -> dict[Network, str]:
-    """Of the texts a member sent back for an item, those they changed: a text that reads
-    as what tribe would post anyway (spacing aside) is not their own words, so it keeps
-    following their template."""
-    texts = {n: t.strip() for n, t in given.items() if t and t.strip()}
-    if not texts:
-        return {}
-    as_is = {p.network: p.text for p in previews(session, email=email, item_ids=[item_id])[item_id]}
-    return {
-        n: t for n, t in texts.items() if " ".join(t.split()) != " ".join(as_is.get(n, "").split())
-    }
-
-
-SAMPLE = ShareInput(
-    title="Ten things I learned growing tomatoes on a balcony",
-    url="https://blog.example/2026/tomatoes",
-    author="Alice",
-    categories=("Gardening", "Balcony"),
-)
-
-
-def template_preview(session: Session, *, email: str, network: str, template: str) -> str:
-    """`template` filled in for the newest post in the member's stream (a sample post when
-    there is none yet), fitted to the member's account on that network."""
-    member = get_member(session, email)
-    net = check_network(network)
-    check_template(template)
-    post = session.exec(
-        select(Post)
-        .join(StreamItem, col(StreamItem.post_id) == col(Post.id))
-        .where(
-            col(StreamItem.member_id) == member.id,
-            shares_a_tribe(col(StreamItem.member_id), item_author()),
-        )
-        .order_by(col(StreamItem.id).desc())
-    ).first()
-    account = next((a for a in member_accounts(session, member) if a.network == net), None)
-    limit = limit_of(account) if account else limit_for(net)
-    data = SAMPLE
-    if post is not None:
-        data = ShareInput(
-            title=post.title or post.url, url=post.url, author=_author_name(session, post, net),
-            categories=tuple(post.categories),
-        )  # fmt: skip
-    return fit(template, data, limit)
-
-
-def _times(session: Session, *conditions: object) -> list[datetime]:
-    return list(
-        session.exec(
-            select(col(Delivery.due_at))
-            .join(Account, col(Account.id) == col(Delivery.account_id))
-            .where(col(Delivery.state).in_(HOLDS_TIME), *conditions)  # type: ignore[arg-type]
-        ).all()
-    )
-
-
-def find_time(
-    session: Session,
-    *,
-    account: Account,
-    member: Member,
-    post: Post,
-    now: datetime,
-    config: ApprovalConfig,
-    ignore: int | None = None,
-) -> Placement:
-    """The next time this account may share this post (`ignore`: a delivery being moved)."""
-    serialize(session, f"tribe.queue.{account.id}")
-    serialize(session, f"tribe.post.{post.id}.{account.network.value}")
-    schedule = schedule_of(account, member)
-    recent = now - max(timedelta(days=2), schedule.min_gap)
-    others = [col(Delivery.id) != ignore] if ignore is not None else []
-    taken = _times(
-        session, col(Delivery.account_id) == account.id, col(Delivery.due_at) >= recent, *others
-    )
-    avoid = _times(
-        session,
-        col(Delivery.post_id) == post.id,
-        col(Account.network) == account.network,
-        col(Account.id) != account.id,
-    )
-    return place(
-        schedule, now=now, taken=taken, avoid=avoid, stagger=config.stagger, horizon=config.horizon
-    )
-
-
-def schedule_delivery(
-    session: Session,
-    *,
-    account: Account,
-    member: Member,
-    post: Post,
-    item: StreamItem | None,
-    text: str,
-    now: datetime,
-    config: ApprovalConfig,
-    kind: ReshareKind | None = None,
-) -> Delivery | str:
-    """Place one delivery; returns it, or the reason there was no room.
-
-    Its kind is the account's choice (post or repost) unless given (an announcement).
-    """
-    placement = find_time(
-        session, account=account, member=member, post=post, now=now, config=config
-    )
-    if placement.due_at is None:
-        return placement.reason
-    delivery = Delivery(
-        account_id=account.id,  # type: ignore[arg-type]
-        post_id=post.id,  # type: ignore[arg-type]
-        stream_item_id=item.id if item else None,
-        text=text,
-        due_at=placement.due_at,
-        reason=placement.reason,
-        created_at=now,
-        updated_at=now,
-        kind=kind or account.reshare,
-    )
-    session.add(delivery)
-    session.flush()
-    return delivery
-
-
 def _withdrawn_error(
     session: Session,
     item: StreamItem,
@@ -349,7 +126,7 @@ def _withdrawn_error(
 def approve(
     session: Session,
     *,
-    email: str,
+    member: Member,
     item_id: int,
     own: Mapping[Network, str] | None = None,
     now: datetime | None = None,
@@ -364,8 +141,7 @@ def approve(
     now = now or datetime.now(UTC)
     config = config or ApprovalConfig()
     own = own or {}
-    member = get_member(session, email)
-    item = _item(session, member, item_id)
+    item = own_item(session, member=member, item_id=item_id)
     if item.state == StreamState.APPROVED:
         return Decision(item_id, item.state, _existing(session, item), repeated=True)
     if item.state == StreamState.WITHDRAWN:
@@ -404,9 +180,15 @@ def approve(
             queued.append(_queued(already, account, new=False))
             continue
         placed = schedule_delivery(
-            session, account=account, member=member, post=post, item=item,
-            text=texts[account.id], now=now, config=config,  # type: ignore[index]
-        )  # fmt: skip
+            session,
+            account=account,
+            member=member,
+            post=post,
+            item=item,
+            text=texts[account.id],  # type: ignore[index]
+            now=now,
+            config=config,
+        )
         if isinstance(placed, str):
             full.append(f"{account.network.value} {mention(account)}: {placed}")
         else:
@@ -420,9 +202,10 @@ def approve(
     return Decision(item_id, item.state, tuple(queued), tuple(full))
 
 
-def skip(session: Session, *, email: str, item_id: int, now: datetime | None = None) -> Decision:
-    member = get_member(session, email)
-    item = _item(session, member, item_id)
+def skip(
+    session: Session, *, member: Member, item_id: int, now: datetime | None = None
+) -> Decision:
+    item = own_item(session, member=member, item_id=item_id)
     if item.state == StreamState.SKIPPED:
         return Decision(item_id, item.state, repeated=True)
     if item.state == StreamState.WITHDRAWN:
@@ -437,7 +220,7 @@ def skip(session: Session, *, email: str, item_id: int, now: datetime | None = N
 def unskip(
     session: Session,
     *,
-    email: str,
+    member: Member,
     item_id: int,
     now: datetime | None = None,
     config: ApprovalConfig | None = None,
@@ -450,8 +233,7 @@ def unskip(
     """
     now = now or datetime.now(UTC)
     config = config or ApprovalConfig()
-    member = get_member(session, email)
-    item = _item(session, member, item_id)
+    item = own_item(session, member=member, item_id=item_id)
     if item.state == StreamState.PENDING:
         return Decision(item_id, item.state, repeated=True)
     if item.state == StreamState.WITHDRAWN:
@@ -482,14 +264,21 @@ class BatchOutcome:
     errors: tuple[str, ...]
 
 
-def _try_approve(
-    session: Session, *, email: str, item_id: int, now: datetime | None,
-    config: ApprovalConfig | None, auto: bool = False,
-) -> Decision | TribeError:  # fmt: skip
+def try_approve(
+    session: Session,
+    *,
+    member: Member,
+    item_id: int,
+    now: datetime | None,
+    config: ApprovalConfig | None,
+    auto: bool = False,
+) -> Decision | TribeError:
     """One approval of a batch, in a savepoint: its failure spoils only itself."""
     try:
         with session.begin_nested():
-            return approve(session, email=email, item_id=item_id, now=now, config=config, auto=auto)
+            return approve(
+                session, member=member, item_id=item_id, now=now, config=config, auto=auto
+            )
     except TribeError as exc:
         return exc
 
@@ -497,7 +286,7 @@ def _try_approve(
 def approve_all(
     session: Session,
     *,
-    email: str,
+    member: Member,
     item_ids: list[int],
     now: datetime | None = None,
     config: ApprovalConfig | None = None,
@@ -506,7 +295,7 @@ def approve_all(
     (or is withdrawn, when its author no longer shares a tribe with the member)."""
     decisions, errors = [], []
     for item_id in item_ids:
-        outcome = _try_approve(session, email=email, item_id=item_id, now=now, config=config)
+        outcome = try_approve(session, member=member, item_id=item_id, now=now, config=config)
         if isinstance(outcome, Decision):
             decisions.append(outcome)
         else:
@@ -525,104 +314,6 @@ def expire_stale(session: Session, *, now: datetime, expiry: timedelta) -> int:
         .values(state=StreamState.EXPIRED, decided_at=now)
     )
     return int(result.rowcount)
-
-
-# --- preferences ---------------------------------------------------------------------------
-
-
-def _preference(session: Session, member: Member, author_email: str) -> Preference:
-    author = get_member(session, author_email)
-    if author.id == member.id:
-        raise InvalidInputError("that is you; your own posts never reach your stream")
-    pref = session.exec(
-        select(Preference).where(
-            col(Preference.member_id) == member.id, col(Preference.author_id) == author.id
-        )
-    ).first()
-    if pref is None:
-        pref = Preference(member_id=member.id, author_id=author.id)  # type: ignore[arg-type]
-        session.add(pref)
-    return pref
-
-
-@dataclass(frozen=True)
-class AuthorPreference:
-    """What a member chose for one tribemate's posts."""
-
-    muted: bool
-    auto_approve: bool
-    auto_daily_cap: int
-
-
-def preferences(session: Session, *, email: str) -> dict[int, AuthorPreference]:
-    """The member's choices, by author id; an author not listed has the defaults."""
-    member = get_member(session, email)
-    rows = session.exec(select(Preference).where(col(Preference.member_id) == member.id)).all()
-    return {p.author_id: AuthorPreference(p.muted, p.auto_approve, p.auto_daily_cap) for p in rows}
-
-
-def set_muted(session: Session, *, email: str, author_email: str, muted: bool) -> None:
-    member = get_member(session, email)
-    _preference(session, member, author_email).muted = muted
-    session.flush()
-
-
-def set_auto_approve(
-    session: Session, *, email: str, author_email: str, enabled: bool, daily_cap: int = 3
-) -> None:
-    if not 1 <= daily_cap <= 50:
-        raise InvalidInputError("the auto-approve daily cap must be between 1 and 50")
-    member = get_member(session, email)
-    pref = _preference(session, member, author_email)
-    pref.auto_approve, pref.auto_daily_cap = enabled, daily_cap
-    session.flush()
-
-
-def auto_approve_pending(session: Session, *, now: datetime, config: ApprovalConfig) -> int:
-    """Approve pending items from tribemates a member auto-approves, within the daily cap."""
-    rows = session.exec(
-        select(StreamItem, Member, Preference)
-        .join(Post, col(Post.id) == col(StreamItem.post_id))
-        .join(Feed, col(Feed.id) == col(Post.feed_id))
-        .join(Member, col(Member.id) == col(StreamItem.member_id))
-        .join(
-            Preference,
-            and_(
-                col(Preference.member_id) == col(StreamItem.member_id),
-                col(Preference.author_id) == col(Feed.owner_id),
-            ),
-        )
-        .where(
-            col(StreamItem.state) == StreamState.PENDING,
-            col(Preference.auto_approve).is_(True),
-            # A tribemate no more: nothing of theirs is approved automatically.
-            shares_a_tribe(col(StreamItem.member_id), col(Feed.owner_id)),
-        )
-        .order_by(col(StreamItem.id))
-    ).all()
-    approved = 0
-    for item, member, pref in rows:
-        since = now - timedelta(days=1)
-        used = session.exec(
-            select(func.count())
-            .select_from(StreamItem)
-            .join(Post, col(Post.id) == col(StreamItem.post_id))
-            .join(Feed, col(Feed.id) == col(Post.feed_id))
-            .where(
-                col(StreamItem.member_id) == member.id,
-                col(Feed.owner_id) == pref.author_id,
-                col(StreamItem.auto).is_(True),
-                col(StreamItem.decided_at) >= since,
-            )
-        ).one()
-        if used >= pref.auto_daily_cap:
-            continue
-        decided = _try_approve(
-            session, email=member.email, item_id=item.id or 0, now=now, config=config, auto=True
-        )
-        # No account, queue full: it waits for the member like any item.
-        approved += isinstance(decided, Decision)
-    return approved
 
 
 def announce_own_posts(
@@ -650,14 +341,24 @@ def announce_own_posts(
     for post, account, member in rows:
         text = share_texts(session, member, post, [account], {})[account.id]  # type: ignore[index]
         placed = schedule_delivery(
-            session, account=account, member=member, post=post, item=None, text=text,
-            now=now, config=config, kind=ReshareKind.ANNOUNCE,
-        )  # fmt: skip
+            session,
+            account=account,
+            member=member,
+            post=post,
+            item=None,
+            text=text,
+            now=now,
+            config=config,
+            kind=ReshareKind.ANNOUNCE,
+        )
         if isinstance(placed, str):
             log.warning(
                 "%s's own post of %s was not queued on %s: %s",
-                member.email, post.url, mention(account), placed,
-            )  # fmt: skip
+                member.email,
+                post.url,
+                mention(account),
+                placed,
+            )
         else:
             queued += 1
     return queued

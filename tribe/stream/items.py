@@ -13,10 +13,10 @@ from sqlalchemy import ColumnElement, and_, func, literal, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, UTCDateTime, col, select
 
+from tribe.core.errors import NotFoundError
 from tribe.core.kinds import MembershipStatus, StreamState
 from tribe.infra.db import dialect_insert
 from tribe.infra.models import Feed, Member, Membership, Post, Preference, StreamItem, Tribe
-from tribe.members.people import get_member
 from tribe.members.tribemates import item_author, shares_a_tribe
 
 
@@ -124,81 +124,82 @@ def _listed(member_id: int) -> list[ColumnElement[bool]]:
     ]
 
 
-def count_pending(session: Session, *, email: str) -> int:
-    member = get_member(session, email)
+def _id(member: Member) -> int:
     assert member.id is not None
+    return member.id
+
+
+def count_pending(session: Session, *, member: Member) -> int:
     return session.exec(
-        select(func.count()).select_from(StreamItem).where(*_listed(member.id))
+        select(func.count()).select_from(StreamItem).where(*_listed(_id(member)))
     ).one()
 
 
 def pending_stream(
-    session: Session, *, email: str, limit: int | None = None, offset: int = 0
+    session: Session, *, member: Member, limit: int | None = None, offset: int = 0
 ) -> list[StreamEntry]:
     """The member's pending items, newest first, with the tribes they share with the author
     (all of them unless a page is asked for with `limit` and `offset`)."""
-    member = get_member(session, email)
-    assert member.id is not None
     when = func.coalesce(col(Post.published_at), col(Post.discovered_at))
     return _entries(
-        session, member.id, order=(when.desc(), col(StreamItem.id).desc()), limit=limit,
+        session,
+        _id(member),
+        order=(when.desc(), col(StreamItem.id).desc()),
+        limit=limit,
         offset=offset,
-    )  # fmt: skip
+    )
 
 
-def newest_item_id(session: Session, *, email: str) -> int:
+def newest_item_id(session: Session, *, member: Member) -> int:
     """The id of the newest item that ever reached the member's stream (0: none yet).
 
     Item ids only grow, so what arrives later has a greater id: the page remembers this
     one and asks for what came after it (`count_new`, `new_entries`)."""
-    member = get_member(session, email)
     found = session.exec(
         select(func.max(col(StreamItem.id))).where(col(StreamItem.member_id) == member.id)
     ).one()
     return found or 0
 
 
-def count_new(session: Session, *, email: str, after: int) -> int:
+def count_new(session: Session, *, member: Member, after: int) -> int:
     """How many of the member's pending items arrived after item `after`."""
-    member = get_member(session, email)
-    assert member.id is not None
     return session.exec(
         select(func.count())
         .select_from(StreamItem)
-        .where(*_listed(member.id), col(StreamItem.id) > after)
+        .where(*_listed(_id(member)), col(StreamItem.id) > after)
     ).one()
 
 
-def new_entries(session: Session, *, email: str, after: int, limit: int) -> list[StreamEntry]:
+def new_entries(session: Session, *, member: Member, after: int, limit: int) -> list[StreamEntry]:
     """The first `limit` pending items that arrived after item `after`, oldest first, so
     that asking again after the last of them gives the rest."""
-    member = get_member(session, email)
-    assert member.id is not None
     return _entries(
         session,
-        member.id,
+        _id(member),
         col(StreamItem.id) > after,
         order=(col(StreamItem.id).asc(),),
         limit=limit,
     )
 
 
-def entries_of(session: Session, *, email: str, item_ids: Sequence[int]) -> list[StreamEntry]:
+def entries_of(session: Session, *, member: Member, item_ids: Sequence[int]) -> list[StreamEntry]:
     """Those of the given items that are pending in the member's stream, newest first."""
-    member = get_member(session, email)
-    assert member.id is not None
     return _entries(
         session,
-        member.id,
+        _id(member),
         col(StreamItem.id).in_(list(item_ids)),
         order=(col(StreamItem.id).desc(),),
     )
 
 
 def _entries(
-    session: Session, member_id: int, *where: ColumnElement[bool],
-    order: tuple[ColumnElement[Any], ...], limit: int | None = None, offset: int = 0,
-) -> list[StreamEntry]:  # fmt: skip
+    session: Session,
+    member_id: int,
+    *where: ColumnElement[bool],
+    order: tuple[ColumnElement[Any], ...],
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[StreamEntry]:
     rows = session.exec(
         select(StreamItem, Post, Member)
         .join(Post, col(Post.id) == col(StreamItem.post_id))
@@ -240,13 +241,11 @@ class SkippedEntry:
 
 
 def recently_skipped(
-    session: Session, *, email: str, now: datetime, expiry: timedelta, limit: int = 20
+    session: Session, *, member: Member, now: datetime, expiry: timedelta, limit: int = 20
 ) -> list[SkippedEntry]:
     """The member's last skipped items, newest decision first: those younger than
     `expiry` (an older one would have expired by now) whose author still shares a tribe
     with them."""
-    member = get_member(session, email)
-    assert member.id is not None
     rows = session.exec(
         select(StreamItem, Post, Member)
         .join(Post, col(Post.id) == col(StreamItem.post_id))
@@ -256,7 +255,7 @@ def recently_skipped(
             col(StreamItem.member_id) == member.id,
             col(StreamItem.state) == StreamState.SKIPPED,
             col(StreamItem.created_at) >= now - expiry,
-            shares_a_tribe(member.id, item_author()),
+            shares_a_tribe(_id(member), item_author()),
         )
         .order_by(col(StreamItem.decided_at).desc(), col(StreamItem.id).desc())
         .limit(limit)
@@ -299,3 +298,12 @@ def _shared_tribes(
     for author_id, slug, name in rows:
         shared[author_id] = (*shared.get(author_id, ()), (slug, name))
     return shared
+
+
+def own_item(session: Session, *, member: Member, item_id: int) -> StreamItem:
+    """One of the member's stream items; anyone else's is "not found", as if it did not
+    exist."""
+    item = session.get(StreamItem, item_id)
+    if item is None or item.member_id != member.id:
+        raise NotFoundError(f"no stream item #{item_id} for {member.email}")
+    return item

@@ -33,6 +33,7 @@ from tribe.core.outcomes import PublishError
 from tribe.infra.db import read_scope
 from tribe.infra.keys import keyring_for
 from tribe.web import api, pages
+from tribe.web.config import web_config
 from tribe.web.deps import (
     CSRF_COOKIE,
     CsrfError,
@@ -229,7 +230,7 @@ async def _every_request(
         )
     if request.state.flash is not None and response.status_code < 300:
         response.delete_cookie(FLASH_COOKIE, path="/")
-    if get_settings().secure_cookies:
+    if web_config().secure_cookies:
         _secure_every_cookie(response)
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)

@@ -2,7 +2,12 @@
 
 A browser signs in with a session cookie; a script with `Authorization: Bearer <token>`.
 Both give the route a `Viewer`: a small frozen copy of the member, because the database
-session that found them is closed before the route runs.
+session that found them is closed before the route runs. A route that calls services
+opens its own unit of work and takes the member's row there, once, with `me`:
+
+    with read_scope() as session:
+        member = me(session, viewer)
+        entries = pending_stream(session, member=member)
 """
 
 from __future__ import annotations
@@ -18,16 +23,20 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, Signer
+from sqlmodel import Session
 
 from config import Settings, get_settings
 from tribe.core import timefmt
 from tribe.core.errors import NotFoundError, NotSignedInError
+from tribe.delivery.queue import count_upcoming, member_notices
 from tribe.infra.db import read_scope, session_scope
 from tribe.infra.keys import Keyring, keyring_for
 from tribe.infra.models import Member
 from tribe.ingest import fetch_config
 from tribe.ingest.fetch import Fetcher
 from tribe.members.auth import record_token_use, session_member, token_member
+from tribe.stream.items import count_pending
+from tribe.web.config import web_config
 from tribe.web.limits import CallLimiter
 
 SESSION_COOKIE = "tribe_session"
@@ -57,7 +66,7 @@ templates.env.filters["local"] = _local
 
 @dataclass(frozen=True)
 class Viewer:
-    """The member a request acts for."""
+    """The member a request acts for (what the pages show of them, and their id)."""
 
     id: int
     email: str
@@ -71,6 +80,14 @@ class Viewer:
         return cls(
             member.id, member.email, member.display_name, member.timezone, member.is_operator
         )
+
+
+def me(session: Session, viewer: Viewer) -> Member:
+    """The viewer's row in this unit of work: what the route hands the services."""
+    member = session.get(Member, viewer.id)
+    if member is None:  # the account went while the request was on its way
+        raise NotSignedInError("this account no longer exists")
+    return member
 
 
 class SignInRequired(Exception):
@@ -239,15 +256,13 @@ class Counts:
 
 
 def nav_counts(viewer: Viewer) -> Counts:
-    from tribe.delivery.queue import count_upcoming, member_notices
-    from tribe.stream.approvals import approval_config
-    from tribe.stream.items import count_pending
-
+    config = web_config()
     with read_scope() as session:
+        member = me(session, viewer)
         return Counts(
-            stream=count_pending(session, email=viewer.email),
-            queue=count_upcoming(session, email=viewer.email),
-            notices=tuple(member_notices(session, email=viewer.email, config=approval_config())),
+            stream=count_pending(session, member=member),
+            queue=count_upcoming(session, member=member),
+            notices=tuple(member_notices(session, member=member, config=config.approvals)),
         )
 
 
@@ -262,7 +277,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             "csrf_token": csrf_token_for(request, request.state.csrf_cookie),
             "flash": request.state.flash,
             "counts": nav_counts(viewer) if viewer else None,
-            "dry_run": get_settings().dry_run,
+            "dry_run": web_config().dry_run,
             **context,
         },
         status_code=status_code,

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tribe.core.kinds import PollOutcome
 from tribe.infra.db import read_scope, session_scope
-from tribe.ingest import poll_config
 from tribe.ingest.check import check_now
-from tribe.ingest.feeds import add_feed, list_feeds, remove_feed
-from tribe.web.api.common import ERROR_RESPONSES, Limit, Offset, Page, fields_of
-from tribe.web.deps import ApiViewer, OutboundDep
+from tribe.ingest.feeds import add_feed, count_feeds, list_feeds, remove_feed
+from tribe.web.api.common import ERROR_RESPONSES, Input, Limit, Offset, Page, Public
+from tribe.web.config import WebConfigDep
+from tribe.web.deps import ApiViewer, OutboundDep, me
 from tribe.web.params import PathId
 
 router = APIRouter()
 
 
-class FeedOut(BaseModel):
+class FeedPublic(Public):
+    # From `feeds.FeedInfo`.
     id: int
     url: str
     title: str
@@ -32,15 +32,13 @@ class FeedOut(BaseModel):
     next_poll_at: datetime | None
 
 
-class NewFeed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FeedCreate(Input):
     url: str = Field(min_length=1, max_length=2048)
 
 
-class FeedCheckOut(BaseModel):
+class FeedCheckPublic(Public):
     """What checking a feed now found; `message` says it in a line."""
 
-    model_config = ConfigDict(from_attributes=True)
     feed_id: int
     outcome: PollOutcome
     new_posts: int
@@ -56,50 +54,53 @@ class FeedCheckOut(BaseModel):
     next_poll_at: datetime | None
 
 
-def _feed(info: Any) -> FeedOut:
-    values = fields_of(info, FeedOut)
-    values["status"] = info.status.value
-    values["last_outcome"] = info.last_outcome.value if info.last_outcome else None
-    return FeedOut(**values)
+FeedsPublic = Page[FeedPublic]
 
 
 @router.get("/feeds", responses=ERROR_RESPONSES)
-def feeds(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[FeedOut]:
+def feeds(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> FeedsPublic:
     """Your feeds with how polling goes."""
     with read_scope() as session:
-        found = list_feeds(session, owner_email=viewer.email)
-    return Page(data=[_feed(f) for f in found[offset : offset + limit]], count=len(found))
+        member = me(session, viewer)
+        found = list_feeds(session, owner=member, limit=limit, offset=offset)
+        count = count_feeds(session, owner=member)
+    return FeedsPublic(data=[FeedPublic.model_validate(f) for f in found], count=count)
 
 
 @router.post("/feeds", status_code=201, responses=ERROR_RESPONSES)
-def add(viewer: ApiViewer, out: OutboundDep, body: NewFeed) -> FeedOut:
+def add(viewer: ApiViewer, config: WebConfigDep, out: OutboundDep, body: FeedCreate) -> FeedPublic:
     """Add a feed; it is fetched once first, and refused with the reason if it is not a feed.
 
     At most `TRIBE_WEB_CALLS_PER_MEMBER` such checks of yours run at once (429 beyond)."""
     with out.calls.slot(viewer.id):
         added = add_feed(
-            email=viewer.email, url=body.url, fetcher=out.fetcher, config=poll_config()
+            owner_id=viewer.id, url=body.url, fetcher=out.fetcher, config=config.polling
         )
-    return _feed(added.info)
+    return FeedPublic.model_validate(added.info)
 
 
 @router.delete("/feeds/{feed_id}", status_code=204, responses=ERROR_RESPONSES)
 def remove(viewer: ApiViewer, feed_id: PathId) -> Response:
     """Stop polling a feed; what it brought in stays."""
     with session_scope() as session:
-        remove_feed(session, email=viewer.email, feed_id=feed_id)
+        remove_feed(session, member=me(session, viewer), feed_id=feed_id)
     return Response(status_code=204)
 
 
 @router.post("/feeds/{feed_id}/check", responses=ERROR_RESPONSES)
-def check_feed(viewer: ApiViewer, out: OutboundDep, feed_id: PathId) -> FeedCheckOut:
+def check_feed(
+    viewer: ApiViewer, config: WebConfigDep, out: OutboundDep, feed_id: PathId
+) -> FeedCheckPublic:
     """Poll one of your feeds now, as the workers would (conditional GET, new posts
     announced to your tribemates). A feed is fetched at most once a minute: sooner, or
     while it is being polled, or while tribe reads its server as much as it politely may,
     the answer is 429 with Retry-After and nothing is fetched."""
     with out.calls.slot(viewer.id):
         result = check_now(
-            feed_id=feed_id, member_id=viewer.id, any_owner=False, fetcher=out.fetcher,
-            config=poll_config(),
-        )  # fmt: skip
-    return FeedCheckOut.model_validate(result)
+            feed_id=feed_id,
+            member_id=viewer.id,
+            any_owner=False,
+            fetcher=out.fetcher,
+            config=config.polling,
+        )
+    return FeedCheckPublic.model_validate(result)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
-from tribe.web.api.common import ERROR_RESPONSES, fields_of
+from tribe.web.api.common import ERROR_RESPONSES, Public
 from tribe.web.deps import ApiViewer
 
 router = APIRouter()
 
 
-class Me(BaseModel):
+class MemberPublic(Public):
+    # A member as they see themselves.
     id: int
     email: str
     display_name: str
@@ -21,6 +21,6 @@ class Me(BaseModel):
 
 @router.get("/me", responses=ERROR_RESPONSES)
 @router.get("/members/me", responses=ERROR_RESPONSES)
-def me(viewer: ApiViewer) -> Me:
+def me(viewer: ApiViewer) -> MemberPublic:
     """The member this token belongs to (at /me, or /members/me beside a tribe's members)."""
-    return Me(**fields_of(viewer, Me))
+    return MemberPublic.model_validate(viewer)

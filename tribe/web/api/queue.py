@@ -6,21 +6,19 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from tribe.delivery import queue
+from tribe.delivery import changes, queue
 from tribe.infra.db import read_scope, session_scope
-from tribe.stream.approvals import (
-    approval_config,
-)
-from tribe.web.api.common import ERROR_RESPONSES, Limit, Offset, Page, fields_of
-from tribe.web.deps import ApiViewer
+from tribe.web.api.common import ERROR_RESPONSES, Input, Limit, Offset, Page, Public
+from tribe.web.config import WebConfigDep
+from tribe.web.deps import ApiViewer, me
 from tribe.web.params import BodyId, PathId
 
 router = APIRouter()
 
 
-class DeliveryOut(BaseModel):
+class DeliveryPublic(Public):
     """A delivery: `due_at`/`sent_at` are ISO 8601 (UTC), `due_local`/`sent_local` the same
     moments as you read them, in your time zone."""
 
@@ -45,98 +43,105 @@ class DeliveryOut(BaseModel):
     dry_run: bool = Field(description="logged by a dry run, never posted: 'dry run — not sent'")
 
 
-class TextIn(BaseModel):
+class DeliveryTextUpdate(Input):
     """Your own words for a queued reshare; the link is added when left out. Never cut: a
     text longer than the account allows is refused (422) with its counted length."""
 
-    model_config = ConfigDict(extra="forbid")
     text: str = Field(min_length=1, max_length=5000)
 
 
-class Move(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DeliveryMove(Input):
     direction: Literal["up", "down"]
 
 
-class PauseIn(BaseModel):
+class QueuePause(Input):
     """Leave `account_id` out to pause or resume the whole queue."""
 
-    model_config = ConfigDict(extra="forbid")
     account_id: BodyId | None = None
 
 
+DeliveriesPublic = Page[DeliveryPublic]
+
+
 @router.get("/queue", responses=ERROR_RESPONSES)
-def queue_list(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[DeliveryOut]:
+def queue_list(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> DeliveriesPublic:
     """Upcoming deliveries by account, then due time."""
     with read_scope() as session:
-        entries = queue.list_queue(session, email=viewer.email)
-    data = [DeliveryOut(**fields_of(e, DeliveryOut)) for e in entries[offset : offset + limit]]
-    return Page(data=data, count=len(entries))
+        member = me(session, viewer)
+        entries = queue.list_queue(session, member=member, limit=limit, offset=offset)
+        count = queue.count_upcoming(session, member=member)
+    data = [DeliveryPublic.model_validate(e) for e in entries]
+    return DeliveriesPublic(data=data, count=count)
 
 
 @router.get("/history", responses=ERROR_RESPONSES)
-def history(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[DeliveryOut]:
+def history(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> DeliveriesPublic:
     """Sent, failed, unconfirmed and cancelled deliveries, newest first."""
     with read_scope() as session:
-        entries = queue.history(session, email=viewer.email, limit=limit, offset=offset)
-        count = queue.count_upcoming(session, email=viewer.email, states=queue.PAST)
-    return Page(data=[DeliveryOut(**fields_of(e, DeliveryOut)) for e in entries], count=count)
+        member = me(session, viewer)
+        entries = queue.history(session, member=member, limit=limit, offset=offset)
+        count = queue.count_upcoming(session, member=member, states=queue.PAST)
+    return DeliveriesPublic(data=[DeliveryPublic.model_validate(e) for e in entries], count=count)
 
 
 @router.post("/queue/{delivery_id}/move", responses=ERROR_RESPONSES)
-def move(viewer: ApiViewer, delivery_id: PathId, body: Move) -> DeliveryOut:
+def move(viewer: ApiViewer, delivery_id: PathId, body: DeliveryMove) -> DeliveryPublic:
     """Swap times with the previous (up) or next (down) delivery of the same account."""
     with session_scope() as session:
-        entry = queue.move(
-            session, email=viewer.email, delivery_id=delivery_id, direction=body.direction
+        entry = changes.move(
+            session, member=me(session, viewer), delivery_id=delivery_id, direction=body.direction
         )
-    return DeliveryOut(**fields_of(entry, DeliveryOut))
+    return DeliveryPublic.model_validate(entry)
 
 
 @router.post("/queue/{delivery_id}/text", responses=ERROR_RESPONSES)
-def edit_text(viewer: ApiViewer, delivery_id: PathId, body: TextIn) -> DeliveryOut:
+def edit_text(viewer: ApiViewer, delivery_id: PathId, body: DeliveryTextUpdate) -> DeliveryPublic:
     """Change a queued (or held) reshare's text; 409 for a repost (it has no text of its
     own) or a delivery no longer waiting."""
     with session_scope() as session:
-        entry = queue.edit_text(
-            session, email=viewer.email, delivery_id=delivery_id, text=body.text
+        entry = changes.edit_text(
+            session, member=me(session, viewer), delivery_id=delivery_id, text=body.text
         )
-    return DeliveryOut(**fields_of(entry, DeliveryOut))
+    return DeliveryPublic.model_validate(entry)
 
 
 @router.post("/queue/{delivery_id}/next", responses=ERROR_RESPONSES)
-def send_next(viewer: ApiViewer, delivery_id: PathId) -> DeliveryOut:
+def send_next(viewer: ApiViewer, config: WebConfigDep, delivery_id: PathId) -> DeliveryPublic:
     """Move a queued reshare to its account's next allowed time (daily cap, gaps and the
     stagger from tribemates sharing the same post still hold); 409, saying why, when it
     cannot go earlier."""
     with session_scope() as session:
-        entry = queue.send_next(
-            session, email=viewer.email, delivery_id=delivery_id, config=approval_config()
+        entry = changes.send_next(
+            session, member=me(session, viewer), delivery_id=delivery_id, config=config.approvals
         )
-    return DeliveryOut(**fields_of(entry, DeliveryOut))
+    return DeliveryPublic.model_validate(entry)
 
 
 @router.post("/queue/{delivery_id}/cancel", status_code=204, responses=ERROR_RESPONSES)
 def cancel(viewer: ApiViewer, delivery_id: PathId) -> Response:
     with session_scope() as session:
-        queue.cancel(session, email=viewer.email, delivery_id=delivery_id)
+        changes.cancel(session, member=me(session, viewer), delivery_id=delivery_id)
     return Response(status_code=204)
 
 
 @router.post("/queue/pause", status_code=204, responses=ERROR_RESPONSES)
-def pause(viewer: ApiViewer, body: PauseIn | None = None) -> Response:
+def pause(viewer: ApiViewer, body: QueuePause | None = None) -> Response:
     """Send nothing until resumed: the whole queue, or one account."""
     with session_scope() as session:
-        queue.pause(session, email=viewer.email, account_id=body.account_id if body else None)
+        changes.pause(
+            session, member=me(session, viewer), account_id=body.account_id if body else None
+        )
     return Response(status_code=204)
 
 
 @router.post("/queue/resume", status_code=204, responses=ERROR_RESPONSES)
-def resume(viewer: ApiViewer, body: PauseIn | None = None) -> Response:
+def resume(viewer: ApiViewer, config: WebConfigDep, body: QueuePause | None = None) -> Response:
     """Send again; what fell due meanwhile gets new times, so nothing goes out in a burst."""
     with session_scope() as session:
-        queue.resume(
-            session, email=viewer.email, config=approval_config(),
+        changes.resume(
+            session,
+            member=me(session, viewer),
+            config=config.approvals,
             account_id=body.account_id if body else None,
-        )  # fmt: skip
+        )
     return Response(status_code=204)

@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tribe.core.kinds import Network
 from tribe.infra.db import read_scope, session_scope
-from tribe.stream.approvals import (
-    approval_config,
-    approve,
-    previews,
-    skip,
-    unskip,
-)
-from tribe.stream.items import count_pending, pending_stream
-from tribe.web.api.common import ERROR_RESPONSES, Limit, Offset, Page, fields_of
-from tribe.web.deps import ApiViewer
+from tribe.stream.approvals import approve, skip, unskip
+from tribe.stream.items import StreamEntry, count_pending, pending_stream
+from tribe.stream.texts import Preview, previews
+from tribe.web.api.common import ERROR_RESPONSES, Input, Limit, Offset, Page, Public
+from tribe.web.config import WebConfigDep
+from tribe.web.deps import ApiViewer, me
 from tribe.web.params import PathId
 
 router = APIRouter()
 
 
-class SharePreview(BaseModel):
+class SharePreviewPublic(Public):
+    # From `approvals.Preview`: what one account would post for the item.
     account_id: int
     network: Network
     handle: str
@@ -33,8 +31,9 @@ class SharePreview(BaseModel):
     maximum: int
 
 
-class StreamItemOut(BaseModel):
-    id: int
+class StreamItemBase(Public):
+    # From `items.StreamEntry`: the item as the stream lists it.
+    id: int = Field(validation_alias="item_id")
     post_id: int
     title: str
     url: str
@@ -44,17 +43,26 @@ class StreamItemOut(BaseModel):
     tribe_names: list[str] = Field(description="the same tribes, by name")
     published_at: datetime | None
     discovered_at: datetime
-    shares: list[SharePreview]
 
 
-class Approval(BaseModel):
+class StreamItemPublic(StreamItemBase):
+    shares: list[SharePreviewPublic]
+
+    @classmethod
+    def of(cls, entry: StreamEntry, shares: Sequence[Preview]) -> StreamItemPublic:
+        """The entry with the text each of the member's accounts would post for it."""
+        item = StreamItemBase.model_validate(entry)
+        return cls(**dict(item), shares=[SharePreviewPublic.model_validate(p) for p in shares])
+
+
+class ApprovalCreate(Input):
     """Your own words per network; a network left out gets your template's text."""
 
-    model_config = ConfigDict(extra="forbid")
-    texts: dict[Network, Annotated[str, Field(min_length=1, max_length=5000)]] = {}
+    texts: dict[Network, Annotated[str, Field(min_length=1, max_length=5000)]] = {}  # noqa: RUF012
 
 
-class QueuedOut(BaseModel):
+class QueuedPublic(Public):
+    # From `approvals.Queued`: a delivery the decision placed (or found there).
     delivery_id: int
     network: Network
     handle: str
@@ -63,72 +71,57 @@ class QueuedOut(BaseModel):
     reason: str
 
 
-class DecisionOut(BaseModel):
+class DecisionPublic(Public):
+    # From `approvals.Decision`.
     item_id: int
     state: str
-    queued: list[QueuedOut]
-    not_queued: list[str]
+    queued: list[QueuedPublic]
+    not_queued: list[str] = Field(validation_alias="full")
     repeated: bool
 
 
+StreamItemsPublic = Page[StreamItemPublic]
+
+
 @router.get("/stream", responses=ERROR_RESPONSES)
-def stream(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[StreamItemOut]:
+def stream(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> StreamItemsPublic:
     """Pending stream items, newest first, with the text each account would post."""
     with read_scope() as session:
-        entries = pending_stream(session, email=viewer.email, limit=limit, offset=offset)
-        count = count_pending(session, email=viewer.email)
-        shares = previews(session, email=viewer.email, item_ids=[e.item_id for e in entries])
-    data = [
-        StreamItemOut(
-            id=e.item_id,
-            post_id=e.post_id,
-            title=e.title,
-            url=e.url,
-            summary=e.summary,
-            author_name=e.author_name,
-            tribes=list(e.tribes),
-            tribe_names=list(e.tribe_names),
-            published_at=e.published_at,
-            discovered_at=e.discovered_at,
-            shares=[SharePreview(**fields_of(p, SharePreview)) for p in shares[e.item_id]],
-        )
-        for e in entries
-    ]
-    return Page(data=data, count=count)
-
-
-def _decision(decision: Any) -> DecisionOut:
-    return DecisionOut(
-        item_id=decision.item_id,
-        state=decision.state.value,
-        queued=[QueuedOut(**fields_of(q, QueuedOut)) for q in decision.queued],
-        not_queued=list(decision.full),
-        repeated=decision.repeated,
-    )
+        member = me(session, viewer)
+        entries = pending_stream(session, member=member, limit=limit, offset=offset)
+        count = count_pending(session, member=member)
+        shares = previews(session, member=member, item_ids=[e.item_id for e in entries])
+    data = [StreamItemPublic.of(e, shares[e.item_id]) for e in entries]
+    return StreamItemsPublic(data=data, count=count)
 
 
 @router.post("/stream/{item_id}/approve", responses=ERROR_RESPONSES)
-def approve_item(viewer: ApiViewer, item_id: PathId, body: Approval | None = None) -> DecisionOut:
+def approve_item(
+    viewer: ApiViewer, config: WebConfigDep, item_id: PathId, body: ApprovalCreate | None = None
+) -> DecisionPublic:
     """Approve an item: one delivery per active account at its next free time."""
     own = body.texts if body else {}
     with session_scope() as session:
         decision = approve(
-            session, email=viewer.email, item_id=item_id, own=own, config=approval_config()
+            session, member=me(session, viewer), item_id=item_id, own=own, config=config.approvals
         )
-    return _decision(decision)
+    return DecisionPublic.model_validate(decision)
 
 
 @router.post("/stream/{item_id}/skip", responses=ERROR_RESPONSES)
-def skip_item(viewer: ApiViewer, item_id: PathId) -> DecisionOut:
+def skip_item(viewer: ApiViewer, item_id: PathId) -> DecisionPublic:
     with session_scope() as session:
-        return _decision(skip(session, email=viewer.email, item_id=item_id))
+        decision = skip(session, member=me(session, viewer), item_id=item_id)
+    return DecisionPublic.model_validate(decision)
 
 
 @router.post("/stream/{item_id}/unskip", responses=ERROR_RESPONSES)
-def unskip_item(viewer: ApiViewer, item_id: PathId) -> DecisionOut:
+def unskip_item(viewer: ApiViewer, config: WebConfigDep, item_id: PathId) -> DecisionPublic:
     """Undo a skip: the item is pending in your stream again. 409 when it was approved,
     is too old to come back or its author no longer shares a tribe with you; an item
     already pending answers `repeated`."""
     with session_scope() as session:
-        decision = unskip(session, email=viewer.email, item_id=item_id, config=approval_config())
-    return _decision(decision)
+        decision = unskip(
+            session, member=me(session, viewer), item_id=item_id, config=config.approvals
+        )
+    return DecisionPublic.model_validate(decision)

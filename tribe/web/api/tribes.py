@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from tribe.infra.db import read_scope
 from tribe.members import tribes
-from tribe.web.api.common import ERROR_RESPONSES, Limit, Offset, Page, Slug, fields_of
-from tribe.web.deps import ApiViewer
+from tribe.web.api.common import ERROR_RESPONSES, Limit, Offset, Page, Public, Slug
+from tribe.web.deps import ApiViewer, me
 
 router = APIRouter()
 
 
-class TribeOut(BaseModel):
+class TribePublic(Public):
+    # From `tribes.TribeInfo`.
     slug: str
     name: str
     description: str
@@ -25,41 +23,41 @@ class TribeOut(BaseModel):
     my_role: str | None
 
 
-class MateOut(BaseModel):
+class MatePublic(Public):
+    # From `tribes.Mate`: a member of a tribe, as a tribemate sees them.
     member_id: int
     name: str
     role: str
     muted: bool
 
 
-def _tribe(info: Any) -> TribeOut:
-    values = fields_of(info, TribeOut)
-    values["my_role"] = info.my_role.value if info.my_role else None
-    return TribeOut(**values)
+TribesPublic = Page[TribePublic]
+MatesPublic = Page[MatePublic]
 
 
 @router.get("/tribes", responses=ERROR_RESPONSES)
-def tribe_list(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> Page[TribeOut]:
+def tribe_list(viewer: ApiViewer, limit: Limit = 50, offset: Offset = 0) -> TribesPublic:
     """Your tribes (the operator: every tribe)."""
     with read_scope() as session:
-        found = tribes.my_tribes(session, email=viewer.email)
-    return Page(data=[_tribe(t) for t in found[offset : offset + limit]], count=len(found))
+        member = me(session, viewer)
+        found = tribes.my_tribes(session, member=member, limit=limit, offset=offset)
+        count = tribes.count_my_tribes(session, member=member)
+    return TribesPublic(data=[TribePublic.model_validate(t) for t in found], count=count)
 
 
 @router.get("/tribes/{slug}", responses=ERROR_RESPONSES)
-def tribe(viewer: ApiViewer, slug: Slug) -> TribeOut:
+def tribe(viewer: ApiViewer, slug: Slug) -> TribePublic:
     with read_scope() as session:
-        return _tribe(tribes.tribe_info(session, email=viewer.email, slug=slug))
+        info = tribes.tribe_info(session, member=me(session, viewer), slug=slug)
+    return TribePublic.model_validate(info)
 
 
 @router.get("/tribes/{slug}/members", responses=ERROR_RESPONSES)
 def tribe_members(
     viewer: ApiViewer, slug: Slug, limit: Limit = 50, offset: Offset = 0
-) -> Page[MateOut]:
+) -> MatesPublic:
     with read_scope() as session:
-        found = tribes.mates(session, email=viewer.email, slug=slug)
-    data = [
-        MateOut(member_id=m.member_id, name=m.name, role=m.role.value, muted=m.muted)
-        for m in found[offset : offset + limit]
-    ]
-    return Page(data=data, count=len(found))
+        member = me(session, viewer)
+        found = tribes.mates(session, member=member, slug=slug, limit=limit, offset=offset)
+        count = tribes.count_mates(session, member=member, slug=slug)
+    return MatesPublic(data=[MatePublic.model_validate(m) for m in found], count=count)

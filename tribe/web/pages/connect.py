@@ -1,33 +1,39 @@
-"""Connecting X, Mastodon and Bluesky accounts in the browser.
+"""Connecting accounts in the browser: the same connectors `tribe account connect` drives.
 
-The flows are the ones `tribe account connect` walks in a terminal (tribe/connect.py);
-here the state between the two steps (a request token secret, a PKCE verifier, the
-instance) travels in a short-lived cookie encrypted with TRIBE_SECRET_KEYS, so it never
-appears in a page, a URL or a log line. Where the operator registered a callback
-(TRIBE_X_REDIRECT_URL, TRIBE_MASTODON_REDIRECT_URL pointing here) the network sends the
-member straight back; otherwise the member pastes the code or PIN the network shows.
+Three routes serve every network (tribe/networks/registry.py knows which): the form that
+starts connecting (`POST /accounts/connect/{network}`, with the fields the network's
+connector declares), the code or PIN the member pastes (`.../finish`), and the network
+sending the browser back (`GET .../callback`). The state between the two steps (a
+request token's secret, a PKCE verifier, the instance) travels in a short-lived cookie
+encrypted with TRIBE_SECRET_KEYS, so it never appears in a page, a URL or a log line.
+Where the operator registered a callback (TRIBE_X_REDIRECT_URL,
+TRIBE_MASTODON_REDIRECT_URL pointing here) the network sends the member straight back;
+otherwise the member pastes the code or PIN the network shows.
 """
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 
 from config import Settings, SettingsError
 from tribe.core.errors import InvalidInputError, LinkError
+from tribe.core.kinds import Network
+from tribe.delivery.placing import PlacementConfig
+from tribe.infra.db import session_scope
 from tribe.infra.vault import Vault
 from tribe.networks import connect
-from tribe.web.deps import OutboundDep, PageViewer, SettingsDep, Viewer, render
+from tribe.networks.base import Connected, Connector, Returns
+from tribe.web.deps import OutboundDep, PageViewer, SettingsDep, Viewer, me, render
 from tribe.web.flash import redirect
 
 router = APIRouter()
 STATE_COOKIE = "tribe_connect"
 STATE_PATH = "/accounts/connect"
 STATE_SECONDS = 15 * 60
-Field = Annotated[str, Form(max_length=2048)]
+Code = Annotated[str, Form(max_length=2048)]
 
 
 def _vault(settings: Settings) -> Vault:
@@ -37,6 +43,28 @@ def _vault(settings: Settings) -> Vault:
         raise InvalidInputError(
             f"this instance cannot store account credentials yet: {exc}"
         ) from None
+
+
+def _flow(network: Network, settings: Settings) -> connect.Flow:
+    _vault(settings)  # in the member's words when credentials cannot be stored
+    return connect.flow(network, settings)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The submitted form's text fields (the body is capped by BodyLimit before this)."""
+    form = await request.form()
+    return {name: value for name, value in form.items() if isinstance(value, str)}
+
+
+def _given(connector: Connector, form: dict[str, str]) -> dict[str, str]:
+    """The fields the network's connector declares, each within its length."""
+    given = {}
+    for field in connector.fields:
+        value = form.get(field.name, field.default)
+        if len(value) > field.max_length:
+            raise InvalidInputError(f"{field.label}: at most {field.max_length} characters, please")
+        given[field.name] = value
+    return given
 
 
 def _keep(response: Response, settings: Settings, viewer: Viewer, **state: Any) -> Response:
@@ -50,33 +78,31 @@ def _keep(response: Response, settings: Settings, viewer: Viewer, **state: Any) 
     return response
 
 
-def _kept(request: Request, settings: Settings, viewer: Viewer, network: str) -> dict[str, Any]:
+def _kept(request: Request, settings: Settings, viewer: Viewer, network: Network) -> dict[str, str]:
     raw = request.cookies.get(STATE_COOKIE)
     try:
-        state = _vault(settings).open(raw) if raw else None
+        kept = _vault(settings).open(raw) if raw else None
     except SettingsError:
-        state = None
+        kept = None
     if (
-        not state
-        or state.get("member") != viewer.id
-        or state.get("network") != network
-        or float(state.get("until", 0)) < time.time()
+        not kept
+        or kept.get("member") != viewer.id
+        or kept.get("network") != network.value
+        or float(kept.get("until", 0)) < time.time()
+        or not isinstance(kept.get("state"), dict)
     ):
         raise LinkError("this connection attempt expired; start it again")
-    return state
+    return {str(k): str(v) for k, v in kept["state"].items()}
 
 
-def _go(request: Request, network: str, url: str) -> Response:
-    """Send the member on to the network's authorize page.
-
-    A page that follows the link, not a 303: Chrome and Safari apply the form's
-    `form-action 'self'` to a redirect answering it and would stop at another site.
-    """
-    return render(request, "connect_go.html", network=network, url=url)
-
-
-def _finish(viewer: Viewer, connected: connect.Connected, settings: Settings) -> Response:
-    info, released = connect.finish(viewer.email, connected, settings)
+def _finish(
+    viewer: Viewer, flow: connect.Flow, connected: Connected, settings: Settings
+) -> Response:
+    with session_scope() as session:
+        info, released = connect.store_connection(
+            session, member=me(session, viewer), connected=connected, vault=flow.apps.vault,
+            config=PlacementConfig.from_settings(settings),
+        )  # fmt: skip
     done = f"connected {info.network.value} {info.handle}"
     if released:
         done += f"; {released} held reshare(s) queued again"
@@ -85,123 +111,56 @@ def _finish(viewer: Viewer, connected: connect.Connected, settings: Settings) ->
     return response
 
 
-# Bluesky: one login with an app password.
-
-
-@router.post("/accounts/connect/bluesky")
-def bluesky(
-    viewer: PageViewer, settings: SettingsDep, out: OutboundDep,
-    handle: Annotated[str, Form(max_length=253)], password: Annotated[str, Form(max_length=200)],
-    pds: Annotated[str, Form(max_length=300)] = "https://bsky.social",
-) -> Response:  # fmt: skip
-    _vault(settings)
-    with out.calls.slot(viewer.id):
-        connected = connect.bluesky_connected(pds, handle, password, settings)
-    return _finish(viewer, connected, settings)
-
-
-# Mastodon: authorize on the member's instance, then the code.
-
-
-@router.post("/accounts/connect/mastodon")
-def mastodon_start(
-    request: Request, viewer: PageViewer, settings: SettingsDep, out: OutboundDep, instance: Field
-) -> Response:
-    from tribe.networks.mastodon import authorize_url
-
-    _vault(settings)
-    with out.calls.slot(viewer.id):
-        base, app = connect.mastodon_app(instance, settings)
-    redirect_uri = settings.TRIBE_MASTODON_REDIRECT_URL
-    # The callback must come back with this: a code someone else got cannot be slipped in.
-    state = secrets.token_urlsafe(24)
-    url = authorize_url(base, app, redirect_uri=redirect_uri, state=state)
-    if redirect_uri.startswith(("http://", "https://")):  # the instance sends them back here
-        response = _go(request, "Mastodon", url)
-    else:
-        response = render(request, "connect_step.html", network="Mastodon", url=url,
-                          action="/accounts/connect/mastodon/finish", what="code")  # fmt: skip
-    return _keep(response, settings, viewer, network="mastodon", base=base, state=state)
-
-
-def _mastodon_finish(request: Request, viewer: Viewer, settings: Settings, code: str) -> Response:
-    state = _kept(request, settings, viewer, "mastodon")
-    base, app = connect.mastodon_app(state["base"], settings)  # kept, not registered again
-    return _finish(viewer, connect.mastodon_connected(base, app, code, settings), settings)
-
-
-@router.post("/accounts/connect/mastodon/finish")
-def mastodon_code(
-    request: Request, viewer: PageViewer, settings: SettingsDep, out: OutboundDep, code: Field
-) -> Response:
-    with out.calls.slot(viewer.id):
-        return _mastodon_finish(request, viewer, settings, code)
-
-
-@router.get("/accounts/connect/mastodon/callback")
-def mastodon_callback(
+@router.post("/accounts/connect/{network}")
+def start(
     request: Request, viewer: PageViewer, settings: SettingsDep, out: OutboundDep,
-    code: str = "", state: str = "",
+    network: Network, form: Annotated[dict[str, str], Depends(_form)],
 ) -> Response:  # fmt: skip
-    if not code:
-        return redirect("/accounts", error="Mastodon did not authorize tribe; nothing changed")
-    kept = _kept(request, settings, viewer, "mastodon")
-    if not secrets.compare_digest(state, str(kept.get("state", ""))):
-        raise InvalidInputError(
-            "this answer from Mastodon does not match your attempt; start again"
-        )
+    """Bluesky connects at once; X and Mastodon send the member to authorize tribe."""
+    flow = _flow(network, settings)
     with out.calls.slot(viewer.id):
-        return _mastodon_finish(request, viewer, settings, code)
+        begun = flow.begin(_given(flow.connector, form))
+    if isinstance(begun, Connected):
+        return _finish(viewer, flow, begun, settings)
+    title = flow.connector.title
+    if begun.returns == Returns.CALLBACK:
+        # A page that follows the link, not a 303: Chrome and Safari apply the form's
+        # `form-action 'self'` to a redirect answering it and would stop at another site.
+        response = render(request, "connect_go.html", network=title, url=begun.url)
+    else:
+        action = f"/accounts/connect/{network.value}/finish"
+        response = render(
+            request, "connect_step.html", network=title, url=begun.url, action=action,
+            what=begun.what,
+        )  # fmt: skip
+    return _keep(response, settings, viewer, network=network.value, state=begun.state)
 
 
-# X: OAuth 2.0 with PKCE when the operator registered a callback, else OAuth 1.0a + PIN.
-
-
-@router.post("/accounts/connect/x")
-def x_start(
-    request: Request, viewer: PageViewer, settings: SettingsDep, out: OutboundDep
-) -> Response:
-    from tribe.networks.registry import x_app
-    from tribe.networks.x import oauth1_start, oauth2_start
-
-    _vault(settings)
-    app = x_app(settings)
-    if settings.TRIBE_X_CLIENT_ID and settings.TRIBE_X_REDIRECT_URL:
-        url, state = oauth2_start(app, redirect_uri=settings.TRIBE_X_REDIRECT_URL)
-        go = _go(request, "X", url)
-        return _keep(go, settings, viewer, network="x", flow="oauth2", state=state)
-    timeout = settings.TRIBE_PUBLISH_TIMEOUT.total_seconds()
+@router.post("/accounts/connect/{network}/finish")
+def pasted(
+    request: Request, viewer: PageViewer, settings: SettingsDep, out: OutboundDep,
+    network: Network, code: Code,
+) -> Response:  # fmt: skip
+    """The code or PIN the network showed, pasted."""
+    state = _kept(request, settings, viewer, network)
+    flow = _flow(network, settings)
     with out.calls.slot(viewer.id):
-        url, state = oauth1_start(app, callback="oob", timeout=timeout)
-    response = render(request, "connect_step.html", network="X", url=url,
-                      action="/accounts/connect/x/finish", what="PIN")  # fmt: skip
-    return _keep(response, settings, viewer, network="x", flow="oauth1", state=state)
+        connected = flow.finish(state, code)
+    return _finish(viewer, flow, connected, settings)
 
 
-def _x_finish(request: Request, viewer: Viewer, settings: Settings, answer: str) -> Response:
-    from tribe.networks.registry import x_app
-    from tribe.networks.x import oauth1_finish, oauth2_finish
-
-    kept = _kept(request, settings, viewer, "x")
-    timeout = settings.TRIBE_PUBLISH_TIMEOUT.total_seconds()
-    finish = oauth2_finish if kept.get("flow") == "oauth2" else oauth1_finish
-    credentials = finish(x_app(settings), kept["state"], answer, timeout=timeout)
-    return _finish(viewer, connect.x_connected(credentials, settings), settings)
-
-
-@router.post("/accounts/connect/x/finish")
-def x_pin(
-    request: Request, viewer: PageViewer, settings: SettingsDep, out: OutboundDep, code: Field
-) -> Response:
+@router.get("/accounts/connect/{network}/callback")
+def callback(
+    request: Request, viewer: PageViewer, settings: SettingsDep, out: OutboundDep,
+    network: Network,
+) -> Response:  # fmt: skip
+    """The network sent the browser back; its connector reads the whole address (the
+    code, and the state that proves it answers this attempt)."""
+    flow = _flow(network, settings)
+    if not request.query_params.get("code"):
+        title = flow.connector.title
+        return redirect("/accounts", error=f"{title} did not authorize tribe; nothing changed")
+    state = _kept(request, settings, viewer, network)
     with out.calls.slot(viewer.id):
-        return _x_finish(request, viewer, settings, code)
-
-
-@router.get("/accounts/connect/x/callback")
-def x_callback(
-    request: Request, viewer: PageViewer, settings: SettingsDep, out: OutboundDep
-) -> Response:
-    if "code" not in request.query_params:
-        return redirect("/accounts", error="X did not authorize tribe; nothing changed")
-    with out.calls.slot(viewer.id):
-        return _x_finish(request, viewer, settings, str(request.url))
+        connected = flow.finish(state, str(request.url))
+    return _finish(viewer, flow, connected, settings)

@@ -7,19 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
-from config import Settings
 from tribe.core.errors import LinkError, NotSignedInError, TooManyAttemptsError, TribeError
 from tribe.infra.db import read_scope, session_scope
 from tribe.infra.mail import MailConfig, send
 from tribe.infra.models import Member
 from tribe.members import auth, tribes
-from tribe.members.people import get_member
+from tribe.web.config import WebConfig, WebConfigDep
 from tribe.web.deps import (
     DEVICE_COOKIE,
     SESSION_COOKIE,
     OptionalViewer,
-    SettingsDep,
     keyring,
+    me,
     render,
     sign_cookie,
     unsign_cookie,
@@ -40,27 +39,36 @@ def _safe_next(target: str | None) -> str:
     return "/stream"
 
 
-def _signed_in(member: Member, settings: Settings, target: str) -> Response:
+def _signed_in(member: Member, config: WebConfig, target: str) -> Response:
     """Start a browser session for `member` and go on to `target`. The browser also gets
     a new device cookie: from now on it keeps its own sign-in allowance for this account."""
     with session_scope() as session:
-        token = auth.start_session(session, member=member, ttl=settings.TRIBE_SESSION_TTL)
+        token = auth.start_session(session, member=member, ttl=config.session_ttl)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, sign_cookie(token), max_age=int(settings.TRIBE_SESSION_TTL.total_seconds()),
-        httponly=True, samesite="lax", secure=settings.secure_cookies, path="/",
-    )  # fmt: skip
+        SESSION_COOKIE,
+        sign_cookie(token),
+        max_age=int(config.session_ttl.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=config.secure_cookies,
+        path="/",
+    )
     response.set_cookie(
-        DEVICE_COOKIE, auth.device_cookie(keyring(), member),
-        max_age=int(settings.TRIBE_DEVICE_TTL.total_seconds()), httponly=True, samesite="lax",
-        secure=settings.secure_cookies, path="/login",
-    )  # fmt: skip
+        DEVICE_COOKIE,
+        auth.device_cookie(keyring(), member),
+        max_age=int(config.device_ttl.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=config.secure_cookies,
+        path="/login",
+    )
     return response
 
 
-def _device(request: Request, settings: Settings) -> auth.Device | None:
+def _device(request: Request, config: WebConfig) -> auth.Device | None:
     raw = request.cookies.get(DEVICE_COOKIE)
-    return auth.read_device(keyring(), raw, max_age=settings.TRIBE_DEVICE_TTL) if raw else None
+    return auth.read_device(keyring(), raw, max_age=config.device_ttl) if raw else None
 
 
 @router.get("/")
@@ -82,9 +90,13 @@ def setup_page(request: Request) -> Response:
 
 @router.post("/setup")
 def setup(
-    request: Request, settings: SettingsDep, email: Text, name: Text, timezone: Text,
+    request: Request,
+    config: WebConfigDep,
+    email: Text,
+    name: Text,
+    timezone: Text,
     password: Password,
-) -> Response:  # fmt: skip
+) -> Response:
     try:
         with session_scope() as session:
             member = auth.create_operator(
@@ -92,7 +104,7 @@ def setup(
             )
     except TribeError as exc:
         return render(request, "setup.html", 422, error=str(exc), email=email, name=name)
-    return _signed_in(member, settings, "/welcome")
+    return _signed_in(member, config, "/welcome")
 
 
 @router.get("/login")
@@ -104,17 +116,23 @@ def login_page(request: Request, viewer: OptionalViewer, next: str | None = None
 
 @router.post("/login")
 def login(
-    request: Request, settings: SettingsDep, email: Text, password: Password,
+    request: Request,
+    config: WebConfigDep,
+    email: Text,
+    password: Password,
     next: Annotated[str, Form(max_length=2000)] = "/stream",
-) -> Response:  # fmt: skip
-    limits = _limits(settings)
+) -> Response:
     client = request.client.host if request.client else "unknown"
     try:
         with session_scope() as session:
             member = auth.authenticate(
-                session, email=email, password=password, client=client, limits=limits,
-                device=_device(request, settings),
-            )  # fmt: skip
+                session,
+                email=email,
+                password=password,
+                client=client,
+                limits=config.login,
+                device=_device(request, config),
+            )
         if member is None:  # raised after the block, so the failure is kept
             raise NotSignedInError(auth.NO_MATCH)
     except TribeError as exc:
@@ -123,7 +141,7 @@ def login(
         if isinstance(exc, TooManyAttemptsError):
             page.headers["Retry-After"] = str(exc.retry_after)
         return page
-    return _signed_in(member, settings, _safe_next(next))
+    return _signed_in(member, config, _safe_next(next))
 
 
 @router.post("/logout")
@@ -140,48 +158,64 @@ def logout(request: Request) -> Response:
 
 @router.get("/join/{token}")
 def join_page(
-    request: Request, token: str, settings: SettingsDep, viewer: OptionalViewer
+    request: Request, token: str, config: WebConfigDep, viewer: OptionalViewer
 ) -> Response:
     with read_scope() as session:
-        tribe = tribes.invited_info(
-            session, token=token, keys=keyring(), max_age=settings.TRIBE_INVITE_TTL
-        )
+        tribe = tribes.invited_info(session, token=token, keys=keyring(), max_age=config.invite_ttl)
     return render(
-        request, "join.html", token=token, tribe=tribe, signed_in=viewer is not None,
-        confirm_by_mail=_mail(settings) is not None,
-    )  # fmt: skip
+        request,
+        "join.html",
+        token=token,
+        tribe=tribe,
+        signed_in=viewer is not None,
+        confirm_by_mail=config.mail is not None,
+    )
 
 
 @router.post("/join/{token}")
 def join(
-    request: Request, token: str, settings: SettingsDep, viewer: OptionalViewer,
+    request: Request,
+    token: str,
+    config: WebConfigDep,
+    viewer: OptionalViewer,
     background: BackgroundTasks,
     email: Annotated[str, Form(max_length=300)] = "",
     name: Annotated[str, Form(max_length=300)] = "",
     timezone: Annotated[str, Form(max_length=64)] = "UTC",
     password: Annotated[str, Form(max_length=auth.MAX_PASSWORD)] = "",
-) -> Response:  # fmt: skip
-    ttl, keys = settings.TRIBE_INVITE_TTL, keyring()
+) -> Response:
+    ttl, keys, mail = config.invite_ttl, keyring(), config.mail
     if viewer is not None:
         with session_scope() as session:
             tribe = tribes.accept_invite(
-                session, email=viewer.email, token=token, keys=keys, max_age=ttl
+                session, member=me(session, viewer), token=token, keys=keys, max_age=ttl
             )
         return redirect(f"/tribes/{tribe.slug}", done=f"welcome to {tribe.name}")
-    mail = _mail(settings)
     try:
         if mail is not None:
             return _confirm_by_mail(
-                request, settings, background, mail, token=token, email=email, name=name,
+                request,
+                config,
+                background,
+                mail,
+                token=token,
+                email=email,
+                name=name,
                 timezone=timezone,
-            )  # fmt: skip
+            )
         # No email to confirm the address with: the account is made at once (and an
         # address that has an account already is told so; see the README's Security).
         with session_scope() as session:
             member, tribe = tribes.sign_up(
-                session, token=token, keys=keys, max_age=ttl, email=email,
-                display_name=name, timezone=timezone, password=password,
-            )  # fmt: skip
+                session,
+                token=token,
+                keys=keys,
+                max_age=ttl,
+                email=email,
+                display_name=name,
+                timezone=timezone,
+                password=password,
+            )
             slug = tribe.slug
     except LinkError:
         raise
@@ -190,30 +224,50 @@ def join(
             invited = tribes.invited_info(session, token=token, keys=keys, max_age=ttl)
         status, _ = status_of(exc)
         page = render(
-            request, "join.html", 422 if status < 429 else status, token=token, tribe=invited,
-            signed_in=False, confirm_by_mail=mail is not None, error=str(exc), email=email,
+            request,
+            "join.html",
+            422 if status < 429 else status,
+            token=token,
+            tribe=invited,
+            signed_in=False,
+            confirm_by_mail=mail is not None,
+            error=str(exc),
+            email=email,
             name=name,
-        )  # fmt: skip
+        )
         if isinstance(exc, TooManyAttemptsError):
             page.headers["Retry-After"] = str(exc.retry_after)
         return page
-    return _signed_in(member, settings, f"/feeds?welcome={slug}")
+    return _signed_in(member, config, f"/feeds?welcome={slug}")
 
 
 def _confirm_by_mail(
-    request: Request, settings: Settings, background: BackgroundTasks, mail: MailConfig, *,
-    token: str, email: str, name: str, timezone: str,
-) -> Response:  # fmt: skip
+    request: Request,
+    config: WebConfig,
+    background: BackgroundTasks,
+    mail: MailConfig,
+    *,
+    token: str,
+    email: str,
+    name: str,
+    timezone: str,
+) -> Response:
     """Email a link to finish signing up (or, to an address with an account, a note that
     says so) and answer the same either way: the page never tells who has an account."""
     with session_scope() as session:
         out = tribes.request_sign_up(
-            session, token=token, keys=keyring(), max_age=settings.TRIBE_INVITE_TTL,
-            email=email, display_name=name, timezone=timezone, limits=_limits(settings),
-        )  # fmt: skip
-    base = settings.TRIBE_BASE_URL
+            session,
+            token=token,
+            keys=keyring(),
+            max_age=config.invite_ttl,
+            email=email,
+            display_name=name,
+            timezone=timezone,
+            limits=config.login,
+        )
+    base = config.base_url
     if out.token is not None:
-        hours = settings.TRIBE_RESET_TTL.total_seconds() / 3600
+        hours = config.reset_ttl.total_seconds() / 3600
         body = (
             f"Someone (hopefully you) asked to join {out.tribe_name} on tribe with this "
             f"address.\n\nOpen this link to choose your password and finish:\n"
@@ -233,14 +287,14 @@ def _confirm_by_mail(
 
 
 @router.get("/join/confirm/{code}")
-def confirm_page(request: Request, code: str, settings: SettingsDep) -> Response:
-    email, name = tribes.sign_up_details(keyring(), code=code, max_age=settings.TRIBE_RESET_TTL)
+def confirm_page(request: Request, code: str, config: WebConfigDep) -> Response:
+    email, name = tribes.sign_up_details(keyring(), code=code, max_age=config.reset_ttl)
     return render(request, "join_confirm.html", code=code, email=email, name=name)
 
 
 @router.post("/join/confirm/{code}")
-def confirm(request: Request, code: str, settings: SettingsDep, password: Password) -> Response:
-    keys, ttl = keyring(), settings.TRIBE_RESET_TTL
+def confirm(request: Request, code: str, config: WebConfigDep, password: Password) -> Response:
+    keys, ttl = keyring(), config.reset_ttl
     try:
         with session_scope() as session:
             member, tribe = tribes.confirm_sign_up(
@@ -254,69 +308,59 @@ def confirm(request: Request, code: str, settings: SettingsDep, password: Passwo
         return render(
             request, "join_confirm.html", 422, code=code, email=email, name=name, error=str(exc)
         )
-    return _signed_in(member, settings, f"/feeds?welcome={slug}")
-
-
-def _mail(settings: Settings) -> MailConfig | None:
-    return MailConfig.from_settings(settings)
-
-
-def _limits(settings: Settings) -> auth.LoginLimits:
-    return auth.LoginLimits(
-        per_pair=settings.TRIBE_LOGIN_ATTEMPTS,
-        per_email=settings.TRIBE_LOGIN_ATTEMPTS * 4,
-        per_address=settings.TRIBE_LOGIN_ATTEMPTS * 4,
-        window=settings.TRIBE_LOGIN_WINDOW,
-    )
+    return _signed_in(member, config, f"/feeds?welcome={slug}")
 
 
 @router.get("/forgot")
-def forgot_page(request: Request, settings: SettingsDep) -> Response:
-    return render(request, "forgot.html", can_mail=MailConfig.from_settings(settings) is not None)
+def forgot_page(request: Request, config: WebConfigDep) -> Response:
+    return render(request, "forgot.html", can_mail=config.mail is not None)
 
 
 @router.post("/forgot")
 def forgot(
-    request: Request, settings: SettingsDep, background: BackgroundTasks,
+    request: Request,
+    config: WebConfigDep,
+    background: BackgroundTasks,
     email: Annotated[str, Form(max_length=300)],
-) -> Response:  # fmt: skip
-    config = MailConfig.from_settings(settings)
-    if config is None:
+) -> Response:
+    mail = config.mail
+    if mail is None:
         return render(request, "forgot.html", can_mail=False)
     with session_scope() as session:
-        token = auth.request_reset(session, email=email, keys=keyring(), limits=_limits(settings))
+        token = auth.request_reset(session, email=email, keys=keyring(), limits=config.login)
     if token is not None:
-        hours = settings.TRIBE_RESET_TTL.total_seconds() / 3600
+        hours = config.reset_ttl.total_seconds() / 3600
         # Sent after the answer: how long SMTP takes must not tell who has an account.
         background.add_task(
-            send, config, to=email.strip().lower(), subject="Set your tribe password",
+            send,
+            mail,
+            to=email.strip().lower(),
+            subject="Set your tribe password",
             body=f"Someone (hopefully you) asked to set the password of your tribe account.\n\n"
-            f"Open this link to set it:\n{settings.TRIBE_BASE_URL}/reset/{token}\n\n"
+            f"Open this link to set it:\n{config.base_url}/reset/{token}\n\n"
             f"It works once, for {hours:g} hours. If you did not ask, ignore this email: "
             "your password stays as it is.\n",
-        )  # fmt: skip
+        )
     # The same answer whether or not the email has an account.
     return render(request, "forgot.html", can_mail=True, sent=True)
 
 
 @router.get("/reset/{token}")
-def reset_page(request: Request, token: str, settings: SettingsDep) -> Response:
+def reset_page(request: Request, token: str, config: WebConfigDep) -> Response:
     with read_scope() as session:  # a used or forged link says so before the form
-        auth.reset_member(session, token=token, keys=keyring(), max_age=settings.TRIBE_RESET_TTL)
+        auth.reset_member(session, token=token, keys=keyring(), max_age=config.reset_ttl)
     return render(request, "reset.html", token=token)
 
 
 @router.post("/reset/{token}")
-def reset(request: Request, token: str, settings: SettingsDep, password: Password) -> Response:
+def reset(request: Request, token: str, config: WebConfigDep, password: Password) -> Response:
     try:
         with session_scope() as session:
             member = auth.reset_password(
-                session, token=token, password=password, keys=keyring(),
-                max_age=settings.TRIBE_RESET_TTL,
-            )  # fmt: skip
-            member = get_member(session, member.email)
+                session, token=token, password=password, keys=keyring(), max_age=config.reset_ttl
+            )
     except LinkError:
         raise  # the link itself is no good: the error page, not the form again
     except TribeError as exc:
         return render(request, "reset.html", 422, token=token, error=str(exc))
-    return _signed_in(member, settings, "/stream")
+    return _signed_in(member, config, "/stream")

@@ -10,16 +10,7 @@ from fastapi.responses import JSONResponse
 
 from tribe.core.kinds import Network
 from tribe.infra.db import MAX_ID, read_scope, session_scope
-from tribe.stream.approvals import (
-    Decision,
-    approval_config,
-    approve,
-    approve_all,
-    edited_texts,
-    previews,
-    skip,
-    unskip,
-)
+from tribe.stream.approvals import Decision, approve, approve_all, skip, unskip
 from tribe.stream.items import (
     StreamEntry,
     count_new,
@@ -30,7 +21,9 @@ from tribe.stream.items import (
     pending_stream,
     recently_skipped,
 )
-from tribe.web.deps import PageViewer, Viewer, csrf_token_for, inplace, render, templates
+from tribe.stream.texts import edited_texts, previews
+from tribe.web.config import WebConfigDep
+from tribe.web.deps import PageViewer, Viewer, csrf_token_for, inplace, me, render, templates
 from tribe.web.flash import redirect
 from tribe.web.params import BodyId, PathId
 
@@ -46,30 +39,45 @@ After = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 @router.get("/stream")
 def stream_page(
-    request: Request, viewer: PageViewer, page: Annotated[int, Query(ge=1, le=10_000)] = 1
+    request: Request,
+    viewer: PageViewer,
+    config: WebConfigDep,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
-    config = approval_config()
     with read_scope() as session:
-        entries = pending_stream(session, email=viewer.email, limit=PAGE, offset=(page - 1) * PAGE)
-        total = count_pending(session, email=viewer.email)
-        texts = previews(session, email=viewer.email, item_ids=[e.item_id for e in entries])
-        newest = newest_item_id(session, email=viewer.email)
+        member = me(session, viewer)
+        entries = pending_stream(session, member=member, limit=PAGE, offset=(page - 1) * PAGE)
+        total = count_pending(session, member=member)
+        texts = previews(session, member=member, item_ids=[e.item_id for e in entries])
+        newest = newest_item_id(session, member=member)
         skipped = recently_skipped(
-            session, email=viewer.email, now=datetime.now(UTC), expiry=config.expiry,
+            session,
+            member=member,
+            now=datetime.now(UTC),
+            expiry=config.approvals.expiry,
             limit=SKIPPED_LISTED,
-        )  # fmt: skip
+        )
     return render(
-        request, "stream.html", entries=entries, previews=texts, page=page,
-        pages=max(1, -(-total // PAGE)), total=total, networks=list(Network), newest=newest,
-        skipped=skipped, poll_seconds=POLL_SECONDS, most_shown=MOST_SHOWN,
-    )  # fmt: skip
+        request,
+        "stream.html",
+        entries=entries,
+        previews=texts,
+        page=page,
+        pages=max(1, -(-total // PAGE)),
+        total=total,
+        networks=list(Network),
+        newest=newest,
+        skipped=skipped,
+        poll_seconds=POLL_SECONDS,
+        most_shown=MOST_SHOWN,
+    )
 
 
 @router.get("/stream/new")
 def new_count(viewer: PageViewer, after: After) -> JSONResponse:
     """How many posts reached the member's stream after item `after` (the page's poll)."""
     with read_scope() as session:
-        return JSONResponse({"count": count_new(session, email=viewer.email, after=after)})
+        return JSONResponse({"count": count_new(session, member=me(session, viewer), after=after)})
 
 
 @router.get("/stream/items")
@@ -77,8 +85,9 @@ def new_items(request: Request, viewer: PageViewer, after: After) -> Response:
     """The items that arrived after item `after`, as the page shows them, newest first
     (at most a page of them: the page asks again for the rest)."""
     with read_scope() as session:
-        entries = new_entries(session, email=viewer.email, after=after, limit=PAGE)[::-1]
-        texts = previews(session, email=viewer.email, item_ids=[e.item_id for e in entries])
+        member = me(session, viewer)
+        entries = new_entries(session, member=member, after=after, limit=PAGE)[::-1]
+        texts = previews(session, member=member, item_ids=[e.item_id for e in entries])
     return _fragment(request, viewer, "_stream_items.html", entries=entries, previews=texts)
 
 
@@ -108,15 +117,20 @@ Own = Annotated[str | None, Form(max_length=MAX_TEXT)]
 
 @router.post("/stream/{item_id}/approve")
 def approve_item(
-    request: Request, viewer: PageViewer, item_id: PathId,
-    text_x: Own = None, text_mastodon: Own = None, text_bluesky: Own = None,
-) -> Response:  # fmt: skip
+    request: Request,
+    viewer: PageViewer,
+    config: WebConfigDep,
+    item_id: PathId,
+    text_x: Own = None,
+    text_mastodon: Own = None,
+    text_bluesky: Own = None,
+) -> Response:
     edited = {Network.X: text_x, Network.MASTODON: text_mastodon, Network.BLUESKY: text_bluesky}
     with read_scope() as session:
-        own = edited_texts(session, email=viewer.email, item_id=item_id, given=edited)
+        own = edited_texts(session, member=me(session, viewer), item_id=item_id, given=edited)
     with session_scope() as session:
         decision = approve(
-            session, email=viewer.email, item_id=item_id, own=own, config=approval_config()
+            session, member=me(session, viewer), item_id=item_id, own=own, config=config.approvals
         )
     if inplace(request):
         return _decided(request, viewer, decision)
@@ -126,22 +140,26 @@ def approve_item(
 @router.post("/stream/{item_id}/skip")
 def skip_item(request: Request, viewer: PageViewer, item_id: PathId) -> Response:
     with session_scope() as session:
-        decision = skip(session, email=viewer.email, item_id=item_id)
+        decision = skip(session, member=me(session, viewer), item_id=item_id)
     if inplace(request):
         return _decided(request, viewer, decision)
     return redirect("/stream", done="skipped")
 
 
 @router.post("/stream/{item_id}/unskip")
-def unskip_item(request: Request, viewer: PageViewer, item_id: PathId) -> Response:
+def unskip_item(
+    request: Request, viewer: PageViewer, config: WebConfigDep, item_id: PathId
+) -> Response:
     """Undo a skip: the item is back in the stream (in place: the item, to decide again)."""
     with session_scope() as session:
-        decision = unskip(session, email=viewer.email, item_id=item_id, config=approval_config())
+        member = me(session, viewer)
+        decision = unskip(session, member=member, item_id=item_id, config=config.approvals)
     if not inplace(request):
         return redirect("/stream", done="back in your stream")
     with read_scope() as session:
-        entries: list[StreamEntry] = entries_of(session, email=viewer.email, item_ids=[item_id])
-        texts = previews(session, email=viewer.email, item_ids=[item_id])
+        member = me(session, viewer)
+        entries: list[StreamEntry] = entries_of(session, member=member, item_ids=[item_id])
+        texts = previews(session, member=member, item_ids=[item_id])
     response = _fragment(request, viewer, "_stream_items.html", entries=entries, previews=texts)
     # What the page adds to its counts: nothing when the item was back already.
     response.headers["X-Tribe-Stream"] = "1" if entries and not decision.repeated else "0"
@@ -150,11 +168,13 @@ def unskip_item(request: Request, viewer: PageViewer, item_id: PathId) -> Respon
 
 @router.post("/stream/approve-all")
 def approve_visible(
-    viewer: PageViewer, item_ids: Annotated[list[BodyId], Form(max_length=MOST_SHOWN)]
+    viewer: PageViewer,
+    config: WebConfigDep,
+    item_ids: Annotated[list[BodyId], Form(max_length=MOST_SHOWN)],
 ) -> Response:
     with session_scope() as session:
         outcome = approve_all(
-            session, email=viewer.email, item_ids=item_ids, config=approval_config()
+            session, member=me(session, viewer), item_ids=item_ids, config=config.approvals
         )
     done = f"approved {len(outcome.decisions)} post{'s' * (len(outcome.decisions) != 1)}"
     if outcome.errors:

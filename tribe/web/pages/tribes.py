@@ -12,8 +12,9 @@ from tribe.core.kinds import Role
 from tribe.infra.db import read_scope, session_scope
 from tribe.members import tribes
 from tribe.members.people import create_tribe
-from tribe.stream.approvals import preferences, set_auto_approve, set_muted
-from tribe.web.deps import PageViewer, SettingsDep, keyring, render
+from tribe.stream.preferences import preferences, set_auto_approve, set_muted
+from tribe.web.config import WebConfigDep
+from tribe.web.deps import PageViewer, keyring, me, render
 from tribe.web.flash import redirect
 from tribe.web.params import PathId
 
@@ -23,57 +24,67 @@ router = APIRouter()
 @router.get("/tribes")
 def tribes_page(request: Request, viewer: PageViewer) -> Response:
     with read_scope() as session:
-        mine = tribes.my_tribes(session, email=viewer.email)
-        others = tribes.open_tribes(session, email=viewer.email)
+        member = me(session, viewer)
+        mine = tribes.my_tribes(session, member=member)
+        others = tribes.open_tribes(session, member=member)
     return render(request, "tribes.html", tribes=mine, open_tribes=others)
 
 
 @router.post("/tribes")
 def create(
-    viewer: PageViewer, name: Annotated[str, Form(max_length=200)],
+    viewer: PageViewer,
+    name: Annotated[str, Form(max_length=200)],
     description: Annotated[str, Form(max_length=2000)] = "",
-) -> Response:  # fmt: skip
+) -> Response:
     with session_scope() as session:
-        tribe = create_tribe(session, name=name, chief_email=viewer.email, description=description)
+        tribe = create_tribe(session, name=name, chief=me(session, viewer), description=description)
         slug = tribe.slug
     return redirect(f"/tribes/{slug}", done="your tribe is ready: invite your fellow bloggers")
 
 
 @router.get("/tribes/{slug}")
-def tribe_page(request: Request, viewer: PageViewer, settings: SettingsDep, slug: str) -> Response:
+def tribe_page(request: Request, viewer: PageViewer, config: WebConfigDep, slug: str) -> Response:
     with read_scope() as session:
-        info = tribes.tribe_info(session, email=viewer.email, slug=slug)
-        mates = tribes.mates(session, email=viewer.email, slug=slug)
+        member = me(session, viewer)
+        info = tribes.tribe_info(session, member=member, slug=slug)
+        mates = tribes.mates(session, member=member, slug=slug)
         chief = info.my_role == Role.CHIEF
         invite = (
-            tribes.invite(
-                session,
-                email=viewer.email,
-                slug=slug,
-                keys=keyring(),
-                ttl=settings.TRIBE_INVITE_TTL,
-            )
+            tribes.invite(session, member=member, slug=slug, keys=keyring(), ttl=config.invite_ttl)
             if chief
             else None
         )
-        requests = tribes.join_requests(session, email=viewer.email, slug=slug) if chief else []
-        prefs = preferences(session, email=viewer.email)
-    link = f"{settings.TRIBE_BASE_URL}/join/{invite.token}" if invite else None
+        requests = tribes.join_requests(session, member=member, slug=slug) if chief else []
+        prefs = preferences(session, member=member)
+    link = f"{config.base_url}/join/{invite.token}" if invite else None
     expired = invite is not None and invite.expires_at <= datetime.now(UTC)
     return render(
-        request, "tribe.html", tribe=info, mates=mates, invite_link=link, requests=requests,
-        invite=invite, invite_expired=expired, prefs=prefs,
-    )  # fmt: skip
+        request,
+        "tribe.html",
+        tribe=info,
+        mates=mates,
+        invite_link=link,
+        requests=requests,
+        invite=invite,
+        invite_expired=expired,
+        prefs=prefs,
+    )
 
 
 @router.post("/tribes/{slug}")
 def edit(
-    viewer: PageViewer, slug: str, description: Annotated[str, Form(max_length=2000)] = "",
+    viewer: PageViewer,
+    slug: str,
+    description: Annotated[str, Form(max_length=2000)] = "",
     is_open: Annotated[bool, Form()] = False,
-) -> Response:  # fmt: skip
+) -> Response:
     with session_scope() as session:
         tribes.update_tribe(
-            session, email=viewer.email, slug=slug, description=description, is_open=is_open
+            session,
+            member=me(session, viewer),
+            slug=slug,
+            description=description,
+            is_open=is_open,
         )
     return redirect(f"/tribes/{slug}", done="saved")
 
@@ -81,7 +92,9 @@ def edit(
 @router.post("/tribes/{slug}/invite")
 def renew_invite(viewer: PageViewer, slug: str) -> Response:
     with session_scope() as session:
-        tribes.invite_token(session, email=viewer.email, slug=slug, keys=keyring(), renew=True)
+        tribes.invite_token(
+            session, member=me(session, viewer), slug=slug, keys=keyring(), renew=True
+        )
     return redirect(f"/tribes/{slug}", done="new invite link: the old links no longer work")
 
 
@@ -90,7 +103,7 @@ def ask_to_join(
     viewer: PageViewer, slug: str, message: Annotated[str, Form(max_length=500)] = ""
 ) -> Response:
     with session_scope() as session:
-        tribes.request_to_join(session, email=viewer.email, slug=slug, message=message)
+        tribes.request_to_join(session, member=me(session, viewer), slug=slug, message=message)
     return redirect("/tribes", done="asked; the chief will answer")
 
 
@@ -100,7 +113,7 @@ def answer_request(
 ) -> Response:
     with session_scope() as session:
         tribes.decide_request(
-            session, email=viewer.email, slug=slug, request_id=request_id, accept=accept
+            session, member=me(session, viewer), slug=slug, request_id=request_id, accept=accept
         )
     return redirect(f"/tribes/{slug}", done="accepted" if accept else "refused")
 
@@ -108,21 +121,21 @@ def answer_request(
 @router.post("/tribes/{slug}/leave")
 def leave(viewer: PageViewer, slug: str) -> Response:
     with session_scope() as session:
-        tribes.leave(session, email=viewer.email, slug=slug)
+        tribes.leave(session, member=me(session, viewer), slug=slug)
     return redirect("/tribes", done=f"you left {slug}")
 
 
 @router.post("/tribes/{slug}/members/{member_id}/remove")
 def remove(viewer: PageViewer, slug: str, member_id: PathId) -> Response:
     with session_scope() as session:
-        tribes.remove_member(session, email=viewer.email, slug=slug, member_id=member_id)
+        tribes.remove_member(session, member=me(session, viewer), slug=slug, member_id=member_id)
     return redirect(f"/tribes/{slug}", done="removed from the tribe")
 
 
 @router.post("/tribes/{slug}/members/{member_id}/chief")
 def make_chief(viewer: PageViewer, slug: str, member_id: PathId) -> Response:
     with session_scope() as session:
-        tribes.hand_over(session, email=viewer.email, slug=slug, member_id=member_id)
+        tribes.hand_over(session, member=me(session, viewer), slug=slug, member_id=member_id)
     return redirect(f"/tribes/{slug}", done="you handed over the chief role")
 
 
@@ -131,23 +144,27 @@ def mute(
     viewer: PageViewer, slug: str, member_id: PathId, muted: Annotated[bool, Form()] = False
 ) -> Response:
     with session_scope() as session:
-        author = tribes.mate(session, email=viewer.email, slug=slug, member_id=member_id)
-        set_muted(session, email=viewer.email, author_email=author.email, muted=muted)
+        member = me(session, viewer)
+        author = tribes.mate(session, member=member, slug=slug, member_id=member_id)
+        set_muted(session, member=member, author=author, muted=muted)
     return redirect(f"/tribes/{slug}", done="muted" if muted else "unmuted")
 
 
 @router.post("/tribes/{slug}/members/{member_id}/auto-approve")
 def auto_approve(
-    viewer: PageViewer, slug: str, member_id: PathId, enabled: Annotated[bool, Form()] = False,
+    viewer: PageViewer,
+    slug: str,
+    member_id: PathId,
+    enabled: Annotated[bool, Form()] = False,
     daily_cap: Annotated[int, Form(ge=0, le=1000)] = 3,
-) -> Response:  # fmt: skip
+) -> Response:
     """Approve this tribemate's new posts without asking, at most `daily_cap` a day."""
     with session_scope() as session:
-        author = tribes.mate(session, email=viewer.email, slug=slug, member_id=member_id)
+        member = me(session, viewer)
+        author = tribes.mate(session, member=member, slug=slug, member_id=member_id)
         set_auto_approve(
-            session, email=viewer.email, author_email=author.email, enabled=enabled,
-            daily_cap=daily_cap,
-        )  # fmt: skip
+            session, member=member, author=author, enabled=enabled, daily_cap=daily_cap
+        )
         name = author.display_name
     if enabled:
         done = f"{name}'s new posts are approved for you, at most {daily_cap} a day"

@@ -7,26 +7,23 @@ from fastapi import APIRouter, Request, Response
 from tribe.infra.db import read_scope
 from tribe.members import tribes
 from tribe.members.onboarding import first_steps
-from tribe.members.people import get_member
-from tribe.web.deps import PageViewer, SettingsDep, keyring, render
+from tribe.web.config import WebConfigDep
+from tribe.web.deps import PageViewer, keyring, me, render
 
 router = APIRouter()
 
 
 @router.get("/welcome")
-def welcome_page(request: Request, viewer: PageViewer, settings: SettingsDep) -> Response:
+def welcome_page(request: Request, viewer: PageViewer, config: WebConfigDep) -> Response:
     with read_scope() as session:
-        steps = first_steps(session, get_member(session, viewer.email))
+        member = me(session, viewer)
+        steps = first_steps(session, member)
         invite = (
             tribes.invite(
-                session,
-                email=viewer.email,
-                slug=steps.tribe_slug,
-                keys=keyring(),
-                ttl=settings.TRIBE_INVITE_TTL,
+                session, member=member, slug=steps.tribe_slug, keys=keyring(), ttl=config.invite_ttl
             )
             if steps.tribe_slug
             else None
         )
-    link = f"{settings.TRIBE_BASE_URL}/join/{invite.token}" if invite else None
+    link = f"{config.base_url}/join/{invite.token}" if invite else None
     return render(request, "welcome.html", steps=steps, invite_link=link)

@@ -39,12 +39,9 @@ from tribe.core.outcomes import (
     Unknown,
 )
 from tribe.infra.netguard import unreachable
-from tribe.networks.bluesky import (
-    CARD_DESCRIPTION_GRAPHEMES,
-    BlueskyPublisher,
-    login,
-    record_key,
-)
+from tribe.networks.bluesky import BlueskyPublisher
+from tribe.networks.bluesky.connect import login
+from tribe.networks.bluesky.publish import CARD_DESCRIPTION_GRAPHEMES, record_key
 
 PASSWORD = "abcd-efgh-ijkl-mnop"
 CREATED = datetime(2025, 3, 4, 5, 6, 7, 891234, tzinfo=UTC)

@@ -44,11 +44,8 @@ from tribe.core.outcomes import (
     Unknown,
 )
 from tribe.infra.netguard import unreachable
-from tribe.networks.x import (
-    XApp,
-    XConnectError,
-    XPublisher,
-    XSession,
+from tribe.networks.x import XApp, XConnectError, XPublisher, XSession
+from tribe.networks.x.connect import (
     describe_account,
     oauth1_finish,
     oauth1_start,

@@ -37,16 +37,16 @@ from tribe.core.outcomes import (
     Unknown,
 )
 from tribe.infra.netguard import unreachable
-from tribe.networks.mastodon import (
-    SCOPES,
-    MastodonPublisher,
+from tribe.networks.mastodon import MastodonPublisher
+from tribe.networks.mastodon.client import SCOPES
+from tribe.networks.mastodon.connect import (
     authorize_url,
-    classify,
     describe_account,
     exchange_code,
     instance_base_url,
     register_app,
 )
+from tribe.networks.mastodon.errors import classify
 
 REDIRECT = "https://tribe.example/connect/mastodon/callback"
 TEXT = "Why tomatoes split\n\nhttps://alice.blog/1\n\nvia Alice #Gardening"

@@ -1,0 +1,25 @@
+"""Bluesky through the atproto SDK: post, repost, look for a record, connect.
+
+client.py tames the SDK (a guarded client per call, sessions tribe refreshes under the
+account's lock); errors.py reads XRPC answers into outcomes; publish.py writes records at
+a fixed key and finds them; connect.py logs in once with an app password.
+"""
+
+from __future__ import annotations
+
+from config import Settings
+from tribe.networks.base import address_policy
+from tribe.networks.bluesky.connect import BlueskyConnector
+from tribe.networks.bluesky.publish import BlueskyPublisher
+
+__all__ = ["BlueskyConnector", "BlueskyPublisher", "connector", "publisher"]
+
+
+def publisher(settings: Settings) -> BlueskyPublisher:
+    return BlueskyPublisher(policy=address_policy(settings))
+
+
+def connector(settings: Settings) -> BlueskyConnector:
+    return BlueskyConnector(
+        policy=address_policy(settings), timeout=settings.TRIBE_PUBLISH_TIMEOUT.total_seconds()
+    )
