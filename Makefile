@@ -19,6 +19,8 @@ run: install
 	$(BIN)/tribe db upgrade
 	$(BIN)/tribe run
 
+## lint: ruff, ruff format --check, mypy (strict on tribe/, workers/, config/; tests/ and
+## bench/ checked non-strictly, see [tool.mypy] in pyproject.toml), the import contracts
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

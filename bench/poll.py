@@ -43,8 +43,8 @@ import psutil
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-from server import host_for  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from bench.server import host_for  # noqa: E402
 
 PG_ADMIN = os.environ.get(
     "TRIBE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -124,9 +124,7 @@ class PeakRSS:
 # --- contenders run in a child process: `python bench/poll.py --contender NAME` --------
 
 
-def contender_reader(
-    feed_urls: list[str], control: str, workers: int, tmp: Path
-) -> dict[str, float]:
+def contender_reader(feed_urls: list[str], control: str, workers: int, tmp: Path) -> dict[str, Any]:
     import logging
 
     from reader import make_reader
@@ -147,9 +145,7 @@ def contender_reader(
     return {"cold": cold, "warm": statistics.median(warms), "warms": warms}
 
 
-def contender_naive(
-    feed_urls: list[str], control: str, workers: int, tmp: Path
-) -> dict[str, float]:
+def contender_naive(feed_urls: list[str], control: str, workers: int, tmp: Path) -> dict[str, Any]:
     import feedparser
 
     started = time.perf_counter()
@@ -226,7 +222,8 @@ def database(backend: str, tmp: Path) -> Iterator[str]:
 def run_tribe(
     backend: str, feed_urls: list[str], control: str, workers: int, processes: int
 ) -> Result:
-    from sqlalchemy import create_engine, func, select, update
+    from sqlalchemy import create_engine, func, insert, select, update
+    from sqlmodel import col
 
     with tempfile.TemporaryDirectory() as tmp_name, database(backend, Path(tmp_name)) as url:
         tmp = Path(tmp_name)
@@ -244,10 +241,10 @@ def run_tribe(
         engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
         later = datetime.now(UTC) + timedelta(days=1)
         with engine.begin() as conn:
-            conn.execute(Member.__table__.insert().values(  # type: ignore[attr-defined]
+            conn.execute(insert(Member).values(
                 id=1, email="bench@example.org", display_name="Bench", timezone="UTC",
                 created_at=datetime.now(UTC)))  # fmt: skip
-            conn.execute(Feed.__table__.insert(), [  # type: ignore[attr-defined]
+            conn.execute(insert(Feed), [
                 {"owner_id": 1, "url": u, "host": host_of(u), "title": "", "site_url": "",
                  "status": "active", "next_poll_at": later, "error_count": 0,
                  "created_at": datetime.now(UTC)} for u in feed_urls])  # fmt: skip
@@ -283,7 +280,7 @@ def run_tribe(
             # What beat sends every TRIBE_POLL_SWEEP_EVERY, sent now: we time the sweep,
             # not the wait for beat's next tick.
             app.send_task("tribe.feeds.poll_due_feeds")
-            while count(Feed.last_polled_at >= started) < len(feed_urls):  # type: ignore[operator]
+            while count(col(Feed.last_polled_at) >= started) < len(feed_urls):
                 time.sleep(0.05)
             return time.perf_counter() - t0
 
@@ -380,8 +377,8 @@ def main() -> None:
         feed_urls = json.loads((Path(args.tmp) / "urls.json").read_text())
         import resource
 
-        run = {"reader": contender_reader, "naive": contender_naive}[args.contender]
-        timings = run(feed_urls, args.control, args.workers, Path(args.tmp))
+        contend = {"reader": contender_reader, "naive": contender_naive}[args.contender]
+        timings = contend(feed_urls, args.control, args.workers, Path(args.tmp))
         timings["peak_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(json.dumps(timings))
         return

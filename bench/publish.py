@@ -25,6 +25,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,7 +59,7 @@ def start_fakes() -> tuple[FakeX, FakeMastodon, FakeBluesky]:
     x = FakeX(rate_limit=10**9).start()
     mastodon = FakeMastodon(rate_limit=10**9).start()
     bluesky = FakeBluesky(rate_limit=10**9, login_limit=10**9).start()
-    return x, mastodon, bluesky  # type: ignore[return-value]
+    return x, mastodon, bluesky
 
 
 def make_accounts(n: int, fakes: tuple[FakeX, FakeMastodon, FakeBluesky]) -> list[dict[str, Any]]:
@@ -90,7 +91,7 @@ def text_of(n: int) -> str:
 
 def seed(url: str, accounts: list[dict[str, Any]], deliveries: int, rate: float, key: str,
          start: datetime) -> None:  # fmt: skip
-    from sqlalchemy import create_engine
+    from sqlalchemy import create_engine, insert
 
     from tribe.infra.models import Account, Delivery, Feed, Member, Post
     from tribe.infra.vault import Vault
@@ -99,19 +100,19 @@ def seed(url: str, accounts: list[dict[str, Any]], deliveries: int, rate: float,
     now = datetime.now(UTC)
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(Member.__table__.insert(), [  # type: ignore[attr-defined]
+        conn.execute(insert(Member), [
             {"id": i + 1, "email": f"m{i}@bench.example", "display_name": f"M{i}",
              "timezone": "UTC", "created_at": now, "templates": {}, "queue_paused": False}
             for i in range(len(accounts))])  # fmt: skip
-        conn.execute(Feed.__table__.insert().values(  # type: ignore[attr-defined]
+        conn.execute(insert(Feed).values(
             id=1, owner_id=1, url="https://bench.blog/feed", host="bench.blog", title="",
             site_url="", status="active", next_poll_at=now + timedelta(days=9),
             error_count=0, created_at=now))  # fmt: skip
-        conn.execute(Post.__table__.insert(), [  # type: ignore[attr-defined]
+        conn.execute(insert(Post), [
             {"id": n + 1, "feed_id": 1, "entry_key": f"e{n}", "url": f"https://bench.blog/{n}",
              "title": f"Post {n}", "summary": "", "categories": [], "discovered_at": now,
              "announced": True} for n in range(deliveries)])  # fmt: skip
-        conn.execute(Account.__table__.insert(), [  # type: ignore[attr-defined]
+        conn.execute(insert(Account), [
             {"id": i + 1, "member_id": i + 1, "network": a["network"], "handle": a["handle"],
              "active": True, "schedule_mode": "interval", "slots": [], "min_gap_minutes": 1,
              "window_start": "00:00", "window_end": "23:59", "daily_cap": 100, "paused": False,
@@ -119,7 +120,7 @@ def seed(url: str, accounts: list[dict[str, Any]], deliveries: int, rate: float,
              "base_url": a["base"], "remote_user_id": a["remote"],
              "credentials": vault.seal(a["creds"]), "reshare": "post", "announce_own": False}
             for i, a in enumerate(accounts)])  # fmt: skip
-        conn.execute(Delivery.__table__.insert(), [  # type: ignore[attr-defined]
+        conn.execute(insert(Delivery), [
             {"account_id": n % len(accounts) + 1, "post_id": n + 1, "text": text_of(n),
              "state": "queued", "due_at": start + timedelta(seconds=n / rate), "reason": "",
              "created_at": now, "updated_at": now, "kind": "post", "key": uuid.uuid4().hex,
@@ -223,13 +224,12 @@ def run_tribe(args: argparse.Namespace) -> dict[str, Any]:
     return summarize(rows, seen, args)
 
 
-def _aware(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _aware(value: datetime | str) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def summarize(rows: list[Any], seen: Counter[str], args: argparse.Namespace) -> dict[str, Any]:
+def summarize(rows: Sequence[Any], seen: Counter[str], args: argparse.Namespace) -> dict[str, Any]:
     states = Counter(r.state for r in rows)
     sent = [r for r in rows if r.state == "sent"]
     lateness = [(_aware(r.sent_at) - _aware(r.due_at)).total_seconds() for r in sent]
@@ -252,7 +252,7 @@ def summarize(rows: list[Any], seen: Counter[str], args: argparse.Namespace) -> 
 def run_reference(args: argparse.Namespace) -> float:
     """The same posts from a plain thread pool calling the adapters: the fakes' ceiling."""
     from tribe.core.kinds import Network, ReshareKind
-    from tribe.core.outcomes import AccountContext, Publication
+    from tribe.core.outcomes import AccountContext, Publication, Publisher
     from tribe.networks.bluesky import BlueskyPublisher
     from tribe.networks.mastodon import MastodonPublisher
     from tribe.networks.x import XApp, XPublisher
@@ -260,7 +260,7 @@ def run_reference(args: argparse.Namespace) -> float:
     fakes = start_fakes()
     accounts = make_accounts(args.accounts, fakes)
     x = fakes[0]
-    publishers = {
+    publishers: dict[str, Publisher] = {
         "x": XPublisher(
             XApp(
                 api_url=x.base_url,
@@ -292,7 +292,7 @@ def run_reference(args: argparse.Namespace) -> float:
     elapsed = time.perf_counter() - t0
     for fake in fakes:
         fake.stop()
-    return args.deliveries / elapsed
+    return int(args.deliveries) / elapsed
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any, Protocol
 from xml.sax.saxutils import escape
 
 from sqlmodel import Session
@@ -82,6 +83,18 @@ def posts(n: int, *, prefix: str = "post", start_hours_ago: float = 100) -> list
     ]
 
 
+class _Row(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def pk(row: _Row) -> int:
+    """A stored row's id. The models type it `int | None` (a new row has none until it
+    is flushed); every builder here flushes, so tests may take it as an int."""
+    assert row.id is not None, row
+    return row.id
+
+
 def member(session: Session, name: str, timezone: str = "UTC") -> Member:
     return add_member(
         session, email=f"{name.lower()}@example.com", display_name=name, timezone=timezone
@@ -95,11 +108,11 @@ def tribe(session: Session, name: str, chief: Member, *others: Member) -> Tribe:
     return created
 
 
-def feed(session: Session, owner: Member, url: str, **fields: object) -> Feed:
+def feed(session: Session, owner: Member, url: str, **fields: Any) -> Feed:
     from tribe.core.urls import host_of
 
     assert owner.id is not None
-    row = Feed(owner_id=owner.id, url=url, host=host_of(url), **fields)  # type: ignore[arg-type]
+    row = Feed(owner_id=owner.id, url=url, host=host_of(url), **fields)
     session.add(row)
     session.flush()
     return row

@@ -20,7 +20,8 @@ from sqlmodel import SQLModel
 
 import tribe.infra.models  # noqa: F401 - registers the tables
 from config import get_settings
-from tests.feedserver import HOST, FeedServer
+from tests.fakenet.common import HOST
+from tests.fakenet.feeds import FeedServer
 from tribe.infra.db import dispose_engines
 from tribe.infra.vault import process_vault
 from tribe.networks.registry import process_publishers
@@ -102,7 +103,7 @@ def _clear_process_caches() -> None:
 
 
 @pytest.fixture
-def db(tribe_env: Path) -> Iterator[None]:
+def db(tribe_env: Path) -> None:
     """An empty database with the current schema."""
     url = get_settings().TRIBE_DATABASE_URL
     engine = create_engine(url)
@@ -114,7 +115,6 @@ def db(tribe_env: Path) -> Iterator[None]:
         tribe_env.mkdir(parents=True, exist_ok=True)
         SQLModel.metadata.create_all(engine)
     engine.dispose()
-    return
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def setup() -> dict[str, int]:
         add_account(s, member=carol, network="x", handle="carol")
         for who in (bob, carol):
             set_schedule(s, member=who, change=ScheduleChange(slots="mon-sun 09:00,17:00"))
-        return {"alice": alice.id, "bob": bob.id, "carol": carol.id, "feed": feed.id}  # type: ignore[dict-item]
+        return {"alice": b.pk(alice), "bob": b.pk(bob), "carol": b.pk(carol), "feed": b.pk(feed)}
 
 
 def new_post(feed_id: int, title: str = "Why tomatoes split", n: int = 1) -> int:
@@ -152,7 +152,7 @@ def test_own_text_too_long_is_refused_and_nothing_is_stored() -> None:
         )
     assert deliveries() == []
     with session_scope() as s:
-        assert s.get(StreamItem, item).state == StreamState.PENDING  # type: ignore[union-attr]
+        assert s.get_one(StreamItem, item).state == StreamState.PENDING
         decision = approve(
             s,
             member=get_member(s, "bob@example.com"),
@@ -215,7 +215,7 @@ def test_a_full_queue_is_an_answer_and_the_item_stays() -> None:
     with pytest.raises(QueueFullError, match="queue full"), session_scope() as s:
         approve(s, member=get_member(s, "carol@example.com"), item_id=second, now=NOW, config=short)
     with session_scope() as s:
-        assert s.get(StreamItem, second).state == StreamState.PENDING  # type: ignore[union-attr]
+        assert s.get_one(StreamItem, second).state == StreamState.PENDING
 
 
 def test_one_full_account_does_not_stop_the_others() -> None:
@@ -258,7 +258,7 @@ def test_stale_items_expire_but_are_kept() -> None:
         assert expire_stale(s, now=NOW + timedelta(days=4), expiry=timedelta(days=5)) == 0
         assert expire_stale(s, now=NOW + timedelta(days=6), expiry=timedelta(days=5)) == 2
     with session_scope() as s:
-        assert s.get(StreamItem, item).state == StreamState.EXPIRED  # type: ignore[union-attr]
+        assert s.get_one(StreamItem, item).state == StreamState.EXPIRED
     with pytest.raises(ConflictError, match="was expired"), session_scope() as s:
         approve(s, member=get_member(s, "bob@example.com"), item_id=item, now=NOW)
 
@@ -302,8 +302,8 @@ def test_auto_approve_respects_its_daily_cap() -> None:
     carol_items = [item_of(ids["carol"], p) for p in posts]
     bob_items = [item_of(ids["bob"], p) for p in posts]
     with session_scope() as s:
-        states = [s.get(StreamItem, i).state for i in carol_items]  # type: ignore[union-attr]
-        bob_states = {s.get(StreamItem, i).state for i in bob_items}  # type: ignore[union-attr]
+        states = [s.get_one(StreamItem, i).state for i in carol_items]
+        bob_states = {s.get_one(StreamItem, i).state for i in bob_items}
     assert states == [StreamState.APPROVED, StreamState.APPROVED, StreamState.PENDING]
     assert bob_states == {StreamState.PENDING}  # only carol opted in
     with session_scope() as s:

@@ -10,8 +10,8 @@ from tests import builders as b
 from tests.builders import Item, ago, posts, rss
 from tests.cli import fails as any_failure
 from tests.cli import ok, tribe
-from tests.feedserver import Feed as Served
-from tests.feedserver import FeedServer, status
+from tests.fakenet.feeds import Feed as Served
+from tests.fakenet.feeds import FeedServer, status
 from tribe.infra.db import session_scope
 from tribe.infra.models import Member, Post
 from tribe.stream.items import fan_out
@@ -83,7 +83,7 @@ def test_the_stream_lists_every_pending_item() -> None:
         feed = b.feed(s, alice, "https://alice.blog/feed")
         new = [
             Post(
-                feed_id=feed.id,
+                feed_id=b.pk(feed),
                 entry_key=f"k{n}",
                 url=f"https://alice.blog/{n}",
                 title=f"Post {n}",

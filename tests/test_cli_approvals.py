@@ -6,8 +6,8 @@ import pytest
 
 from tests.builders import Item, ago, posts, rss
 from tests.cli import fails, ok
-from tests.feedserver import Feed as Served
-from tests.feedserver import FeedServer
+from tests.fakenet.feeds import Feed as Served
+from tests.fakenet.feeds import FeedServer
 
 pytestmark = pytest.mark.usefixtures("db")
 

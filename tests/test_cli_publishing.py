@@ -29,17 +29,26 @@ def connected_account_with(state: DeliveryState) -> tuple[int, int]:
     with session_scope() as s:
         alice, bob = b.member(s, "Alice"), b.member(s, "Bob")
         feed = b.feed(s, alice, "https://alice.blog/feed")
-        post = Post(feed_id=feed.id, entry_key="k", url="https://alice.blog/1", title="Tomatoes")  # type: ignore[arg-type]
-        account = Account(member_id=bob.id, network="mastodon", handle="bob@mastodon.social",  # type: ignore[arg-type]
-                          connection=Connection.CONNECTED,
-                          credentials=Vault([TEST_SECRET_KEY]).seal({"access_token": "t"}))  # fmt: skip
+        post = Post(feed_id=b.pk(feed), entry_key="k", url="https://alice.blog/1", title="Tomatoes")
+        account = Account(
+            member_id=b.pk(bob),
+            network=Network.MASTODON,
+            handle="bob@mastodon.social",
+            connection=Connection.CONNECTED,
+            credentials=Vault([TEST_SECRET_KEY]).seal({"access_token": "t"}),
+        )
         s.add_all([post, account])
         s.flush()
-        delivery = Delivery(account_id=account.id, post_id=post.id, text="Tomatoes https://alice.blog/1",  # type: ignore[arg-type]
-                            due_at=datetime.now(UTC) - timedelta(hours=1), state=state)  # fmt: skip
+        delivery = Delivery(
+            account_id=b.pk(account),
+            post_id=b.pk(post),
+            text="Tomatoes https://alice.blog/1",
+            due_at=datetime.now(UTC) - timedelta(hours=1),
+            state=state,
+        )
         s.add(delivery)
         s.flush()
-        return account.id, delivery.id  # type: ignore[return-value]
+        return b.pk(account), b.pk(delivery)
 
 
 def state_of(delivery_id: int) -> Delivery:
@@ -80,8 +89,11 @@ def test_the_worker_refuses_to_start_with_a_placeholder_key(
     monkeypatch.setenv("TRIBE_SECRET_KEYS", "change-me")
     result = subprocess.run(
         [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool", "solo"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode != 0
     assert "TRIBE_SECRET_KEYS key #1 is a placeholder" in result.stdout + result.stderr
 
@@ -161,12 +173,14 @@ def test_an_authors_own_new_post_is_queued_on_accounts_that_announce() -> None:
     with session_scope() as s:
         alice = b.member(s, "Alice")
         feed = b.feed(s, alice, "https://alice.blog/feed")
-        quiet = Account(member_id=alice.id, network=Network.MASTODON, handle="alice@m.social")  # type: ignore[arg-type]
-        loud = Account(member_id=alice.id, network=Network.X, handle="alice", announce_own=True)  # type: ignore[arg-type]
-        post = Post(feed_id=feed.id, entry_key="k", url="https://alice.blog/1", title="Tomatoes")  # type: ignore[arg-type]
+        quiet = Account(member_id=b.pk(alice), network=Network.MASTODON, handle="alice@m.social")
+        loud = Account(member_id=b.pk(alice), network=Network.X, handle="alice", announce_own=True)
+        post = Post(feed_id=b.pk(feed), entry_key="k", url="https://alice.blog/1", title="Tomatoes")
         s.add_all([quiet, loud, post])
         s.flush()
-        assert announce_own_posts(s, [post.id], now=datetime.now(UTC), config=ApprovalConfig()) == 1  # type: ignore[list-item]
+        assert (
+            announce_own_posts(s, [b.pk(post)], now=datetime.now(UTC), config=ApprovalConfig()) == 1
+        )
         (delivery,) = s.exec(select(Delivery)).all()
         assert (delivery.account_id, delivery.kind) == (loud.id, "announce")
         assert "https://alice.blog/1" in delivery.text

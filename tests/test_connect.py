@@ -39,15 +39,27 @@ def fakes_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     get_settings.cache_clear()
 
 
+TRIBE_CLI = [sys.executable, "-c", "from tribe.cli import main; main()"]
+
+
+def connect_bob_to_bluesky(pds: str) -> list[str]:
+    """The arguments of `tribe account connect` for Bob's Bluesky account on `pds`."""
+    bob = ["account", "connect", "bob@example.com", "bluesky", "--handle", "bob.bsky.social"]
+    return [*bob, "--pds", pds]
+
+
 class Terminal:
     """`tribe account connect ...` in a child process, answered like a person would."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from tribe.cli import main; main()", "account", "connect", *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [*TRIBE_CLI, "account", "connect", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             env={**os.environ, **(env or {})},
-        )  # fmt: skip
+        )
 
     def address(self) -> str:
         assert self.proc.stdout is not None
@@ -100,8 +112,11 @@ def test_x_oauth1_pin_flow_connects_the_account(monkeypatch: pytest.MonkeyPatch)
     member()
     with FakeX() as fake:
         user = fake.add_user("bob_writes")
-        env = {"TRIBE_X_API_URL": fake.base_url, "TRIBE_X_API_KEY": fake.consumer_key,
-               "TRIBE_X_API_SECRET": fake.consumer_secret}  # fmt: skip
+        env = {
+            "TRIBE_X_API_URL": fake.base_url,
+            "TRIBE_X_API_KEY": fake.consumer_key,
+            "TRIBE_X_API_SECRET": fake.consumer_secret,
+        }
         term = Terminal("bob@example.com", "x", env=env)
         request_token = parse_qs(urlsplit(term.address()).query)["oauth_token"][0]
         code, out = term.answer(fake.authorize_oauth1(request_token, user))
@@ -115,9 +130,12 @@ def test_x_oauth2_pkce_flow_connects_the_account() -> None:
     member()
     with FakeX() as fake:
         user = fake.add_user("bob_writes")
-        env = {"TRIBE_X_API_URL": fake.base_url, "TRIBE_X_CLIENT_ID": fake.client_id,
-               "TRIBE_X_CLIENT_SECRET": fake.client_secret or "",
-               "TRIBE_X_REDIRECT_URL": "https://tribe.example/x/callback"}  # fmt: skip
+        env = {
+            "TRIBE_X_API_URL": fake.base_url,
+            "TRIBE_X_CLIENT_ID": fake.client_id,
+            "TRIBE_X_CLIENT_SECRET": fake.client_secret or "",
+            "TRIBE_X_REDIRECT_URL": "https://tribe.example/x/callback",
+        }
         term = Terminal("bob@example.com", "x", "--oauth2", env=env)
         code, out = term.answer(fake.oauth2_redirect(term.address(), user))
     assert code == 0, out
@@ -138,16 +156,22 @@ def test_bluesky_logs_in_once_with_an_app_password_and_releases_held_reshares() 
             feed = b.feed(s, b.member(s, "Alice"), "https://alice.blog/feed")
             for n, state in enumerate((DeliveryState.HELD, DeliveryState.QUEUED)):
                 post = Post(
-                    feed_id=feed.id, entry_key=f"k{n}", url=f"https://alice.blog/{n}", title="T"
-                )  # type: ignore[arg-type]
+                    feed_id=b.pk(feed), entry_key=f"k{n}", url=f"https://alice.blog/{n}", title="T"
+                )
                 s.add(post)
                 s.flush()
-                s.add(Delivery(account_id=account.id, post_id=post.id, text=f"T https://alice.blog/{n}",  # type: ignore[arg-type]
-                               due_at=datetime.now(UTC) - timedelta(hours=1), state=state))  # fmt: skip
+                s.add(
+                    Delivery(
+                        account_id=b.pk(account),
+                        post_id=b.pk(post),
+                        text=f"T https://alice.blog/{n}",
+                        due_at=datetime.now(UTC) - timedelta(hours=1),
+                        state=state,
+                    )
+                )
         result = CliRunner().invoke(
-            main, ["account", "connect", "bob@example.com", "bluesky", "--handle",
-                   "bob.bsky.social", "--pds", fake.base_url], input="app-pass-word\n",
-        )  # fmt: skip
+            main, connect_bob_to_bluesky(fake.base_url), input="app-pass-word\n"
+        )
         assert result.exit_code == 0, result.output
         assert "1 held reshare(s) queued again" in result.output
         assert fake.login_count == 1
@@ -171,10 +195,7 @@ def test_connect_errors_are_one_clear_line() -> None:
     )
     with FakeBluesky() as fake:
         fake.add_account("bob.bsky.social", "right")
-        result = CliRunner().invoke(
-            main, ["account", "connect", "bob@example.com", "bluesky", "--handle",
-                   "bob.bsky.social", "--pds", fake.base_url], input="wrong\n",
-        )  # fmt: skip
+        result = CliRunner().invoke(main, connect_bob_to_bluesky(fake.base_url), input="wrong\n")
     assert result.exit_code != 0
     assert "Traceback" not in result.output
 
@@ -189,9 +210,8 @@ def plain_refusal(host: str) -> str:
 
 def connect_bluesky(pds: str, password: str = "app-pass-word") -> tuple[int, str]:
     result = CliRunner().invoke(
-        main, ["account", "connect", "bob@example.com", "bluesky", "--handle", "bob.bsky.social",
-               "--pds", pds], input=password + "\n", catch_exceptions=False,
-    )  # fmt: skip
+        main, connect_bob_to_bluesky(pds), input=password + "\n", catch_exceptions=False
+    )
     return result.exit_code, result.output.strip().splitlines()[-1]
 
 
@@ -228,8 +248,9 @@ def test_a_server_that_redirects_inside_reaches_nothing_there() -> None:
     """A 307 to the operator's network would carry the app password there."""
     member()
     with internal_server() as internal, redirector(internal.base_url) as hostile:
-        out = fails("account", "connect", "bob@example.com", "mastodon", "--instance",
-                    hostile.base_url)  # fmt: skip
+        out = fails(
+            "account", "connect", "bob@example.com", "mastodon", "--instance", hostile.base_url
+        )
         code, line = connect_bluesky(hostile.base_url, "secret-app-password")
         assert internal.requests == []
     assert "answered with a redirect (HTTP 307)" in out

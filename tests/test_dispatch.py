@@ -105,11 +105,11 @@ def make_delivery(
             feed = b.feed(s, author, f"https://a{n}.blog/feed")
             email = b.member(s, f"Reader{n}").email
         if post_id is None:
-            feed_id = s.exec(select(col(Post.feed_id))).first() or feed.id
-            post = Post(feed_id=feed_id, entry_key=f"k{n}", url="https://a.blog/1", title="T")  # type: ignore[arg-type]
+            feed_id = s.exec(select(col(Post.feed_id))).first() or b.pk(feed)
+            post = Post(feed_id=feed_id, entry_key=f"k{n}", url="https://a.blog/1", title="T")
             s.add(post)
             s.flush()
-            post_id = post.id
+            post_id = b.pk(post)
         info = add_account(s, member=get_member(s, email), network=network, handle=handle)
         account = s.get(Account, info.id)
         assert account is not None
@@ -117,9 +117,12 @@ def make_delivery(
             account.connection = Connection.CONNECTED
             account.credentials = VAULT.seal({"access_token": "tok"})
         delivery = Delivery(
-            account_id=info.id, post_id=post_id, text="Read this https://a.blog/1",  # type: ignore[arg-type]
-            due_at=due or datetime.now(UTC) - timedelta(seconds=1), kind=kind,
-        )  # fmt: skip
+            account_id=b.pk(info),
+            post_id=post_id,
+            text="Read this https://a.blog/1",
+            due_at=due or datetime.now(UTC) - timedelta(seconds=1),
+            kind=kind,
+        )
         s.add(delivery)
         s.flush()
         assert delivery.id is not None
@@ -170,10 +173,10 @@ def test_unconnected_paused_and_rate_limited_accounts_are_skipped() -> None:
     limited = make_delivery(handle="@dave@mastodon.social")
     paused_account, limited_account = load(paused).account_id, load(limited).account_id
     with session_scope() as s:
-        s.get(Account, paused_account).paused = True  # type: ignore[union-attr]
-        s.get(Account, limited_account).rate_limited_until = datetime.now(UTC) + timedelta(
+        s.get_one(Account, paused_account).paused = True
+        s.get_one(Account, limited_account).rate_limited_until = datetime.now(UTC) + timedelta(
             minutes=5
-        )  # type: ignore[union-attr]
+        )
     assert dispatch(Script()) == []
     assert dispatch(Script(), now=datetime.now(UTC) + timedelta(minutes=6)) == [DeliveryState.SENT]
     assert load(limited).state == DeliveryState.SENT
@@ -277,18 +280,22 @@ def test_refused_credentials_hold_the_account_and_its_queue() -> None:
         post = Post(feed_id=feed_id, entry_key="later", url="https://a.blog/2", title="Later")
         s.add(post)
         s.flush()
-        later = Delivery(account_id=account_id, post_id=post.id, text="later",  # type: ignore[arg-type]
-                         due_at=datetime.now(UTC) + timedelta(days=1))  # fmt: skip
+        later = Delivery(
+            account_id=account_id,
+            post_id=b.pk(post),
+            text="later",
+            due_at=datetime.now(UTC) + timedelta(days=1),
+        )
         s.add(later)
         s.flush()
-        later_id = later.id
+        later_id = b.pk(later)
     script = Script(answers=[NeedsReconnect("The access token was revoked")])
     assert dispatch(script) == [DeliveryState.HELD]
     account = account_of(first)
     assert account.connection == Connection.NEEDS_RECONNECT
     assert "revoked" in account.connection_note
     assert "reconnect" in load(first).reason
-    assert load(later_id).state == DeliveryState.HELD  # type: ignore[arg-type]
+    assert load(later_id).state == DeliveryState.HELD
     assert dispatch(script, now=datetime.now(UTC) + timedelta(days=2)) == []
 
 
@@ -384,15 +391,21 @@ def test_x_daily_limits_per_account_count_what_is_on_its_way() -> None:
     first = make_delivery("x", "@bob")
     account_id, post_feed = load(first).account_id, None
     with session_scope() as s:
-        post_feed = s.exec(select(col(Post.feed_id))).first()
+        post_feed = s.exec(select(col(Post.feed_id)).limit(1)).one()
         for n in range(3):
             post = Post(
                 feed_id=post_feed, entry_key=f"more{n}", url=f"https://a.blog/m{n}", title="M"
-            )  # type: ignore[arg-type]
+            )
             s.add(post)
             s.flush()
-            s.add(Delivery(account_id=account_id, post_id=post.id, text=f"more {n}",  # type: ignore[arg-type]
-                           due_at=datetime.now(UTC) - timedelta(seconds=1)))  # fmt: skip
+            s.add(
+                Delivery(
+                    account_id=account_id,
+                    post_id=b.pk(post),
+                    text=f"more {n}",
+                    due_at=datetime.now(UTC) - timedelta(seconds=1),
+                )
+            )
     tight = PublishConfig(**{**CONFIG.__dict__, "x_daily_per_account": 3})
     with session_scope() as s:
         assert len(claim_due(s, now=datetime.now(UTC), config=tight)) == 3
@@ -406,7 +419,7 @@ def test_a_repost_points_at_the_authors_own_post_or_falls_back_to_text() -> None
         bob = b.member(s, "Bob")
         carol = b.member(s, "Carol")
         feed = b.feed(s, alice, "https://alice.blog/feed")
-        post = Post(feed_id=feed.id, entry_key="k", url="https://alice.blog/1", title="T")  # type: ignore[arg-type]
+        post = Post(feed_id=b.pk(feed), entry_key="k", url="https://alice.blog/1", title="T")
         s.add(post)
         s.flush()
         ids = (alice.email, bob.email, carol.email, post.id)
@@ -440,7 +453,8 @@ def test_a_repost_points_at_the_authors_own_post_or_falls_back_to_text() -> None
     )
     dispatch(script, now=datetime.now(UTC) + timedelta(hours=3))
     assert load(fallback).kind == ReshareKind.POST
-    assert script.calls[-1].kind == ReshareKind.POST
+    (last,) = script.calls[-1:]
+    assert last.kind == ReshareKind.POST
 
 
 def test_refreshed_credentials_are_saved_encrypted_under_a_lock() -> None:
@@ -527,7 +541,7 @@ def test_credentials_that_cannot_be_decrypted_hold_the_delivery_with_the_reason(
 def test_an_old_mastodon_key_is_not_trusted_to_deduplicate() -> None:
     delivery_id = make_delivery()
     with session_scope() as s:
-        s.get(Delivery, delivery_id).first_started_at = datetime.now(UTC) - timedelta(hours=2)  # type: ignore[union-attr]
+        s.get_one(Delivery, delivery_id).first_started_at = datetime.now(UTC) - timedelta(hours=2)
     script = Script(idempotent=True, answers=[Unknown("timed out")], found=[Sent("s9", "u9")])
     assert dispatch(script) == [DeliveryState.UNCONFIRMED]  # looked for, not blindly resent
     assert dispatch(script, now=load(delivery_id).lease_until) == [DeliveryState.SENT]
@@ -538,18 +552,22 @@ def test_a_rate_limit_moves_what_fell_due_meanwhile_past_the_reset() -> None:
     first = make_delivery()
     account_id = load(first).account_id
     with session_scope() as s:
-        feed_id = s.exec(select(col(Post.feed_id))).first()
-        post = Post(feed_id=feed_id, entry_key="second", url="https://a.blog/2", title="2")  # type: ignore[arg-type]
+        feed_id = s.exec(select(col(Post.feed_id)).limit(1)).one()
+        post = Post(feed_id=feed_id, entry_key="second", url="https://a.blog/2", title="2")
         s.add(post)
         s.flush()
-        second = Delivery(account_id=account_id, post_id=post.id, text="two",  # type: ignore[arg-type]
-                          due_at=datetime.now(UTC) + timedelta(minutes=5))  # fmt: skip
+        second = Delivery(
+            account_id=account_id,
+            post_id=b.pk(post),
+            text="two",
+            due_at=datetime.now(UTC) + timedelta(minutes=5),
+        )
         s.add(second)
         s.flush()
-        second_id = second.id
+        second_id = b.pk(second)
     reset = datetime.now(UTC) + timedelta(minutes=30)
     dispatch(Script(answers=[RateLimited("429", reset)]))
-    assert load(second_id).due_at > reset  # type: ignore[arg-type]
+    assert load(second_id).due_at > reset
 
 
 def test_a_session_that_moves_to_an_internal_server_is_not_stored() -> None:

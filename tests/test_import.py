@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from tests.builders import posts, rss
-from tests.feedserver import Feed as Served
-from tests.feedserver import FeedServer
+from tests.fakenet.feeds import Feed as Served
+from tests.fakenet.feeds import FeedServer
 from tribe.cli import main
 from tribe.core.kinds import Role
 from tribe.infra.db import session_scope
@@ -52,7 +52,7 @@ def test_an_import_creates_everything_once(tmp_path: Path) -> None:
     with session_scope() as s:
         chiefs = dict(
             s.exec(
-                select(Tribe.slug, Member.email).join(Member, Member.id == Tribe.chief_id)  # type: ignore[arg-type]
+                select(Tribe.slug, Member.email).join(Member, col(Member.id) == col(Tribe.chief_id))
             ).all()
         )
         roles = s.exec(select(Membership.role).where(Membership.role == Role.CHIEF)).all()

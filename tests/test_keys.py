@@ -30,7 +30,7 @@ HOUR = timedelta(hours=1)
 
 def settings(**values: str) -> Settings:
     """Settings as the environment would give them, on top of the test's."""
-    return Settings(**{**get_settings().model_dump(), **values})  # type: ignore[arg-type]
+    return Settings(**{**get_settings().model_dump(), **values})
 
 
 def test_each_purpose_gets_its_own_key_and_none_is_the_configured_key_itself() -> None:
@@ -73,7 +73,7 @@ def test_the_embedded_default_makes_a_private_key_file_once(tribe_env: Path) -> 
 def _load_key(data_dir: str) -> str:
     base = Settings(
         TRIBE_DATA_DIR=Path(data_dir),
-        TRIBE_SECRET_KEYS="",  # type: ignore[call-arg]
+        TRIBE_SECRET_KEYS="",
         TRIBE_DATABASE_URL=f"sqlite:///{data_dir}/tribe.db",
     )
     return load_keyring(base).keys[0]

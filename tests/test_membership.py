@@ -36,8 +36,8 @@ def setup() -> dict[str, int]:
         b.tribe(s, "Poets", carol, alice)
         for m in (alice, bob, carol):
             name = m.display_name.lower()
-            ids[f"{name}_feed"] = b.feed(s, m, f"https://{name}.blog/feed").id  # type: ignore[assignment]
-            ids[name] = m.id  # type: ignore[assignment]
+            ids[f"{name}_feed"] = b.pk(b.feed(s, m, f"https://{name}.blog/feed"))
+            ids[name] = b.pk(m)
             add_account(s, member=m, network="x", handle=f"@{name}")
             set_schedule(s, member=m, change=ScheduleChange(slots="mon-sun 09:00,17:00"))
     return ids

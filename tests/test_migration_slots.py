@@ -24,11 +24,13 @@ def migrate(url: str) -> dict[int, list[str]]:
     upgrade(url, "0007")
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO member (id, email, display_name, timezone, templates, queue_paused, "
-            "created_at, is_operator) VALUES (1, 'a@example.com', 'A', 'UTC', '{}', false, "
-            "CURRENT_TIMESTAMP, false)"
-        ))  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO member (id, email, display_name, timezone, templates, queue_paused, "
+                "created_at, is_operator) VALUES (1, 'a@example.com', 'A', 'UTC', '{}', false, "
+                "CURRENT_TIMESTAMP, false)"
+            )
+        )
         for account_id, slots in ACCOUNTS.items():
             conn.execute(
                 text(

@@ -56,10 +56,10 @@ def test_an_edit_and_a_template_from_any_edge_are_queued_with_plain_newlines() -
         stored = set_template(
             s, member=get_member(s, bob.email), network="x", template="{title}\r\n{url}"
         )
-        post = Post(feed_id=feed.id, entry_key="k", url=URL, title="Why tomatoes split")  # type: ignore[arg-type]
+        post = Post(feed_id=b.pk(feed), entry_key="k", url=URL, title="Why tomatoes split")
         s.add(post)
         s.flush()
-        fan_out(s, [post.id], now=NOW - timedelta(minutes=5))  # type: ignore[list-item]
+        fan_out(s, [b.pk(post)], now=NOW - timedelta(minutes=5))
         item = s.exec(select(StreamItem)).one()
     assert stored == "{title}\n{url}"
     with session_scope() as s:

@@ -98,13 +98,21 @@ def test_docker_compose_file_is_valid(tmp_path: Path) -> None:
     assert check.returncode == 0, check.stderr
     services = subprocess.run(
         ["docker-compose", "config", "--services"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
     unset = subprocess.run(
-        ["docker-compose", "config", "-q"], check=False, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True,
-    )  # fmt: skip
+        ["docker-compose", "config", "-q"],
+        check=False,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
     assert unset.returncode != 0
     assert "set TRIBE_POSTGRES_PASSWORD in .env" in unset.stderr
 

@@ -57,8 +57,13 @@ def approved(feed_id: int, who: str, n: int) -> int:
     with session_scope() as s:
         post_id = s.exec(select(Post.id).where(Post.url == url)).first()
         if post_id is None:
-            post = Post(feed_id=feed_id, entry_key=f"k{n}", url=url, title=f"Post {n}",
-                        discovered_at=NOW - timedelta(minutes=5))  # fmt: skip
+            post = Post(
+                feed_id=feed_id,
+                entry_key=f"k{n}",
+                url=url,
+                title=f"Post {n}",
+                discovered_at=NOW - timedelta(minutes=5),
+            )
             s.add(post)
             s.flush()
             post_id = post.id
@@ -174,30 +179,30 @@ def test_a_queued_text_is_edited_and_fits_like_an_approval() -> None:
         )
     assert entry.text == "Read this!\nReally. https://alice.blog/1"  # the link added, \n only
     with session_scope() as s:
-        assert s.get(Delivery, delivery).text == entry.text  # type: ignore[union-attr]
+        assert s.get_one(Delivery, delivery).text == entry.text
     with pytest.raises(InvalidInputError) as refused, session_scope() as s:
         edit_text(s, member=get_member(s, CAROL), delivery_id=delivery, text="a" * 490)
     assert "your mastodon text is 514 long and the limit is 500" in str(refused.value)
     with session_scope() as s:
-        assert s.get(Delivery, delivery).text == entry.text  # type: ignore[union-attr]
+        assert s.get_one(Delivery, delivery).text == entry.text
 
 
 def test_a_repost_has_no_text_to_edit_and_what_went_out_stays() -> None:
     feed = setup()
     delivery = approved(feed, CAROL, 1)
     with session_scope() as s:
-        account_id = s.get(Delivery, delivery).account_id  # type: ignore[union-attr]
+        account_id = s.get_one(Delivery, delivery).account_id
         set_sharing(s, member=get_member(s, CAROL), account_id=account_id, reshare="repost")
     reposted = approved(feed, CAROL, 2)
     with session_scope() as s:
-        assert s.get(Delivery, reposted).kind == ReshareKind.REPOST  # type: ignore[union-attr]
+        assert s.get_one(Delivery, reposted).kind == ReshareKind.REPOST
     repost = "a repost of the author's own post: it has no text"
     with pytest.raises(ConflictError, match=repost), session_scope() as s:
         edit_text(s, member=get_member(s, CAROL), delivery_id=reposted, text="My words")
     with pytest.raises(NotFoundError), session_scope() as s:
         edit_text(s, member=get_member(s, BOB), delivery_id=delivery, text="Not mine")
     with session_scope() as s:
-        s.get(Delivery, delivery).state = DeliveryState.SENT  # type: ignore[union-attr]
+        s.get_one(Delivery, delivery).state = DeliveryState.SENT
     gone = "is sent; only a queued or held"
     with pytest.raises(ConflictError, match=gone), session_scope() as s:
         edit_text(s, member=get_member(s, CAROL), delivery_id=delivery, text="Too late")
@@ -223,7 +228,7 @@ def test_saving_a_schedule_retimes_the_deliveries_that_no_longer_fit_it() -> Non
     # The one at 17:00 stays; the two others take the next 17:00 slots, in their order.
     assert [local(d) for d in deliveries] == ["Tue 17:00", "Mon 17:00", "Wed 17:00"]
     with session_scope() as s:
-        reason = s.get(Delivery, deliveries[0]).reason  # type: ignore[union-attr]
+        reason = s.get_one(Delivery, deliveries[0]).reason
     assert reason.startswith("schedule changed: slot tue 17:00")
     with session_scope() as s:  # saving it again moves nothing
         again = save_schedule(
@@ -267,7 +272,7 @@ def test_deliveries_that_move_do_not_crowd_each_other_out() -> None:
         )
     assert [local(d) for d in deliveries] == ["Mon 10:00", "Mon 11:00", "Tue 10:00"]
     with session_scope() as s:
-        states = {s.get(Delivery, d).state for d in deliveries}  # type: ignore[union-attr]
+        states = {s.get_one(Delivery, d).state for d in deliveries}
     assert states == {DeliveryState.QUEUED}
 
 
@@ -284,7 +289,7 @@ def test_a_new_time_zone_moves_the_slots_with_it() -> None:
         )
     assert saved.retimed.moved == 1
     with session_scope() as s:
-        due = s.get(Delivery, delivery).due_at  # type: ignore[union-attr]
+        due = s.get_one(Delivery, delivery).due_at
     assert due.astimezone(ZoneInfo("Europe/Paris")).strftime("%a %H:%M") == "Mon 17:00"
 
 
@@ -292,7 +297,7 @@ def test_only_queued_deliveries_are_retimed() -> None:
     feed = setup()
     sent, queued = approved(feed, CAROL, 1), approved(feed, CAROL, 2)
     with session_scope() as s:
-        s.get(Delivery, sent).state = DeliveryState.SENT  # type: ignore[union-attr]
+        s.get_one(Delivery, sent).state = DeliveryState.SENT
     with session_scope() as s:
         saved = save_schedule(
             s,
@@ -327,13 +332,10 @@ def test_what_a_dry_run_logged_is_told_apart_from_what_was_sent() -> None:
             )
             row.dry_run = reason == DRY_RUN_REASON  # as the dispatcher marks it
     with session_scope() as s:
-        assert [is_dry_run(s.get(Delivery, d)) for d in (dry, confirmed, sent)] == [  # type: ignore[arg-type]
-            True, False, False,
-        ]  # fmt: skip
+        marked = [is_dry_run(s.get_one(Delivery, d)) for d in (dry, confirmed, sent)]
+        assert marked == [True, False, False]
         entries = {e.id: e for e in history(s, member=get_member(s, CAROL))}
-    assert (entries[dry].dry_run, entries[confirmed].dry_run, entries[sent].dry_run) == (
-        True, False, False,
-    )  # fmt: skip
+    assert [entries[d].dry_run for d in (dry, confirmed, sent)] == [True, False, False]
     assert (
         entries[dry].text == "Post 1\n\nhttps://alice.blog/1\n\nvia Alice"
     )  # what would have gone

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tribe.core.errors import InvalidInputError
+from tribe.core.kinds import ScheduleMode
 from tribe.core.schedule import (
     Schedule,
-    ScheduleMode,
     Slot,
     format_slots,
     in_window,
@@ -123,8 +123,13 @@ def test_a_slot_in_the_skipped_hour_moves_on_and_one_in_the_repeated_hour_comes_
 
 
 def test_interval_mode_keeps_the_gap_the_window_and_the_cap() -> None:
-    plan = Schedule(zone="Asia/Kolkata", min_gap=timedelta(hours=2), window_start=time(9),
-                    window_end=time(18), daily_cap=3)  # fmt: skip
+    plan = Schedule(
+        zone="Asia/Kolkata",
+        min_gap=timedelta(hours=2),
+        window_start=time(9),
+        window_end=time(18),
+        daily_cap=3,
+    )
     now = at("2026-06-01T07:00", "Asia/Kolkata")
     taken: list[datetime] = []
     for _ in range(4):
@@ -184,8 +189,12 @@ def test_slots_written_compactly() -> None:
 
 
 def test_what_no_longer_fits_a_schedule() -> None:
-    slots = Schedule(zone="Europe/Paris", mode=ScheduleMode.SLOTS,
-                     slots=parse_slots("mon-sun 09:00,17:00"), daily_cap=1)  # fmt: skip
+    slots = Schedule(
+        zone="Europe/Paris",
+        mode=ScheduleMode.SLOTS,
+        slots=parse_slots("mon-sun 09:00,17:00"),
+        daily_cap=1,
+    )
     nine = at("2026-06-01T09:00", "Europe/Paris")
     assert misfit(slots, nine, taken=[]) is None
     assert misfit(slots, nine + timedelta(minutes=1), taken=[]) == "not one of the slots"
@@ -193,8 +202,9 @@ def test_what_no_longer_fits_a_schedule() -> None:
     assert misfit(replace(slots, daily_cap=6), nine, taken=[nine]) == (
         "too close to another reshare"
     )
-    spaced = Schedule(zone="UTC", min_gap=timedelta(hours=1), window_start=time(8),
-                      window_end=time(20))  # fmt: skip
+    spaced = Schedule(
+        zone="UTC", min_gap=timedelta(hours=1), window_start=time(8), window_end=time(20)
+    )
     noon = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
     assert misfit(spaced, noon, taken=[]) is None
     assert misfit(spaced, noon.replace(hour=21), taken=[]) == "outside the posting hours"
@@ -204,8 +214,9 @@ def test_what_no_longer_fits_a_schedule() -> None:
 
 
 def test_a_placement_says_what_kept_it_from_earlier_times() -> None:
-    plan = Schedule(zone="UTC", mode=ScheduleMode.SLOTS, slots=parse_slots("mon-sun 09:00,17:00"),
-                    daily_cap=1)  # fmt: skip
+    plan = Schedule(
+        zone="UTC", mode=ScheduleMode.SLOTS, slots=parse_slots("mon-sun 09:00,17:00"), daily_cap=1
+    )
     monday = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
     first = place(plan, now=monday, taken=[])
     assert (first.due_at, first.skipped, first.capped_days) == (
@@ -228,13 +239,26 @@ def test_a_placement_says_what_kept_it_from_earlier_times() -> None:
 
 # --- properties ---------------------------------------------------------------------------
 
-ZONES = ["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata",
-         "Pacific/Chatham", "America/Sao_Paulo", "Europe/London"]  # fmt: skip
+ZONES = [
+    "UTC",
+    "Europe/Paris",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+    "Pacific/Chatham",
+    "America/Sao_Paulo",
+    "Europe/London",
+]
 # Starting points near DST changes in 2026 (US, EU, Australia) and a quiet one.
-STARTS = [datetime(2026, 3, 7, tzinfo=UTC), datetime(2026, 3, 28, tzinfo=UTC),
-          datetime(2026, 4, 4, tzinfo=UTC), datetime(2026, 10, 3, tzinfo=UTC),
-          datetime(2026, 10, 24, tzinfo=UTC), datetime(2026, 10, 31, tzinfo=UTC),
-          datetime(2026, 6, 15, tzinfo=UTC)]  # fmt: skip
+STARTS = [
+    datetime(2026, 3, 7, tzinfo=UTC),
+    datetime(2026, 3, 28, tzinfo=UTC),
+    datetime(2026, 4, 4, tzinfo=UTC),
+    datetime(2026, 10, 3, tzinfo=UTC),
+    datetime(2026, 10, 24, tzinfo=UTC),
+    datetime(2026, 10, 31, tzinfo=UTC),
+    datetime(2026, 6, 15, tzinfo=UTC),
+]
 HORIZON = timedelta(days=3)
 STAGGER = timedelta(minutes=20)
 

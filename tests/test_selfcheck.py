@@ -23,8 +23,13 @@ class Harness:
         self.sent.append(token)
 
     def check(self, timeout: float = 60, every: float = 12) -> SelfCheck:
-        return SelfCheck(send=self.send, on_stall=self.stalls.append, timeout=timeout,
-                         every=every, clock=lambda: self.now)  # fmt: skip
+        return SelfCheck(
+            send=self.send,
+            on_stall=self.stalls.append,
+            timeout=timeout,
+            every=every,
+            clock=lambda: self.now,
+        )
 
     def run(self, check: SelfCheck, until: float, answer: bool = False) -> None:
         """Tick every second up to `until`; with `answer`, each probe returns at once."""

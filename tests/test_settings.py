@@ -1,4 +1,5 @@
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -64,7 +65,7 @@ def test_a_bad_setting_names_itself(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "TRIBE_DATABASE_URL" in str(error.value)
 
 
-def test_settings_come_from_dotenv(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_settings_come_from_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRIBE_POLL_PER_HOST", raising=False)
     (tmp_path / ".env").write_text("TRIBE_POLL_PER_HOST=5\n")
     monkeypatch.chdir(tmp_path)

@@ -67,6 +67,11 @@ def make_app(settings: Settings) -> Celery:
                 "schedule": dispatch_every,
                 "options": {"expires": dispatch_every},
             },
+            "dispatch-mail": {
+                "task": "tribe.mail.dispatch",
+                "schedule": dispatch_every,
+                "options": {"expires": dispatch_every},
+            },
             "auto-approve": {
                 "task": "tribe.approvals.auto_approve",
                 "schedule": 60.0,

@@ -16,6 +16,8 @@ class Queue(StrEnum):
     FEEDS = "feeds"
     # One task per delivery: never stuck behind a sweep of slow feeds.
     PUBLISH = "publish"
+    # Batches of emails from the outbox: a slow SMTP server holds up nothing else.
+    MAIL = "mail"
 
 
 ROUTES = {
@@ -25,4 +27,6 @@ ROUTES = {
     "tribe.feeds.poll_feeds": {"queue": Queue.FEEDS.value},
     "tribe.publishing.dispatch": {"queue": Queue.SCHEDULER.value},
     "tribe.publishing.publish_delivery": {"queue": Queue.PUBLISH.value},
+    "tribe.mail.dispatch": {"queue": Queue.SCHEDULER.value},
+    "tribe.mail.send": {"queue": Queue.MAIL.value},
 }

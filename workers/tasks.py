@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from config import get_settings
 from tribe.delivery.claims import Claim
 from tribe.delivery.dispatch import claim_due, publish_config, run_claims
 from tribe.infra.db import session_scope
 from tribe.infra.health import SWEEP_HEARTBEAT, beat
+from tribe.infra.mail import transport_for
+from tribe.infra.outbox import MailClaim, outbox_config, send_claimed
+from tribe.infra.outbox import claim_due as claim_due_mail
 from tribe.infra.vault import process_vault
 from tribe.ingest import claim_feeds, poll_config, process_fetch_pool, process_fetcher
 from tribe.ingest.claims import FeedClaim
@@ -96,6 +100,33 @@ def publish_delivery(delivery_id: int, token: str, reconcile: bool = False) -> s
         vault=process_vault(),
     )
     return states[0].value if states else None
+
+
+@app.task(name="tribe.mail.dispatch")
+def dispatch_mail() -> int:
+    """Claim due emails of the outbox (and recover a crashed sender's), a task per batch.
+
+    As for deliveries, the claim is committed before the task is enqueued: a lost message
+    leaves a lease that runs out, and the next dispatch claims the emails again.
+    """
+    config = outbox_config(get_settings())
+    with session_scope() as session:
+        claims = claim_due_mail(session, now=datetime.now(UTC), config=config)
+    if claims:
+        send_mail.delay([c.id for c in claims], claims[0].token)
+    return len(claims)
+
+
+@app.task(name="tribe.mail.send")
+def send_mail(mail_ids: list[int], token: str) -> int:
+    """Hand a claimed batch of emails to the SMTP server (or the outbox folder)."""
+    settings = get_settings()
+    report = send_claimed(
+        [MailClaim(mail_id, token) for mail_id in mail_ids],
+        transport_for(settings),
+        config=outbox_config(settings),
+    )
+    return report.sent
 
 
 @app.task(name=SELF_CHECK_TASK, ignore_result=True)

@@ -1,11 +1,16 @@
-"""The shared machinery of the fake social networks: routing, faults, a request log.
+"""The machinery of every local HTTP server the tests talk to: one server class with
+routing, faults and a request log, started and stopped one way.
 
-Each fake (X, Mastodon, Bluesky) is a real HTTP server on 127.0.0.2 (`HOST`, the one
-address the tests allow, as for the feed server) that speaks its network's wire contract
-for what tribe uses, so the real client library (tweepy, Mastodon.py, atproto) can be
-pointed at it. `INTERNAL` (127.0.0.9) is an address no test allows: a server there
-stands for the operator's internal network, which tribe's guard must never reach.
-Tests steer a fake with faults:
+Each server plays a piece of the outside world on 127.0.0.2 (`HOST`, the one address
+the tests allow, see tests/conftest.py): the bloggers' feeds (`feeds.FeedServer`), X,
+Mastodon and Bluesky (`x`, `mastodon`, `bluesky`: each speaks its network's wire
+contract, so the real client library can be pointed at it). Email goes to `mailbox`, a
+real SMTP server (aiosmtpd) on the same address.
+
+`INTERNAL` (127.0.0.9) is an address no test allows: a server there stands for the
+operator's internal network, which tribe's guard must never reach.
+
+Tests steer an HTTP server with faults:
 
     server.fail(429, headers={"x-rate-limit-reset": "..."})    # next matching request
     server.fail(500, commit=True)      # act on the request, then answer 500
@@ -13,7 +18,8 @@ Tests steer a fake with faults:
     server.drop(commit=True)           # act, then hang up without an answer
 
 A fault matches the next request whose "METHOD /path" contains `match` (default: any
-write, i.e. any non-GET request) and is used `times` times.
+write, i.e. any non-GET request) and is used `times` times. Every request is logged
+(`requests`, `calls`, `hits`, `headers_of`), with how many ran at once (`max_concurrent`).
 """
 
 from __future__ import annotations
@@ -24,10 +30,10 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from tribe.infra.netguard import AddressPolicy
@@ -60,7 +66,9 @@ class Request:
 @dataclass
 class Response:
     status: int = 200
-    body: Any = None  # dict/list -> JSON; bytes -> as is
+    # dict/list -> JSON; bytes -> as is; an iterator of bytes -> streamed chunk by chunk
+    # (with no Content-Length among `headers`, the connection closes at the end).
+    body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -85,47 +93,49 @@ class Fault:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: _HTTPServer
     protocol_version = "HTTP/1.1"
 
     def _serve(self) -> None:
         self.server.owner.dispatch(self)
 
-    do_GET = do_POST = do_PUT = do_DELETE = _serve
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
-class _Server(ThreadingHTTPServer):
+class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     owner: FakeServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # clients hanging up (timeouts under test) are expected
+        pass  # clients hanging up (timeouts, hostile answers under test) are expected
 
 
 class FakeServer:
-    """Routes ("METHOD", regex) to handlers; every request is logged; faults are queued."""
+    """Routes ("METHOD", regex) to handlers; every request is logged; faults are queued.
+    `with Fake() as fake:`, or `fake.start()` ... `fake.stop()`."""
 
     def __init__(self, port: int = 0, *, host: str = HOST) -> None:
-        self._routes: list[tuple[str, re.Pattern[str], Route]] = []
-        self._faults: list[Fault] = []
-        self.lock = threading.RLock()  # guards the fake's state too
-        self.requests: list[Request] = []
-        self._server = _Server((host, port), _Handler)
+        self._server = _HTTPServer((host, port), _Handler)
         self._server.owner = self
-        self.host = host
-        self.port = self._server.server_address[1]
+        self.host, self.port = host, self._server.server_address[1]
         self.base_url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
+        self._routes: list[tuple[str, re.Pattern[str], Route]] = []
+        self._faults: list[Fault] = []
+        self.lock = threading.RLock()  # guards the fake's state too
+        self.requests: list[Request] = []
+        self._active = 0
+        self.max_concurrent = 0
 
     # Life cycle --------------------------------------------------------------------
 
-    def start(self) -> FakeServer:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -133,7 +143,7 @@ class FakeServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> FakeServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -143,6 +153,9 @@ class FakeServer:
 
     def route(self, method: str, pattern: str, handler: Route) -> None:
         self._routes.append((method, re.compile(pattern + r"\Z"), handler))
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
 
     def fail(
         self,
@@ -171,12 +184,68 @@ class FakeServer:
         with self.lock:
             self._faults.clear()
 
+    # The request log -----------------------------------------------------------------
+
     def calls(self, method: str, path_pattern: str) -> list[Request]:
         pattern = re.compile(path_pattern + r"\Z")
         with self.lock:
             return [r for r in self.requests if r.method == method and pattern.match(r.path)]
 
+    def hits(self, path: str) -> int:
+        """How many requests asked for `path` (the query string aside)."""
+        with self.lock:
+            return sum(1 for r in self.requests if r.path == path)
+
+    def headers_of(self, path: str) -> list[dict[str, str]]:
+        """The headers of each request for `path`, oldest first."""
+        with self.lock:
+            return [r.headers for r in self.requests if r.path == path]
+
     # Serving -------------------------------------------------------------------------
+
+    def _handle(self, request: Request) -> Response:
+        for method, pattern, handler in self._routes:
+            found = pattern.match(request.path)
+            if method == request.method and found:
+                request.params = found.groupdict()
+                return handler(request)
+        return Response(404, {"error": f"no route for {request.method} {request.path}"})
+
+    def answer(self, request: Request, response: Response) -> Response:
+        """Every answer passes here before it is sent, faults included (a fake adds the
+        headers its network puts on everything)."""
+        return response
+
+    def dispatch(self, http: BaseHTTPRequestHandler) -> None:
+        request = _read(http)
+        with self.lock:
+            self.requests.append(request)
+            self._active += 1
+            self.max_concurrent = max(self.max_concurrent, self._active)
+        try:
+            self._dispatch(http, request)
+        finally:
+            with self.lock:
+                self._active -= 1
+
+    def _dispatch(self, http: BaseHTTPRequestHandler, request: Request) -> None:
+        fault = self._take_fault(request)
+        response: Response | None = None
+        if fault is None or fault.commit:
+            response = self._handle(request)
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.drop:
+                http.close_connection = True
+                with contextlib.suppress(OSError):
+                    http.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if fault.status is not None:
+                response = Response(fault.status, fault.body, fault.headers)
+        assert response is not None
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            _send(http, self.answer(request, response))
 
     def _take_fault(self, request: Request) -> Fault | None:
         with self.lock:
@@ -188,74 +257,61 @@ class FakeServer:
                     return fault
         return None
 
-    def _read(self, http: BaseHTTPRequestHandler) -> Request:
-        parts = urlsplit(http.path)
-        length = int(http.headers.get("Content-Length") or 0)
-        raw = http.rfile.read(length) if length else b""
-        kind = http.headers.get("Content-Type", "")
-        body: Any = None
-        if raw and "json" in kind:
-            body = json.loads(raw)
-        elif raw and "form" in kind:
-            body = dict(parse_qsl(raw.decode()))
-        return Request(
-            method=http.command,
-            path=parts.path,
-            query=dict(parse_qsl(parts.query)),
-            headers=dict(http.headers.items()),
-            raw=raw,
-            body=body,
-        )
 
-    def _handle(self, request: Request) -> Response:
-        for method, pattern, handler in self._routes:
-            found = pattern.match(request.path)
-            if method == request.method and found:
-                request.params = found.groupdict()
-                return handler(request)
-        return Response(404, {"error": f"no route for {request.method} {request.path}"})
+def _read(http: BaseHTTPRequestHandler) -> Request:
+    parts = urlsplit(http.path)
+    length = int(http.headers.get("Content-Length") or 0)
+    raw = http.rfile.read(length) if length else b""
+    kind = http.headers.get("Content-Type", "")
+    body: Any = None
+    if raw and "json" in kind:
+        body = json.loads(raw)
+    elif raw and "form" in kind:
+        body = dict(parse_qsl(raw.decode()))
+    return Request(
+        method=http.command,
+        path=parts.path,
+        query=dict(parse_qsl(parts.query)),
+        headers=dict(http.headers.items()),
+        raw=raw,
+        body=body,
+    )
 
-    def dispatch(self, http: BaseHTTPRequestHandler) -> None:
-        request = self._read(http)
-        with self.lock:
-            self.requests.append(request)
-        fault = self._take_fault(request)
-        response: Response | None = None
-        if fault is None or fault.commit:
-            response = self._handle(request)
-        if fault is not None:
-            if fault.delay:
-                time.sleep(fault.delay)
-            if fault.drop:
-                http.close_connection = True
-                with contextlib.suppress(OSError):
-                    http.connection.shutdown(2)
-                return
-            if fault.status is not None:
-                response = Response(fault.status, fault.body, fault.headers)
-        assert response is not None
-        self._send(http, response)
 
-    @staticmethod
-    def _send(http: BaseHTTPRequestHandler, response: Response) -> None:
-        body = response.body
-        headers = dict(response.headers)
-        if isinstance(body, bytes):
-            data = body
-        elif body is None:
-            data = b""
-        else:
-            data = json.dumps(body).encode()
-            headers.setdefault("Content-Type", "application/json; charset=utf-8")
-        try:
-            http.send_response(response.status)
-            for name, value in headers.items():
-                http.send_header(name, value)
-            http.send_header("Content-Length", str(len(data)))
-            http.end_headers()
-            http.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+def _send(http: BaseHTTPRequestHandler, response: Response) -> None:
+    body, headers = response.body, dict(response.headers)
+    if isinstance(body, Iterator):
+        return _stream(http, response.status, headers, body)
+    if isinstance(body, bytes):
+        data = body
+    elif body is None:
+        data = b""
+    else:
+        data = json.dumps(body).encode()
+        headers.setdefault("Content-Type", "application/json; charset=utf-8")
+    http.send_response(response.status)
+    for name, value in headers.items():
+        http.send_header(name, value)
+    if response.status not in (204, 304):  # they have no body, so no length (RFC 9110)
+        http.send_header("Content-Length", str(len(data)))
+    http.end_headers()
+    if data and http.command != "HEAD":
+        http.wfile.write(data)
+
+
+def _stream(
+    http: BaseHTTPRequestHandler, status: int, headers: dict[str, str], chunks: Iterator[bytes]
+) -> None:
+    if not any(name.lower() == "content-length" for name in headers):
+        headers["Connection"] = "close"  # the end of the body is the end of the connection
+        http.close_connection = True
+    http.send_response(status)
+    for name, value in headers.items():
+        http.send_header(name, value)
+    http.end_headers()
+    for chunk in chunks:
+        http.wfile.write(chunk)
+        http.wfile.flush()
 
 
 def json_error(status: int, error: str, **extra: Any) -> Response:

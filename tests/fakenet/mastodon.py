@@ -29,7 +29,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlencode
 
 from tests.fakenet.common import FakeServer, Request, Response, bearer, json_error
@@ -125,10 +125,6 @@ class FakeMastodon(FakeServer):
         self._ids = itertools.count(1)
         self._remote: dict[str, str] = {}  # a federated post's URL -> its local status id
         self._routes_installed()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
 
     # Test helpers -------------------------------------------------------------------
 
@@ -256,11 +252,11 @@ class FakeMastodon(FakeServer):
         self.route("POST", r"/api/v1/statuses/(?P<id>[^/]+)/reblog", self._reblog)
         self.route("GET", r"/api/v2/search", self._search)
 
-    def _send(self, http: Any, response: Response) -> None:
+    def answer(self, request: Request, response: Response) -> Response:
         """Every answer, faults included, carries Mastodon's rate limit headers."""
         given = {name.lower() for name in response.headers}
         headers = dict(response.headers)
-        remaining, reset = self._window(_who(dict(http.headers.items())))
+        remaining, reset = self._window(_who(request.headers))
         if response.status == 429 or remaining < 0:
             remaining = 0
         for name, value in (
@@ -270,7 +266,7 @@ class FakeMastodon(FakeServer):
         ):
             if name.lower() not in given:
                 headers[name] = value
-        FakeServer._send(http, Response(response.status, response.body, headers))
+        return Response(response.status, response.body, headers)
 
     def _window(self, who: str, *, count: bool = False) -> tuple[int, datetime]:
         """(requests left, reset time) in `who`'s current window; `count` counts one more."""

@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from config import get_settings
 from tests import builders as b
 from tests.builders import Item, ago, posts, rss
-from tests.feedserver import Feed as Served
-from tests.feedserver import FeedServer
+from tests.fakenet.feeds import Feed as Served
+from tests.fakenet.feeds import FeedServer
 from tribe.core.errors import NotFoundError
 from tribe.core.kinds import FeedStatus, PollOutcome
 from tribe.infra.db import session_scope
@@ -50,10 +51,10 @@ def writers(server: FeedServer, *paths: str) -> dict[str, int]:
     with session_scope() as s:
         alice, bob, carol, dave = (b.member(s, n) for n in ("Alice", "Bob", "Carol", "Dave"))
         b.tribe(s, "Writers", alice, bob, carol)
-        ids = {m.display_name.lower(): m.id for m in (alice, bob, carol, dave)}
+        ids = {m.display_name.lower(): b.pk(m) for m in (alice, bob, carol, dave)}
         for path in paths:
-            ids[path] = b.feed(s, alice, server.url(path)).id
-        return ids  # type: ignore[return-value]
+            ids[path] = b.pk(b.feed(s, alice, server.url(path)))
+        return ids
 
 
 def baseline(server: FeedServer, path: str, feed_id: int) -> list[Item]:
@@ -79,14 +80,14 @@ def feed_row(feed_id: int) -> Feed:
         return feed
 
 
-def check(ids: dict[str, int], feed_id: int, fetcher: Fetcher, **kwargs: object) -> CheckResult:
-    options: dict[str, object] = {
+def check(ids: dict[str, int], feed_id: int, fetcher: Fetcher, **kwargs: Any) -> CheckResult:
+    options: dict[str, Any] = {
         "member_id": ids["alice"],
         "any_owner": False,
         "config": poll_config(),
         **kwargs,
     }
-    return check_now(feed_id=feed_id, fetcher=fetcher, **options)  # type: ignore[arg-type]
+    return check_now(feed_id=feed_id, fetcher=fetcher, **options)
 
 
 def test_a_new_post_is_polled_at_once_and_announced_to_the_tribemates(

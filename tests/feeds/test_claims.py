@@ -5,7 +5,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from tests import builders as b
 from tribe.core.kinds import FeedStatus
@@ -22,10 +22,10 @@ def add_feeds(hosts: dict[str, int]) -> list[int]:
     with session_scope() as s:
         owner = b.member(s, "Owner")
         return [
-            b.feed(s, owner, f"https://{host}/feed{i}.xml", next_poll_at=datetime.now(UTC)).id
+            b.pk(b.feed(s, owner, f"https://{host}/feed{i}.xml", next_poll_at=datetime.now(UTC)))
             for host, count in hosts.items()
             for i in range(count)
-        ]  # type: ignore[misc]
+        ]
 
 
 def claim(
@@ -45,7 +45,7 @@ def claim(
 def host_counts(claims: list[FeedClaim]) -> Counter[str]:
     with session_scope() as s:
         ids = [c.feed_id for c in claims]
-        return Counter(s.exec(select(Feed.host).where(Feed.id.in_(ids))).all())  # type: ignore[union-attr]
+        return Counter(s.exec(select(Feed.host).where(col(Feed.id).in_(ids))).all())
 
 
 def test_concurrent_claimers_never_claim_a_feed_twice() -> None:

@@ -38,7 +38,9 @@ def test_success_waits_the_base_interval_plus_at_most_ten_percent() -> None:
         (timedelta(days=9), None, CONFIG.max_interval),  # clamped to the ceiling
     ],
 )
-def test_cache_control_and_ttl_push_the_next_poll_later(max_age, ttl, at_least) -> None:  # type: ignore[no-untyped-def]
+def test_cache_control_and_ttl_push_the_next_poll_later(
+    max_age: timedelta | None, ttl: timedelta | None, at_least: timedelta
+) -> None:
     delay = delay_after_success(CONFIG, max_age=max_age, ttl=ttl, rng=rng())
     assert at_least <= delay <= max(at_least * 1.1, at_least)
     assert delay <= CONFIG.max_interval
@@ -132,4 +134,4 @@ def test_a_baseline_whose_newest_entry_has_no_link_announces_nothing() -> None:
         Candidate("older", NOW - timedelta(hours=2)),
     ]
     decided = announcement(entries, is_baseline=True, now=NOW, max_age=timedelta(days=3))
-    assert (decided.keys, decided.without_link) == (frozenset(), {"bare"})
+    assert (decided.keys, decided.without_link) == (frozenset(), frozenset({"bare"}))

@@ -8,13 +8,12 @@ import pytest
 
 from config import get_settings
 from tests.builders import Item, rss
-from tests.feedserver import (
+from tests.fakenet.feeds import (
     Feed,
     FeedServer,
     gzip_bomb,
     huge,
     redirect,
-    respond,
     status,
     trickle,
 )
@@ -231,7 +230,8 @@ def test_a_server_sending_a_byte_per_second_hits_the_deadline(
 def test_a_server_that_never_answers_hits_the_deadline(
     server: FeedServer, fetcher: Fetcher
 ) -> None:
-    server.routes["/silent"] = lambda request: time.sleep(10)
+    server.routes["/silent"] = Feed(BODY)
+    server.slow(10, match="/silent")
     with pytest.raises(FetchError, match="too slow"):
         fetcher.fetch(server.url("/silent"))
 
@@ -308,7 +308,7 @@ def test_max_age_parsing() -> None:
 def test_a_304_without_validators_in_it_keeps_the_old_ones(
     server: FeedServer, fetcher: Fetcher
 ) -> None:
-    server.routes["/feed"] = lambda request: respond(request, 304, b"")
+    server.routes["/feed"] = status(304)
     result = fetcher.fetch(server.url("/feed"), Validators(etag='"x"'))
     assert result.not_modified
     assert result.validators.etag is None  # the poll keeps the stored one (see test_poll)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import event
@@ -12,8 +13,8 @@ from sqlmodel import select
 
 from tests import builders as b
 from tests.builders import Item, ago, posts, rss
-from tests.feedserver import Feed as Served
-from tests.feedserver import FeedServer
+from tests.fakenet.feeds import Feed as Served
+from tests.fakenet.feeds import FeedServer
 from tribe.core.kinds import DeliveryState, FeedStatus, ReshareKind
 from tribe.infra.db import get_engine, read_scope, session_scope
 from tribe.infra.models import Delivery, Post, Preference
@@ -56,18 +57,17 @@ def test_each_recent_post_says_what_became_of_it(server: FeedServer) -> None:
     with session_scope() as s:
         alice, bob, carol = (b.member(s, n) for n in ("Alice", "Bob", "Carol"))
         b.tribe(s, "Writers", alice, bob, carol)
-        feed_id = b.feed(s, alice, server.url("/a.xml")).id
+        feed_id = b.pk(b.feed(s, alice, server.url("/a.xml")))
         bob_x = add_account(s, member=get_member(s, bob.email), network="x", handle="@bob").id
         carol_x = add_account(s, member=get_member(s, carol.email), network="x", handle="@carol").id
         alice_x = add_account(s, member=get_member(s, alice.email), network="x", handle="@alice").id
-    assert feed_id is not None
     fresh = Item("Fresh", guid="fresh", link="https://blog.example/fresh", published=ago(hours=1))
     older = Item("Older", guid="older", link="https://blog.example/older", published=ago(days=1))
     server.routes["/a.xml"] = Served(rss([fresh, older]))
     b.poll_now(feed_id)  # the baseline: the fresh newest is announced, the rest recorded
 
     with session_scope() as s:  # carol stops taking alice's posts
-        s.add(Preference(member_id=carol.id, author_id=alice.id, muted=True))  # type: ignore[arg-type]
+        s.add(Preference(member_id=b.pk(carol), author_id=b.pk(alice), muted=True))
     later = [
         Item("New", guid="new", link="https://blog.example/new", published=ago(minutes=5)),
         Item("Ancient", guid="ancient", link="https://blog.example/anc", published=ago(days=10)),
@@ -83,11 +83,11 @@ def test_each_recent_post_says_what_became_of_it(server: FeedServer) -> None:
     b.poll_now(feed_id)
 
     with session_scope() as s:
-        ids = {p.title: p.id for p in s.exec(select(Post))}
-    deliver(bob_x, ids["Fresh"], DeliveryState.SENT, ReshareKind.POST)  # type: ignore[arg-type]
-    deliver(carol_x, ids["Fresh"], DeliveryState.SENT, ReshareKind.REPOST)  # type: ignore[arg-type]
-    deliver(bob_x, ids["New"], DeliveryState.QUEUED, ReshareKind.POST)  # type: ignore[arg-type]
-    deliver(alice_x, ids["New"], DeliveryState.SENT, ReshareKind.ANNOUNCE)  # type: ignore[arg-type]
+        ids = {p.title: b.pk(p) for p in s.exec(select(Post))}
+    deliver(bob_x, ids["Fresh"], DeliveryState.SENT, ReshareKind.POST)
+    deliver(carol_x, ids["Fresh"], DeliveryState.SENT, ReshareKind.REPOST)
+    deliver(bob_x, ids["New"], DeliveryState.QUEUED, ReshareKind.POST)
+    deliver(alice_x, ids["New"], DeliveryState.SENT, ReshareKind.ANNOUNCE)
 
     found = recent(feed_id)
     assert {title: (p.fate, p.reached, p.shared) for title, p in found.items()} == {
@@ -112,12 +112,12 @@ def test_each_recent_post_says_what_became_of_it(server: FeedServer) -> None:
 def test_an_announced_post_that_reached_no_one_says_so(server: FeedServer) -> None:
     with session_scope() as s:
         loner = b.member(s, "Loner")
-        feed_id = b.feed(s, loner, server.url("/a.xml")).id
+        feed_id = b.pk(b.feed(s, loner, server.url("/a.xml")))
     server.routes["/a.xml"] = Served(
         rss([Item("Hi", guid="hi", link="https://x.example/hi", published=ago(hours=1))])
     )
-    b.poll_now(feed_id)  # type: ignore[arg-type]
-    (post,) = recent(feed_id).values()  # type: ignore[arg-type]
+    b.poll_now(feed_id)
+    (post,) = recent(feed_id).values()
     assert (post.fate, post.reached) == (Fate.ANNOUNCED, 0)
     assert post.why.startswith("announced, but it reached no tribemate")
 
@@ -125,16 +125,16 @@ def test_an_announced_post_that_reached_no_one_says_so(server: FeedServer) -> No
 def test_only_the_last_ten_posts_of_each_feed(server: FeedServer) -> None:
     with session_scope() as s:
         owner = b.member(s, "Owner")
-        first = b.feed(s, owner, server.url("/a.xml")).id
-        second = b.feed(s, owner, server.url("/b.xml")).id
+        first = b.pk(b.feed(s, owner, server.url("/a.xml")))
+        second = b.pk(b.feed(s, owner, server.url("/b.xml")))
     server.routes["/a.xml"] = Served(rss(posts(15, prefix="a")))
     server.routes["/b.xml"] = Served(rss(posts(3, prefix="b")))
-    b.poll_now(first)  # type: ignore[arg-type]
-    b.poll_now(second)  # type: ignore[arg-type]
+    b.poll_now(first)
+    b.poll_now(second)
     with read_scope() as s:
-        found = recent_posts(s, feed_ids=[first, second], max_age=AGE)  # type: ignore[list-item]
-    assert [p.title for p in found[first]] == [f"a {n}" for n in range(15, 5, -1)]  # type: ignore[index]
-    assert [p.title for p in found[second]] == ["b 3", "b 2", "b 1"]  # type: ignore[index]
+        found = recent_posts(s, feed_ids=[first, second], max_age=AGE)
+    assert [p.title for p in found[first]] == [f"a {n}" for n in range(15, 5, -1)]
+    assert [p.title for p in found[second]] == ["b 3", "b 2", "b 1"]
 
 
 @contextmanager
@@ -164,13 +164,13 @@ def cards_of(email: str) -> int:
 def test_the_feeds_page_costs_the_same_queries_for_many_posts(server: FeedServer) -> None:
     with session_scope() as s:
         small, big = b.member(s, "Small"), b.member(s, "Big")
-        one = b.feed(s, small, server.url("/one.xml")).id
-        many = [b.feed(s, big, server.url(f"/{n}.xml")).id for n in range(3)]
+        one = b.pk(b.feed(s, small, server.url("/one.xml")))
+        many = [b.pk(b.feed(s, big, server.url(f"/{n}.xml"))) for n in range(3)]
     server.routes["/one.xml"] = Served(rss(posts(1)))
-    b.poll_now(one)  # type: ignore[arg-type]
+    b.poll_now(one)
     for n, feed_id in enumerate(many):
         server.routes[f"/{n}.xml"] = Served(rss(posts(12, prefix=f"p{n}")))
-        b.poll_now(feed_id)  # type: ignore[arg-type]
+        b.poll_now(feed_id)
     assert cards_of("big@example.com") == cards_of("small@example.com") <= 3
 
 
@@ -193,8 +193,8 @@ def test_next_check(next_poll_at: datetime | None, status: FeedStatus, expected:
     assert next_check(status=status, next_poll_at=next_poll_at, now=NOW) == expected
 
 
-def fate(**given: object) -> Fate:
-    values: dict[str, object] = {
+def fate(**given: Any) -> Fate:
+    values: dict[str, Any] = {
         "announced": False,
         "url": "https://blog.example/p",
         "published_at": NOW,
@@ -204,7 +204,7 @@ def fate(**given: object) -> Fate:
         "max_age": AGE,
         **given,
     }
-    return fate_of(**values)  # type: ignore[arg-type]
+    return fate_of(**values)
 
 
 def test_fate_of_a_post() -> None:

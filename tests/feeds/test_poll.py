@@ -1,8 +1,8 @@
 """Polling one feed against the local server, in this process, on the test database."""
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import col, select
@@ -10,8 +10,10 @@ from sqlmodel import col, select
 from config import get_settings
 from tests import builders as b
 from tests.builders import Item, ago, poll_now, posts, rss
-from tests.feedserver import Feed as Served
-from tests.feedserver import FeedServer, gzip_bomb, huge, redirect, status, trickle
+from tests.fakenet.common import Route
+from tests.fakenet.feeds import Feed as Served
+from tests.fakenet.feeds import FeedServer, gzip_bomb, huge, redirect, status, trickle
+from tests.feeds.cases import FEEDS
 from tribe.core.kinds import FeedStatus, MembershipStatus, PollOutcome
 from tribe.infra.db import session_scope
 from tribe.infra.models import Feed, Member, Membership, Post, StreamItem, Tribe
@@ -24,7 +26,6 @@ from tribe.ingest.sweep import prepare, sweep
 from tribe.members.people import add_to_tribe, get_member, get_tribe
 
 pytestmark = pytest.mark.usefixtures("db")
-DATA = Path(__file__).parent.parent / "data"
 LINK = "https://blog.example/a-post"  # entries without a web link are never announced
 
 
@@ -45,9 +46,9 @@ def tribe_of_five(server: FeedServer) -> dict[str, int]:
         ).one()
         membership.status = MembershipStatus.LEFT
         feed = b.feed(s, alice, server.url("/alice.xml"))
-        ids = {m.display_name.lower(): m.id for m in (alice, bob, carol, dave, eve)}
-        ids["feed"] = feed.id
-        return ids  # type: ignore[return-value]
+        ids = {m.display_name.lower(): b.pk(m) for m in (alice, bob, carol, dave, eve)}
+        ids["feed"] = b.pk(feed)
+        return ids
 
 
 def stream_of(member_id: int) -> list[str]:
@@ -349,7 +350,7 @@ def test_rejoining_a_tribe_brings_new_posts_again(server: FeedServer) -> None:
 
 # Hostile feeds: each leaves its own error (or warning) on the feed, and a good feed
 # polled in the same sweep is unaffected.
-HOSTILE = {
+HOSTILE: dict[str, tuple[Callable[[FeedServer], Route], str, str]] = {
     "malformed-xml": (
         lambda s: status(
             200, {"Content-Type": "application/rss+xml"}, b"<rss version='2.0'><channel><title>cut"
@@ -358,12 +359,12 @@ HOSTILE = {
         "not an RSS or Atom feed",
     ),
     "malformed-but-salvageable": (
-        lambda s: Served((DATA / "hostile-malformed.xml").read_bytes()),
+        lambda s: Served((FEEDS / "hostile-malformed.xml").read_bytes()),
         "warning",
         "XML is broken",
     ),
     "entity-bomb": (
-        lambda s: Served((DATA / "hostile-bomb.xml").read_bytes()),
+        lambda s: Served((FEEDS / "hostile-bomb.xml").read_bytes()),
         "warning",
         "XML is broken",
     ),
@@ -383,7 +384,7 @@ HOSTILE = {
     ),
     "invalid-encoding": (
         lambda s: Served(
-            (DATA / "hostile-bad-encoding.xml").read_bytes(), content_type="application/rss+xml"
+            (FEEDS / "hostile-bad-encoding.xml").read_bytes(), content_type="application/rss+xml"
         ),
         "warning",
         "declared as utf-8",
@@ -406,12 +407,12 @@ def test_a_hostile_feed_is_contained(server: FeedServer, case: str) -> None:
     with session_scope() as s:
         alice, bob = b.member(s, "Alice"), b.member(s, "Bob")
         b.tribe(s, "Writers", alice, bob)
-        hostile = b.feed(s, alice, server.url("/hostile")).id
-        good = b.feed(s, bob, server.url("/good.xml")).id
+        hostile = b.pk(b.feed(s, alice, server.url("/hostile")))
+        good = b.pk(b.feed(s, bob, server.url("/good.xml")))
     prepare(feed_ids=None, everything=True)
     summary = sweep(fetcher=Fetcher(fetch_config(get_settings())), config=poll_config(), workers=4)
     assert summary.polled == 2
-    bad = feed_row(hostile)  # type: ignore[arg-type]
+    bad = feed_row(hostile)
     if kind == "error":
         assert bad.last_outcome == PollOutcome.ERROR
         assert bad.error_message is not None
@@ -421,8 +422,8 @@ def test_a_hostile_feed_is_contained(server: FeedServer, case: str) -> None:
         assert bad.last_outcome == PollOutcome.OK
         assert bad.warning is not None
         assert words in bad.warning
-    assert feed_row(good).last_outcome == PollOutcome.OK  # type: ignore[arg-type]
-    assert stream_of(alice.id) == ["Good news"]  # type: ignore[arg-type]
+    assert feed_row(good).last_outcome == PollOutcome.OK
+    assert stream_of(b.pk(alice)) == ["Good news"]
 
 
 def test_entries_without_guid_or_link_and_duplicate_guids(server: FeedServer) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from tests import builders as b
 from tests.builders import poll_now
-from tests.feedserver import FeedServer, redirect
+from tests.fakenet.feeds import FeedServer, redirect
 from tribe.core.errors import InvalidInputError
 from tribe.core.kinds import PollOutcome
 from tribe.core.urls import check_feed_url
@@ -24,8 +24,7 @@ pytestmark = pytest.mark.usefixtures("db")
 
 def polled_error(url: str) -> str | None:
     with session_scope() as s:
-        feed_id = b.feed(s, b.member(s, "Alice"), url).id
-    assert feed_id is not None
+        feed_id = b.pk(b.feed(s, b.member(s, "Alice"), url))
     poll_now(feed_id)
     with session_scope() as s:
         feed = s.get(Feed, feed_id)

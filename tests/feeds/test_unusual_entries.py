@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import col, select
@@ -14,8 +13,9 @@ from sqlmodel import col, select
 from tests import builders as b
 from tests.builders import Item, ago, poll_now, posts, rss
 from tests.cli import ok
-from tests.feedserver import Feed as Served
-from tests.feedserver import FeedServer
+from tests.fakenet.feeds import Feed as Served
+from tests.fakenet.feeds import FeedServer
+from tests.feeds.cases import FEEDS
 from tribe.core.kinds import PollOutcome
 from tribe.infra.db import session_scope
 from tribe.infra.models import Feed, Post, StreamItem
@@ -23,7 +23,7 @@ from tribe.ingest.prescan import entry_spans
 from tribe.stream.items import fan_out
 
 pytestmark = pytest.mark.usefixtures("db")
-BOGUS = (Path(__file__).parent.parent / "data" / "bogus-encoding.xml").read_bytes()
+BOGUS = (FEEDS / "bogus-encoding.xml").read_bytes()
 
 
 def alice_and_bob(server: FeedServer) -> tuple[int, int]:
@@ -31,7 +31,7 @@ def alice_and_bob(server: FeedServer) -> tuple[int, int]:
     with session_scope() as s:
         alice, bob = b.member(s, "Alice"), b.member(s, "Bob")
         b.tribe(s, "Writers", alice, bob)
-        return b.feed(s, alice, server.url("/alice.xml")).id, bob.id  # type: ignore[return-value]
+        return b.pk(b.feed(s, alice, server.url("/alice.xml"))), b.pk(bob)
 
 
 def stream_of(member_id: int) -> list[str]:
@@ -89,8 +89,10 @@ def test_entries_without_a_web_link_are_recorded_never_shared_and_the_owner_told
     odd = [
         Item("Click me", guid="js", link="javascript:alert(1)", published=ago(minutes=5)),
         Item("Write to me", guid="mail", link="mailto:alice@example.com", published=ago(minutes=4)),
-        Item("A real post", guid="real", link="https://blog.example/real", published=ago(minutes=3)),
-    ]  # fmt: skip
+        Item(
+            "A real post", guid="real", link="https://blog.example/real", published=ago(minutes=3)
+        ),
+    ]
     server.routes["/alice.xml"] = Served(rss([*odd, *old]))
     summary = poll_now(feed_id)
     assert (summary.new_posts, summary.announced, summary.stream_items) == (3, 1, 1)

@@ -58,9 +58,12 @@ class Cluster:
         return (self.folder / f"{name}.log").read_text(errors="replace")
 
     def wait_for(
-        self, what: str, check: Callable[[], bool], timeout: float = 60,
+        self,
+        what: str,
+        check: Callable[[], bool],
+        timeout: float = 60,
         explain: Callable[[], str] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """`wait_for`, failing at once, and saying so, when one of the processes exits."""
 
         def done_or_died() -> bool:
@@ -113,9 +116,11 @@ def cluster(folder: Path, **env: str) -> Iterator[Cluster]:
 
 
 def wait_for(
-    what: str, check: Callable[[], bool], timeout: float = 60,
+    what: str,
+    check: Callable[[], bool],
+    timeout: float = 60,
     explain: Callable[[], str] | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Wait until `check()`; on timeout fail, with what `explain()` says about the state."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -120,9 +120,10 @@ def stale_files(venv: Path, source: Path) -> list[str]:
         installed = {p.relative_to(site) for p in (site / package).rglob("*.py")}
         differ += [f"{p} (only one side)" for p in sorted(tree ^ installed)]
         differ += [
-            str(p) for p in sorted(tree & installed)
+            str(p)
+            for p in sorted(tree & installed)
             if not filecmp.cmp(source / p, site / p, shallow=False)
-        ]  # fmt: skip
+        ]
     return differ
 
 

@@ -14,13 +14,15 @@ from sqlalchemy import update
 from sqlmodel import col, func, select
 
 from tests import builders as b
-from tests.builders import Item, ago, posts, rss
-from tests.feedserver import Feed as Served
-from tests.feedserver import FeedServer, gzip_bomb, huge, redirect, status, trickle
+from tests.builders import Item, ago, pk, posts, rss
+from tests.fakenet.common import Route
+from tests.fakenet.feeds import Feed as Served
+from tests.fakenet.feeds import FeedServer, gzip_bomb, huge, redirect, status, trickle
+from tests.feeds.cases import FEEDS
 from tests.integration.cluster import cluster, wait_for
 from tribe.core.kinds import FeedStatus, PollOutcome
 from tribe.infra.db import session_scope
-from tribe.infra.models import Feed, Post, StreamItem
+from tribe.infra.models import Feed, Member, Post, StreamItem
 from tribe.members.people import get_member
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("db")]
@@ -28,7 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("db")]
 
 def feeds_by_id() -> dict[int, Feed]:
     with session_scope() as s:
-        return {f.id: f for f in s.exec(select(Feed)).all()}  # type: ignore[misc]
+        return {pk(f): f for f in s.exec(select(Feed)).all()}
 
 
 def make_due(*feed_ids: int) -> None:
@@ -43,13 +45,13 @@ def polled_since(feed_id: int, when: datetime) -> bool:
     return feed.last_polled_at is not None and feed.last_polled_at >= when
 
 
-def stream_titles(member_id: int) -> list[str]:
+def stream_titles(member: Member) -> list[str]:
     with session_scope() as s:
         return list(
             s.exec(
                 select(Post.title)
                 .join(StreamItem, col(StreamItem.post_id) == col(Post.id))
-                .where(StreamItem.member_id == member_id)
+                .where(StreamItem.member_id == member.id)
             ).all()
         )
 
@@ -60,7 +62,7 @@ def test_a_new_post_travels_from_feed_to_every_tribemates_stream(
     with session_scope() as s:
         alice, bob, carol = (b.member(s, n) for n in ("Alice", "Bob", "Carol"))
         b.tribe(s, "Writers", alice, bob, carol)
-        feed_id = b.feed(s, alice, server.url("/alice.xml"), next_poll_at=datetime.now(UTC)).id
+        feed_id = pk(b.feed(s, alice, server.url("/alice.xml"), next_poll_at=datetime.now(UTC)))
     backlog = posts(10, start_hours_ago=24 * 5)
     server.routes["/alice.xml"] = Served(rss(backlog))
 
@@ -68,7 +70,7 @@ def test_a_new_post_travels_from_feed_to_every_tribemates_stream(
         c.start_worker("worker")
         c.start_beat()
         wait_for("the baseline poll", lambda: feeds_by_id()[feed_id].last_success_at is not None)
-        assert stream_titles(bob.id) == []  # type: ignore[arg-type]  # no backlog announced
+        assert stream_titles(bob) == []  # no backlog announced
         with session_scope() as s:
             assert s.exec(select(func.count()).select_from(Post)).one() == 10
 
@@ -86,19 +88,19 @@ def test_a_new_post_travels_from_feed_to_every_tribemates_stream(
             )
         )
         started = datetime.now(UTC)
-        make_due(feed_id)  # type: ignore[arg-type]
-        wait_for("the second poll", lambda: polled_since(feed_id, started))  # type: ignore[arg-type]
-        assert stream_titles(bob.id) == ["Fresh!"]  # type: ignore[arg-type]
-        assert stream_titles(carol.id) == ["Fresh!"]  # type: ignore[arg-type]
-        assert stream_titles(alice.id) == []  # type: ignore[arg-type]
+        make_due(feed_id)
+        wait_for("the second poll", lambda: polled_since(feed_id, started))
+        assert stream_titles(bob) == ["Fresh!"]
+        assert stream_titles(carol) == ["Fresh!"]
+        assert stream_titles(alice) == []
 
         started = datetime.now(UTC)
-        make_due(feed_id)  # type: ignore[arg-type]
-        wait_for("the third poll", lambda: polled_since(feed_id, started))  # type: ignore[arg-type]
-        feed = feeds_by_id()[feed_id]  # type: ignore[index]
+        make_due(feed_id)
+        wait_for("the third poll", lambda: polled_since(feed_id, started))
+        feed = feeds_by_id()[feed_id]
         assert feed.last_http_status == 304
         assert feed.last_outcome == PollOutcome.NOT_MODIFIED
-        assert stream_titles(bob.id) == ["Fresh!"]  # type: ignore[arg-type]
+        assert stream_titles(bob) == ["Fresh!"]
         assert server.hits("/alice.xml") == 3
         assert c.alive("worker")
         assert c.alive("beat")
@@ -113,7 +115,7 @@ def test_retry_after_a_permanent_move_and_gone(server: FeedServer, tmp_path: Pat
         owner = b.member(s, "Owner")
         now = datetime.now(UTC)
         busy, moved, gone = (
-            b.feed(s, owner, server.url(path), next_poll_at=now).id
+            pk(b.feed(s, owner, server.url(path), next_poll_at=now))
             for path in ("/busy.xml", "/old.xml", "/gone.xml")
         )
 
@@ -123,18 +125,20 @@ def test_retry_after_a_permanent_move_and_gone(server: FeedServer, tmp_path: Pat
         wait_for(
             "all three feeds",
             lambda: all(feeds_by_id()[i].last_polled_at for i in (busy, moved, gone)),
-        )  # type: ignore[index]
+        )
         feeds = feeds_by_id()
-        assert feeds[busy].next_poll_at - datetime.now(UTC) > timedelta(hours=1, minutes=59)  # type: ignore[index,operator]
-        assert feeds[busy].error_message is not None  # type: ignore[index]
-        assert feeds[moved].url == server.url("/new.xml")  # type: ignore[index]
-        assert feeds[gone].status == FeedStatus.GONE  # type: ignore[index]
-        assert feeds[gone].next_poll_at is None  # type: ignore[index]
+        due = feeds[busy].next_poll_at
+        assert due is not None
+        assert due - datetime.now(UTC) > timedelta(hours=1, minutes=59)
+        assert feeds[busy].error_message is not None
+        assert feeds[moved].url == server.url("/new.xml")
+        assert feeds[gone].status == FeedStatus.GONE
+        assert feeds[gone].next_poll_at is None
 
         started = datetime.now(UTC)
-        make_due(busy, moved, gone)  # type: ignore[arg-type]
-        wait_for("the moved feed again", lambda: polled_since(moved, started))  # type: ignore[arg-type]
-        wait_for("the busy feed again", lambda: polled_since(busy, started))  # type: ignore[arg-type]
+        make_due(busy, moved, gone)
+        wait_for("the moved feed again", lambda: polled_since(moved, started))
+        wait_for("the busy feed again", lambda: polled_since(busy, started))
         assert server.hits("/old.xml") == 1  # the new address is used from now on
         assert server.hits("/new.xml") == 2
         assert server.hits("/gone.xml") == 1  # 410 stopped polling for good
@@ -144,16 +148,15 @@ def test_two_workers_poll_each_due_feed_exactly_once_within_host_limits(tmp_path
     """How tribe grows past one machine: more workers on one broker and one database."""
     servers = [FeedServer(host=f"127.0.0.{n}") for n in range(2, 6)]
     for server in servers:
-        server.__enter__()
+        server.slow(0.05, match="/feed", times=15)  # long enough for polls to overlap
+        server.start()
     try:
         with session_scope() as s:
             owner = b.member(s, "Owner")
             later = datetime.now(UTC) + timedelta(days=1)
             for server in servers:
                 for i in range(15):
-                    server.routes[f"/feed{i}.xml"] = Served(
-                        rss(posts(3, prefix=f"p{i}")), delay=0.05
-                    )
+                    server.routes[f"/feed{i}.xml"] = Served(rss(posts(3, prefix=f"p{i}")))
                     b.feed(s, owner, server.url(f"/feed{i}.xml"), next_poll_at=later)
         with cluster(
             # Small batches make many tasks, so both workers get some.
@@ -168,7 +171,7 @@ def test_two_workers_poll_each_due_feed_exactly_once_within_host_limits(tmp_path
                 "both workers",
                 lambda: all(f"{n}@" in c.log(n) and " ready." in c.log(n) for n in ("one", "two")),
             )
-            make_due(*feeds_by_id())  # type: ignore[arg-type]
+            make_due(*feeds_by_id())
             wait_for(
                 "every feed polled", lambda: all(f.last_success_at for f in feeds_by_id().values())
             )
@@ -192,36 +195,50 @@ def test_two_workers_poll_each_due_feed_exactly_once_within_host_limits(tmp_path
         assert all(done.values()), done  # both machines took part
     finally:
         for server in servers:
-            server.__exit__(None, None, None)
+            server.stop()
 
 
 def test_hostile_feeds_leave_the_worker_alive_and_other_feeds_alone(
     server: FeedServer, tmp_path: Path
 ) -> None:
-    data = Path(__file__).parent.parent / "data"
-    hostile = {
-        "/malformed.xml": status(200, {"Content-Type": "application/rss+xml"}, b"<rss version='2.0'><channel><title>cut"),
-        "/bomb.xml": Served((data / "hostile-bomb.xml").read_bytes()),
+    hostile: dict[str, Route] = {
+        "/malformed.xml": status(
+            200, {"Content-Type": "application/rss+xml"}, b"<rss version='2.0'><channel><title>cut"
+        ),
+        "/bomb.xml": Served((FEEDS / "hostile-bomb.xml").read_bytes()),
         "/huge.xml": huge(50 * 1024 * 1024),
         "/gzip-bomb.xml": gzip_bomb(),
         "/trickle.xml": trickle(rss(posts(2)), 2),
         "/loop.xml": redirect(302, "/loop.xml"),
         "/to-loopback.xml": redirect(302, f"http://127.0.0.1:{server.port}/good.xml"),
         "/to-metadata.xml": redirect(302, "http://169.254.169.254/latest/meta-data/"),
-        "/encoding.xml": Served((data / "hostile-bad-encoding.xml").read_bytes(), content_type="application/rss+xml"),
-        "/no-ids.xml": Served(rss([Item("No guid, no link", description="a"), Item("Neither", description="b")])),
+        "/encoding.xml": Served(
+            (FEEDS / "hostile-bad-encoding.xml").read_bytes(), content_type="application/rss+xml"
+        ),
+        "/no-ids.xml": Served(
+            rss([Item("No guid, no link", description="a"), Item("Neither", description="b")])
+        ),
         "/dup-guids.xml": Served(rss([Item("One", guid="same"), Item("Two", guid="same")])),
-        "/dates.xml": Served(rss([Item("Future", guid="f", published="Tue, 01 Jan 2041 00:00:00 GMT"), Item("Naive", guid="n", published="Mon, 02 Mar 2026 10:00:00")])),
-        "/script.xml": Served(rss([Item("XSS", guid="x", description="<p>hi<script>alert(1)</script></p>")])),
-    }  # fmt: skip
+        "/dates.xml": Served(
+            rss(
+                [
+                    Item("Future", guid="f", published="Tue, 01 Jan 2041 00:00:00 GMT"),
+                    Item("Naive", guid="n", published="Mon, 02 Mar 2026 10:00:00"),
+                ]
+            )
+        ),
+        "/script.xml": Served(
+            rss([Item("XSS", guid="x", description="<p>hi<script>alert(1)</script></p>")])
+        ),
+    }
     server.routes.update(hostile)
     server.routes["/good.xml"] = Served(rss([Item("Good", guid="g", published=ago(hours=1))]))
     with session_scope() as s:
         alice, bob = b.member(s, "Alice"), b.member(s, "Bob")
         b.tribe(s, "Writers", alice, bob)
         now = datetime.now(UTC)
-        ids = {path: b.feed(s, alice, server.url(path), next_poll_at=now).id for path in hostile}
-        good = b.feed(s, bob, server.url("/good.xml"), next_poll_at=now).id
+        ids = {path: pk(b.feed(s, alice, server.url(path), next_poll_at=now)) for path in hostile}
+        good = pk(b.feed(s, bob, server.url("/good.xml"), next_poll_at=now))
 
     with cluster(tmp_path / "cluster") as c:
         c.start_worker("worker", concurrency=8)
@@ -230,17 +247,22 @@ def test_hostile_feeds_leave_the_worker_alive_and_other_feeds_alone(
             "every feed polled", lambda: all(f.last_polled_at for f in feeds_by_id().values()), 90
         )
         feeds = feeds_by_id()
-        errors = {path for path, i in ids.items() if feeds[i].last_outcome == PollOutcome.ERROR}  # type: ignore[index]
+        errors = {path for path, i in ids.items() if feeds[i].last_outcome == PollOutcome.ERROR}
         assert errors == {
-            "/malformed.xml", "/huge.xml", "/gzip-bomb.xml", "/trickle.xml", "/loop.xml",
-            "/to-loopback.xml", "/to-metadata.xml",
-        }  # fmt: skip
+            "/malformed.xml",
+            "/huge.xml",
+            "/gzip-bomb.xml",
+            "/trickle.xml",
+            "/loop.xml",
+            "/to-loopback.xml",
+            "/to-metadata.xml",
+        }
         for path in errors:
-            assert feeds[ids[path]].error_message, path  # type: ignore[index]
-            assert feeds[ids[path]].next_poll_at is not None, path  # type: ignore[index]
+            assert feeds[ids[path]].error_message, path
+            assert feeds[ids[path]].next_poll_at is not None, path
         for path in ("/bomb.xml", "/encoding.xml"):
-            assert feeds[ids[path]].warning, path  # type: ignore[index]
-        assert feeds[good].last_outcome == PollOutcome.OK  # type: ignore[index]
+            assert feeds[ids[path]].warning, path
+        assert feeds[good].last_outcome == PollOutcome.OK
         with session_scope() as s:
             titles = set(s.exec(select(Post.title)).all())
             summaries = " ".join(s.exec(select(Post.summary)).all())
@@ -255,17 +277,18 @@ def test_hostile_feeds_leave_the_worker_alive_and_other_feeds_alone(
             )
         )
         started = datetime.now(UTC)
-        make_due(good)  # type: ignore[arg-type]
-        wait_for("a poll after the hostile sweep", lambda: polled_since(good, started))  # type: ignore[arg-type]
-        assert "Still working" in stream_titles(alice.id)  # type: ignore[arg-type]
+        make_due(good)
+        wait_for("a poll after the hostile sweep", lambda: polled_since(good, started))
+        assert "Still working" in stream_titles(alice)
 
 
 def test_a_killed_worker_loses_no_feed(server: FeedServer, tmp_path: Path) -> None:
     """A worker dies mid-poll: its lease runs out and another worker polls the feed."""
-    server.routes["/slow.xml"] = Served(rss(posts(2)), delay=4)
+    server.routes["/slow.xml"] = Served(rss(posts(2)))
+    server.slow(4, match="/slow.xml", times=2)
     with session_scope() as s:
         owner = b.member(s, "Owner")
-        feed_id = b.feed(s, owner, server.url("/slow.xml"), next_poll_at=datetime.now(UTC)).id
+        feed_id = pk(b.feed(s, owner, server.url("/slow.xml"), next_poll_at=datetime.now(UTC)))
     with cluster(
         tmp_path / "cluster",
         TRIBE_POLL_LEASE="6s",
@@ -277,9 +300,9 @@ def test_a_killed_worker_loses_no_feed(server: FeedServer, tmp_path: Path) -> No
         c.start_beat()
         wait_for("the first request", lambda: server.hits("/slow.xml") == 1)
         c.kill("doomed")
-        assert feeds_by_id()[feed_id].last_polled_at is None  # type: ignore[index]
+        assert feeds_by_id()[feed_id].last_polled_at is None
         c.start_worker("rescuer")
-        wait_for("the rescue poll", lambda: feeds_by_id()[feed_id].last_success_at is not None, 60)  # type: ignore[index]
+        wait_for("the rescue poll", lambda: feeds_by_id()[feed_id].last_success_at is not None, 60)
         assert server.hits("/slow.xml") == 2
 
 
@@ -287,7 +310,8 @@ def test_a_worker_that_takes_nothing_from_the_broker_stops_itself(
     server: FeedServer, tmp_path: Path
 ) -> None:
     """Its probes go round while it takes tasks; held past the stall timeout, it exits 75."""
-    server.routes["/stuck.xml"] = Served(rss(posts(1)), delay=30)
+    server.routes["/stuck.xml"] = Served(rss(posts(1)))
+    server.slow(30, match="/stuck.xml")
     with cluster(
         tmp_path / "cluster",
         TRIBE_WORKER_STALL_TIMEOUT="2s",
@@ -322,7 +346,7 @@ def test_a_post_fans_out_and_two_tribemates_approvals_are_queued_staggered_once(
         bob = b.member(s, "Bob", "America/Chicago")
         carol = b.member(s, "Carol", "America/Chicago")
         b.tribe(s, "Writers", alice, bob, carol)
-        feed_id = b.feed(s, alice, server.url("/alice.xml"), next_poll_at=datetime.now(UTC)).id
+        feed_id = pk(b.feed(s, alice, server.url("/alice.xml"), next_poll_at=datetime.now(UTC)))
         for who in (bob, carol):
             add_account(
                 s, member=get_member(s, who.email), network="x", handle=who.display_name.lower()
@@ -337,7 +361,7 @@ def test_a_post_fans_out_and_two_tribemates_approvals_are_queued_staggered_once(
     with cluster(tmp_path / "cluster") as c:
         c.start_worker("worker")
         c.start_beat()
-        wait_for("the baseline", lambda: feeds_by_id()[feed_id].last_success_at is not None)  # type: ignore[index]
+        wait_for("the baseline", lambda: feeds_by_id()[feed_id].last_success_at is not None)
         server.routes["/alice.xml"] = Served(
             rss(
                 [
@@ -352,22 +376,22 @@ def test_a_post_fans_out_and_two_tribemates_approvals_are_queued_staggered_once(
             )
         )
         started = datetime.now(UTC)
-        make_due(feed_id)  # type: ignore[arg-type]
-        wait_for("the new post", lambda: polled_since(feed_id, started))  # type: ignore[arg-type]
+        make_due(feed_id)
+        wait_for("the new post", lambda: polled_since(feed_id, started))
 
     with session_scope() as s:
         items = {
-            i.member_id: i.id
+            i.member_id: pk(i)
             for i in s.exec(select(StreamItem).where(col(StreamItem.state) == "pending")).all()
         }
     assert set(items) == {bob.id, carol.id}
     now = datetime.now(UTC)
     with session_scope() as s:
-        first = approve(s, member=get_member(s, bob.email), item_id=items[bob.id], now=now)  # type: ignore[index]
+        first = approve(s, member=get_member(s, bob.email), item_id=items[pk(bob)], now=now)
     with session_scope() as s:
-        second = approve(s, member=get_member(s, carol.email), item_id=items[carol.id], now=now)  # type: ignore[index]
+        second = approve(s, member=get_member(s, carol.email), item_id=items[pk(carol)], now=now)
     with session_scope() as s:  # a retried click
-        again = approve(s, member=get_member(s, carol.email), item_id=items[carol.id], now=now)  # type: ignore[index]
+        again = approve(s, member=get_member(s, carol.email), item_id=items[pk(carol)], now=now)
     assert again.repeated
 
     chicago = ZoneInfo("America/Chicago")

@@ -17,15 +17,17 @@ import shutil
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from sqlmodel import col, func, select
 
 from tests import builders as b
+from tests.builders import pk
 from tests.conftest import BACKEND, TEST_SECRET_KEY
 from tests.fakenet.bluesky import FakeBluesky
 from tests.fakenet.mastodon import FakeMastodon
@@ -50,46 +52,64 @@ FAST = {
 _serial = itertools.count(1)
 
 
-def seed(network: Network, credentials: list[tuple[str, dict[str, object], str | None]],
-         per_account: int, *, base_url: str | None = None) -> list[int]:  # fmt: skip
+def seed(
+    network: Network,
+    credentials: Sequence[tuple[str, dict[str, Any], str | None]],
+    per_account: int,
+    *,
+    base_url: str | None = None,
+) -> list[int]:
     """Connected accounts (handle, credentials, remote id), each with due deliveries."""
     ids = []
     now = datetime.now(UTC)
     with session_scope() as s:
         author = b.member(s, f"Author{next(_serial)}")
         # Never due: these tests are about publishing, not polling.
-        feed = b.feed(s, author, f"https://author{next(_serial)}.blog/feed",
-                      next_poll_at=datetime.now(UTC) + timedelta(days=1))  # fmt: skip
+        feed = b.feed(
+            s,
+            author,
+            f"https://author{next(_serial)}.blog/feed",
+            next_poll_at=datetime.now(UTC) + timedelta(days=1),
+        )
         for handle, creds, remote_id in credentials:
             member = b.member(s, f"M{next(_serial)}")
             account = Account(
-                member_id=member.id, network=network, handle=handle,  # type: ignore[arg-type]
-                connection=Connection.CONNECTED, credentials=VAULT.seal(creds),
-                remote_user_id=remote_id, base_url=base_url,
-            )  # fmt: skip
+                member_id=pk(member),
+                network=network,
+                handle=handle,
+                connection=Connection.CONNECTED,
+                credentials=VAULT.seal(creds),
+                remote_user_id=remote_id,
+                base_url=base_url,
+            )
             s.add(account)
             s.flush()
             for _ in range(per_account):
                 n = next(_serial)
-                post = Post(feed_id=feed.id, entry_key=f"e{n}", url=f"https://author.blog/{n}",  # type: ignore[arg-type]
-                            title=f"Post {n}")  # fmt: skip
+                post = Post(
+                    feed_id=pk(feed),
+                    entry_key=f"e{n}",
+                    url=f"https://author.blog/{n}",
+                    title=f"Post {n}",
+                )
                 s.add(post)
                 s.flush()
                 delivery = Delivery(
-                    account_id=account.id, post_id=post.id,  # type: ignore[arg-type]
+                    account_id=pk(account),
+                    post_id=pk(post),
                     text=f"Post number {n} by a tribemate https://author.blog/{n}",
                     due_at=now - timedelta(seconds=1),
-                )  # fmt: skip
+                )
                 s.add(delivery)
                 s.flush()
-                ids.append(delivery.id)
-    return ids  # type: ignore[return-value]
+                ids.append(pk(delivery))
+    return ids
 
 
 def states() -> Counter[str]:
     with session_scope() as s:
         rows = s.exec(select(Delivery.state, func.count()).group_by(Delivery.state)).all()
-    return Counter({state.value: n for state, n in rows})
+    return Counter({str(state): n for state, n in rows})
 
 
 BUSY = col(Delivery.state).in_([DeliveryState.QUEUED, DeliveryState.SENDING]) | (
@@ -121,10 +141,10 @@ def unsettled() -> str:
 def claimed_not_started() -> bool:
     with session_scope() as s:
         waiting = s.exec(
-            select(func.count()).select_from(Delivery).where(
-                col(Delivery.state) == DeliveryState.SENDING, col(Delivery.started_at).is_(None)
-            )
-        ).one()  # fmt: skip
+            select(func.count())
+            .select_from(Delivery)
+            .where(col(Delivery.state) == DeliveryState.SENDING, col(Delivery.started_at).is_(None))
+        ).one()
     return waiting > 0
 
 
@@ -165,10 +185,11 @@ def assert_exactly_once(sent_texts: Counter[str], ids: list[int]) -> None:
     rows = [d for d in deliveries() if d.id in set(ids)]
     duplicates = sum(n - 1 for n in sent_texts.values() if n > 1)
     lost = [
-        d.id for d in rows
+        d.id
+        for d in rows
         if (d.state == DeliveryState.SENT and sent_texts[d.text] == 0)
         or d.state not in (DeliveryState.SENT, DeliveryState.UNCONFIRMED, DeliveryState.FAILED)
-    ]  # fmt: skip
+    ]
     unrecorded = [d.id for d in rows if d.state != DeliveryState.SENT and sent_texts[d.text] == 1]
     print(f"{len(rows)} deliveries: {states()}; duplicates {duplicates}; lost {len(lost)}")
     assert duplicates == 0
@@ -177,11 +198,16 @@ def assert_exactly_once(sent_texts: Counter[str], ids: list[int]) -> None:
     assert all(d.state == DeliveryState.UNCONFIRMED for d in rows if d.id in unrecorded)
 
 
-def bluesky_credentials(fake: FakeBluesky, handle: str) -> tuple[str, dict[str, object], str]:
+def bluesky_credentials(fake: FakeBluesky, handle: str) -> tuple[str, dict[str, Any], str]:
     account = fake.add_account(handle)
     session = fake.session_for(account.did)
-    creds = {"did": account.did, "handle": handle, "pds_url": fake.base_url,
-             "access_jwt": session["accessJwt"], "refresh_jwt": session["refreshJwt"]}  # fmt: skip
+    creds = {
+        "did": account.did,
+        "handle": handle,
+        "pds_url": fake.base_url,
+        "access_jwt": session["accessJwt"],
+        "refresh_jwt": session["refreshJwt"],
+    }
     return handle, creds, account.did
 
 
@@ -191,11 +217,13 @@ def test_due_deliveries_reach_every_network_once_with_a_real_worker(tmp_path: Pa
         x_ids = seed(Network.X, [(u.username, x.issue_oauth1(u), u.id) for u in x_users], 2)
         m_ids = seed(
             Network.MASTODON,
-            [(f"muser{i}@fake.social", {"access_token": mastodon.token_for(f"muser{i}")}, None)
-             for i in range(2)],
+            [
+                (f"muser{i}@fake.social", {"access_token": mastodon.token_for(f"muser{i}")}, None)
+                for i in range(2)
+            ],
             2,
             base_url=mastodon.base_url,
-        )  # fmt: skip
+        )
         b_ids = seed(
             Network.BLUESKY,
             [bluesky_credentials(bluesky, f"buser{i}.bsky.social") for i in range(2)],
@@ -210,17 +238,11 @@ def test_due_deliveries_reach_every_network_once_with_a_real_worker(tmp_path: Pa
         tweets = Counter(t.original for t in x.tweets)
         assert all(tweets[rows[i].text] == 1 for i in x_ids)
         assert {rows[i].remote_id for i in x_ids} == {t.id for t in x.tweets}
-        statuses = {s.id: s for s in mastodon.statuses}
-        for delivery_id in m_ids:
-            status = statuses[rows[delivery_id].remote_id]  # type: ignore[index]
-            assert (status.text, status.idempotency_key) == (
-                rows[delivery_id].text,
-                rows[delivery_id].key,
-            )
-        records = {r.uri: r for r in bluesky.records(collection="app.bsky.feed.post")}
-        assert len(records) == 4
-        assert {records[rows[i].remote_id].value["text"] for i in b_ids} == {  # type: ignore[index]
-            rows[i].text for i in b_ids
+        statuses = {s.id: (s.text, s.idempotency_key) for s in mastodon.statuses}
+        assert statuses == {rows[i].remote_id: (rows[i].text, rows[i].key) for i in m_ids}
+        records = bluesky.records(collection="app.bsky.feed.post")
+        assert {r.uri: r.value["text"] for r in records} == {
+            rows[i].remote_id: rows[i].text for i in b_ids
         }
         assert bluesky.login_count == 0  # sessions are resumed, never a login per post
 
@@ -232,13 +254,19 @@ def test_x_killed_workers_neither_duplicate_nor_lose_a_delivery(tmp_path: Path) 
         ids = seed(Network.X, [(u.username, x.issue_oauth1(u), u.id) for u in users], 10)
         # Every create is acted on, then answered 0.3 s later: kills land mid-call.
         x.slow(0.3, match="POST /2/tweets", times=10_000)
-        env = {**FAST, "TRIBE_X_API_URL": x.base_url, "TRIBE_X_API_KEY": x.consumer_key,
-               "TRIBE_X_API_SECRET": x.consumer_secret}  # fmt: skip
+        env = {
+            **FAST,
+            "TRIBE_X_API_URL": x.base_url,
+            "TRIBE_X_API_KEY": x.consumer_key,
+            "TRIBE_X_API_SECRET": x.consumer_secret,
+        }
         run_with_kills(tmp_path / "procs", env, kills=6, seed_=1, made=lambda: len(x.tweets))
         sent = Counter(t.original for t in x.tweets)
         checks = len(x.calls("GET", "/2/users/[0-9]+/tweets"))
-        print(f"X: {len(x.calls('POST', '/2/tweets'))} create calls, {len(x.tweets)} tweets, "
-              f"{checks} timeline checks")  # fmt: skip
+        print(
+            f"X: {len(x.calls('POST', '/2/tweets'))} create calls, {len(x.tweets)} tweets, "
+            f"{checks} timeline checks"
+        )
     # The kills mid-call left posts whose answer was lost: found on the timeline, not resent.
     assert checks > 0
     assert len(ids) == 200
@@ -249,8 +277,10 @@ def mixed_deliveries(x: FakeX, mastodon: FakeMastodon) -> list[int]:
     """200 deliveries: 100 on X (no idempotency key), 100 on Mastodon."""
     users = [x.add_user(f"x{i}") for i in range(10)]
     ids = seed(Network.X, [(u.username, x.issue_oauth1(u), u.id) for u in users], 10)
-    creds = [(f"m{i}@fake.social", {"access_token": mastodon.token_for(f"m{i}")}, None)
-             for i in range(10)]  # fmt: skip
+    creds = [
+        (f"m{i}@fake.social", {"access_token": mastodon.token_for(f"m{i}")}, None)
+        for i in range(10)
+    ]
     return ids + seed(Network.MASTODON, creds, 10, base_url=mastodon.base_url)
 
 
@@ -259,8 +289,12 @@ def network_texts(x: FakeX, mastodon: FakeMastodon) -> Counter[str]:
 
 
 def x_env(x: FakeX) -> dict[str, str]:
-    return {**FAST, "TRIBE_X_API_URL": x.base_url, "TRIBE_X_API_KEY": x.consumer_key,
-            "TRIBE_X_API_SECRET": x.consumer_secret}  # fmt: skip
+    return {
+        **FAST,
+        "TRIBE_X_API_URL": x.base_url,
+        "TRIBE_X_API_KEY": x.consumer_key,
+        "TRIBE_X_API_SECRET": x.consumer_secret,
+    }
 
 
 class OwnRedis:
@@ -272,10 +306,9 @@ class OwnRedis:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"], stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        server = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        in_memory = ["--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen([*server, *in_memory], stdout=subprocess.DEVNULL)
         wait_for("redis to answer", self.answers, timeout=20)
 
     def answers(self) -> bool:
@@ -324,10 +357,8 @@ def test_a_postgres_restart_mid_run_neither_duplicates_nor_loses(tmp_path: Path)
             running.start_worker("one")
             running.start_beat()
             wait_for("a first delivery", lambda: states()["sent"] > 20, timeout=60)
-            subprocess.run(
-                ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart",
-                 "-m", "fast"], check=True, timeout=60,
-            )  # fmt: skip
+            cluster_of = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
+            subprocess.run([*cluster_of, "restart", "-m", "fast"], check=True, timeout=60)
             running.wait_for("every delivery to settle", settled, 180, unsettled)
         sent = network_texts(x, mastodon)
     assert_exactly_once(sent, ids)
@@ -336,8 +367,10 @@ def test_a_postgres_restart_mid_run_neither_duplicates_nor_loses(tmp_path: Path)
 def test_mastodon_killed_workers_neither_duplicate_nor_lose_a_delivery(tmp_path: Path) -> None:
     """Mastodon dedupes by Idempotency-Key: a call cut short is simply sent again."""
     with FakeMastodon() as mastodon:
-        creds = [(f"m{i}@fake.social", {"access_token": mastodon.token_for(f"m{i}")}, None)
-                 for i in range(20)]  # fmt: skip
+        creds = [
+            (f"m{i}@fake.social", {"access_token": mastodon.token_for(f"m{i}")}, None)
+            for i in range(20)
+        ]
         ids = seed(Network.MASTODON, creds, 10, base_url=mastodon.base_url)
         mastodon.slow(0.3, match="POST /api/v1/statuses", times=10_000)
         run_with_kills(

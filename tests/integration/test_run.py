@@ -45,10 +45,13 @@ def test_one_ctrl_c_stops_the_web_app_the_worker_and_beat(tmp_path: Path) -> Non
     log = (tmp_path / "run.log").open("wb")
     # Its own process group, as a terminal's foreground job: Ctrl-C signals all of it.
     run = subprocess.Popen(
-        [sys.executable, "-m", "tribe.cli", "run"], cwd=tmp_path, stdout=log,
-        stderr=subprocess.STDOUT, env={**os.environ, "TRIBE_WEB_PORT": str(port)},
+        [sys.executable, "-m", "tribe.cli", "run"],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "TRIBE_WEB_PORT": str(port)},
         start_new_session=True,
-    )  # fmt: skip
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for("the web app", lambda: web_answers(base), timeout=60)

@@ -26,8 +26,8 @@ from config import get_settings
 from tests import builders as b
 from tests.builders import posts, rss
 from tests.conftest import BACKEND, POSTGRES_URL
-from tests.feedserver import Feed as Served
-from tests.feedserver import FeedServer
+from tests.fakenet.feeds import Feed as Served
+from tests.fakenet.feeds import FeedServer
 from tests.integration.cluster import cluster, free_port, web_answers
 from tests.integration.shipped import Shipped, shipped_venv
 from tribe.core.kinds import DeliveryState, PollOutcome
@@ -130,18 +130,22 @@ def a_feed_and_a_due_delivery(server: FeedServer) -> tuple[int, int]:
         b.tribe(s, "Writers", alice, bob)
         feed = b.feed(s, alice, server.url("/alice.xml"), next_poll_at=datetime.now(UTC))
         earlier = Post(
-            feed_id=feed.id, entry_key="earlier", url="https://alice.blog/earlier",  # type: ignore[arg-type]
+            feed_id=b.pk(feed),
+            entry_key="earlier",
+            url="https://alice.blog/earlier",
             title="An earlier post",
-        )  # fmt: skip
+        )
         s.add(earlier)
         s.flush()
         account = add_account(
             s, member=get_member(s, bob.email), network="mastodon", handle="@bob@mastodon.social"
         )
         approved = Delivery(
-            account_id=account.id, post_id=earlier.id,  # type: ignore[arg-type]
-            text="Alice wrote this: https://alice.blog/earlier", due_at=datetime.now(UTC),
-        )  # fmt: skip
+            account_id=b.pk(account),
+            post_id=b.pk(earlier),
+            text="Alice wrote this: https://alice.blog/earlier",
+            due_at=datetime.now(UTC),
+        )
         s.add(approved)
         s.flush()
         assert feed.id is not None
@@ -156,14 +160,23 @@ def test_the_shipped_install_migrates_serves_polls_a_feed_and_sends_a_dry_run_de
     tribe, python = str(shipped.bin / "tribe"), str(shipped.bin / "python")
     # The import check runs while the database is migrated and the processes start.
     importing = subprocess.Popen(
-        [python, "-c", IMPORT_EVERYTHING], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [python, "-c", IMPORT_EVERYTHING],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     with importing:
         migrate = subprocess.run(
-            [tribe, "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True, text=True,
-            timeout=120, check=False,
-        )  # fmt: skip
+            [tribe, "db", "upgrade"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert migrate.returncode == 0, migrate.stdout + migrate.stderr
         feed_id, delivery_id = a_feed_and_a_due_delivery(server)
         port = free_port()
@@ -188,6 +201,6 @@ def test_the_shipped_install_migrates_serves_polls_a_feed_and_sends_a_dry_run_de
             assert f"(delivery {delivery_id}, key" in c.log("worker")  # the dry run's log line
     assert server.hits("/alice.xml") >= 1
     with session_scope() as s:
-        assert s.get(Feed, feed_id).last_outcome == PollOutcome.OK  # type: ignore[union-attr]
+        assert s.get_one(Feed, feed_id).last_outcome == PollOutcome.OK
         assert s.exec(select(func.count()).select_from(Post)).one() == 4  # 3 and the earlier
     assert delivery(delivery_id).reason.startswith("dry run")

@@ -233,10 +233,10 @@ def test_the_record_key_is_a_tid_fixed_by_the_delivery(fake: FakeBluesky) -> Non
     assert TID.fullmatch(rkey)
     assert sent.remote_id == f"at://{alice.account.did}/{POST}/{rkey}"
     assert sent.remote_url == f"https://bsky.app/profile/alice.example.org/post/{rkey}"
-    assert sent.remote_cid == fake.record(alice.account.did, POST, rkey).cid  # type: ignore[union-attr]
-    assert fake.record(alice.account.did, POST, rkey).value["createdAt"] == (  # type: ignore[union-attr]
-        "2025-03-04T05:06:07.891Z"
-    )
+    record = fake.record(alice.account.did, POST, rkey)
+    assert record is not None
+    assert sent.remote_cid == record.cid
+    assert record.value["createdAt"] == ("2025-03-04T05:06:07.891Z")
     # The same delivery gives the same key; another delivery another one, even at once.
     assert record_key(item(key="a" * 32, text="other")) == rkey
     assert record_key(item(key="b" * 32)) != rkey

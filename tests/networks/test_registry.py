@@ -37,7 +37,7 @@ def test_the_registry_builds_its_publisher_and_connector(network: Network) -> No
 
 
 def test_dry_run_publishes_nowhere_on_every_network() -> None:
-    settings = Settings(**{**get_settings().model_dump(), "TRIBE_DRY_RUN": True})  # type: ignore[arg-type]
+    settings = Settings(**{**get_settings().model_dump(), "TRIBE_DRY_RUN": True})
     publishers = registry.make_publishers(settings)
     assert all(isinstance(publishers(n), DryRunPublisher) for n in Network)
 
@@ -62,8 +62,14 @@ def test_a_worker_that_only_polls_loads_no_network_library() -> None:
     assert out.stdout.strip() == "[]"
 
 
-ALLOWED_IN_A_NETWORK = ("config", "tribe.core.", "tribe.infra.netguard", "tribe.infra.transports", "tribe.infra.identity",
-                        "tribe.networks.base")  # fmt: skip
+ALLOWED_IN_A_NETWORK = (
+    "config",
+    "tribe.core.",
+    "tribe.infra.netguard",
+    "tribe.infra.transports",
+    "tribe.infra.identity",
+    "tribe.networks.base",
+)
 
 
 @pytest.mark.parametrize("network", list(Network))

@@ -6,17 +6,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from tests.conftest import BACKEND
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 
 
 def marks(*, timeout: int = 180, sqlite_only: bool = False) -> list[pytest.MarkDecorator]:
@@ -41,10 +46,8 @@ def marks(*, timeout: int = 180, sqlite_only: bool = False) -> list[pytest.MarkD
 
 
 @contextmanager
-def chromium() -> Iterator[Any]:
-    """A Chromium browser (Playwright's `Browser`), closed afterwards."""
-    from playwright.sync_api import sync_playwright
-
+def chromium() -> Iterator[Browser]:
+    """A Chromium browser, closed afterwards."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
@@ -53,7 +56,7 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
-def sideways(page: Any) -> int:
+def sideways(page: Page) -> int:
     """How many pixels the page is wider than its window (0: nothing scrolls sideways)."""
     return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
 

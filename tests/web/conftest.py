@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.message import Message
+from typing import Any, cast
 
+import httpx
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
+from config import get_settings
 from tests import builders as b
+from tests.fakenet.mailbox import Mailbox
 from tribe.infra.db import session_scope
 from tribe.infra.models import Member, Post, StreamItem
 from tribe.members import auth
@@ -54,14 +59,41 @@ def csrf(client: TestClient, path: str = "/login") -> str:
 def post_form(
     client: TestClient,
     path: str,
-    data: dict[str, object] | None = None,
+    data: Mapping[str, object] | None = None,
     *,
     page: str = "/login",
-    **kwargs: object,
-) -> object:
+    **kwargs: Any,
+) -> httpx.Response:
     """Submit a form the way the page would: with its CSRF token."""
     fields = {"csrf_token": csrf(client, page), **(data or {})}
-    return client.post(path, data=fields, follow_redirects=False, **kwargs)  # type: ignore[arg-type]
+    return as_response(client.post(path, data=fields, follow_redirects=False, **kwargs))
+
+
+def as_response(answer: Any) -> httpx.Response:
+    """What a TestClient call returns. Starlette builds its TestClient on httpx2 when
+    that is installed, else on httpx, so mypy cannot resolve its base class: every
+    answer is Any to it."""
+    return cast(httpx.Response, answer)
+
+
+@pytest.fixture
+def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
+    """A real SMTP server, and the settings that send tribe's email to it."""
+    with Mailbox() as box:
+        for name, value in box.settings().items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        yield box
+
+
+def mail_text(message: Message) -> str:
+    """The plain-text part of an email, decoded."""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes), part
+            return payload.decode()
+    raise AssertionError(f"no plain text in {message['Subject']!r}")
 
 
 def go_link(html: str) -> str:
@@ -84,7 +116,7 @@ def with_password(name: str, timezone: str = "UTC", *, operator: bool = False) -
 
 def sign_in(client: TestClient, email: str) -> TestClient:
     response = post_form(client, "/login", {"email": email, "password": PASSWORD})
-    assert response.status_code == 303, response.text  # type: ignore[attr-defined]
+    assert response.status_code == 303, response.text
     return client
 
 
@@ -163,9 +195,11 @@ def world(db: None) -> World:
         return World(alice, bob, carol, dave, writers.slug, other.slug, feed.id)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Lets fixtures see whether the test failed (the browser test saves screenshots)."""
-    outcome = yield
-    report = outcome.get_result()  # type: ignore[attr-defined]
+    report = yield
     setattr(item, f"rep_{report.when}", report)
+    return report

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import select
+from sqlmodel import col, select
 
-from tests import feedserver
-from tests.builders import posts, rss
-from tests.feedserver import FeedServer
+from tests.builders import pk, posts, rss
+from tests.fakenet.feeds import Feed as Served
+from tests.fakenet.feeds import FeedServer
 from tests.web.conftest import World, api_token
 from tribe.infra.db import session_scope
 from tribe.infra.models import Account, Delivery, Feed, Member, StreamItem
@@ -46,7 +46,7 @@ def queued(world: World, n: int = 2) -> list[int]:
         with session_scope() as s:
             approve(s, member=get_member(s, world.carol.email), item_id=item)
     with session_scope() as s:
-        return [d.id for d in s.exec(select(Delivery).order_by(Delivery.due_at))]  # type: ignore[misc]
+        return [pk(d) for d in s.exec(select(Delivery).order_by(col(Delivery.due_at)))]
 
 
 def test_without_a_token_or_with_a_wrong_one_every_call_is_401(
@@ -215,8 +215,8 @@ def test_queue_lists_moves_and_cancels(app: TestClient, world: World) -> None:
 def test_feeds_are_added_after_a_check_listed_and_removed(
     app: TestClient, world: World, server: FeedServer
 ) -> None:
-    server.routes["/feed"] = feedserver.Feed(rss(posts(2)))
-    server.routes["/page"] = feedserver.Feed(b"<html>hello</html>", content_type="text/html")
+    server.routes["/feed"] = Served(rss(posts(2)))
+    server.routes["/page"] = Served(b"<html>hello</html>", content_type="text/html")
     auth = api_token(world.carol.email)
     before = snapshot()
     detail = error_of(

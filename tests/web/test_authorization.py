@@ -43,7 +43,7 @@ def objects(world: World) -> dict[str, Any]:
         (request,) = tribes.join_requests(
             s, member=get_member(s, world.alice.email), slug=world.slug
         )
-        bob_feed = b.feed(s, get_member(s, world.bob.email), "https://bob.blog/feed").id
+        bob_feed = b.pk(b.feed(s, get_member(s, world.bob.email), "https://bob.blog/feed"))
     other_item = world.item(world.carol, world.new_post("Another", 2))
     assert delivery is not None
     assert account is not None

@@ -15,13 +15,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page
 from sqlmodel import select
 
 from tests import builders as b
-from tests import feedserver
 from tests.conftest import BACKEND
+from tests.fakenet.feeds import Feed as Served
+from tests.fakenet.feeds import FeedServer
 from tests.fakenet.mastodon import FakeMastodon
-from tests.feedserver import FeedServer
 from tests.integration.cluster import cluster, free_port, wait_for
 from tests.web.browser import chromium, marks
 from tests.web.conftest import PASSWORD, with_password
@@ -39,22 +40,20 @@ pytestmark = marks(timeout=240)
 class Shots:
     """Screenshots of each page, written out only if the test fails."""
 
-    def __init__(self, page: object) -> None:
+    def __init__(self, page: Page) -> None:
         self.page = page
         self.taken: list[tuple[str, bytes]] = []
 
     def take(self, name: str) -> None:
         """A screenshot, and a check that the page fits the phone's width: nothing makes
         the whole page scroll sideways (wide parts scroll inside their own box)."""
-        self.taken.append((name, self.page.screenshot(full_page=True)))  # type: ignore[attr-defined]
-        overflow = self.page.evaluate(  # type: ignore[attr-defined]
-            "document.documentElement.scrollWidth - window.innerWidth"
-        )
+        self.taken.append((name, self.page.screenshot(full_page=True)))
+        overflow = self.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"the {name} page is {overflow}px wider than the screen"
 
 
 @pytest.fixture
-def browser_page(request: pytest.FixtureRequest) -> Iterator[tuple[object, Shots]]:
+def browser_page(request: pytest.FixtureRequest) -> Iterator[tuple[Page, Shots]]:
     with chromium() as browser:
         context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
         page = context.new_page()
@@ -76,18 +75,17 @@ def browser_page(request: pytest.FixtureRequest) -> Iterator[tuple[object, Shots
 
 
 def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
-    browser_page: tuple[object, Shots], server: FeedServer, tmp_path: Path
+    browser_page: tuple[Page, Shots], server: FeedServer, tmp_path: Path
 ) -> None:
     page, shots = browser_page
     alice_feed = b.posts(2, prefix="alice", start_hours_ago=30)
-    server.routes["/alice.xml"] = feedserver.Feed(b.rss(alice_feed, title="Alice grows"))
-    server.routes["/bob.xml"] = feedserver.Feed(b.rss(b.posts(1, prefix="bob"), title="Bob bakes"))
+    server.routes["/alice.xml"] = Served(b.rss(alice_feed, title="Alice grows"))
+    server.routes["/bob.xml"] = Served(b.rss(b.posts(1, prefix="bob"), title="Bob bakes"))
     alice = with_password("Alice", "Europe/Paris")
     with session_scope() as s:
         slug = b.tribe(s, "Gardeners", alice).slug
-        feed_id = b.feed(s, alice, server.url("/alice.xml")).id
+        feed_id = b.pk(b.feed(s, alice, server.url("/alice.xml")))
         invite = tribes.invite_token(s, keys=b.keys(), member=get_member(s, alice.email), slug=slug)
-    assert feed_id is not None
     b.poll_now(feed_id)  # the baseline: nothing old reaches anyone
 
     with (
@@ -112,28 +110,28 @@ def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
         )
 
         # Sign up by invite, on a phone-sized screen.
-        page.goto(f"{base}/join/{invite}")  # type: ignore[attr-defined]
+        page.goto(f"{base}/join/{invite}")
         shots.take("join")
-        page.fill("input[name=name]", "Bob")  # type: ignore[attr-defined]
-        page.fill("input[name=email]", "bob@example.com")  # type: ignore[attr-defined]
-        page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
-        page.fill("input[name=timezone]", "Asia/Tokyo")  # type: ignore[attr-defined]
-        page.click("text=Create my account and join")  # type: ignore[attr-defined]
-        page.wait_for_url("**/feeds?welcome=*")  # type: ignore[attr-defined]
+        page.fill("input[name=name]", "Bob")
+        page.fill("input[name=email]", "bob@example.com")
+        page.fill("input[name=password]", PASSWORD)
+        page.fill("input[name=timezone]", "Asia/Tokyo")
+        page.click("text=Create my account and join")
+        page.wait_for_url("**/feeds?welcome=*")
         shots.take("feeds-welcome")
 
         # Add a feed served by the local test server.
-        page.fill("input[name=url]", server.url("/bob.xml"))  # type: ignore[attr-defined]
-        page.click("text=Add feed")  # type: ignore[attr-defined]
-        page.wait_for_selector("text=Bob bakes")  # type: ignore[attr-defined]
+        page.fill("input[name=url]", server.url("/bob.xml"))
+        page.click("text=Add feed")
+        page.wait_for_selector("text=Bob bakes")
         shots.take("feed-added")
 
         # Connect Mastodon: the instance's Authorize page sends the browser back here.
         mastodon.consenting = "bob"
-        page.goto(f"{base}/accounts")  # type: ignore[attr-defined]
-        page.fill("input[name=instance]", mastodon.base_url)  # type: ignore[attr-defined]
-        page.click("text=Connect Mastodon")  # type: ignore[attr-defined]
-        page.wait_for_selector("text=connected mastodon")  # type: ignore[attr-defined]
+        page.goto(f"{base}/accounts")
+        page.fill("input[name=instance]", mastodon.base_url)
+        page.click("text=Connect Mastodon")
+        page.wait_for_selector("text=connected mastodon")
         shots.take("connected")
 
         # Alice publishes; after a poll her post is in Bob's stream.
@@ -150,38 +148,38 @@ def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
             link="https://alice.blog/beans",
             published=datetime.now(UTC) - timedelta(minutes=1),
         )
-        server.routes["/alice.xml"] = feedserver.Feed(
+        server.routes["/alice.xml"] = Served(
             b.rss([fresh, beans, *alice_feed], title="Alice grows")
         )
         with session_scope() as s:
             make_due_now(s, now=datetime.now(UTC), feed_ids=[feed_id])
 
         def arrived() -> bool:
-            page.goto(f"{base}/stream")  # type: ignore[attr-defined]
-            return bool(page.locator("article.item", has_text="Tomatoes in November").count())  # type: ignore[attr-defined]
+            page.goto(f"{base}/stream")
+            return bool(page.locator("article.item", has_text="Tomatoes in November").count())
 
         wait_for("the post in Bob's stream", arrived, timeout=60)
         shots.take("stream")
-        item = page.locator("article.item", has_text="Tomatoes in November")  # type: ignore[attr-defined]
+        item = page.locator("article.item", has_text="Tomatoes in November")
         assert "Yes, still ripening." in item.inner_text()
-        stream_count = page.locator("[data-count=stream]")  # type: ignore[attr-defined]
-        queue_count = page.locator("[data-count=queue]")  # type: ignore[attr-defined]
+        stream_count = page.locator("[data-count=stream]")
+        queue_count = page.locator("[data-count=queue]")
         assert stream_count.inner_text() == "2"
         assert queue_count.is_hidden()
 
         # The keyboard: j and k move between posts, s skips the current one in place.
         current = "article.item.current:has-text('{}')"
-        page.wait_for_selector(current.format("Tomatoes in November"))  # type: ignore[attr-defined]
-        page.keyboard.press("j")  # type: ignore[attr-defined]
-        page.wait_for_selector(current.format("Beans in December"))  # type: ignore[attr-defined]
-        page.keyboard.press("s")  # type: ignore[attr-defined]
-        beans_item = page.locator("article.item", has_text="Beans in December")  # type: ignore[attr-defined]
+        page.wait_for_selector(current.format("Tomatoes in November"))
+        page.keyboard.press("j")
+        page.wait_for_selector(current.format("Beans in December"))
+        page.keyboard.press("s")
+        beans_item = page.locator("article.item", has_text="Beans in December")
         beans_item.locator(".decided", has_text="Skipped.").wait_for()
         assert stream_count.inner_text() == "1"
-        page.keyboard.press("j")  # type: ignore[attr-defined]
-        page.wait_for_selector(current.format("Beans in December"))  # type: ignore[attr-defined]
-        page.keyboard.press("k")  # type: ignore[attr-defined]
-        page.wait_for_selector(current.format("Tomatoes in November"))  # type: ignore[attr-defined]
+        page.keyboard.press("j")
+        page.wait_for_selector(current.format("Beans in December"))
+        page.keyboard.press("k")
+        page.wait_for_selector(current.format("Tomatoes in November"))
 
         # Edit, watch the counter, approve in place.
         item.locator("button[data-action=edit]").click()
@@ -202,11 +200,11 @@ def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
         assert queue_count.inner_text() == "1"
 
         # The queue shows it at the right local time.
-        page.goto(f"{base}/queue")  # type: ignore[attr-defined]
+        page.goto(f"{base}/queue")
         shots.take("queue")
         with session_scope() as s:
             delivery = s.exec(select(Delivery)).one()
-        row = page.locator(f"#delivery-{delivery.id}")  # type: ignore[attr-defined]
+        row = page.locator(f"#delivery-{delivery.id}")
         assert timefmt.moment(delivery.due_at, "Asia/Tokyo") in row.inner_text()  # "… JST"
         assert own in row.inner_text()
 
@@ -222,9 +220,9 @@ def test_a_newcomer_signs_up_approves_an_edit_and_sees_it_sent(
                 return found is not None and found.state == DeliveryState.SENT
 
         wait_for("the reshare sent", sent, timeout=60)
-        page.goto(f"{base}/history")  # type: ignore[attr-defined]
+        page.goto(f"{base}/history")
         shots.take("history")
-        entry = page.locator(f"#delivery-{delivery.id}")  # type: ignore[attr-defined]
+        entry = page.locator(f"#delivery-{delivery.id}")
         assert "sent" in entry.inner_text()
         assert entry.locator("text=see the post").count() == 1
         assert [s.text for s in mastodon.statuses] == [own]

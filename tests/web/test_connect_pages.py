@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
@@ -46,13 +47,21 @@ def test_bluesky_connects_with_an_app_password(app: TestClient, world: World) ->
     with FakeBluesky() as fake:
         fake.add_account("carol.bsky.social", "app-pass-word")
         sign_in(app, world.carol.email)
-        wrong = post_form(app, "/accounts/connect/bluesky", {"handle": "carol.bsky.social",
-                          "password": "nope", "pds": fake.base_url}, page="/accounts")  # fmt: skip
-        assert wrong.status_code == 303  # type: ignore[attr-defined]
+        wrong = post_form(
+            app,
+            "/accounts/connect/bluesky",
+            {"handle": "carol.bsky.social", "password": "nope", "pds": fake.base_url},
+            page="/accounts",
+        )
+        assert wrong.status_code == 303
         assert 'class="flash error"' in app.get("/accounts").text
-        done = post_form(app, "/accounts/connect/bluesky", {"handle": "carol.bsky.social",
-                         "password": "app-pass-word", "pds": fake.base_url}, page="/accounts")  # fmt: skip
-        assert done.status_code == 303  # type: ignore[attr-defined]
+        done = post_form(
+            app,
+            "/accounts/connect/bluesky",
+            {"handle": "carol.bsky.social", "password": "app-pass-word", "pds": fake.base_url},
+            page="/accounts",
+        )
+        assert done.status_code == 303
         page = app.get("/accounts").text
     assert "connected bluesky" in page
     assert "app-pass-word" not in page
@@ -65,13 +74,13 @@ def test_mastodon_connects_with_the_code_the_instance_shows(app: TestClient, wor
         step = post_form(
             app, "/accounts/connect/mastodon", {"instance": fake.base_url}, page="/accounts"
         )
-        assert step.status_code == 200  # type: ignore[attr-defined]
-        assert "tribe_connect" in step.headers["set-cookie"]  # type: ignore[attr-defined]
-        link = step_link(step.text)  # type: ignore[attr-defined]
+        assert step.status_code == 200
+        assert "tribe_connect" in step.headers["set-cookie"]
+        link = step_link(step.text)
         assert link.startswith(fake.base_url + "/oauth/authorize")
         code = fake.authorize("carol")
         done = post_form(app, "/accounts/connect/mastodon/finish", {"code": code}, page="/accounts")
-        assert done.status_code == 303  # type: ignore[attr-defined]
+        assert done.status_code == 303
         assert "connected mastodon" in app.get("/accounts").text
     connected = account("carol@fake.social")
     assert connected.connection == Connection.CONNECTED
@@ -85,20 +94,23 @@ def test_x_connects_with_a_pin(
 ) -> None:
     with FakeX() as fake:
         user = fake.add_user("carol_writes")
-        for name, value in {"TRIBE_X_API_URL": fake.base_url, "TRIBE_X_API_KEY": fake.consumer_key,
-                            "TRIBE_X_API_SECRET": fake.consumer_secret}.items():  # fmt: skip
+        for name, value in {
+            "TRIBE_X_API_URL": fake.base_url,
+            "TRIBE_X_API_KEY": fake.consumer_key,
+            "TRIBE_X_API_SECRET": fake.consumer_secret,
+        }.items():
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
         sign_in(app, world.carol.email)
         step = post_form(app, "/accounts/connect/x", page="/accounts")
-        request_token = parse_qs(urlsplit(step_link(step.text)).query)["oauth_token"][0]  # type: ignore[attr-defined]
+        request_token = parse_qs(urlsplit(step_link(step.text)).query)["oauth_token"][0]
         pin = fake.authorize_oauth1(request_token, user)
         # Someone else's browser cannot finish Carol's connection.
         other = sign_in(TestClient(app.app), world.bob.email)
         stolen = post_form(other, "/accounts/connect/x/finish", {"code": pin}, page="/accounts")
-        assert stolen.status_code == 410  # type: ignore[attr-defined]
+        assert stolen.status_code == 410
         done = post_form(app, "/accounts/connect/x/finish", {"code": pin}, page="/accounts")
-        assert done.status_code == 303  # type: ignore[attr-defined]
+        assert done.status_code == 303
     assert account("carol_writes").remote_user_id == user.id
     with session_scope() as s:
         assert (
@@ -116,17 +128,20 @@ def test_x_oauth2_returns_to_the_callback(
 ) -> None:
     with FakeX() as fake:
         user = fake.add_user("carol_writes")
-        settings = {"TRIBE_X_API_URL": fake.base_url, "TRIBE_X_CLIENT_ID": fake.client_id,
-                    "TRIBE_X_CLIENT_SECRET": fake.client_secret or "",
-                    "TRIBE_X_REDIRECT_URL": "http://testserver/accounts/connect/x/callback"}  # fmt: skip
+        settings = {
+            "TRIBE_X_API_URL": fake.base_url,
+            "TRIBE_X_CLIENT_ID": fake.client_id,
+            "TRIBE_X_CLIENT_SECRET": fake.client_secret or "",
+            "TRIBE_X_REDIRECT_URL": "http://testserver/accounts/connect/x/callback",
+        }
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
         sign_in(app, world.carol.email)
         start = post_form(app, "/accounts/connect/x", page="/accounts")
         # A page that goes on, not a 303: browsers hold a form's redirect to `form-action`.
-        assert start.status_code == 200  # type: ignore[attr-defined]
-        back = fake.oauth2_redirect(go_link(start.text), user)  # type: ignore[attr-defined]
+        assert start.status_code == 200
+        back = fake.oauth2_redirect(go_link(start.text), user)
         assert back.startswith("http://testserver/accounts/connect/x/callback?")
         done = app.get(back, follow_redirects=False)
         assert done.status_code == 303, done.text
@@ -137,12 +152,15 @@ def test_x_oauth2_returns_to_the_callback(
 
 def test_an_expired_or_missing_step_says_start_again(app: TestClient, world: World) -> None:
     sign_in(app, world.carol.email)
-    response = app.post("/accounts/connect/mastodon/finish", data={"code": "abc"},
-                        headers={"X-Tribe-Inplace": "1", "X-CSRF-Token": "x"})  # fmt: skip
+    response = app.post(
+        "/accounts/connect/mastodon/finish",
+        data={"code": "abc"},
+        headers={"X-Tribe-Inplace": "1", "X-CSRF-Token": "x"},
+    )
     assert response.status_code == 403  # no CSRF token: refused before anything
     missing = post_form(app, "/accounts/connect/mastodon/finish", {"code": "abc"}, page="/accounts")
-    assert missing.status_code == 410  # type: ignore[attr-defined]
-    assert "start it again" in missing.text  # type: ignore[attr-defined]
+    assert missing.status_code == 410
+    assert "start it again" in missing.text
 
 
 def plain_refusal(host: str) -> str:
@@ -156,12 +174,14 @@ def plain_refusal(host: str) -> str:
 def both_forms(server: str) -> list[tuple[str, dict[str, object]]]:
     return [
         ("/accounts/connect/mastodon", {"instance": server}),
-        ("/accounts/connect/bluesky", {"handle": "carol.bsky.social", "password": "app-pass-word",
-                                       "pds": server}),
-    ]  # fmt: skip
+        (
+            "/accounts/connect/bluesky",
+            {"handle": "carol.bsky.social", "password": "app-pass-word", "pds": server},
+        ),
+    ]
 
 
-def in_place(app: TestClient, path: str, form: dict[str, object]) -> object:
+def in_place(app: TestClient, path: str, form: dict[str, object]) -> httpx.Response:
     return post_form(app, path, form, page="/accounts", headers={"X-Tribe-Inplace": "1"})
 
 
@@ -172,11 +192,11 @@ def test_a_server_address_that_is_not_one_answers_422_with_a_sentence(
     sign_in(app, world.carol.email)
     for path, form in both_forms(server):
         answer = in_place(app, path, form)
-        assert answer.status_code == 422, answer.text  # type: ignore[attr-defined]
-        assert re.search(r"invalid port|not a valid web address", answer.text)  # type: ignore[attr-defined]
+        assert answer.status_code == 422, answer.text
+        assert re.search(r"invalid port|not a valid web address", answer.text)
         # The plain form goes back to the page, which shows the sentence.
         back = post_form(app, path, form, page="/accounts")
-        assert back.status_code == 303  # type: ignore[attr-defined]
+        assert back.status_code == 303
         assert re.search(r"invalid port|not a valid web address", app.get("/accounts").text)
 
 
@@ -190,8 +210,8 @@ def test_a_refused_address_and_an_unknown_name_read_the_same(
     sign_in(app, world.carol.email)
     for path, form in both_forms(server):
         answer = in_place(app, path, form)
-        assert answer.status_code == 422  # type: ignore[attr-defined]
-        assert answer.text == plain_refusal(host)  # type: ignore[attr-defined]
+        assert answer.status_code == 422
+        assert answer.text == plain_refusal(host)
 
 
 def test_a_server_that_redirects_inside_reaches_nothing_there(
@@ -202,24 +222,25 @@ def test_a_server_that_redirects_inside_reaches_nothing_there(
     with internal_server() as internal, redirector(internal.base_url) as hostile:
         for path, form in both_forms(hostile.base_url):
             answer = in_place(app, path, form)
-            assert answer.status_code == 422  # type: ignore[attr-defined]
-            assert "answered with a redirect (HTTP 307)" in answer.text  # type: ignore[attr-defined]
-            assert SECRET not in answer.text  # type: ignore[attr-defined]
+            assert answer.status_code == 422
+            assert "answered with a redirect (HTTP 307)" in answer.text
+            assert SECRET not in answer.text
         assert internal.requests == []
 
 
 def test_a_network_tribe_does_not_know_is_not_found(app: TestClient, world: World) -> None:
     sign_in(app, world.carol.email)
-    assert post_form(app, "/accounts/connect/myspace", page="/accounts").status_code == 404  # type: ignore[attr-defined]
+    assert post_form(app, "/accounts/connect/myspace", page="/accounts").status_code == 404
     assert app.get("/accounts/connect/myspace/callback?code=x").status_code == 404
 
 
 def test_a_field_longer_than_its_network_allows_is_refused(app: TestClient, world: World) -> None:
     sign_in(app, world.carol.email)
-    answer = in_place(app, "/accounts/connect/bluesky",
-                      {"handle": "c" * 254, "password": "app-pass-word"})  # fmt: skip
-    assert answer.status_code == 422  # type: ignore[attr-defined]
-    assert "Handle: at most 253 characters" in answer.text  # type: ignore[attr-defined]
+    answer = in_place(
+        app, "/accounts/connect/bluesky", {"handle": "c" * 254, "password": "app-pass-word"}
+    )
+    assert answer.status_code == 422
+    assert "Handle: at most 253 characters" in answer.text
 
 
 def test_a_callback_without_a_code_changes_nothing(app: TestClient, world: World) -> None:

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from config import get_settings
 from tests import builders as b
 from tests.builders import Item, ago, posts, rss
-from tests.feedserver import Feed as Served
-from tests.feedserver import FeedServer
+from tests.fakenet.feeds import Feed as Served
+from tests.fakenet.feeds import FeedServer
 from tests.web.conftest import api_token, client_for, csrf, post_form, sign_in, with_password
 from tribe.infra.db import session_scope
 from tribe.infra.models import Feed, Member
@@ -48,8 +48,7 @@ def blog(db: None, server: FeedServer) -> Blog:
     olga = with_password("Olga", operator=True)
     with session_scope() as s:
         b.tribe(s, "Writers", alice, bob)
-        feed_id = b.feed(s, alice, server.url("/alice.xml")).id
-    assert feed_id is not None
+        feed_id = b.pk(b.feed(s, alice, server.url("/alice.xml")))
     old = posts(3)
     server.routes["/alice.xml"] = Served(rss(old, title="Alice grows"))
     b.poll_now(feed_id)  # the baseline, a while ago
@@ -105,12 +104,12 @@ def test_without_script_the_check_redirects_with_a_flash(
     sign_in(app, blog.alice.email)
     blog.publish(server)
     done = post_form(app, f"/feeds/{blog.feed_id}/check", page="/feeds")
-    assert done.status_code == 303  # type: ignore[attr-defined]
-    assert done.headers["location"] == f"/feeds#feed-{blog.feed_id}"  # type: ignore[attr-defined]
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/feeds#feed-{blog.feed_id}"
     page = app.get("/feeds").text
     assert "checked Alice grows: 1 new post, announced to 1 tribemate" in page
     too_soon = post_form(app, f"/feeds/{blog.feed_id}/check", page="/feeds")
-    assert too_soon.status_code == 303  # type: ignore[attr-defined]
+    assert too_soon.status_code == 303
     page = app.get("/feeds").text
     assert 'class="flash error"' in page
     assert "at most once a minute" in page
@@ -177,7 +176,7 @@ def test_the_operator_checks_any_feed_from_the_operator_page(
     assert server.hits("/alice.xml") == 2
     # Without the script: back to the operator page, with the outcome (here: too soon).
     again = post_form(operator, f"/admin/feeds/{blog.feed_id}/check", page="/admin")
-    assert again.headers["location"] == "/admin"  # type: ignore[attr-defined]
+    assert again.headers["location"] == "/admin"
     assert "at most once a minute" in operator.get("/admin").text
     assert server.hits("/alice.xml") == 2
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 import uvicorn
+from playwright.sync_api import ConsoleMessage, Page
 
 from tests import builders as b
 from tests.builders import Item, ago, posts, rss
-from tests.feedserver import Feed as Served
-from tests.feedserver import FeedServer
+from tests.fakenet.feeds import Feed as Served
+from tests.fakenet.feeds import FeedServer
 from tests.integration.cluster import free_port
 from tests.web.browser import chromium, marks
 from tests.web.conftest import PASSWORD, with_password
@@ -47,24 +47,29 @@ def web(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 @pytest.fixture
-def page() -> Iterator[Any]:
+def problems() -> list[str]:
+    """What the page logged as an error, and the errors its scripts threw."""
+    return []
+
+
+@pytest.fixture
+def page(problems: list[str]) -> Iterator[Page]:
+    def console(message: ConsoleMessage) -> None:
+        # Chromium logs every 4xx answer; the 429 of a check too soon is one on purpose.
+        if message.type == "error" and "status of 429" not in message.text:
+            problems.append(message.text)
+
     with chromium() as browser:
         context = browser.new_context(viewport={"width": 390, "height": 844})
         tab = context.new_page()
         tab.set_default_timeout(15_000)
-        tab.problems = []
-        # Chromium logs every 4xx answer; the 429 of a check too soon is one on purpose.
-        tab.on(
-            "console",
-            lambda m: m.type == "error" and "status of 429" not in m.text
-            and tab.problems.append(m.text),
-        )  # fmt: skip
-        tab.on("pageerror", lambda e: tab.problems.append(str(e)))
+        tab.on("console", console)
+        tab.on("pageerror", lambda error: problems.append(str(error)))
         yield tab
         context.close()
 
 
-def sign_in(page: Any, base: str, email: str) -> None:
+def sign_in(page: Page, base: str, email: str) -> None:
     page.goto(f"{base}/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", PASSWORD)
@@ -72,14 +77,15 @@ def sign_in(page: Any, base: str, email: str) -> None:
     page.wait_for_load_state()
 
 
-def test_check_now_in_place_in_the_browser(page: Any, web: str, server: FeedServer) -> None:
+def test_check_now_in_place_in_the_browser(
+    page: Page, problems: list[str], web: str, server: FeedServer
+) -> None:
     alice = with_password("Alice", "Europe/Paris")
     bob = with_password("Bob")
     olga = with_password("Olga", operator=True)
     with session_scope() as s:
         b.tribe(s, "Writers", alice, bob)
-        feed_id = b.feed(s, alice, server.url("/alice.xml")).id
-    assert feed_id is not None
+        feed_id = b.pk(b.feed(s, alice, server.url("/alice.xml")))
     old = posts(2)
     server.routes["/alice.xml"] = Served(rss(old, title="Alice grows"))
     b.poll_now(feed_id)
@@ -121,4 +127,4 @@ def test_check_now_in_place_in_the_browser(page: Any, web: str, server: FeedServ
     row.locator("button:has-text('Check now')").click()
     row.locator("output", has_text="not modified since the last check").wait_for()
     assert server.hits("/alice.xml") == 3
-    assert page.problems == []  # no script error, nothing refused by the CSP
+    assert problems == []  # no script error, nothing refused by the CSP

@@ -27,9 +27,12 @@ def test_adding_a_feed_at_a_refused_address_answers_422_in_plain_words(
     caplog.set_level(logging.INFO)
     sign_in(app, world.carol.email)
     answer = post_form(
-        app, "/feeds", {"url": url}, page="/feeds",
+        app,
+        "/feeds",
+        {"url": url},
+        page="/feeds",
         headers={"X-Tribe-Inplace": "1"},
-    )  # fmt: skip
-    assert answer.status_code == 422  # type: ignore[attr-defined]
-    assert answer.text == unreachable(host)  # type: ignore[attr-defined]
+    )
+    assert answer.status_code == 422
+    assert answer.text == unreachable(host)
     assert_no_traceback(caplog)

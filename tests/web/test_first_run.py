@@ -54,7 +54,7 @@ def test_without_dry_run_there_is_no_banner_and_no_practice(app: TestClient, wor
     refused = post_form(
         app, "/accounts/practice", {"network": "x", "handle": "@bob2"}, page="/accounts"
     )
-    assert refused.status_code in (303, 404)  # type: ignore[attr-defined]
+    assert refused.status_code in (303, 404)
     with session_scope() as s:
         assert s.exec(select(Account).where(Account.handle == "bob2")).first() is None
 
@@ -75,7 +75,7 @@ def test_in_dry_run_a_practice_account_by_handle_is_enough_to_approve(
         {"network": "mastodon", "handle": "erin@m.social"},
         page="/accounts",
     )
-    assert added.status_code == 303  # type: ignore[attr-defined]
+    assert added.status_code == 303
     assert "practice (dry run)" in app.get("/accounts").text
     post = world.new_post("Practice makes perfect", 7)
     item = world.item(erin, post)
@@ -88,7 +88,7 @@ def test_in_dry_run_a_practice_account_by_handle_is_enough_to_approve(
 
 def test_setup_leads_to_the_steps_and_each_is_ticked_when_done(app: TestClient) -> None:
     response = post_form(app, "/setup", SETUP, page="/setup")
-    assert response.headers["location"] == "/welcome"  # type: ignore[attr-defined]
+    assert response.headers["location"] == "/welcome"
     page = app.get("/welcome").text
     assert page.count('class="step "') == 4  # nothing done yet
     post_form(app, "/tribes", {"name": "Garden Writers"}, page="/welcome")

@@ -18,14 +18,14 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import Page
 
 from tests import builders as b
-from tests import feedserver
-from tests.feedserver import FeedServer
+from tests.fakenet.feeds import Feed as Served
+from tests.fakenet.feeds import FeedServer
 from tests.integration.cluster import cluster, free_port
 from tests.web.browser import DESKTOP, PHONE, artifacts, chromium, marks, sideways
 
@@ -45,7 +45,7 @@ class Camera:
         for old in folder.glob("*.png"):
             old.unlink()
 
-    def take(self, page: Any, name: str) -> None:
+    def take(self, page: Page, name: str) -> None:
         self.count += 1
         for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
             page.set_viewport_size(size)
@@ -59,7 +59,7 @@ class Camera:
 
 
 @pytest.fixture
-def browsers() -> Iterator[tuple[Any, Any]]:
+def browsers() -> Iterator[tuple[Page, Page]]:
     with chromium() as browser:
         contexts = [browser.new_context(viewport=DESKTOP) for _ in range(2)]
         contexts[0].grant_permissions(["clipboard-read", "clipboard-write"])
@@ -72,11 +72,11 @@ def browsers() -> Iterator[tuple[Any, Any]]:
 
 
 def publish(server: FeedServer, path: str, title: str, items: list[b.Item]) -> None:
-    server.routes[path] = feedserver.Feed(b.rss(items, title=title))
+    server.routes[path] = Served(b.rss(items, title=title))
 
 
 def test_from_an_empty_instance_to_a_reshare_in_the_browser_alone(
-    browsers: tuple[Any, Any], server: FeedServer, tmp_path: Path, request: pytest.FixtureRequest
+    browsers: tuple[Page, Page], server: FeedServer, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     alice, bob = browsers
     camera = Camera(artifacts(request, "first-run"))
@@ -86,8 +86,9 @@ def test_from_an_empty_instance_to_a_reshare_in_the_browser_alone(
 
     # make run's settings: no key in the environment (the local key file is made), so
     # dry run; "Check now" every few seconds instead of a minute, to keep the test short.
-    with cluster(tmp_path / "procs", TRIBE_SECRET_KEYS="", TRIBE_CHECK_EVERY="2s",
-                 TRIBE_DISPATCH_EVERY="1s") as running:  # fmt: skip
+    with cluster(
+        tmp_path / "procs", TRIBE_SECRET_KEYS="", TRIBE_CHECK_EVERY="2s", TRIBE_DISPATCH_EVERY="1s"
+    ) as running:
         running.start_worker("one")
         running.start_beat()
         base = running.start_web(free_port(), TRIBE_SECRET_KEYS="")
@@ -168,9 +169,20 @@ def test_from_an_empty_instance_to_a_reshare_in_the_browser_alone(
         camera.take(bob, "stream-empty")
 
         # 9. Alice publishes, and checks her feed now.
-        publish(server, "/alice.xml", "Alice grows",
-                [b.Item("Tomatoes in December", guid="alice-dec", link="https://alice.blog/december",
-                        published=datetime.now(UTC) - timedelta(minutes=5)), *alice_posts])  # fmt: skip
+        publish(
+            server,
+            "/alice.xml",
+            "Alice grows",
+            [
+                b.Item(
+                    "Tomatoes in December",
+                    guid="alice-dec",
+                    link="https://alice.blog/december",
+                    published=datetime.now(UTC) - timedelta(minutes=5),
+                ),
+                *alice_posts,
+            ],
+        )
         alice.goto(f"{base}/feeds")
         alice.wait_for_timeout(2_100)  # TRIBE_CHECK_EVERY since the feed was added
         alice.click("button:has-text('Check now')")

@@ -66,7 +66,7 @@ def test_the_stream_form_refuses_it_too_and_says_why(app: TestClient, world: Wor
     sign_in(app, world.carol.email)
     carol_is_gone_behind_the_streams_back(world)
     sent = post_form(app, f"/stream/{item}/approve", page="/stream")
-    assert sent.status_code == 303  # type: ignore[attr-defined]
+    assert sent.status_code == 303
     assert "no longer share a tribe" in app.get("/stream").text
     post_form(app, "/stream/approve-all", {"item_ids": [item]}, page="/stream")
     assert no_deliveries()

@@ -122,7 +122,7 @@ def test_accounts_show_their_state_and_disconnect(app: TestClient, world: World)
     sign_in(app, world.bob.email)
     assert "needs reconnect" in app.get("/accounts").text
     done = post_form(app, f"/accounts/{x.id}/disconnect", page="/accounts")
-    assert done.status_code == 303  # type: ignore[attr-defined]
+    assert done.status_code == 303
     assert "disconnected @bob; its queued reshares are held" in app.get("/accounts").text
     assert bobs_accounts()[Network.X].connection == Connection.UNCONNECTED
 
@@ -144,7 +144,7 @@ def test_a_member_creates_a_tribe_and_becomes_its_chief(app: TestClient, world: 
     made = post_form(
         app, "/tribes", {"name": "Night Bakers", "description": "Bread"}, page="/tribes"
     )
-    assert made.headers["location"] == "/tribes/night-bakers"  # type: ignore[attr-defined]
+    assert made.headers["location"] == "/tribes/night-bakers"
     page = app.get("/tribes/night-bakers").text
     assert "your tribe is ready" in page
     assert "/join/" in page  # the chief's invite link
@@ -152,7 +152,7 @@ def test_a_member_creates_a_tribe_and_becomes_its_chief(app: TestClient, world: 
         info = tribes.tribe_info(s, member=get_member(s, world.dave.email), slug="night-bakers")
     assert info.my_role == "chief"
     refused = post_form(app, "/tribes", {"name": "   "}, page="/tribes")
-    assert refused.status_code == 303  # type: ignore[attr-defined]
+    assert refused.status_code == 303
     assert 'class="flash error"' in app.get("/tribes").text
 
 
@@ -194,7 +194,7 @@ def test_a_member_mutes_a_tribemate_and_leaves(app: TestClient, world: World) ->
     myself = post_form(
         app, f"{tribe_page}/members/{world.bob.id}/mute", {"muted": "true"}, page=tribe_page
     )
-    assert myself.status_code == 303  # type: ignore[attr-defined]
+    assert myself.status_code == 303
     assert "that is you" in app.get(tribe_page).text
 
     post_form(app, f"{tribe_page}/leave", page=tribe_page)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page
 
 from tests.conftest import BACKEND
 from tests.integration.cluster import cluster, free_port
@@ -26,7 +26,7 @@ class Shots:
     """Screenshots of one browser's pages, written out only if the test fails; each one
     also checks that the page does not scroll sideways."""
 
-    def __init__(self, page: Any) -> None:
+    def __init__(self, page: Page) -> None:
         self.page = page
         self.taken: list[tuple[str, bytes]] = []
 
@@ -39,11 +39,18 @@ class Shots:
 pytestmark = marks(timeout=180, sqlite_only=True)
 
 
+def script_errors(page: Page) -> list[str]:
+    """The script errors `page` throws from now on."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
 @pytest.fixture
-def browser(request: pytest.FixtureRequest) -> Iterator[object]:
+def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
     with chromium() as found:
         shots: list[Shots] = []
-        request.node.shots = shots  # type: ignore[attr-defined]
+        request.node.shots = shots
         yield found
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
@@ -57,7 +64,7 @@ def browser(request: pytest.FixtureRequest) -> Iterator[object]:
 
 
 def test_queue_actions_stay_in_place_and_forms_follow_what_is_typed(
-    browser: object, world: World, tmp_path: Path, request: pytest.FixtureRequest
+    browser: Browser, world: World, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     ids = []
     for n in (1, 2, 3):
@@ -76,13 +83,12 @@ def test_queue_actions_stay_in_place_and_forms_follow_what_is_typed(
     with cluster(tmp_path / "procs") as running:
         base = running.start_web(free_port())
         for width, name in ((390, "phone"), (1280, "desktop")):
-            context = browser.new_context(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
+            context = browser.new_context(viewport={"width": width, "height": 900})
             page = context.new_page()
             page.set_default_timeout(15_000)
             shots = Shots(page)
-            request.node.shots.append(shots)  # type: ignore[attr-defined]
-            errors: list[str] = []
-            page.on("pageerror", lambda error, errors=errors: errors.append(str(error)))
+            request.node.shots.append(shots)
+            errors = script_errors(page)
             page.goto(f"{base}/login")
             page.fill("input[name=email]", world.bob.email)
             page.fill("input[name=password]", PASSWORD)

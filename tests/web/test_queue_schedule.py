@@ -83,8 +83,8 @@ def test_a_queued_text_is_edited_with_and_without_script(app: TestClient, world:
     mastodon, x = ids[Network.MASTODON], ids[Network.X]
     sign_in(app, world.bob.email)
     saved = post_form(app, f"/queue/{mastodon}/text", {"text": "Worth a read"}, page="/queue")
-    assert saved.status_code == 303  # type: ignore[attr-defined]
-    assert saved.headers["location"] == f"/queue#delivery-{mastodon}"  # type: ignore[attr-defined]
+    assert saved.status_code == 303
+    assert saved.headers["location"] == f"/queue#delivery-{mastodon}"
     assert delivery(mastodon).text == "Worth a read https://alice.blog/1"
     assert "your text is saved" in app.get("/queue").text
 
@@ -155,7 +155,7 @@ def test_send_next_on_the_page_in_place_and_over_the_api(app: TestClient, world:
     assert (refused.status_code, refused.json()["code"]) == (409, "conflict")
     assert "the next allowed time is already its time" in refused.json()["detail"]
     without_script = post_form(app, f"/queue/{second}/next", page="/queue")
-    assert without_script.status_code == 303  # type: ignore[attr-defined]
+    assert without_script.status_code == 303
     assert "the next allowed time is already its time" in app.get("/queue").text
 
 
@@ -195,7 +195,7 @@ def test_moving_up_stays_in_place(app: TestClient, world: World) -> None:
     assert (delivery(second).due_at, delivery(first).due_at) == times
     # The forms still work without the script: a redirect back to the delivery.
     back = post_form(app, f"/queue/{second}/move", {"direction": "down"}, page="/queue")
-    assert back.headers["location"] == f"/queue#delivery-{second}"  # type: ignore[attr-defined]
+    assert back.headers["location"] == f"/queue#delivery-{second}"
     assert (delivery(first).due_at, delivery(second).due_at) == times
     # Cancelling in place answers the account's queue with one fewer.
     cancelled = inplace(app, f"/queue/{first}/cancel")
@@ -249,7 +249,7 @@ def test_saving_a_schedule_on_the_page_retimes_what_no_longer_fits(
         {"mode": "slots", "slots": "mon-sun 17:00", "cap": "6", "action": "save"},
         page="/schedule",
     )
-    assert saved.status_code == 303  # type: ignore[attr-defined]
+    assert saved.status_code == 303
     assert "2 deliveries moved to the new times" in app.get("/schedule").text
     assert paris_times(ids) == ["17:00", "17:00", "17:00"]
     assert delivery(ids[1]).due_at == at(1, 17)  # it fitted: it stays
@@ -293,7 +293,7 @@ def test_slots_are_kept_as_the_member_wrote_them(app: TestClient, world: World) 
             page="/schedule",
         )
         with session_scope() as s:
-            assert s.get(Account, account_id).slots == kept  # type: ignore[union-attr]
+            assert s.get_one(Account, account_id).slots == kept
         spec = "; ".join(kept)
         page = app.get("/schedule").text
         assert f'value="{spec}"' in page
@@ -318,7 +318,9 @@ def test_the_schedule_form_and_the_templates_page(app: TestClient, world: World)
     assert "<h1>Templates</h1>" in templates
     assert "static/schedule.js" in templates
     area = templates[templates.index('id="template-mastodon"') :]
-    rows = int(re.search(r'<textarea name="template" rows="(\d+)"', area).group(1))  # type: ignore[union-attr]
+    found = re.search(r'<textarea name="template" rows="(\d+)"', area)
+    assert found
+    rows = int(found.group(1))
     assert rows >= long.count("\n") + 1 + 3  # every line, and the long one wrapped, in view
     assert "data-grow" in area
 
@@ -363,8 +365,7 @@ def test_history_says_dry_run_not_sent_with_the_text(app: TestClient, world: Wor
 
     # What a network has: "sent", the text and the live link, and no dry-run label.
     with session_scope() as s:
-        row = s.get(Delivery, mastodon)
-        assert row is not None
+        row = s.get_one(Delivery, mastodon)
         row.reason, row.remote_id, row.dry_run = "sent", "1099", False
         row.remote_url = "https://mastodon.social/@bob/1099"
     page = app.get("/history").text

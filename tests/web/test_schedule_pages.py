@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from tests.builders import pk
 from tests.web.conftest import World, csrf, post_form, sign_in
 from tribe.core.kinds import ScheduleMode
 from tribe.infra.db import session_scope
@@ -36,15 +37,15 @@ def test_the_schedule_page_previews_a_change_without_saving_it(
     preview = post_form(
         app, f"/schedule/{account.id}", {**fields, "action": "preview"}, page="/schedule"
     )
-    assert preview.status_code == 200  # type: ignore[attr-defined]
-    assert "With these changes" in preview.text  # type: ignore[attr-defined]
+    assert preview.status_code == 200
+    assert "With these changes" in preview.text
     # One slot a day, five days, in Bob's Chicago time.
-    assert len(re.findall(r"07:15 C[SD]T —", preview.text)) == 5  # type: ignore[attr-defined]
+    assert len(re.findall(r"07:15 C[SD]T —", preview.text)) == 5
     assert bobs_x(world).slots == account.slots  # nothing saved
     saved = post_form(
         app, f"/schedule/{account.id}", {**fields, "action": "save"}, page="/schedule"
     )
-    assert saved.status_code == 303  # type: ignore[attr-defined]
+    assert saved.status_code == 303
     changed = bobs_x(world)
     assert changed.slots == ["mon-sun 07:15"]  # as written, not one line per day
     assert changed.daily_cap == 3
@@ -61,7 +62,7 @@ def test_an_interval_schedule_and_bad_fields(app: TestClient, world: World) -> N
         "cap": "5",
         "action": "save",
     }
-    assert post_form(app, f"/schedule/{account.id}", fields, page="/schedule").status_code == 303  # type: ignore[attr-defined]
+    assert post_form(app, f"/schedule/{account.id}", fields, page="/schedule").status_code == 303
     changed = bobs_x(world)
     assert (
         changed.schedule_mode,
@@ -81,8 +82,8 @@ def test_an_interval_schedule_and_bad_fields(app: TestClient, world: World) -> N
         ({"mode": "slots", "slots": "someday 25:99"}, ""),
     ]:
         response = post_form(app, f"/schedule/{account.id}", {**fields, **bad}, page="/schedule")
-        assert response.status_code == 422, bad  # type: ignore[attr-defined]
-        assert message in response.text  # type: ignore[attr-defined]
+        assert response.status_code == 422, bad
+        assert message in response.text
     assert bobs_x(world).min_gap_minutes == 45
 
 
@@ -90,9 +91,9 @@ def test_the_time_zone_is_changed_on_the_schedule_page(app: TestClient, world: W
     sign_in(app, world.bob.email)
     post_form(app, "/schedule/timezone", {"timezone": "Pacific/Auckland"}, page="/schedule")
     with session_scope() as s:
-        assert s.get(Member, world.bob.id).timezone == "Pacific/Auckland"  # type: ignore[union-attr]
+        assert s.get_one(Member, world.bob.id).timezone == "Pacific/Auckland"
     bad = post_form(app, "/schedule/timezone", {"timezone": "Moon/Base"}, page="/schedule")
-    assert bad.status_code == 303  # type: ignore[attr-defined]
+    assert bad.status_code == 303
     assert "is not an IANA time zone" in app.get("/schedule").text
 
 
@@ -116,7 +117,7 @@ def test_the_schedule_preview_follows_slots_and_caps(world: World) -> None:
         times = schedule_preview(
             s,
             member=get_member(s, world.bob.email),
-            account_id=account.id,  # type: ignore[arg-type]
+            account_id=pk(account),
             change=ScheduleChange(slots="mon 08:00,09:00; tue 08:00", daily_cap=1),
             now=monday,
             count=3,
@@ -162,5 +163,6 @@ def test_templates_preview_live_on_a_real_post_and_save(app: TestClient, world: 
     )
     with session_scope() as s:
         assert (
-            s.get(Member, world.bob.id).templates["mastodon"] == "New from {author}: {title} {url}"
-        )  # type: ignore[union-attr]
+            s.get_one(Member, world.bob.id).templates["mastodon"]
+            == "New from {author}: {title} {url}"
+        )

@@ -23,11 +23,13 @@ def test_no_secret_reaches_a_page_an_api_answer_or_a_log_line(
     app: TestClient, world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    vault = process_vault()
+    assert vault is not None
     with session_scope() as s:
         store_connection(
             s,
             member=get_member(s, world.bob.email),
-            vault=process_vault(),
+            vault=vault,
             config=placement_config(),
             connected=Connected(
                 network=Network.MASTODON,
@@ -51,7 +53,7 @@ def test_no_secret_reaches_a_page_an_api_answer_or_a_log_line(
     session_token = browser.cookies.get("tribe_session")
     assert session_token
     made = post_form(browser, "/settings/tokens", {"name": "script"}, page="/settings")
-    secret = made.text.split('id="new-token"')[0].rsplit('value="', 1)[1].split('"')[0]  # type: ignore[attr-defined]
+    secret = made.text.split('id="new-token"')[0].rsplit('value="', 1)[1].split('"')[0]
     for path in [
         "/stream",
         "/queue",

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
+from playwright.sync_api import Page
 from sqlmodel import select
 
 from tests import builders as b
@@ -49,7 +49,7 @@ def publish(feed_id: int, n: int, title: str) -> int:
 
 
 @pytest.fixture
-def page(request: pytest.FixtureRequest) -> Iterator[Any]:
+def page(request: pytest.FixtureRequest) -> Iterator[Page]:
     with chromium() as browser:
         context = browser.new_context(viewport={"width": 1200, "height": 900})
         found = context.new_page()
@@ -59,7 +59,7 @@ def page(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 def test_a_new_post_arrives_without_a_reload_and_is_skipped_undone_and_approved(
-    page: Any, tmp_path: Path, request: pytest.FixtureRequest
+    page: Page, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     shots = Path(str(request.config.rootpath)) / "test-artifacts" / BACKEND / "stream-live"
     shots.mkdir(parents=True, exist_ok=True)
@@ -72,14 +72,13 @@ def test_a_new_post_arrives_without_a_reload_and_is_skipped_undone_and_approved(
     bob = with_password("Bob", "Asia/Tokyo")
     with session_scope() as s:
         slug = b.tribe(s, "Night Gardeners", alice, bob).slug
-        feed_id = b.feed(s, alice, "https://alice.blog/feed").id
+        feed_id = b.pk(b.feed(s, alice, "https://alice.blog/feed"))
         add_account(
             s, member=get_member(s, bob.email), network="mastodon", handle="@bob@mastodon.social"
         )
         set_schedule(
             s, member=get_member(s, bob.email), change=ScheduleChange(slots="mon-sun 09:00,17:00")
         )
-    assert feed_id is not None
     waiting_item = publish(feed_id, 1, "Already waiting")
 
     with cluster(tmp_path / "procs") as running:

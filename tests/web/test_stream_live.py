@@ -7,11 +7,20 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from fastapi.testclient import TestClient
-from sqlmodel import select
+from sqlmodel import col, select
 
 from tests import builders as b
-from tests.web.conftest import World, api_token, client_for, csrf, post_form, sign_in
+from tests.web.conftest import (
+    World,
+    api_token,
+    as_response,
+    client_for,
+    csrf,
+    post_form,
+    sign_in,
+)
 from tribe.core.kinds import StreamState
 from tribe.infra.db import session_scope
 from tribe.infra.models import Preference, StreamItem
@@ -45,8 +54,10 @@ def state_of(item_id: int) -> StreamState:
         return item.state
 
 
-def inplace_post(client: TestClient, path: str) -> object:
-    return client.post(path, headers={**INPLACE, "X-CSRF-Token": csrf(client, "/stream")})
+def inplace_post(client: TestClient, path: str) -> httpx.Response:
+    return as_response(
+        client.post(path, headers={**INPLACE, "X-CSRF-Token": csrf(client, "/stream")})
+    )
 
 
 # --- new posts while the page is open ---------------------------------------------------------
@@ -160,11 +171,11 @@ def test_approve_all_takes_more_than_a_page_of_items_once_new_ones_were_shown(
     ids = [world.item(world.carol, world.new_post(f"Post {n}", n)) for n in range(1, 28)]
     carol = sign_in(app, world.carol.email)
     response = post_form(carol, "/stream/approve-all", {"item_ids": ids}, page="/stream")
-    assert response.status_code == 303  # type: ignore[attr-defined]
+    assert response.status_code == 303
     flash = carol.get("/stream").text.split('<p class="flash')[1].split("</p>")[0]
     assert "item_ids" not in flash  # not refused as too many
     with session_scope() as s:
-        states = [i.state for i in s.exec(select(StreamItem).where(StreamItem.id.in_(ids)))]  # type: ignore[union-attr]
+        states = [i.state for i in s.exec(select(StreamItem).where(col(StreamItem.id).in_(ids)))]
     # Each was tried: those her queue had room for are approved (the rest say why not).
     approved = states.count(StreamState.APPROVED)
     assert approved > 0
@@ -200,17 +211,17 @@ def test_a_skip_is_undone_in_place_once(app: TestClient, world: World) -> None:
     item = world.item(world.bob, world.new_post())
     bob = sign_in(app, world.bob.email)
     skipped = inplace_post(bob, f"/stream/{item}/skip")
-    assert "Skipped." in skipped.text  # type: ignore[attr-defined]
-    assert f'action="/stream/{item}/unskip"' in skipped.text  # type: ignore[attr-defined]
-    assert "Undo" in skipped.text  # type: ignore[attr-defined]
-    assert 'name="csrf_token"' in skipped.text  # type: ignore[attr-defined]
+    assert "Skipped." in skipped.text
+    assert f'action="/stream/{item}/unskip"' in skipped.text
+    assert "Undo" in skipped.text
+    assert 'name="csrf_token"' in skipped.text
     assert state_of(item) == StreamState.SKIPPED
 
     undone = inplace_post(bob, f"/stream/{item}/unskip")
-    assert undone.status_code == 200  # type: ignore[attr-defined]
-    assert undone.headers["X-Tribe-Stream"] == "1"  # type: ignore[attr-defined]
-    assert f'id="item-{item}"' in undone.text  # type: ignore[attr-defined]
-    assert f'action="/stream/{item}/approve"' in undone.text  # type: ignore[attr-defined]
+    assert undone.status_code == 200
+    assert undone.headers["X-Tribe-Stream"] == "1"
+    assert f'id="item-{item}"' in undone.text
+    assert f'action="/stream/{item}/approve"' in undone.text
     assert state_of(item) == StreamState.PENDING
     with session_scope() as s:
         row = s.get(StreamItem, item)
@@ -218,8 +229,8 @@ def test_a_skip_is_undone_in_place_once(app: TestClient, world: World) -> None:
         assert row.decided_at is None
 
     again = inplace_post(bob, f"/stream/{item}/unskip")
-    assert again.status_code == 200  # type: ignore[attr-defined]
-    assert again.headers["X-Tribe-Stream"] == "0"  # type: ignore[attr-defined]
+    assert again.status_code == 200
+    assert again.headers["X-Tribe-Stream"] == "0"
     assert state_of(item) == StreamState.PENDING
     assert waiting_of(bob.get("/stream").text) == 1
 
@@ -244,7 +255,7 @@ def test_a_skip_is_undone_from_the_skipped_recently_list(app: TestClient, world:
     assert f'action="/stream/{items[1]}/unskip"' in page
 
     response = post_form(bob, f"/stream/{items[1]}/unskip", page="/stream")
-    assert response.status_code == 303  # type: ignore[attr-defined]
+    assert response.status_code == 303
     page = bob.get("/stream").text
     assert "back in your stream" in page
     assert state_of(items[1]) == StreamState.PENDING
@@ -276,8 +287,8 @@ def test_an_item_too_old_to_come_back_stays_skipped(app: TestClient, world: Worl
     bob = sign_in(app, world.bob.email)
     assert "Skipped recently" not in bob.get("/stream").text
     refused = inplace_post(bob, f"/stream/{item}/unskip")
-    assert refused.status_code == 409  # type: ignore[attr-defined]
-    assert "too old to come back" in refused.text  # type: ignore[attr-defined]
+    assert refused.status_code == 409
+    assert "too old to come back" in refused.text
     assert state_of(item) == StreamState.SKIPPED
 
 
@@ -293,8 +304,8 @@ def test_an_item_whose_author_is_no_tribemate_any_more_stays_skipped(
         tribes.leave(s, member=get_member(s, world.bob.email), slug=world.slug)
     assert f"skipped-{item}" not in bob.get("/stream").text
     refused = inplace_post(bob, f"/stream/{item}/unskip")
-    assert refused.status_code == 409  # type: ignore[attr-defined]
-    assert "no longer share a tribe" in refused.text  # type: ignore[attr-defined]
+    assert refused.status_code == 409
+    assert "no longer share a tribe" in refused.text
     assert state_of(item) == StreamState.SKIPPED
 
 
@@ -306,12 +317,12 @@ def test_only_a_skip_is_undone_and_only_by_its_member(app: TestClient, world: Wo
         skip(s, member=get_member(s, world.bob.email), item_id=skipped)
     bob = sign_in(app, world.bob.email)
     refused = inplace_post(bob, f"/stream/{approved}/unskip")
-    assert refused.status_code == 409  # type: ignore[attr-defined]
+    assert refused.status_code == 409
     assert state_of(approved) == StreamState.APPROVED
 
     carol = sign_in(client_for(app), world.carol.email)
-    assert inplace_post(carol, f"/stream/{skipped}/unskip").status_code == 404  # type: ignore[attr-defined]
-    assert inplace_post(carol, f"/stream/{2**63}/unskip").status_code == 404  # type: ignore[attr-defined]
+    assert inplace_post(carol, f"/stream/{skipped}/unskip").status_code == 404
+    assert inplace_post(carol, f"/stream/{2**63}/unskip").status_code == 404
     assert state_of(skipped) == StreamState.SKIPPED
 
 
@@ -359,7 +370,7 @@ def test_auto_approve_is_set_from_the_tribe_page_and_used_by_the_next_run(
         {"enabled": "true", "daily_cap": "2"},
         page=tribe_page,
     )
-    assert response.status_code == 303  # type: ignore[attr-defined]
+    assert response.status_code == 303
     page = bob.get(tribe_page).text
     assert "Alice&#39;s new posts are approved for you, at most 2 a day" in page
     row = page.split(f'id="mate-{world.alice.id}"')[1].split("</li>")[0]
@@ -426,7 +437,7 @@ def test_a_bad_daily_cap_or_someone_outside_the_tribe_changes_nothing(
         {"enabled": "true", "daily_cap": "3"},
         page="/stream",
     )
-    assert outside.status_code in (303, 404)  # type: ignore[attr-defined]
+    assert outside.status_code in (303, 404)
     assert prefs() == []
     myself = post_form(
         bob,
@@ -434,7 +445,7 @@ def test_a_bad_daily_cap_or_someone_outside_the_tribe_changes_nothing(
         {"enabled": "true", "daily_cap": "3"},
         page=tribe_page,
     )
-    assert myself.status_code == 303  # type: ignore[attr-defined]
+    assert myself.status_code == 303
     assert "that is you" in bob.get(tribe_page).text
     assert prefs() == []
 

@@ -8,8 +8,8 @@ from sqlmodel import select
 
 from tests import builders as b
 from tests.builders import Item, ago, poll_now, posts, rss
-from tests.feedserver import Feed as Served
-from tests.feedserver import FeedServer
+from tests.fakenet.feeds import Feed as Served
+from tests.fakenet.feeds import FeedServer
 from tests.web.conftest import World, post_form, sign_in
 from tribe.infra.db import session_scope
 from tribe.infra.models import Delivery
@@ -22,7 +22,7 @@ def test_an_edit_sent_by_the_browser_is_queued_with_plain_newlines(
     sign_in(app, world.bob.email)
     edit = "Tomatoes!\r\n\r\nRead this https://alice.blog/1"
     sent = post_form(app, f"/stream/{item}/approve", {"text_mastodon": edit}, page="/stream")
-    assert sent.status_code == 303  # type: ignore[attr-defined]
+    assert sent.status_code == 303
     with session_scope() as s:
         texts = [d.text for d in s.exec(select(Delivery)).all()]
     assert "Tomatoes!\n\nRead this https://alice.blog/1" in texts
@@ -33,8 +33,7 @@ def test_the_feeds_page_says_which_new_entries_had_no_web_link(
     app: TestClient, world: World, server: FeedServer
 ) -> None:
     with session_scope() as s:
-        feed_id = b.feed(s, world.alice, server.url("/alice.xml")).id
-    assert feed_id is not None
+        feed_id = b.pk(b.feed(s, world.alice, server.url("/alice.xml")))
     server.routes["/alice.xml"] = Served(rss(posts(1)))
     poll_now(feed_id)
     js = Item("Click me", guid="js", link="javascript:alert(1)", published=ago(minutes=5))

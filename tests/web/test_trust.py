@@ -12,18 +12,18 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from email.message import Message
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
 from config import get_settings
 from tests import builders as b
-from tests.fakenet.smtp import FakeSMTP
-from tests.feedserver import FeedServer, trickle
+from tests.fakenet.feeds import FeedServer, trickle
+from tests.fakenet.mailbox import Mailbox
 from tests.integration.cluster import wait_for
 from tests.web.conftest import (
     PASSWORD,
@@ -31,6 +31,7 @@ from tests.web.conftest import (
     api_token,
     client_for,
     csrf,
+    mail_text,
     post_form,
     sign_in,
     with_password,
@@ -146,16 +147,16 @@ def test_the_browser_that_signed_in_keeps_its_way_in_while_others_are_locked_out
     stranger = post_form(
         client_for(app), "/login", {"email": "alice@example.com", "password": PASSWORD}
     )
-    assert stranger.status_code == 429  # type: ignore[attr-defined]
+    assert stranger.status_code == 429
     back = post_form(owner, "/login", {"email": "alice@example.com", "password": PASSWORD})
-    assert back.status_code == 303  # type: ignore[attr-defined]
+    assert back.status_code == 303
     assert owner.get("/stream").status_code == 200
 
 
 def test_the_device_cookie_is_private_to_the_sign_in_page(app: TestClient) -> None:
     with_password("Alice")
     response = post_form(app, "/login", {"email": "alice@example.com", "password": PASSWORD})
-    cookies = response.headers.get_list("set-cookie")  # type: ignore[attr-defined]
+    cookies = response.headers.get_list("set-cookie")
     (device,) = [c for c in cookies if c.startswith("tribe_device=")]
     assert "HttpOnly" in device
     assert "Path=/login" in device
@@ -236,7 +237,8 @@ def test_a_chunked_body_is_cut_off_at_the_limit_by_the_real_server(tmp_path: Pat
 def test_a_member_cannot_take_every_thread_with_slow_feed_checks(
     app: TestClient, world: World
 ) -> None:
-    limiter = app.app.state.outbound.calls  # type: ignore[attr-defined]
+    assert isinstance(app.app, FastAPI)
+    limiter = app.app.state.outbound.calls
     bob, carol = world.bob.id, world.carol.id
     assert bob is not None
     assert carol is not None
@@ -248,8 +250,8 @@ def test_a_member_cannot_take_every_thread_with_slow_feed_checks(
         assert "already have checks running" in refused.json()["detail"]
         page = sign_in(client_for(app), world.bob.email)
         form = post_form(page, "/feeds", {"url": "https://bob.blog/feed"}, page="/feeds")
-        assert form.status_code == 429  # type: ignore[attr-defined]
-        assert "already have checks running" in form.text  # type: ignore[attr-defined]
+        assert form.status_code == 429
+        assert "already have checks running" in form.text
         with limiter.slot(carol):  # carol has her own allowance
             pass
 
@@ -327,7 +329,7 @@ def test_pages_and_api_answers_are_never_stored_but_static_files_may_be(
 ) -> None:
     sign_in(app, world.bob.email)
     made = post_form(app, "/settings/tokens", {"name": "laptop"}, page="/settings")
-    page = app.get(made.headers["location"]) if made.status_code == 303 else made  # type: ignore[attr-defined]
+    page = app.get(made.headers["location"]) if made.status_code == 303 else made
     assert "tribe_" in page.text
     assert page.headers["cache-control"] == "no-store"
     assert app.get("/stream").headers["cache-control"] == "no-store"
@@ -350,7 +352,7 @@ def test_under_https_every_cookie_is_secure(monkeypatch: pytest.MonkeyPatch, wor
         assert any(c.startswith("tribe_flash=") for c in cookies)
         other = TestClient(client.app, base_url="https://testserver")
         login = post_form(other, "/login", {"email": world.bob.email, "password": PASSWORD})
-        cookies += login.headers.get_list("set-cookie")  # type: ignore[attr-defined]
+        cookies += login.headers.get_list("set-cookie")
     assert {c.split("=", 1)[0] for c in cookies} >= {"tribe_flash", "tribe_session", "tribe_device"}
     assert [c for c in cookies if "; Secure" not in c] == []
 
@@ -371,24 +373,8 @@ def test_the_api_docs_come_from_this_server_under_the_strict_policy(app: TestCli
 # Sign-up by invite -------------------------------------------------------------------------
 
 
-def text_of(mail: Message) -> str:
-    payload = mail.get_payload(decode=True)
-    assert isinstance(payload, bytes)
-    return payload.decode()
-
-
-@pytest.fixture
-def smtp(monkeypatch: pytest.MonkeyPatch) -> FakeSMTP:
-    with FakeSMTP() as server:
-        monkeypatch.setenv("TRIBE_SMTP_HOST", server.server.server_address[0])
-        monkeypatch.setenv("TRIBE_SMTP_PORT", str(server.port))
-        monkeypatch.setenv("TRIBE_SMTP_TLS", "none")
-        get_settings.cache_clear()
-        yield server
-
-
 def test_invite_sign_up_answers_the_same_whether_or_not_the_email_has_an_account(
-    app: TestClient, world: World, smtp: FakeSMTP
+    app: TestClient, world: World, mailbox: Mailbox
 ) -> None:
     with session_scope() as s:
         link = tribes.invite_token(
@@ -405,17 +391,17 @@ def test_invite_sign_up_answers_the_same_whether_or_not_the_email_has_an_account
         page=f"/join/{link}",
     )
     answers = [
-        re.sub(r'(data-csrf="|name="csrf_token" value=")[^"]+', r"\1TOKEN", r.text)  # type: ignore[attr-defined]
+        re.sub(r'(data-csrf="|name="csrf_token" value=")[^"]+', r"\1TOKEN", r.text)
         .replace(world.dave.email, "EMAIL")
         .replace("erin@example.com", "EMAIL")
         for r in (taken, new)
     ]
-    assert [r.status_code for r in (taken, new)] == [200, 200]  # type: ignore[attr-defined]
+    assert [r.status_code for r in (taken, new)] == [200, 200]
     assert answers[0] == answers[1]
     assert "Check your email" in answers[0]
     with session_scope() as s:  # nothing made yet, dave's account untouched
         assert s.exec(select(Member).where(Member.email == "erin@example.com")).first() is None
-    mails = {str(m["To"]): text_of(m) for m in smtp.received}
+    mails = {str(m["To"]): mail_text(m) for m in mailbox.messages}
     assert "has an account here already" in mails[world.dave.email]
     assert "/join/confirm/" not in mails[world.dave.email]
     code = mails["erin@example.com"].split("/join/confirm/")[1].split()[0]
@@ -426,7 +412,7 @@ def test_invite_sign_up_answers_the_same_whether_or_not_the_email_has_an_account
     done = post_form(
         erin, f"/join/confirm/{code}", {"password": PASSWORD}, page=f"/join/confirm/{code}"
     )
-    assert done.status_code == 303  # type: ignore[attr-defined]
+    assert done.status_code == 303
     assert erin.get("/tribes").status_code == 200
     with session_scope() as s:
         member = s.exec(select(Member).where(Member.email == "erin@example.com")).one()
@@ -434,11 +420,11 @@ def test_invite_sign_up_answers_the_same_whether_or_not_the_email_has_an_account
     again = post_form(
         client_for(app), f"/join/confirm/{code}", {"password": PASSWORD}, page=f"/join/{link}"
     )
-    assert again.status_code == 410  # type: ignore[attr-defined]
+    assert again.status_code == 410
 
 
 def test_invite_sign_up_mails_are_limited_per_address(
-    app: TestClient, world: World, smtp: FakeSMTP
+    app: TestClient, world: World, mailbox: Mailbox
 ) -> None:
     with session_scope() as s:
         link = tribes.invite_token(
@@ -446,15 +432,15 @@ def test_invite_sign_up_mails_are_limited_per_address(
         )
     form = {"name": "Erin", "timezone": "UTC", "email": "erin@example.com"}
     statuses = [
-        post_form(client_for(app), f"/join/{link}", form, page=f"/join/{link}").status_code  # type: ignore[attr-defined]
+        post_form(client_for(app), f"/join/{link}", form, page=f"/join/{link}").status_code
         for _ in range(get_settings().TRIBE_LOGIN_ATTEMPTS + 1)
     ]
     assert statuses[-1] == 429
-    assert len(smtp.received) == get_settings().TRIBE_LOGIN_ATTEMPTS
+    assert len(mailbox.messages) == get_settings().TRIBE_LOGIN_ATTEMPTS
 
 
 def test_a_withdrawn_invite_cannot_be_finished_by_its_emailed_link(
-    app: TestClient, world: World, smtp: FakeSMTP
+    app: TestClient, world: World, mailbox: Mailbox
 ) -> None:
     with session_scope() as s:
         link = tribes.invite_token(
@@ -466,14 +452,14 @@ def test_a_withdrawn_invite_cannot_be_finished_by_its_emailed_link(
         {"name": "Erin", "timezone": "UTC", "email": "erin@example.com"},
         page=f"/join/{link}",
     )
-    code = text_of(smtp.received[0]).split("/join/confirm/")[1].split()[0]
+    code = mail_text(mailbox.messages[0]).split("/join/confirm/")[1].split()[0]
     with session_scope() as s:
         tribes.invite_token(
             s, keys=b.keys(), member=get_member(s, world.alice.email), slug=world.slug, renew=True
         )
     response = post_form(client_for(app), f"/join/confirm/{code}", {"password": PASSWORD})
-    assert response.status_code == 410  # type: ignore[attr-defined]
-    assert "withdrawn" in response.text  # type: ignore[attr-defined]
+    assert response.status_code == 410
+    assert "withdrawn" in response.text
 
 
 def test_without_email_the_account_is_made_at_once(app: TestClient, world: World) -> None:
@@ -489,4 +475,4 @@ def test_without_email_the_account_is_made_at_once(app: TestClient, world: World
         {"name": "Erin", "timezone": "UTC", "email": "erin@example.com", "password": PASSWORD},
         page=f"/join/{link}",
     )
-    assert response.status_code == 303  # type: ignore[attr-defined]
+    assert response.status_code == 303

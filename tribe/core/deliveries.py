@@ -7,7 +7,8 @@ be prepared, a repost waits for the author's own post); the decider answers with
 and what happens to the account. `tribe/delivery/dispatch.py` writes it, in one place.
 
 No I/O here, and time and randomness come in: every rule is tested as a function of its
-inputs (tests/test_deliveries.py). DESIGN.md, "Rules that keep data right" 2 and 4.
+inputs (tests/test_deliveries.py). See docs/architecture.md, "Rules that keep data
+right", rules 2 and 4.
 """
 
 from __future__ import annotations

@@ -69,3 +69,17 @@ class StreamState(StrEnum):
     # The member and the author no longer share an active tribe (one left or was
     # removed): the item is kept, but it can never be approved, even after a re-join.
     WITHDRAWN = "withdrawn"
+
+
+class DigestMode(StrEnum):
+    DAILY = "daily"  # at the member's chosen local hour
+    WEEKLY = "weekly"  # on a weekday, at an hour
+    OFF = "off"
+
+
+class MailState(StrEnum):
+    QUEUED = "queued"  # waiting for its due time
+    SENDING = "sending"  # claimed: the message is being handed over
+    HANDED = "handed"  # the server has the whole message; its answer not read yet
+    SENT = "sent"
+    FAILED = "failed"  # refused for good (or out of tries): the reason is kept

@@ -1,8 +1,8 @@
 """What every network adapter speaks: a publication in, a result or a classified error out.
 
-The adapters (`x.py`, `mastodon.py`, `bluesky.py`) wrap the real client libraries and
-turn every way a call can end into one of the outcomes below; the dispatcher decides
-what each means for the delivery (DESIGN.md, "Rules that keep data right" 2 and 4).
+The adapters (`tribe/networks/<name>/`) wrap the real client libraries and turn every
+way a call can end into one of the outcomes below; `core/deliveries.py` decides what
+each means for the delivery (docs/architecture.md, "Rules that keep data right", 2, 4).
 No adapter touches the database: credentials come in decrypted, and changed ones
 (a refreshed token or session) go back through `AccountContext.refresh`.
 """

@@ -1,4 +1,6 @@
-"""Due deliveries go out: claim, then call, then record (DESIGN.md, "Rules that keep data right").
+"""Due deliveries go out: claim, then call, then record.
+
+(docs/architecture.md, "Rules that keep data right", rules 1 and 2.)
 
 1. `claim_due` (beat, every few seconds) leases due deliveries in one statement
    (`tribe/delivery/claims.py`): they move `queued -> sending` with a lease and a

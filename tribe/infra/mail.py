@@ -1,14 +1,31 @@
-"""Email out: the password links members ask for, through the operator's SMTP server."""
+"""Email out: the operator's SMTP server, or files when there is none.
+
+A transport hands over one message and calls `handed()` at the one moment after which a
+crash must not send it again: for SMTP, once the server has the whole message but the
+final "." that makes it accept it (a connection that dies before that dot delivers
+nothing; the kernel still sends a dot already written when the process dies after it);
+for files, before the file gets its final name (a message's file name is fixed, so
+writing it twice leaves one file). That is what lets the outbox send each message once
+(architecture.md, "Rules that keep data right", rule 6).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Self
 
 from config import Settings
+from tribe.core.errors import TribeError
 
 log = logging.getLogger("tribe.mail")
 TIMEOUT_SECONDS = 15
@@ -25,7 +42,7 @@ class MailConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MailConfig | None:
-        """None when no SMTP server is configured: nothing is sent then."""
+        """None when no SMTP server is configured: mail is written to files then."""
         if not settings.TRIBE_SMTP_HOST:
             return None
         return cls(
@@ -38,26 +55,180 @@ class MailConfig:
         )
 
 
-def send(config: MailConfig, *, to: str, subject: str, body: str) -> bool:
-    """Send one plain-text email; False (and a log line without the body) if it failed."""
-    message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = config.sender, to, subject
-    message.set_content(body)
-    try:
-        if config.tls == "ssl":
-            context = ssl.create_default_context()
-            server: smtplib.SMTP = smtplib.SMTP_SSL(
-                config.host, config.port, timeout=TIMEOUT_SECONDS, context=context
-            )
-        else:
-            server = smtplib.SMTP(config.host, config.port, timeout=TIMEOUT_SECONDS)
-        with server:
+class MailError(TribeError):
+    """A message was not accepted. `temporary`: trying again later may work (a 4xx,
+    the server unreachable); otherwise the server refused it for good (a 5xx).
+    `answered`: the server said so; False when the connection failed instead (after the
+    message was handed over whole, it is then most likely delivered)."""
+
+    def __init__(self, message: str, *, temporary: bool, answered: bool = True) -> None:
+        super().__init__(message)
+        self.temporary = temporary
+        self.answered = answered
+
+
+class Transport(Protocol):
+    """Hands messages over, one at a time, on one open connection (a context manager)."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def hand_over(self, message: EmailMessage, *, name: str, handed: Callable[[], None]) -> None:
+        """Send `message` (`name` is fixed per message: a file name); call `handed()` at
+        the point of no return. Raises MailError when it was not accepted."""
+        ...
+
+
+class SmtpTransport:
+    """One SMTP connection for a batch of messages."""
+
+    def __init__(self, config: MailConfig) -> None:
+        self.config = config
+        self._server: smtplib.SMTP | None = None
+
+    def __enter__(self) -> Self:
+        config = self.config
+        try:
+            if config.tls == "ssl":
+                self._server = smtplib.SMTP_SSL(
+                    config.host, config.port, timeout=TIMEOUT_SECONDS,
+                    context=ssl.create_default_context(),
+                )  # fmt: skip
+            else:
+                self._server = smtplib.SMTP(config.host, config.port, timeout=TIMEOUT_SECONDS)
             if config.tls == "starttls":
-                server.starttls(context=ssl.create_default_context())
+                self._server.starttls(context=ssl.create_default_context())
             if config.username:
-                server.login(config.username, config.password)
-            server.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
-        log.error("could not send %r to the SMTP server %s: %s", subject, config.host, exc)
-        return False
-    return True
+                self._server.login(config.username, config.password)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise MailError(
+                f"the SMTP server refused tribe's login: {exc}", temporary=True
+            ) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MailError(
+                f"could not reach the SMTP server {config.host}: {exc}", temporary=True
+            ) from exc
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._server is None:
+            return
+        if kind is not None:  # mid-conversation: a polite QUIT could wait for ever
+            self._server.close()
+            return
+        try:
+            self._server.quit()
+        except (OSError, smtplib.SMTPException):
+            self._server.close()
+
+    def hand_over(self, message: EmailMessage, *, name: str, handed: Callable[[], None]) -> None:
+        assert self._server is not None, "use the transport as a context manager"
+        server = self._server
+        to = str(message["To"])
+        try:
+            server.ehlo_or_helo_if_needed()
+            code, reply = server.mail(self.config.sender)
+            if code != 250:
+                server.rset()
+                raise _refused(code, reply, "the sender")
+            code, reply = server.rcpt(to)
+            if code not in (250, 251):
+                server.rset()
+                raise _refused(code, reply, to)
+            code, reply = _data(server, message.as_bytes(policy=policy.SMTP), handed)
+            if code != 250:
+                raise _refused(code, reply, to)
+        except smtplib.SMTPResponseException as exc:
+            raise _refused(exc.smtp_code, exc.smtp_error, to) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MailError(
+                f"the SMTP connection failed: {exc}", temporary=True, answered=False
+            ) from exc
+
+
+def _data(server: smtplib.SMTP, body: bytes, handed: Callable[[], None]) -> tuple[int, bytes]:
+    """SMTP DATA as smtplib sends it, but calling `handed()` between the message and the
+    final dot that makes the server accept it."""
+    server.putcmd("data")
+    code, reply = server.getreply()
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    quoted = re.sub(rb"(?m)^\.", b"..", body)
+    if not quoted.endswith(b"\r\n"):
+        quoted += b"\r\n"
+    server.send(quoted)
+    handed()
+    try:
+        server.send(b".\r\n")
+    except OSError as exc:  # the dot never left: the server delivers nothing
+        raise MailError(
+            f"the SMTP connection failed before the message was complete: {exc}",
+            temporary=True,
+        ) from exc
+    try:
+        return server.getreply()
+    except OSError as exc:  # the server has it all; only its answer is lost
+        raise MailError(
+            f"the SMTP server's answer was lost: {exc}", temporary=True, answered=False
+        ) from exc
+
+
+def _refused(code: int, reply: bytes | str, who: str) -> MailError:
+    words = (reply.decode(errors="replace") if isinstance(reply, bytes) else reply).strip()
+    return MailError(f"the SMTP server answered {code} for {who}: {words}", temporary=code < 500)
+
+
+class FileTransport:
+    """Without SMTP: each message becomes `<folder>/<name>.eml`, for the operator to open."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __enter__(self) -> Self:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def hand_over(self, message: EmailMessage, *, name: str, handed: Callable[[], None]) -> None:
+        final = self.folder / f"{name}.eml"
+        draft = final.with_name(f".{final.name}.part")
+        try:
+            draft.write_bytes(message.as_bytes(policy=policy.default))
+            handed()
+            os.replace(draft, final)
+        except OSError as exc:
+            raise MailError(f"could not write {final}: {exc}", temporary=True) from exc
+
+
+def transport_for(settings: Settings) -> Transport:
+    """The operator's SMTP server, or the outbox folder when none is configured."""
+    config = MailConfig.from_settings(settings)
+    if config is None:
+        return FileTransport(outbox_folder(settings))
+    return SmtpTransport(config)
+
+
+def outbox_folder(settings: Settings) -> Path:
+    return settings.TRIBE_DATA_DIR / "outbox"
+
+
+def sender(settings: Settings) -> str:
+    return settings.TRIBE_SMTP_FROM

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -12,7 +12,9 @@ from sqlmodel import JSON, Field, SQLModel
 from tribe.core.kinds import (
     Connection,
     DeliveryState,
+    DigestMode,
     FeedStatus,
+    MailState,
     MembershipStatus,
     Network,
     PollOutcome,
@@ -63,6 +65,21 @@ class Member(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=255)
     # The first account on an empty instance; sees every tribe and feed.
     is_operator: bool = False
+    # The digest of the stream: daily at `digest_hour` (HH:MM, the member's zone), weekly
+    # on `digest_weekday` (0 = Monday) at that hour, or off.
+    digest_mode: DigestMode = Field(
+        default=DigestMode.DAILY, sa_type=_enum(DigestMode, "digest_mode")
+    )
+    digest_hour: str = Field(default="08:00", max_length=5)
+    digest_weekday: int = 0
+    digest_sent_once: bool = False  # the first digest says how to change all this
+    # A chief's nudge reaches the member at most once a week, and only if they want it.
+    nudges: bool = True
+    nudged_at: datetime | None = None
+    # The reminder after 7 days with pending items and no decision: once, until they
+    # come back (any decision clears `reminded_at`).
+    reminders: bool = True
+    reminded_at: datetime | None = None
 
 
 class Tribe(SQLModel, table=True):
@@ -326,4 +343,44 @@ class JoinRequest(SQLModel, table=True):
     tribe_id: int = Field(foreign_key="tribe.id", index=True)
     member_id: int = Field(foreign_key="member.id", index=True)
     message: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ReachSnapshot(SQLModel, table=True):
+    """An account's followers on one day (UTC), read from its network; None when the
+    network would not say (X's lower API tiers): unknown, never guessed."""
+
+    __table_args__ = (sa.UniqueConstraint("account_id", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    day: date
+    followers: int | None = None
+    note: str = Field(default="", max_length=300)  # why it is unknown
+    taken_at: datetime = Field(default_factory=utcnow)
+
+
+class Mail(SQLModel, table=True):
+    """One email to one address, sent exactly once: an outbox row with a unique key
+    (member and period, edition and recipient, ...), claimed like a delivery."""
+
+    __table_args__ = (sa.Index("ix_mail_due", "state", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)  # e.g. "digest:12:2026-11-30"
+    kind: str = Field(max_length=32)  # digest, nudge, reminder, letter, confirm, ...
+    member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
+    to: str = Field(max_length=254)
+    subject: str = Field(max_length=300)
+    text: str = Field(sa_type=sa.Text)
+    html: str | None = Field(default=None, sa_type=sa.Text)
+    headers: dict[str, str] = Field(default_factory=dict, sa_type=JSON)  # List-Unsubscribe, ...
+    message_id: str = Field(max_length=200)  # fixed at creation: a resend is the same message
+    state: MailState = Field(default=MailState.QUEUED, sa_type=_enum(MailState, "mail_state"))
+    due_at: datetime = Field(default_factory=utcnow)
+    attempts: int = 0
+    lease_until: datetime | None = None
+    lease_token: str | None = Field(default=None, max_length=36)
+    sent_at: datetime | None = None
+    reason: str = Field(default="", max_length=300)
     created_at: datetime = Field(default_factory=utcnow)

@@ -85,7 +85,7 @@ def _membership(session: Session, tribe: Tribe, member: Member) -> Membership | 
     ).first()
 
 
-def _visible_tribe(session: Session, member: Member, slug: str) -> tuple[Tribe, Membership | None]:
+def visible_tribe(session: Session, member: Member, slug: str) -> tuple[Tribe, Membership | None]:
     """The tribe if the member belongs to it (or is the operator); otherwise not found."""
     tribe = get_tribe(session, slug)
     membership = _membership(session, tribe, member)
@@ -94,8 +94,8 @@ def _visible_tribe(session: Session, member: Member, slug: str) -> tuple[Tribe, 
     return tribe, membership
 
 
-def _chief_tribe(session: Session, member: Member, slug: str) -> Tribe:
-    tribe, _ = _visible_tribe(session, member, slug)
+def chief_tribe(session: Session, member: Member, slug: str) -> Tribe:
+    tribe, _ = visible_tribe(session, member, slug)
     if tribe.chief_id != member.id:
         raise ForbiddenError(f"only the chief of {tribe.slug} can do that")
     return tribe
@@ -161,7 +161,7 @@ def open_tribes(session: Session, *, member: Member) -> list[TribeInfo]:
 
 
 def tribe_info(session: Session, *, member: Member, slug: str) -> TribeInfo:
-    tribe, membership = _visible_tribe(session, member, slug)
+    tribe, membership = visible_tribe(session, member, slug)
     return _info(session, tribe, membership.role if membership else None)
 
 
@@ -177,7 +177,7 @@ def mates(
 ) -> list[Mate]:
     """The tribe's active members with their roles, chief first (a page of them with
     `limit` and `offset`)."""
-    tribe, _ = _visible_tribe(session, member, slug)
+    tribe, _ = visible_tribe(session, member, slug)
     muted = set(
         session.exec(
             select(col(Preference.author_id)).where(
@@ -201,13 +201,13 @@ def mates(
 
 def count_mates(session: Session, *, member: Member, slug: str) -> int:
     """How many active members the tribe has (as `mates` lists them)."""
-    tribe, _ = _visible_tribe(session, member, slug)
+    tribe, _ = visible_tribe(session, member, slug)
     return session.exec(select(func.count()).where(*_active_members(tribe))).one()
 
 
 def mate(session: Session, *, member: Member, slug: str, member_id: int) -> Member:
     """A tribemate by id, only within a tribe the asking member can see."""
-    tribe, _ = _visible_tribe(session, member, slug)
+    tribe, _ = visible_tribe(session, member, slug)
     found = session.get(Member, member_id)
     if found is None or _membership(session, tribe, found) is None:
         raise NotFoundError(f"no member #{member_id} in {slug}")
@@ -222,7 +222,7 @@ def update_tribe(
     description: str | None = None,
     is_open: bool | None = None,
 ) -> TribeInfo:
-    tribe = _chief_tribe(session, member, slug)
+    tribe = chief_tribe(session, member, slug)
     if description is not None:
         if len(description.strip()) > 2000:
             raise InvalidInputError("the description is longer than 2000 characters")
@@ -248,7 +248,7 @@ class Invite:
 def invite(session: Session, *, member: Member, slug: str, keys: Keyring, ttl: timedelta) -> Invite:
     """The chief's current invite link (reading only: it is signed as made when it was
     last renewed, so every look shows the same link)."""
-    tribe = _chief_tribe(session, member, slug)
+    tribe = chief_tribe(session, member, slug)
     payload = {"t": tribe.id, "e": tribe.invite_epoch}
     token = sign_link(keys, INVITE, payload, issued_at=tribe.invite_issued_at)
     return Invite(token, tribe.invite_issued_at, tribe.invite_issued_at + ttl)
@@ -260,7 +260,7 @@ def invite_token(
     """The chief's invite link token; `renew` makes a new one and revokes every link
     handed out before."""
     if renew:
-        tribe = _chief_tribe(session, member, slug)
+        tribe = chief_tribe(session, member, slug)
         tribe.invite_epoch += 1
         tribe.invite_issued_at = datetime.now(UTC)
         session.flush()
@@ -409,7 +409,7 @@ def request_to_join(session: Session, *, member: Member, slug: str, message: str
 
 
 def join_requests(session: Session, *, member: Member, slug: str) -> list[JoinRequestInfo]:
-    tribe = _chief_tribe(session, member, slug)
+    tribe = chief_tribe(session, member, slug)
     rows = session.exec(
         select(JoinRequest, Member)
         .join(Member, col(Member.id) == col(JoinRequest.member_id))
@@ -425,7 +425,7 @@ def join_requests(session: Session, *, member: Member, slug: str) -> list[JoinRe
 def decide_request(
     session: Session, *, member: Member, slug: str, request_id: int, accept: bool
 ) -> None:
-    tribe = _chief_tribe(session, member, slug)
+    tribe = chief_tribe(session, member, slug)
     request = session.get(JoinRequest, request_id)
     if request is None or request.tribe_id != tribe.id:
         raise NotFoundError(f"no join request #{request_id} for {tribe.slug}")
@@ -461,7 +461,7 @@ def _part(session: Session, membership: Membership, now: datetime | None) -> Non
 
 
 def leave(session: Session, *, member: Member, slug: str, now: datetime | None = None) -> None:
-    tribe, membership = _visible_tribe(session, member, slug)
+    tribe, membership = visible_tribe(session, member, slug)
     if membership is None:
         raise NotFoundError(f"you are not a member of {tribe.slug}")
     if tribe.chief_id == member.id:
@@ -473,7 +473,7 @@ def remove_member(
     session: Session, *, member: Member, slug: str, member_id: int, now: datetime | None = None
 ) -> None:
     """The chief (`member`) removes tribemate #`member_id`."""
-    tribe = _chief_tribe(session, member, slug)
+    tribe = chief_tribe(session, member, slug)
     if member_id == member.id:
         raise ConflictError("the chief cannot remove themselves; hand the role over first")
     target = mate(session, member=member, slug=slug, member_id=member_id)
@@ -486,7 +486,7 @@ def remove_member(
 
 def hand_over(session: Session, *, member: Member, slug: str, member_id: int) -> None:
     """The chief (`member`) hands the role to tribemate #`member_id`."""
-    tribe = _chief_tribe(session, member, slug)
+    tribe = chief_tribe(session, member, slug)
     target = mate(session, member=member, slug=slug, member_id=member_id)
     if target.id == member.id:
         raise ConflictError("you are already the chief")

@@ -1,6 +1,6 @@
 """What every network shares: the HTTP-status → outcome ladder, and the connect protocol.
 
-Classifying a failed call (DESIGN.md, "Rules that keep data right" 4). Each network's
+Classifying a failed call (docs/architecture.md, "Rules that keep data right" 4). Each network's
 `errors.py` reads its library's exceptions into an `ErrorAnswer` (the server answered
 with an HTTP error) or a `NoAnswer` (no usable answer came back) and hands it to its
 `Ladder`, which decides the outcome by one rule for every network:

@@ -16,7 +16,8 @@ from fastapi import Depends
 
 from config import Settings, get_settings
 from tribe.core.polling import PollConfig
-from tribe.infra.mail import MailConfig
+from tribe.infra.mail import MailConfig, Transport, transport_for
+from tribe.infra.outbox import OutboxConfig, outbox_config
 from tribe.ingest import poll_config_of
 from tribe.members.auth import LoginLimits
 from tribe.stream.approvals import ApprovalConfig
@@ -27,7 +28,9 @@ class WebConfig:
     approvals: ApprovalConfig  # stagger, horizon, how long an item waits in a stream
     polling: PollConfig  # adding and checking feeds from a page
     login: LoginLimits  # failed sign-ins and emailed links allowed
-    mail: MailConfig | None  # None: this instance sends no email
+    mail: MailConfig | None  # None: this instance sends no email (it writes files)
+    outbox: OutboxConfig  # how emails leave: the sender, the pace
+    transport: Transport  # the SMTP server, or the outbox folder
     base_url: str  # where links in emails and invites point
     invite_ttl: timedelta
     reset_ttl: timedelta  # password links, and invite sign-ups confirmed by email
@@ -49,6 +52,8 @@ class WebConfig:
                 window=settings.TRIBE_LOGIN_WINDOW,
             ),
             mail=MailConfig.from_settings(settings),
+            outbox=outbox_config(settings),
+            transport=transport_for(settings),
             base_url=settings.TRIBE_BASE_URL,
             invite_ttl=settings.TRIBE_INVITE_TTL,
             reset_ttl=settings.TRIBE_RESET_TTL,

@@ -2,10 +2,11 @@
 
 X's own rungs: a 403 about the app's permissions (the "oauth1-permissions" problem type,
 error 453, "oauth1 app permissions") needs the member to reconnect once the app may
-write; a 403 "duplicate content" is final (DESIGN.md, "Networks"). X reads 408 and 409
-as "it may have acted": every X call is treated as one that may have posted (`find`
-turns any doubt into Unknown itself). tweepy does not wrap requests' exceptions in
-`Client`: they are read here like every requests failure (base.requests_no_answer).
+write; a 403 "duplicate content" is final (X's automation rules, docs/pipeline.md,
+"Reshare kinds"). X reads 408 and 409 as "it may have acted": every X call is treated
+as one that may have posted (`find` turns any doubt into Unknown itself). tweepy does not
+wrap requests' exceptions in `Client`: they are read here like every requests failure
+(base.requests_no_answer).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request, Response
@@ -9,8 +10,9 @@ from fastapi.responses import RedirectResponse
 
 from tribe.core.errors import LinkError, NotSignedInError, TooManyAttemptsError, TribeError
 from tribe.infra.db import read_scope, session_scope
-from tribe.infra.mail import MailConfig, send
+from tribe.infra.mail import MailConfig
 from tribe.infra.models import Member
+from tribe.infra.outbox import Letter, enqueue, send_now
 from tribe.members import auth, tribes
 from tribe.web.config import WebConfig, WebConfigDep
 from tribe.web.deps import (
@@ -204,7 +206,7 @@ def join(
                 timezone=timezone,
             )
         # No email to confirm the address with: the account is made at once (and an
-        # address that has an account already is told so; see the README's Security).
+        # address that has an account already is told so; see docs/security.md).
         with session_scope() as session:
             member, tribe = tribes.sign_up(
                 session,
@@ -281,9 +283,20 @@ def _confirm_by_mail(
             f"link again:\n{base}/login?next=/join/{token}\n\nForgot your password? "
             f"{base}/forgot\n\nIf you did not ask, ignore this email.\n"
         )
-    # Sent after the answer: how long SMTP takes must not tell who has an account.
-    background.add_task(send, mail, to=out.to, subject=f"Joining {out.tribe_name}", body=body)
+    _mail(config, background, "signup", Letter(out.to, f"Joining {out.tribe_name}", body))
     return render(request, "join_sent.html", tribe_name=out.tribe_name, email=out.to)
+
+
+RESET_SUBJECT = "Set your tribe password"
+
+
+def _mail(config: WebConfig, background: BackgroundTasks, kind: str, letter: Letter) -> None:
+    """Queue an email in the outbox and send it right after the answer (how long SMTP
+    takes must not tell who has an account); what cannot go now, the workers retry."""
+    key = f"{kind}:{uuid.uuid4()}"
+    with session_scope() as session:
+        enqueue(session, key=key, kind=kind, letter=letter, sender=config.outbox.sender)
+    background.add_task(send_now, [key], config.transport, config=config.outbox)
 
 
 @router.get("/join/confirm/{code}")
@@ -330,17 +343,13 @@ def forgot(
         token = auth.request_reset(session, email=email, keys=keyring(), limits=config.login)
     if token is not None:
         hours = config.reset_ttl.total_seconds() / 3600
-        # Sent after the answer: how long SMTP takes must not tell who has an account.
-        background.add_task(
-            send,
-            mail,
-            to=email.strip().lower(),
-            subject="Set your tribe password",
-            body=f"Someone (hopefully you) asked to set the password of your tribe account.\n\n"
+        body = (
+            "Someone (hopefully you) asked to set the password of your tribe account.\n\n"
             f"Open this link to set it:\n{config.base_url}/reset/{token}\n\n"
             f"It works once, for {hours:g} hours. If you did not ask, ignore this email: "
-            "your password stays as it is.\n",
+            "your password stays as it is.\n"
         )
+        _mail(config, background, "reset", Letter(email.strip().lower(), RESET_SUBJECT, body))
     # The same answer whether or not the email has an account.
     return render(request, "forgot.html", can_mail=True, sent=True)
 

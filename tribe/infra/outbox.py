@@ -1,0 +1,281 @@
+"""The outbox: every email is a row, sent exactly once (architecture.md, rule 6).
+
+A row has a unique key (a member and a period, an edition and a recipient, one reset
+request), so a second beat, a retried task or a restarted worker that queues the same
+email changes nothing. Sending is claimed like a delivery: one `UPDATE … RETURNING`
+moves due rows to `sending` with a lease; the sender marks each row `handed` at the
+transport's point of no return (`tribe.infra.mail`) and `sent` once the server said
+yes. After a crash, a row still `sending` when its lease ends never reached the server
+whole and is sent again; one `handed` was delivered and counts as sent. Temporary
+refusals come back later with backoff; permanent ones end `failed` with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import Session, col, select
+
+from config import Settings
+from tribe.core.kinds import MailState
+from tribe.infra.db import dialect_insert, session_scope
+from tribe.infra.mail import MailError, Transport
+from tribe.infra.models import Mail
+
+log = logging.getLogger("tribe.mail")
+
+
+@dataclass(frozen=True)
+class Letter:
+    """What an email says, and to whom."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # List-Unsubscribe, ...
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    sender: str  # the From address
+    lease: timedelta = timedelta(minutes=2)
+    batch: int = 50  # rows one claim takes
+    max_attempts: int = 6
+    retry_base: timedelta = timedelta(minutes=1)
+    rate: float = 10.0  # emails a second a sender hands over at most (0: no limit)
+
+
+def outbox_config(settings: Settings) -> OutboxConfig:
+    """The outbox's limits as the operator set them. A claimed batch must be sent well
+    within its lease (TRIBE_PUBLISH_LEASE, as for deliveries) at TRIBE_MAIL_RATE."""
+    lease = settings.TRIBE_PUBLISH_LEASE
+    rate = settings.TRIBE_MAIL_RATE
+    batch = 50 if rate <= 0 else max(1, min(50, int(rate * lease.total_seconds() / 2)))
+    return OutboxConfig(sender=settings.TRIBE_SMTP_FROM, lease=lease, batch=batch, rate=rate)
+
+
+def enqueue(
+    session: Session,
+    *,
+    key: str,
+    kind: str,
+    letter: Letter,
+    sender: str,
+    member_id: int | None = None,
+    due_at: datetime | None = None,
+) -> bool:
+    """Queue an email once: with a key already queued, nothing changes (False)."""
+    domain = sender.rpartition("@")[2] or "tribe.invalid"
+    stmt = (
+        dialect_insert(session, Mail)
+        .values(
+            key=key,
+            kind=kind,
+            member_id=member_id,
+            to=letter.to,
+            subject=letter.subject,
+            text=letter.text,
+            html=letter.html,
+            headers=dict(letter.headers),
+            message_id=make_msgid(domain=domain),
+            state=MailState.QUEUED,
+            due_at=due_at or datetime.now(UTC),
+            attempts=0,
+            reason="",
+            created_at=datetime.now(UTC),
+        )
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(col(Mail.id))
+    )
+    return session.exec(stmt).first() is not None
+
+
+@dataclass(frozen=True)
+class MailClaim:
+    id: int
+    token: str
+
+
+def claim_due(
+    session: Session, *, now: datetime, config: OutboxConfig, keys: Sequence[str] | None = None
+) -> list[MailClaim]:
+    """Lease due rows (and rows whose lease ran out while still `sending`) in one
+    statement; commit before sending. `keys` limits it to those emails."""
+    token = str(uuid.uuid4())
+    due = and_(col(Mail.state) == MailState.QUEUED, col(Mail.due_at) <= now)
+    lost = and_(col(Mail.state) == MailState.SENDING, col(Mail.lease_until) < now)
+    chosen = select(col(Mail.id)).where(or_(due, lost))
+    if keys is not None:
+        chosen = chosen.where(col(Mail.key).in_(list(keys)))
+    chosen = chosen.order_by(col(Mail.due_at), col(Mail.id)).limit(config.batch)
+    if session.get_bind().dialect.name == "postgresql":
+        chosen = chosen.with_for_update(skip_locked=True)
+    rows = session.exec(
+        update(Mail)
+        .where(col(Mail.id).in_(chosen.scalar_subquery()))
+        .values(state=MailState.SENDING, lease_until=now + config.lease, lease_token=token)
+        .returning(col(Mail.id))
+    ).all()
+    _settle_handed(session, now=now)
+    return [MailClaim(int(row[0]), token) for row in rows]
+
+
+def _settle_handed(session: Session, *, now: datetime) -> None:
+    """A row left `handed` by a sender that died reached the server whole: it is sent."""
+    session.exec(
+        update(Mail)
+        .where(col(Mail.state) == MailState.HANDED, col(Mail.lease_until) < now)
+        .values(state=MailState.SENT, sent_at=now, reason="sent (the server had it whole)")
+    )
+
+
+def build_message(mail: Mail, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = mail.to
+    message["Subject"] = mail.subject
+    message["Message-ID"] = mail.message_id
+    message["Date"] = (mail.created_at or datetime.now(UTC)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    for name, value in mail.headers.items():
+        message[name] = value
+    message.set_content(mail.text)
+    if mail.html:
+        message.add_alternative(mail.html, subtype="html")
+    return message
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0  # claimed by someone else meanwhile, or already done
+
+
+def send_claimed(
+    claims: Sequence[MailClaim],
+    transport: Transport,
+    *,
+    config: OutboxConfig,
+    rng: random.Random | None = None,
+) -> SendReport:
+    """Hand each claimed email over, at most `config.rate` a second, recording each on
+    its own. No session is open while the transport talks to the server."""
+    rng = rng or random.Random()
+    report = SendReport()
+    if not claims:
+        return report
+    gap = 1.0 / config.rate if config.rate > 0 else 0.0
+    try:
+        with transport:
+            next_at = time.monotonic()
+            for claim in claims:
+                wait = next_at - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                next_at = time.monotonic() + gap
+                _send_one(claim, transport, config, rng, report)
+    except MailError as error:  # the server cannot be reached at all: try them later
+        for claim in claims:
+            if _give_back(claim, str(error), config, rng, temporary=True):
+                report.retried += 1
+    return report
+
+
+def _send_one(
+    claim: MailClaim,
+    transport: Transport,
+    config: OutboxConfig,
+    rng: random.Random,
+    report: SendReport,
+) -> None:
+    with session_scope() as session:
+        mail = session.get(Mail, claim.id)
+        if mail is None or mail.state != MailState.SENDING or mail.lease_token != claim.token:
+            report.skipped += 1
+            return
+        message = build_message(mail, config.sender)
+        name = f"{mail.created_at:%Y%m%d-%H%M%S}-{_file_name(mail.key)}"
+
+    was_handed = False
+
+    def handed() -> None:
+        nonlocal was_handed
+        was_handed = True
+        with session_scope() as session:
+            session.exec(
+                update(Mail)
+                .where(col(Mail.id) == claim.id, col(Mail.lease_token) == claim.token)
+                .values(state=MailState.HANDED)
+            )
+
+    try:
+        transport.hand_over(message, name=name, handed=handed)
+    except MailError as error:
+        if was_handed and not error.answered:
+            # The server had the whole message and the dot; only its answer was lost.
+            # Sending again could deliver it twice: it counts as sent.
+            log.warning("email %s: %s after it was handed over; counted as sent", claim.id, error)
+        elif _give_back(claim, str(error), config, rng, temporary=error.temporary):
+            if error.temporary:
+                report.retried += 1
+            else:
+                report.failed += 1
+            return
+        else:
+            return
+    with session_scope() as session:
+        session.exec(
+            update(Mail)
+            .where(col(Mail.id) == claim.id, col(Mail.lease_token) == claim.token)
+            .values(state=MailState.SENT, sent_at=datetime.now(UTC), reason="sent")
+        )
+    report.sent += 1
+
+
+def _give_back(
+    claim: MailClaim, reason: str, config: OutboxConfig, rng: random.Random, *, temporary: bool
+) -> bool:
+    """Back to the queue with backoff (temporary), or failed for good; False when the
+    row is no longer this claim's."""
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        mail = session.get(Mail, claim.id, with_for_update=True)
+        if mail is None or mail.lease_token != claim.token:
+            return False
+        if mail.state not in (MailState.SENDING, MailState.HANDED):
+            return False
+        mail.attempts += 1
+        mail.lease_until, mail.lease_token = None, None
+        mail.reason = reason[:300]
+        if temporary and mail.attempts < config.max_attempts:
+            delay = config.retry_base * (2 ** (mail.attempts - 1))
+            mail.state = MailState.QUEUED
+            mail.due_at = now + delay * (1 + rng.random() / 5)
+        else:
+            mail.state = MailState.FAILED
+            log.warning("email %s to %s given up: %s", mail.key, mail.to, reason)
+    return True
+
+
+def _file_name(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", key)[:150]
+
+
+def send_now(keys: Sequence[str], transport: Transport, *, config: OutboxConfig) -> SendReport:
+    """Send these emails at once (a password link the member waits for); what cannot go
+    now stays queued for the workers."""
+    with session_scope() as session:
+        claims = claim_due(session, now=datetime.now(UTC), config=config, keys=keys)
+    return send_claimed(claims, transport, config=config)
