@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint install bench bench-publish clean
+.PHONY: run test lint install bench bench-publish clean bench-digest
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ bench: install
 bench-publish: install
 	$(BIN)/python bench/publish.py
 	@if $(BIN)/python -m tests.services; then $(BIN)/python bench/publish.py --backend postgres; fi
+
+## bench-digest: 10,000 members' digests composed, queued and sent to an in-process SMTP server
+bench-digest: install
+	$(BIN)/python bench/digest.py --runs 3
+	@if $(BIN)/python -m tests.services; then $(BIN)/python bench/digest.py --runs 3 --backend postgres; fi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -167,6 +167,23 @@ def test_a_due_delivery_is_sent_once_with_its_key_and_credentials() -> None:
     assert load(not_due).state == DeliveryState.QUEUED
 
 
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("https://m.social/@bob/1", "https://m.social/@bob/1"),
+        ("javascript:alert(document.domain)//", None),
+        ("https://m.social/" + "x" * 600, None),  # longer than the column
+        ("//evil.example/x", None),
+        ("", None),
+    ],
+)
+def test_a_reshares_address_is_kept_only_as_a_web_link(given: str, kept: str | None) -> None:
+    """Another member's server says where the reshare lives; members see it as a link."""
+    delivery_id = make_delivery()
+    assert dispatch(Script(answers=[Sent("r1", given)])) == [DeliveryState.SENT]
+    assert load(delivery_id).remote_url == kept
+
+
 def test_unconnected_paused_and_rate_limited_accounts_are_skipped() -> None:
     unconnected = make_delivery(connected=False)
     paused = make_delivery(handle="@carol@mastodon.social")

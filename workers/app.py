@@ -17,6 +17,7 @@ from celery.signals import (
 from kombu.entity import Queue as KombuQueue
 
 from config import Settings, SettingsError, get_settings
+from tribe.alliance.snapshots import SCAN_EVERY as REACH_EVERY
 from tribe.infra.vault import vault_for
 from workers import embedded, selfcheck
 from workers.queues import ROUTES, Queue
@@ -36,6 +37,7 @@ def make_app(settings: Settings) -> Celery:
     app = Celery("tribe", include=["workers.tasks"])
     sweep_every = settings.TRIBE_POLL_SWEEP_EVERY.total_seconds()
     dispatch_every = settings.TRIBE_DISPATCH_EVERY.total_seconds()
+    digest_every = settings.TRIBE_DIGEST_EVERY.total_seconds()
     app.conf.update(
         **broker_config(settings),
         task_queues=[KombuQueue(q.value, routing_key=q.value) for q in Queue],
@@ -71,6 +73,22 @@ def make_app(settings: Settings) -> Celery:
                 "task": "tribe.mail.dispatch",
                 "schedule": dispatch_every,
                 "options": {"expires": dispatch_every},
+            },
+            "queue-reminders": {
+                "task": "tribe.reminders.queue",
+                "schedule": 4 * 3600.0,  # a few times a day: each member is due once
+                "options": {"expires": 4 * 3600.0},
+            },
+            "reach-snapshots": {
+                # Each account is read once a UTC day; the pass looks every few minutes.
+                "task": "tribe.reach.daily",
+                "schedule": REACH_EVERY,
+                "options": {"expires": REACH_EVERY},
+            },
+            "queue-digests": {
+                "task": "tribe.digest.queue",
+                "schedule": digest_every,
+                "options": {"expires": digest_every},
             },
             "auto-approve": {
                 "task": "tribe.approvals.auto_approve",

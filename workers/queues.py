@@ -29,4 +29,9 @@ ROUTES = {
     "tribe.publishing.publish_delivery": {"queue": Queue.PUBLISH.value},
     "tribe.mail.dispatch": {"queue": Queue.SCHEDULER.value},
     "tribe.mail.send": {"queue": Queue.MAIL.value},
+    "tribe.reach.daily": {"queue": Queue.SCHEDULER.value},
+    "tribe.reminders.queue": {"queue": Queue.SCHEDULER.value},
+    "tribe.digest.queue": {"queue": Queue.SCHEDULER.value},
+    # Reading followers can wait like a poll; a delivery never waits behind it.
+    "tribe.reach.snapshot": {"queue": Queue.FEEDS.value},
 }

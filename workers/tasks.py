@@ -6,10 +6,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from config import get_settings
+from tribe.alliance import herding
+from tribe.alliance.digest import DigestConfig, queue_due_digests_in_batches
+from tribe.alliance.snapshots import (
+    SCAN_BATCH,
+    SCAN_EVERY,
+    ReachConfig,
+    snapshot_account,
+    snapshot_due,
+)
 from tribe.delivery.claims import Claim
 from tribe.delivery.dispatch import claim_due, publish_config, run_claims
-from tribe.infra.db import session_scope
+from tribe.infra.db import read_scope, session_scope
 from tribe.infra.health import SWEEP_HEARTBEAT, beat
+from tribe.infra.keys import keyring_for
 from tribe.infra.mail import transport_for
 from tribe.infra.outbox import MailClaim, outbox_config, send_claimed
 from tribe.infra.outbox import claim_due as claim_due_mail
@@ -127,6 +137,57 @@ def send_mail(mail_ids: list[int], token: str) -> int:
         config=outbox_config(settings),
     )
     return report.sent
+
+
+@app.task(name="tribe.reminders.queue")
+def queue_reminders() -> int:
+    """Queue the gentle reminder for members with pending items and a week without a
+    decision (once until they come back); `tribe.mail.dispatch` sends them."""
+    settings = get_settings()
+    with session_scope() as session:
+        return herding.queue_reminders(
+            session,
+            now=datetime.now(UTC),
+            sender=settings.TRIBE_SMTP_FROM,
+            base_url=settings.TRIBE_BASE_URL,
+        )
+
+
+@app.task(name="tribe.digest.queue")
+def queue_digests() -> int:
+    """Queue the digest of each member whose local hour has come, once per member and
+    period (the outbox key); `tribe.mail.dispatch` sends them."""
+    settings = get_settings()
+    return queue_due_digests_in_batches(
+        now=datetime.now(UTC),
+        keys=keyring_for(settings),
+        config=DigestConfig.from_settings(settings),
+    )
+
+
+@app.task(name="tribe.reach.daily")
+def reach_daily() -> int:
+    """Enqueue a reading of every account due one: not read yet today (UTC), or connected
+    since. Each account is read once a day; looking every few minutes reads a new account
+    soon after it connects and catches up a missed beat (tribe/alliance/snapshots.py)."""
+    with read_scope() as session:
+        due = snapshot_due(session, now=datetime.now(UTC), limit=SCAN_BATCH)
+    for account_id in due:
+        # A message older than a pass is replaced by the next pass's, if still due.
+        snapshot_reach.apply_async((account_id,), expires=SCAN_EVERY)
+    return len(due)
+
+
+@app.task(name="tribe.reach.snapshot")
+def snapshot_reach(account_id: int) -> int | None:
+    """Read one account's followers and keep the day's snapshot (if it is still due)."""
+    reading = snapshot_account(
+        account_id,
+        now=datetime.now(UTC),
+        config=ReachConfig.from_settings(get_settings()),
+        vault=process_vault(),
+    )
+    return reading.followers if reading is not None else None
 
 
 @app.task(name=SELF_CHECK_TASK, ignore_result=True)

@@ -26,14 +26,19 @@ Wire contract followed (@atproto/pds, bsky.social):
   aud, jti, iat, exp}; lifetime `access_ttl` seconds (may be negative: born expired). Bad
   ones answer 400 `InvalidToken` "Token could not be verified", expired ones 400
   `ExpiredToken` "Token has expired", none 401 `AuthMissing` "Authentication Required".
+- `GET /xrpc/app.bsky.actor.getProfile?actor=<DID or handle>` with an access token (a
+  PDS hands app.bsky.* on to the app view for a signed-in account): the app view's
+  `profileViewDetailed` with `followersCount` as `set_followers` says (left out when set
+  to None), `followsCount`, `postsCount`; an unknown actor answers 400 `InvalidRequest`
+  "Profile not found".
 - Every answer (faults excepted) carries `ratelimit-limit`, `ratelimit-remaining`,
   `ratelimit-reset` (epoch seconds) and `ratelimit-policy`.
 
-Test helpers: `add_account`, `records`, `record`, `login_count`, `refresh_count`,
-`revoke_sessions(did)` (every refresh token dies; access tokens live on until they
-expire, as on the real PDS), `expire_access(did)` (the access tokens issued so far
-answer `ExpiredToken` although their `exp` is still ahead: the server's clock disagrees),
-`session_for(did)` (tokens without a login, not counted as one).
+Test helpers: `add_account`, `set_followers`, `records`, `record`, `login_count`,
+`refresh_count`, `revoke_sessions(did)` (every refresh token dies; access tokens live on
+until they expire, as on the real PDS), `expire_access(did)` (the access tokens issued so
+far answer `ExpiredToken` although their `exp` is still ahead: the server's clock
+disagrees), `session_for(did)` (tokens without a login, not counted as one).
 """
 
 from __future__ import annotations
@@ -108,6 +113,7 @@ class FakeAccount:
     did: str
     app_password: str
     email: str
+    followers: int | None = 0  # None: the app view's profile has no count
 
 
 @dataclass
@@ -199,6 +205,7 @@ class FakeBluesky(FakeServer):
             ("POST", "com.atproto.repo.deleteRecord", self._delete_record),
             ("GET", "com.atproto.repo.getRecord", self._get_record),
             ("GET", "com.atproto.repo.listRecords", self._list_records),
+            ("GET", "app.bsky.actor.getProfile", self._get_profile),
         ]:
             self.route(method, re.escape(xrpc + nsid), self._limited(handler))
 
@@ -217,6 +224,11 @@ class FakeBluesky(FakeServer):
             )
             self.accounts[account.did] = account
             return account
+
+    def set_followers(self, did: str, followers: int | None) -> None:
+        """How many follow the account (the profile's followersCount; None leaves it out)."""
+        with self.lock:
+            self.accounts[did].followers = followers
 
     def records(self, did: str | None = None, collection: str | None = None) -> list[FakeRecord]:
         with self.lock:
@@ -549,6 +561,32 @@ class FakeBluesky(FakeServer):
         }
         if len(found) > limit:
             body["cursor"] = page[-1].rkey
+        return Response(200, body)
+
+    def _get_profile(self, request: Request) -> Response:
+        auth = self._access(request)
+        if auth.error is not None:
+            return auth.error
+        actor = self._repo(request.query.get("actor"))
+        if actor is None:
+            return xrpc_error(400, "InvalidRequest", "Profile not found")
+        posts = sum(
+            1 for r in self._records.values() if r.did == actor.did and r.collection == POST
+        )
+        body: dict[str, Any] = {
+            "did": actor.did,
+            "handle": actor.handle,
+            "displayName": actor.handle.split(".")[0].title(),
+            "followsCount": 0,
+            "postsCount": posts,
+            "associated": {"lists": 0, "feedgens": 0, "starterPacks": 0, "labeler": False},
+            "indexedAt": "2024-01-01T00:00:00.000Z",
+            "createdAt": "2024-01-01T00:00:00.000Z",
+            "labels": [],
+            "viewer": {"muted": False, "blockedBy": False},
+        }
+        if actor.followers is not None:
+            body["followersCount"] = actor.followers
         return Response(200, body)
 
 

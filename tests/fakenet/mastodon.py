@@ -9,7 +9,8 @@ Wire contract followed (Mastodon 4.3):
   The member's visit to `/oauth/authorize` is `authorize(username) -> code`; a browser's
   visit (`GET /oauth/authorize`) by the user named in `consenting` is sent back to the
   registered redirect URI with `code` and `state`, as after clicking Authorize.
-- `GET /api/v1/accounts/verify_credentials`, `GET /api/v1/accounts/:id/statuses`,
+- `GET /api/v1/accounts/verify_credentials` (its `followers_count` as `set_followers`
+  says), `GET /api/v1/accounts/:id/statuses`,
   `POST /api/v1/statuses` (with `Idempotency-Key`: the same key from the same account
   returns the first status and creates nothing), `GET /api/v1/statuses/:id`,
   `POST /api/v1/statuses/:id/reblog` (boosting twice returns the same boost).
@@ -58,6 +59,7 @@ class User:
     id: str
     username: str
     display_name: str
+    followers: int = 0
 
 
 @dataclass
@@ -178,6 +180,11 @@ class FakeMastodon(FakeServer):
             token = secrets.token_urlsafe(24)
             self.tokens[token] = Token(token, username, None, scopes or ["read", "write"])
             return token
+
+    def set_followers(self, username: str, followers: int) -> None:
+        """How many follow the user (the account's `followers_count`)."""
+        with self.lock:
+            self.add_user(username).followers = followers
 
     def revoke(self, token: str) -> None:
         with self.lock:
@@ -493,7 +500,7 @@ class FakeMastodon(FakeServer):
             "avatar_static": f"{self.base_url}/avatars/original/missing.png",
             "header": f"{self.base_url}/headers/original/missing.png",
             "header_static": f"{self.base_url}/headers/original/missing.png",
-            "followers_count": 0,
+            "followers_count": user.followers,
             "following_count": 0,
             "statuses_count": len(self.statuses_by(user.username, reblogs=True)),
             "last_status_at": None,

@@ -7,7 +7,11 @@ it (`XApp(api_url=fake.base_url, ...)`):
                                    back with URLs as t.co links (like X); the same text
                                    twice from one user -> 403 duplicate content
     POST /2/users/:id/retweets     {"tweet_id"} -> {"data": {"retweeted": true}} (idempotent)
-    GET  /2/users/me               -> {"data": {"id", "name", "username"}}
+    GET  /2/users/me               -> {"data": {"id", "name", "username"}}, and with
+                                   user.fields=public_metrics {"public_metrics":
+                                   {"followers_count", ...}} (`set_followers`); an app
+                                   whose access level has no metrics (`limit_access`)
+                                   gets 403 for that instead, as a Free-tier app does
     GET  /2/users/:id/tweets       newest first; max_results, pagination_token, tweet.fields
                                    (created_at, entities, referenced_tweets, author_id)
     POST /oauth/request_token      OAuth 1.0a, form-encoded answers like X
@@ -71,6 +75,30 @@ SERVICE_UNAVAILABLE = {
     "detail": "Service Unavailable",
     "type": "about:blank",
     "status": 503,
+}
+# X's 403 to an app whose access level does not include an endpoint or field: the v2
+# "client-not-enrolled" problem, and the v1.1-style error 453.
+CLIENT_NOT_ENROLLED = {
+    "client_id": "30000001",
+    "detail": "When authenticating requests to the Twitter API v2 endpoints, you must use "
+    "keys and tokens from a Twitter developer App that is attached to a Project. You can "
+    "create a project via the developer portal.",
+    "registration_url": "https://developer.twitter.com/en/docs/projects/overview",
+    "title": "Client Forbidden",
+    "required_enrollment": "Appropriate Level of API Access",
+    "reason": "client-not-enrolled",
+    "type": "https://api.twitter.com/2/problems/client-forbidden",
+}
+ACCESS_LEVEL = {
+    "errors": [
+        {
+            "message": "You currently have access to a subset of X API V2 endpoints and "
+            "limited v1.1 endpoints (e.g. media post, oauth) only. If you need access to this "
+            "endpoint, you may need a different access level. You can learn more here: "
+            "https://developer.x.com/en/portal/product",
+            "code": 453,
+        }
+    ]
 }
 RATE_WINDOW = 15 * 60
 
@@ -176,6 +204,8 @@ class FakeX(FakeServer):
         self._refresh: dict[str, str] = {}  # refresh token -> user id
         self._used: dict[str, int] = {}  # rate-limit key -> requests this window
         self._window = time.time() + RATE_WINDOW
+        self._followers: dict[str, int] = {}  # user id -> followers
+        self._metrics_refused: dict[str, Any] | None = None  # the 403 body, when refused
         self._routes_x()
 
     # Helpers for tests -----------------------------------------------------------------
@@ -213,6 +243,17 @@ class FakeX(FakeServer):
             "refresh_token": answer["refresh_token"],
             "expires_at": int(time.time()) + answer["expires_in"],
         }
+
+    def set_followers(self, user: FakeUser, followers: int) -> None:
+        """How many follow the user (public_metrics.followers_count); 0 until set."""
+        with self.lock:
+            self._followers[user.id] = followers
+
+    def limit_access(self, body: dict[str, Any] | None = None) -> None:
+        """The app's access level (X's Free tier) no longer includes user metrics: asking
+        for public_metrics answers 403 with `body` (CLIENT_NOT_ENROLLED by default)."""
+        with self.lock:
+            self._metrics_refused = body or CLIENT_NOT_ENROLLED
 
     def expire(self, access_token: str) -> None:
         """The OAuth 2.0 access token has run out: X answers 401 to it from now on."""
@@ -456,9 +497,22 @@ class FakeX(FakeServer):
         if user_id is None:
             return Response(401, UNAUTHORIZED)
         user = self.users[user_id]
-        return Response(
-            200, {"data": {"id": user.id, "name": user.name, "username": user.username}}
-        )
+        data: dict[str, Any] = {"id": user.id, "name": user.name, "username": user.username}
+        if "public_metrics" in request.query.get("user.fields", "").split(","):
+            with self.lock:
+                refused, followers = self._metrics_refused, self._followers.get(user.id, 0)
+                tweets = len(self.tweets_by(user.id))
+            if refused is not None:
+                return Response(403, refused)
+            data["public_metrics"] = {
+                "followers_count": followers,
+                "following_count": 0,
+                "tweet_count": tweets,
+                "listed_count": 0,
+                "like_count": 0,
+                "media_count": 0,
+            }
+        return Response(200, {"data": data})
 
     def _timeline(self, request: Request) -> Response:
         if self._user_of(request) is None:

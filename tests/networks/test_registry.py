@@ -12,10 +12,10 @@ import pytest
 from config import Settings, get_settings
 from tribe.core.kinds import Network
 from tribe.networks import registry
-from tribe.networks.dryrun import DryRunPublisher
+from tribe.networks.dryrun import DryRunFollowers, DryRunPublisher
 
 NETWORKS_DIR = Path(registry.__file__).parent
-SAME_FILES = {"__init__.py", "client.py", "errors.py", "publish.py", "connect.py"}
+SAME_FILES = {"__init__.py", "client.py", "errors.py", "publish.py", "connect.py", "followers.py"}
 
 
 @pytest.mark.parametrize("network", list(Network))
@@ -26,7 +26,7 @@ def test_every_network_is_a_folder_with_the_same_files(network: Network) -> None
 
 
 @pytest.mark.parametrize("network", list(Network))
-def test_the_registry_builds_its_publisher_and_connector(network: Network) -> None:
+def test_the_registry_builds_its_publisher_connector_and_follower_counter(network: Network) -> None:
     settings = get_settings()
     connector = registry.connector(network, settings)
     assert connector.network == network
@@ -34,12 +34,15 @@ def test_the_registry_builds_its_publisher_and_connector(network: Network) -> No
     assert len({f.name for f in connector.fields}) == len(connector.fields)
     publisher = registry.package(network).publisher(settings)
     assert isinstance(publisher.idempotent, bool)
+    assert not isinstance(registry.make_follower_counters(settings)(network), DryRunFollowers)
 
 
 def test_dry_run_publishes_nowhere_on_every_network() -> None:
     settings = Settings(**{**get_settings().model_dump(), "TRIBE_DRY_RUN": True})
     publishers = registry.make_publishers(settings)
     assert all(isinstance(publishers(n), DryRunPublisher) for n in Network)
+    counters = registry.make_follower_counters(settings)
+    assert all(isinstance(counters(n), DryRunFollowers) for n in Network)
 
 
 def test_no_module_of_the_networks_is_over_500_lines() -> None:

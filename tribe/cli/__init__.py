@@ -5,7 +5,10 @@ One module per command group; importing them registers their commands on `main`.
 
 from tribe.cli import (  # noqa: F401 - each registers its commands
     accounts,
+    alliance,
+    chief,
     db,
+    digest,
     feeds,
     keys,
     members,

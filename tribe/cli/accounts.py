@@ -71,6 +71,9 @@ def account_connect(
     email: str, network: str, instance: str | None, handle: str | None, pds: str, oauth2: bool
 ) -> None:
     """Connect an account for real: walks the sign-in in this terminal."""
+    from datetime import UTC, datetime
+
+    from tribe.alliance.snapshots import ReachConfig, snapshot_account
     from tribe.delivery.placing import PlacementConfig
     from tribe.infra.db import read_scope, session_scope
     from tribe.members.people import get_member
@@ -95,6 +98,14 @@ def account_connect(
     click.echo(f"connected {info.network.value} {info.handle} (#{info.id})")
     if released:
         click.echo(f"{released} held reshare(s) queued again")
+    # Connecting is when an account is first read (then daily: tribe/alliance/snapshots.py).
+    reading = snapshot_account(
+        info.id, now=datetime.now(UTC), config=ReachConfig.from_settings(settings),
+        vault=flow.apps.vault,
+    )  # fmt: skip
+    if reading is not None:
+        said = reading.followers if reading.followers is not None else f"unknown ({reading.note})"
+        click.echo(f"followers: {said}")
 
 
 def _given(connector: Connector, options: dict[str, str]) -> dict[str, str]:

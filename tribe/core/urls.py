@@ -148,6 +148,18 @@ def _whatwg_ipv4(labels: list[str]) -> str | None:
     return str(ipaddress.IPv4Address(value))
 
 
+def shown_link(value: str, *, most: int = 500) -> str | None:
+    """A link another server gave us (where a reshare lives), fit to show as a link to a
+    member: a strict http(s) address of at most `most` characters, or None. A hostile
+    Mastodon instance answers what it likes (`javascript:…`, a megabyte of text)."""
+    if not value or len(value) > most:
+        return None
+    try:
+        return parse_web_address(value).url(fragment=True)
+    except InvalidInputError:
+        return None
+
+
 def check_feed_url(url: str) -> str:
     """An absolute http(s) URL without credentials or fragment, scheme and host lowercased."""
     address = parse_web_address(url, what="the feed URL")

@@ -37,6 +37,7 @@ from tribe.core import deliveries
 from tribe.core.deliveries import Change, Facts, Rules
 from tribe.core.kinds import Connection, DeliveryState, Network, ReshareKind
 from tribe.core.outcomes import Publisher, PublishError, Sent, Unknown
+from tribe.core.urls import shown_link
 from tribe.delivery.calls import Job, begin_check, find_target, job_for
 from tribe.delivery.claims import Claim, lease_due, lease_unconfirmed, stuck_calls
 from tribe.delivery.placing import (
@@ -135,7 +136,7 @@ def _apply(
     if change.sent is not None:
         delivery.sent_at = now
         delivery.remote_id = change.sent.remote_id or None
-        delivery.remote_url = change.sent.remote_url or None
+        delivery.remote_url = shown_link(change.sent.remote_url)
         delivery.remote_cid = change.sent.remote_cid
         delivery.dry_run = change.dry_run
     if change.kind is not None:

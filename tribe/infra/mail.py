@@ -18,8 +18,10 @@ import smtplib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
@@ -29,6 +31,13 @@ from tribe.core.errors import TribeError
 
 log = logging.getLogger("tribe.mail")
 TIMEOUT_SECONDS = 15
+
+
+# Headers are folded at RFC 5322's hard limit, not at the 78-character default: folding
+# a long `List-Unsubscribe` URL writes it as RFC 2047 encoded-words, which a structured
+# header may not hold (RFC 2047, section 5), and one-click unsubscribe breaks.
+SMTP_LINES = policy.SMTP.clone(max_line_length=998)
+FILE_LINES = policy.default.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -146,7 +155,7 @@ class SmtpTransport:
             if code not in (250, 251):
                 server.rset()
                 raise _refused(code, reply, to)
-            code, reply = _data(server, message.as_bytes(policy=policy.SMTP), handed)
+            code, reply = _data(server, message.as_bytes(policy=SMTP_LINES), handed)
             if code != 250:
                 raise _refused(code, reply, to)
         except smtplib.SMTPResponseException as exc:
@@ -211,7 +220,7 @@ class FileTransport:
         final = self.folder / f"{name}.eml"
         draft = final.with_name(f".{final.name}.part")
         try:
-            draft.write_bytes(message.as_bytes(policy=policy.default))
+            draft.write_bytes(message.as_bytes(policy=FILE_LINES))
             handed()
             os.replace(draft, final)
         except OSError as exc:
@@ -232,3 +241,75 @@ def outbox_folder(settings: Settings) -> Path:
 
 def sender(settings: Settings) -> str:
     return settings.TRIBE_SMTP_FROM
+
+
+# The outbox folder, read back: the operator's page lists what FileTransport wrote.
+
+
+@dataclass(frozen=True)
+class OutboxFile:
+    """One email written to the outbox folder, as its headers say."""
+
+    name: str
+    subject: str
+    to: str
+    written: datetime
+
+
+def _emails(folder: Path) -> dict[str, os.DirEntry[str]]:
+    """The finished .eml files of the folder by name (a ".name.eml.part" is being written)."""
+    try:
+        with os.scandir(folder) as entries:
+            return {
+                e.name: e
+                for e in entries
+                if e.name.endswith(".eml")
+                and not e.name.startswith(".")
+                and e.is_file(follow_symlinks=False)
+            }
+    except FileNotFoundError:  # nothing was ever written
+        return {}
+
+
+def _read_email(path: Path, *, headers_only: bool = False) -> EmailMessage:
+    with path.open("rb") as fp:
+        found = BytesParser(policy=policy.default).parse(fp, headersonly=headers_only)
+    assert isinstance(found, EmailMessage)  # what policy.default makes
+    return found
+
+
+def outbox_files(folder: Path, *, limit: int) -> tuple[list[OutboxFile], int]:
+    """The newest `limit` emails of the folder, newest first, and how many there are."""
+    entries = _emails(folder)
+    newest = sorted(entries.values(), key=lambda e: (e.stat().st_mtime, e.name), reverse=True)
+    files = []
+    for entry in newest[:limit]:
+        try:
+            message = _read_email(Path(entry.path), headers_only=True)
+        except OSError:  # removed by the operator meanwhile
+            continue
+        written = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
+        files.append(
+            OutboxFile(entry.name, str(message["Subject"] or ""), str(message["To"] or ""), written)
+        )
+    return files, len(entries)
+
+
+def readable(message: EmailMessage) -> str:
+    """An email as an operator reads it: its headers, then each text part decoded."""
+    lines = [f"{name}: {value}" for name, value in message.items()]
+    for part in message.walk():
+        if part.get_content_maintype() == "text" and isinstance(part, EmailMessage):
+            try:
+                content = part.get_content()
+            except (LookupError, ValueError):  # a charset Python does not know
+                content = str(part.get_payload())
+            lines += ["", f"----- {part.get_content_type()} -----", "", content]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def read_outbox_email(folder: Path, name: str) -> str | None:
+    """Email `name` of the folder as an operator reads it, or None when the folder lists
+    no such finished email: only a listed name is opened, so no name reaches another file."""
+    entry = _emails(folder).get(name)
+    return None if entry is None else readable(_read_email(Path(entry.path)))

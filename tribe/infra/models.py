@@ -77,7 +77,7 @@ class Member(SQLModel, table=True):
     nudges: bool = True
     nudged_at: datetime | None = None
     # The reminder after 7 days with pending items and no decision: once, until they
-    # come back (any decision clears `reminded_at`).
+    # come back (a decision after `reminded_at` makes them due again).
     reminders: bool = True
     reminded_at: datetime | None = None
 
@@ -112,7 +112,10 @@ class Membership(SQLModel, table=True):
     status: MembershipStatus = Field(
         default=MembershipStatus.ACTIVE, sa_type=_enum(MembershipStatus, "membership_status")
     )
-    joined_at: datetime = Field(default_factory=utcnow)
+    joined_at: datetime = Field(default_factory=utcnow)  # the latest (re)joining
+    # When they left or were removed; None while active. A membership that ended before
+    # revision 0011 has none: when it ended is unknown, so reciprocity counts nothing in it.
+    left_at: datetime | None = None
 
 
 class Feed(SQLModel, table=True):

@@ -279,3 +279,36 @@ def send_now(keys: Sequence[str], transport: Transport, *, config: OutboxConfig)
     with session_scope() as session:
         claims = claim_due(session, now=datetime.now(UTC), config=config, keys=keys)
     return send_claimed(claims, transport, config=config)
+
+
+@dataclass(frozen=True)
+class MailRow:
+    """One email of the outbox table: where it stands, and why when it failed."""
+
+    id: int
+    kind: str
+    to: str
+    subject: str
+    state: str
+    attempts: int
+    reason: str
+    created_at: datetime
+    sent_at: datetime | None
+
+
+def recent_mail(session: Session, *, limit: int) -> list[MailRow]:
+    rows = session.exec(select(Mail).order_by(col(Mail.id).desc()).limit(limit)).all()
+    return [
+        MailRow(
+            id=m.id or 0,
+            kind=m.kind,
+            to=m.to,
+            subject=m.subject,
+            state=m.state.value,
+            attempts=m.attempts,
+            reason=m.reason,
+            created_at=m.created_at,
+            sent_at=m.sent_at,
+        )
+        for m in rows
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import zoneinfo
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from sqlalchemy import func
@@ -111,17 +112,41 @@ def create_tribe(session: Session, *, name: str, chief: Member, description: str
     return tribe
 
 
-def add_to_tribe(session: Session, *, tribe: Tribe, member: Member) -> Membership:
-    """Make a member an active member of a tribe (again, if they had left)."""
+def add_to_tribe(
+    session: Session, *, tribe: Tribe, member: Member, now: datetime | None = None
+) -> Membership:
+    """Make a member an active member of a tribe (again, if they had left: the membership
+    starts afresh `now`, so the tribe's reciprocity never counts the time they were away)."""
+    moment = now or datetime.now(UTC)
     membership = session.scalar(
         select(Membership).where(Membership.tribe_id == tribe.id, Membership.member_id == member.id)
     )
     if membership is None:
-        membership = Membership(tribe_id=tribe.id, member_id=member.id)  # type: ignore[arg-type]
+        membership = Membership(tribe_id=tribe.id, member_id=member.id, joined_at=moment)  # type: ignore[arg-type]
         session.add(membership)
     elif membership.status == MembershipStatus.ACTIVE:
         raise ConflictError(f"{member.email} is already a member of {tribe.slug}")
     else:
-        membership.status = MembershipStatus.ACTIVE
+        membership.status, membership.joined_at, membership.left_at = (
+            MembershipStatus.ACTIVE,
+            moment,
+            None,
+        )
     session.flush()
     return membership
+
+
+def member_by_id(session: Session, member_id: int) -> Member:
+    """The member with this id: a signed link (the digest's) names its member by id."""
+    member = session.get(Member, member_id)
+    if member is None:
+        raise NotFoundError(f"no member #{member_id}")
+    return member
+
+
+def set_mail_choices(session: Session, *, member: Member, nudges: bool, reminders: bool) -> None:
+    """Whether the member takes their chiefs' nudges and the reminder when their stream
+    waits for them (the Settings page). The digest's schedule is set apart, with its
+    checks, by `tribe.alliance.digest.set_digest`."""
+    member.nudges, member.reminders = nudges, reminders
+    session.flush()

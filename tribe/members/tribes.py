@@ -454,10 +454,12 @@ def _part(session: Session, membership: Membership, now: datetime | None) -> Non
     """End a membership. What the tribe brought into streams goes with it, both ways:
     pending items between the member and people they now share no active tribe with
     are withdrawn (an item another shared tribe still brings stays). Deliveries the
-    member already approved stay as they decided."""
-    membership.status = MembershipStatus.LEFT
+    member already approved stay as they decided. When it ended is kept: the tribe's
+    reciprocity counts only what reached them before it."""
+    moment = now or datetime.now(UTC)
+    membership.status, membership.left_at = MembershipStatus.LEFT, moment
     session.flush()
-    withdraw_unshared(session, now=now or datetime.now(UTC), member_id=membership.member_id)
+    withdraw_unshared(session, now=moment, member_id=membership.member_id)
 
 
 def leave(session: Session, *, member: Member, slug: str, now: datetime | None = None) -> None:

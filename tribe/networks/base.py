@@ -29,6 +29,11 @@ the whole callback address) and returns `Connected`. Connectors never touch the
 database: tribe/networks/connect.py lends them the saved OAuth apps (`AppStore`) and
 stores what they produce. The web app keeps a step's state in an encrypted cookie, the
 CLI in memory.
+
+Reading followers. A `FollowerCounter` (each network's `followers.py`) reads how many
+follow an account, signed in as it exactly as a post is, and answers `Followers`: the
+count, or None with the reason, never a guess and never an exception for what the
+network said. tribe/alliance/snapshots.py keeps one reading per account and day.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from config import Settings
 from tribe.core.errors import BlockedAddressError, InvalidInputError
 from tribe.core.kinds import Network
 from tribe.core.outcomes import (
+    AccountContext,
     Credentials,
     NeedsReconnect,
     PublishError,
@@ -64,6 +70,8 @@ __all__ = [
     "ErrorAnswer",
     "Failure",
     "Field",
+    "FollowerCounter",
+    "Followers",
     "Ladder",
     "NoAnswer",
     "Returns",
@@ -71,6 +79,7 @@ __all__ = [
     "Step",
     "address_policy",
     "check_public",
+    "follower_count",
     "httpx_no_answer",
     "requests_no_answer",
 ]
@@ -384,4 +393,49 @@ class Connector(Protocol):
     def finish(self, state: Mapping[str, str], answer: str, apps: AppStore) -> Connected:
         """Finish a Step with what the member brought back: the code or PIN the network
         showed, or the whole address of the callback."""
+        ...
+
+
+# Reading followers ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Followers:
+    """How many follow an account, as its network said. `count` None: unknown, `note`
+    says why (never a guess). `again`: unknown for now only (the network was not reached,
+    answered in doubt, or asked tribe to slow down), so worth reading again later today;
+    else the network refused to say (an access level, a sign-in to renew) or tribe did not
+    ask (dry run), and asking again today would get the same answer."""
+
+    count: int | None
+    note: str = ""
+    again: bool = False
+
+    @classmethod
+    def unknown(cls, error: PublishError) -> Followers:
+        """What a failed read leaves: the outcome's words, and whether to try again."""
+        return cls(None, str(error), again=isinstance(error, Transient | Unknown | RateLimited))
+
+
+# The most followers anyone has is in the hundreds of millions; the column is a 32-bit
+# integer on PostgreSQL. A server that claims more is not answering honestly.
+MOST_FOLLOWERS = 2**31 - 1
+
+
+def follower_count(value: object) -> int | None:
+    """A count as a network's answer gives it, or None when it is not one (not a whole
+    number, negative, or beyond any real account and the column: a member's own server
+    answers what it likes)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MOST_FOLLOWERS:
+        return None
+    return value
+
+
+class FollowerCounter(Protocol):
+    """Reads one network's accounts' followers (tribe/alliance/snapshots.py calls it)."""
+
+    def followers(self, account: AccountContext) -> Followers:
+        """The account's followers now. Whatever the network answers becomes `Followers`
+        (unknown, with the reason): nothing it says makes this raise. Changed credentials
+        (a refreshed token) are stored through `account.refresh`, as when posting."""
         ...

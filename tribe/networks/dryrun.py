@@ -1,10 +1,11 @@
-"""Dry run: log exactly what would be sent, call no network."""
+"""Dry run: log exactly what would be sent, call no network (not even to read followers)."""
 
 from __future__ import annotations
 
 import logging
 
 from tribe.core.outcomes import AccountContext, Publication, ReshareKind, Sent
+from tribe.networks.base import Followers
 
 log = logging.getLogger("tribe.publishing")
 
@@ -34,3 +35,14 @@ class DryRunPublisher:
 
     def find(self, account: AccountContext, item: Publication) -> Sent | None:
         return None
+
+
+DRY_RUN_NOTE = "dry run: tribe asks no network, so the count is not known"
+
+
+class DryRunFollowers:
+    """Stands in for every network's follower reading in dry run: the count is unknown,
+    and says why (a row with that reason each day, rather than no row and no reason)."""
+
+    def followers(self, account: AccountContext) -> Followers:
+        return Followers(None, DRY_RUN_NOTE)

@@ -1,10 +1,11 @@
-"""Which publisher and which connector speak for each network in this process.
+"""Which publisher, connector and follower counter speak for each network in this process.
 
-One line per network in `NETWORKS`: the package that holds its folder of the same five
-files (client, errors, publish, connect, and an `__init__` with the two factories
-below). The packages are imported on first use: a worker that only polls feeds never
-loads tweepy, Mastodon.py or atproto (slow to import). In dry run every network's
-publisher is the `DryRunPublisher`; connecting still speaks to the real networks.
+One line per network in `NETWORKS`: the package that holds its folder of the same six
+files (client, errors, publish, connect, followers, and an `__init__` with the three
+factories below). The packages are imported on first use: a worker that only polls
+feeds never loads tweepy, Mastodon.py or atproto (slow to import). In dry run every
+network's publisher is the `DryRunPublisher` and its follower counter the
+`DryRunFollowers` (no network is asked); connecting still speaks to the real networks.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from config import Settings, get_settings
 from tribe.core.errors import NotFoundError
 from tribe.core.kinds import Network
 from tribe.core.outcomes import Publisher
-from tribe.networks.base import Connector
-from tribe.networks.dryrun import DryRunPublisher
+from tribe.networks.base import Connector, FollowerCounter
+from tribe.networks.dryrun import DryRunFollowers, DryRunPublisher
 
 NETWORKS: dict[Network, str] = {
     Network.X: "tribe.networks.x",
@@ -34,6 +35,8 @@ class NetworkPackage(Protocol):
     def publisher(self, settings: Settings) -> Publisher: ...
 
     def connector(self, settings: Settings) -> Connector: ...
+
+    def followers(self, settings: Settings) -> FollowerCounter: ...
 
 
 def package(network: Network) -> NetworkPackage:
@@ -63,3 +66,15 @@ def process_publishers() -> Callable[[Network], Publisher]:
 def connector(network: Network, settings: Settings) -> Connector:
     """The network's connect steps, configured from `settings` (its app, its callback)."""
     return package(network).connector(settings)
+
+
+def make_follower_counters(settings: Settings) -> Callable[[Network], FollowerCounter]:
+    """One follower counter per network, built on first use (none asks in dry run)."""
+
+    @cache
+    def counter(network: Network) -> FollowerCounter:
+        if settings.dry_run:
+            return DryRunFollowers()
+        return package(network).followers(settings)
+
+    return counter

@@ -2,7 +2,8 @@
 
 client.py tames the SDK (a guarded client per call, sessions tribe refreshes under the
 account's lock); errors.py reads XRPC answers into outcomes; publish.py writes records at
-a fixed key and finds them; connect.py logs in once with an app password.
+a fixed key and finds them; connect.py logs in once with an app password; followers.py
+reads an account's followers from its profile.
 """
 
 from __future__ import annotations
@@ -10,9 +11,17 @@ from __future__ import annotations
 from config import Settings
 from tribe.networks.base import address_policy
 from tribe.networks.bluesky.connect import BlueskyConnector
+from tribe.networks.bluesky.followers import BlueskyFollowers
 from tribe.networks.bluesky.publish import BlueskyPublisher
 
-__all__ = ["BlueskyConnector", "BlueskyPublisher", "connector", "publisher"]
+__all__ = [
+    "BlueskyConnector",
+    "BlueskyFollowers",
+    "BlueskyPublisher",
+    "connector",
+    "followers",
+    "publisher",
+]
 
 
 def publisher(settings: Settings) -> BlueskyPublisher:
@@ -23,3 +32,7 @@ def connector(settings: Settings) -> BlueskyConnector:
     return BlueskyConnector(
         policy=address_policy(settings), timeout=settings.TRIBE_PUBLISH_TIMEOUT.total_seconds()
     )
+
+
+def followers(settings: Settings) -> BlueskyFollowers:
+    return BlueskyFollowers(policy=address_policy(settings))

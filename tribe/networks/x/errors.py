@@ -97,11 +97,30 @@ class XLadder(Ladder):
         return f"the request to X failed ({lost.reason}); the post may exist"
 
 
-def classify(error: Exception) -> PublishError:
-    """One tweepy/requests failure as the dispatcher's outcome kind (else re-raised)."""
+class XReadLadder(XLadder):
+    """The ladder for a read (the followers of an account): nothing can have been posted,
+    so any doubt is Transient, and the words say so."""
+
+    def __init__(self) -> None:
+        super().__init__(acts=False)
+
+    def failed(self, answer: ErrorAnswer) -> str:
+        return f"X had a problem (HTTP {answer.status}: {answer.words})"
+
+    def lost(self, lost: NoAnswer) -> str:
+        if lost.failure == Failure.TIMED_OUT:
+            return "X did not answer in time"
+        if lost.failure == Failure.UNREADABLE:
+            return f"X's answer could not be read: {lost.reason}"
+        return f"the request to X failed ({lost.reason})"
+
+
+def classify(error: Exception, ladder: XLadder | None = None) -> PublishError:
+    """One tweepy/requests failure as the dispatcher's outcome kind (else re-raised);
+    `ladder` words it (a post's by default: `XReadLadder` for a read)."""
     if isinstance(error, PublishError):
         return error
-    ladder = XLadder(acts=True)
+    ladder = ladder or XLadder(acts=True)
     if isinstance(error, tweepy.HTTPException):
         return ladder.answer(error_answer(error))
     if isinstance(error, requests.RequestException):  # incl. a refused address or redirect

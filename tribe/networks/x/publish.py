@@ -89,6 +89,11 @@ class XPublisher:
         except PublishError as error:
             raise Unknown(f"could not read the account's recent posts on X: {error}") from error
 
+    def signed_in(self, account: AccountContext, action: Action[_T]) -> _T:
+        """`action(client, user_auth)` signed in as the account, as a post is (its OAuth
+        2.0 token refreshed when it has run out): for reads beside posting (followers)."""
+        return self._authorized(account, action)
+
     # Calls -----------------------------------------------------------------------------
 
     def _url(self, account: AccountContext, tweet_id: str) -> str:

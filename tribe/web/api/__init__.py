@@ -8,8 +8,8 @@ else's object is answered 404, as if it did not exist. Lists are paginated with
 
 from fastapi import APIRouter
 
-from tribe.web.api import accounts, feeds, me, queue, stream, tribes
+from tribe.web.api import accounts, alliance, feeds, me, queue, stream, tribes
 
 router = APIRouter(tags=["api"])
-for module in (me, stream, queue, feeds, accounts, tribes):
+for module in (me, stream, queue, feeds, accounts, tribes, alliance):
     router.include_router(module.router)

@@ -1,4 +1,5 @@
-"""The members' pages. Every state-changing request carries the page's CSRF token."""
+"""The members' pages. Every state-changing request carries the page's CSRF token,
+except the digest's links: they act on their signed token alone (see `digest`)."""
 
 from fastapi import APIRouter, Depends
 
@@ -6,8 +7,11 @@ from tribe.web.deps import check_csrf
 from tribe.web.pages import (
     accounts,
     admin,
+    alliance,
     connect,
+    digest,
     feeds,
+    health,
     queue,
     schedule,
     signin,
@@ -17,7 +21,7 @@ from tribe.web.pages import (
     you,
 )
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+checked = APIRouter(dependencies=[Depends(check_csrf)])
 for module in (
     signin,
     stream,
@@ -27,8 +31,17 @@ for module in (
     connect,
     schedule,
     tribes,
+    health,
+    alliance,
     you,
     admin,
     welcome,
 ):
-    router.include_router(module.router)
+    checked.include_router(module.router)
+
+router = APIRouter(include_in_schema=False)
+router.include_router(checked)
+# The one exception to the check: a digest link's POST comes from a mail client's
+# one-click unsubscribe (RFC 8058) or a page opened from an email, with no session and
+# no CSRF token; its signed token is the authority, for one member and one action.
+router.include_router(digest.router)
