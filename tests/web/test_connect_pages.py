@@ -18,7 +18,7 @@ from tests.fakenet.x import FakeX
 from tests.web.conftest import World, go_link, post_form, sign_in
 from tribe.core.kinds import Connection
 from tribe.infra.db import session_scope
-from tribe.infra.models import Account
+from tribe.infra.models import Account, ReachSnapshot
 from tribe.infra.vault import process_vault
 
 
@@ -79,11 +79,16 @@ def test_mastodon_connects_with_the_code_the_instance_shows(app: TestClient, wor
         link = step_link(step.text)
         assert link.startswith(fake.base_url + "/oauth/authorize")
         code = fake.authorize("carol")
+        fake.set_followers("carol", 4321)
         done = post_form(app, "/accounts/connect/mastodon/finish", {"code": code}, page="/accounts")
         assert done.status_code == 303
         assert "connected mastodon" in app.get("/accounts").text
     connected = account("carol@fake.social")
     assert connected.connection == Connection.CONNECTED
+    # Connecting is when the account's followers are first read.
+    with session_scope() as s:
+        readings = s.exec(select(ReachSnapshot).where(ReachSnapshot.account_id == connected.id))
+        assert [r.followers for r in readings] == [4321]
     vault = process_vault()
     assert vault is not None
     assert vault.open(connected.credentials or "")["access_token"]

@@ -14,11 +14,13 @@ otherwise the member pastes the code or PIN the network shows.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 
 from config import Settings, SettingsError
+from tribe.alliance.snapshots import ReachConfig, snapshot_account
 from tribe.core.errors import InvalidInputError, LinkError
 from tribe.core.kinds import Network
 from tribe.delivery.placing import PlacementConfig
@@ -26,7 +28,7 @@ from tribe.infra.db import session_scope
 from tribe.infra.vault import Vault
 from tribe.networks import connect
 from tribe.networks.base import Connected, Connector, Returns
-from tribe.web.deps import OutboundDep, PageViewer, SettingsDep, Viewer, me, render
+from tribe.web.deps import Outbound, OutboundDep, PageViewer, SettingsDep, Viewer, me, render
 from tribe.web.flash import redirect
 
 router = APIRouter()
@@ -96,7 +98,7 @@ def _kept(request: Request, settings: Settings, viewer: Viewer, network: Network
 
 
 def _finish(
-    viewer: Viewer, flow: connect.Flow, connected: Connected, settings: Settings
+    viewer: Viewer, flow: connect.Flow, connected: Connected, settings: Settings, out: Outbound
 ) -> Response:
     with session_scope() as session:
         info, released = connect.store_connection(
@@ -106,6 +108,15 @@ def _finish(
     done = f"connected {info.network.value} {info.handle}"
     if released:
         done += f"; {released} held reshare(s) queued again"
+    # Connecting is when an account is first read (then daily: tribe/alliance/snapshots.py),
+    # within the page's limit on calls out; a reading never fails the connection.
+    with out.calls.slot(viewer.id):
+        reading = snapshot_account(
+            info.id, now=datetime.now(UTC), config=ReachConfig.from_settings(settings),
+            vault=flow.apps.vault,
+        )  # fmt: skip
+    if reading is not None and reading.followers is not None:
+        done += f" ({reading.followers:,} followers)"
     response = redirect("/accounts", done=done)
     response.delete_cookie(STATE_COOKIE, path=STATE_PATH)
     return response
@@ -121,7 +132,7 @@ def start(
     with out.calls.slot(viewer.id):
         begun = flow.begin(_given(flow.connector, form))
     if isinstance(begun, Connected):
-        return _finish(viewer, flow, begun, settings)
+        return _finish(viewer, flow, begun, settings, out)
     title = flow.connector.title
     if begun.returns == Returns.CALLBACK:
         # A page that follows the link, not a 303: Chrome and Safari apply the form's
@@ -146,7 +157,7 @@ def pasted(
     flow = _flow(network, settings)
     with out.calls.slot(viewer.id):
         connected = flow.finish(state, code)
-    return _finish(viewer, flow, connected, settings)
+    return _finish(viewer, flow, connected, settings, out)
 
 
 @router.get("/accounts/connect/{network}/callback")
@@ -163,4 +174,4 @@ def callback(
     state = _kept(request, settings, viewer, network)
     with out.calls.slot(viewer.id):
         connected = flow.finish(state, str(request.url))
-    return _finish(viewer, flow, connected, settings)
+    return _finish(viewer, flow, connected, settings, out)
