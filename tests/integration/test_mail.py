@@ -64,9 +64,16 @@ def test_killed_senders_and_two_beats_give_each_email_exactly_once(tmp_path: Pat
             )
         received = Counter(str(m["Message-ID"]) for m in box.messages)
     with session_scope() as s:
-        ids = {m.message_id for m in s.exec(select(Mail)).all()}
+        rows = {m.message_id: m.reason for m in s.exec(select(Mail)).all()}
     duplicates = {mid: n for mid, n in received.items() if n > 1}
     print(f"{EMAILS} emails, {len(box.messages)} received, states {dict(states())}")
     assert duplicates == {}
-    assert set(received) == ids  # none lost, none from elsewhere
+    assert set(received) <= set(rows)  # none from elsewhere
+    # None lost, but for the one window SMTP leaves open (architecture.md, rule 6): a
+    # sender killed between committing a row `handed` and writing the final "." loses
+    # that email (at most one per kill, counted as sent), where the other order would
+    # send it twice. The window is one commit wide; any other loss is a bug.
+    lost = {mid: reason for mid, reason in rows.items() if mid not in received}
+    assert len(lost) <= 4, lost  # one per kill at most
+    assert set(lost.values()) <= {"sent (the server had it whole)"}, lost
     assert states() == Counter({MailState.SENT.value: EMAILS})
