@@ -27,9 +27,10 @@ from tribe.alliance.health import BALANCE_DAYS, Health, Who, aware, last_decisio
 from tribe.alliance.letters import letter
 from tribe.core import timefmt
 from tribe.core.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
-from tribe.core.kinds import MembershipStatus, StreamState
-from tribe.infra.models import Member, Membership, StreamItem, Tribe
+from tribe.core.kinds import StreamState
+from tribe.infra.models import Member, StreamItem, Tribe
 from tribe.infra.outbox import enqueue
+from tribe.members.tribes import active_membership
 from tribe.stream.items import count_pending
 
 NUDGE_EVERY = timedelta(days=7)
@@ -147,19 +148,6 @@ class NudgeSent:
     next_at: datetime  # when the member can be nudged again
 
 
-def _active_in(session: Session, tribe: Tribe, member: Member) -> bool:
-    return (
-        session.exec(
-            select(col(Membership.id)).where(
-                col(Membership.tribe_id) == tribe.id,
-                col(Membership.member_id) == member.id,
-                col(Membership.status) == MembershipStatus.ACTIVE,
-            )
-        ).first()
-        is not None
-    )
-
-
 def nudge(
     session: Session,
     tribe: Tribe,
@@ -177,7 +165,7 @@ def nudge(
         raise ForbiddenError(f"only the chief of {tribe.slug} can nudge its members")
     if member.id == chief.id:
         raise InvalidInputError("a nudge is for a tribemate; you cannot nudge yourself")
-    if not _active_in(session, tribe, member):
+    if active_membership(session, tribe, member) is None:
         # The same words as for an id nobody has: a chief learns nothing about people
         # outside their tribe (not their address, not that they exist).
         raise NotFoundError(f"no member #{member.id} in {tribe.slug}")

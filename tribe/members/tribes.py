@@ -75,7 +75,7 @@ class JoinRequestInfo:
     created_at: datetime
 
 
-def _membership(session: Session, tribe: Tribe, member: Member) -> Membership | None:
+def active_membership(session: Session, tribe: Tribe, member: Member) -> Membership | None:
     return session.exec(
         select(Membership).where(
             col(Membership.tribe_id) == tribe.id,
@@ -88,7 +88,7 @@ def _membership(session: Session, tribe: Tribe, member: Member) -> Membership | 
 def visible_tribe(session: Session, member: Member, slug: str) -> tuple[Tribe, Membership | None]:
     """The tribe if the member belongs to it (or is the operator); otherwise not found."""
     tribe = get_tribe(session, slug)
-    membership = _membership(session, tribe, member)
+    membership = active_membership(session, tribe, member)
     if membership is None and not member.is_operator:
         raise NotFoundError(f"no tribe with the slug {slug!r}")
     return tribe, membership
@@ -209,7 +209,7 @@ def mate(session: Session, *, member: Member, slug: str, member_id: int) -> Memb
     """A tribemate by id, only within a tribe the asking member can see."""
     tribe, _ = visible_tribe(session, member, slug)
     found = session.get(Member, member_id)
-    if found is None or _membership(session, tribe, found) is None:
+    if found is None or active_membership(session, tribe, found) is None:
         raise NotFoundError(f"no member #{member_id} in {slug}")
     return found
 
@@ -285,7 +285,7 @@ def accept_invite(
 ) -> Tribe:
     """A signed-in member joins the tribe of an invite link."""
     tribe = invited_tribe(session, token=token, keys=keys, max_age=max_age)
-    if _membership(session, tribe, member) is None:
+    if active_membership(session, tribe, member) is None:
         add_to_tribe(session, tribe=tribe, member=member)
     _drop_request(session, tribe, member)
     return tribe
@@ -392,7 +392,7 @@ def request_to_join(session: Session, *, member: Member, slug: str, message: str
     tribe = get_tribe(session, slug)
     if not tribe.is_open:
         raise NotFoundError(f"no open tribe with the slug {slug!r}")
-    if _membership(session, tribe, member) is not None:
+    if active_membership(session, tribe, member) is not None:
         raise ConflictError(f"you are already a member of {tribe.slug}")
     exists = session.exec(
         select(JoinRequest).where(
@@ -431,7 +431,7 @@ def decide_request(
         raise NotFoundError(f"no join request #{request_id} for {tribe.slug}")
     newcomer = session.get(Member, request.member_id)
     assert newcomer is not None
-    if accept and _membership(session, tribe, newcomer) is None:
+    if accept and active_membership(session, tribe, newcomer) is None:
         add_to_tribe(session, tribe=tribe, member=newcomer)
     session.delete(request)
     session.flush()
@@ -479,7 +479,7 @@ def remove_member(
     if member_id == member.id:
         raise ConflictError("the chief cannot remove themselves; hand the role over first")
     target = mate(session, member=member, slug=slug, member_id=member_id)
-    membership = _membership(session, tribe, target)
+    membership = active_membership(session, tribe, target)
     assert membership is not None
     # Whoever was removed may still hold an invite link: every link handed out stops.
     tribe.invite_epoch += 1
@@ -492,7 +492,7 @@ def hand_over(session: Session, *, member: Member, slug: str, member_id: int) ->
     target = mate(session, member=member, slug=slug, member_id=member_id)
     if target.id == member.id:
         raise ConflictError("you are already the chief")
-    new, old = _membership(session, tribe, target), _membership(session, tribe, member)
+    new, old = active_membership(session, tribe, target), active_membership(session, tribe, member)
     assert new is not None
     assert old is not None
     assert target.id is not None
