@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,6 +112,11 @@ class SmtpTransport:
                 )  # fmt: skip
             else:
                 self._server = smtplib.SMTP(config.host, config.port, timeout=TIMEOUT_SECONDS)
+            # The message and its final dot go as two writes (`_data`): without this,
+            # Nagle's algorithm holds the dot until the server's delayed ACK of the
+            # message, some 40 ms per email.
+            if self._server.sock is not None:
+                self._server.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if config.tls == "starttls":
                 self._server.starttls(context=ssl.create_default_context())
             if config.username:

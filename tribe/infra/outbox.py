@@ -76,29 +76,63 @@ def enqueue(
     due_at: datetime | None = None,
 ) -> bool:
     """Queue an email once: with a key already queued, nothing changes (False)."""
-    domain = sender.rpartition("@")[2] or "tribe.invalid"
+    row = _row(key, kind, letter, sender, member_id, due_at or datetime.now(UTC))
     stmt = (
         dialect_insert(session, Mail)
-        .values(
-            key=key,
-            kind=kind,
-            member_id=member_id,
-            to=letter.to,
-            subject=letter.subject,
-            text=letter.text,
-            html=letter.html,
-            headers=dict(letter.headers),
-            message_id=make_msgid(domain=domain),
-            state=MailState.QUEUED,
-            due_at=due_at or datetime.now(UTC),
-            attempts=0,
-            reason="",
-            created_at=datetime.now(UTC),
-        )
+        .values(**row)
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(col(Mail.id))
     )
     return session.exec(stmt).first() is not None
+
+
+@dataclass(frozen=True)
+class Queued:
+    """One email of a batch for `enqueue_many`."""
+
+    key: str
+    letter: Letter
+    member_id: int | None = None
+
+
+def enqueue_many(
+    session: Session, emails: Sequence[Queued], *, kind: str, sender: str, due_at: datetime
+) -> None:
+    """Queue a batch of emails in one statement (a letter's thousands of recipients);
+    keys already queued are left as they are, as `enqueue` leaves them."""
+    if not emails:
+        return
+    rows = [_row(e.key, kind, e.letter, sender, e.member_id, due_at) for e in emails]
+    session.exec(
+        dialect_insert(session, Mail).values(rows).on_conflict_do_nothing(index_elements=["key"])
+    )
+
+
+def _row(
+    key: str,
+    kind: str,
+    letter: Letter,
+    sender: str,
+    member_id: int | None,
+    due_at: datetime,
+) -> dict[str, object]:
+    domain = sender.rpartition("@")[2] or "tribe.invalid"
+    return {
+        "key": key,
+        "kind": kind,
+        "member_id": member_id,
+        "to": letter.to,
+        "subject": letter.subject,
+        "text": letter.text,
+        "html": letter.html,
+        "headers": dict(letter.headers),
+        "message_id": make_msgid(domain=domain),
+        "state": MailState.QUEUED,
+        "due_at": due_at,
+        "attempts": 0,
+        "reason": "",
+        "created_at": datetime.now(UTC),
+    }
 
 
 @dataclass(frozen=True)
@@ -142,13 +176,15 @@ def _settle_handed(session: Session, *, now: datetime) -> None:
 
 def build_message(mail: Mail, sender: str) -> EmailMessage:
     message = EmailMessage()
-    message["From"] = sender
+    # A letter may name its sender ("Garden Writers" <the instance's address>).
+    message["From"] = mail.headers.get("From", sender)
     message["To"] = mail.to
     message["Subject"] = mail.subject
     message["Message-ID"] = mail.message_id
     message["Date"] = (mail.created_at or datetime.now(UTC)).strftime("%a, %d %b %Y %H:%M:%S +0000")
     for name, value in mail.headers.items():
-        message[name] = value
+        if name != "From":
+            message[name] = value
     message.set_content(mail.text)
     if mail.html:
         message.add_alternative(mail.html, subtype="html")
@@ -170,44 +206,106 @@ def send_claimed(
     config: OutboxConfig,
     rng: random.Random | None = None,
 ) -> SendReport:
-    """Hand each claimed email over, at most `config.rate` a second, recording each on
-    its own. No session is open while the transport talks to the server."""
+    """Hand each claimed email over, at most `config.rate` a second. No session is open
+    while the transport talks to the server.
+
+    The batch is read in one query. Each email is committed `handed` on its own, just
+    before the server takes it whole (the one commit exactly-once needs); the `sent`
+    marks are written a few at a time, since a row a crash leaves `handed` counts as
+    sent anyway (`_settle_handed`)."""
     rng = rng or random.Random()
     report = SendReport()
     if not claims:
         return report
+    messages, unwritable = _messages(claims, config.sender)
+    for claim in claims:
+        # Failed at once, never retried: claimed again, it would stop its batch again.
+        if claim.id in unwritable and _give_back(
+            claim, unwritable[claim.id], config, rng, temporary=False
+        ):
+            report.failed += 1
+    report.skipped += len(claims) - len(messages) - len(unwritable)
     gap = 1.0 / config.rate if config.rate > 0 else 0.0
+    delivered: list[MailClaim] = []
     try:
         with transport:
             next_at = time.monotonic()
             for claim in claims:
+                if claim.id not in messages:
+                    continue
                 wait = next_at - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
                 next_at = time.monotonic() + gap
-                _send_one(claim, transport, config, rng, report)
+                message, name = messages[claim.id]
+                if _send_one(claim, message, name, transport, config, rng, report):
+                    delivered.append(claim)
+                if len(delivered) >= _SENT_EVERY:
+                    _mark_sent(delivered)
+                    delivered = []
     except MailError as error:  # the server cannot be reached at all: try them later
         for claim in claims:
             if _give_back(claim, str(error), config, rng, temporary=True):
                 report.retried += 1
+    finally:
+        _mark_sent(delivered)
     return report
+
+
+_SENT_EVERY = 20  # `sent` marks written together
+
+
+def _messages(
+    claims: Sequence[MailClaim], sender: str
+) -> tuple[dict[int, tuple[EmailMessage, str]], dict[int, str]]:
+    """The claimed rows still this claim's, as messages with their file names; and, with
+    why, those no email can be made of (a header with a line break: `email.policy`
+    refuses it), so one bad row fails alone instead of stopping everyone's email."""
+    tokens = {c.id: c.token for c in claims}
+    messages: dict[int, tuple[EmailMessage, str]] = {}
+    unwritable: dict[int, str] = {}
+    with session_scope() as session:
+        rows = session.exec(select(Mail).where(col(Mail.id).in_(list(tokens)))).all()
+        for mail in rows:
+            if mail.id is None or mail.state != MailState.SENDING:
+                continue
+            if mail.lease_token != tokens[mail.id]:
+                continue
+            try:
+                message = build_message(mail, sender)
+            except ValueError as exc:
+                unwritable[mail.id] = f"this email cannot be written: {exc}"
+                continue
+            name = f"{mail.created_at:%Y%m%d-%H%M%S}-{_file_name(mail.key)}"
+            messages[mail.id] = (message, name)
+    return messages, unwritable
+
+
+def _mark_sent(claims: Sequence[MailClaim]) -> None:
+    if not claims:
+        return
+    with session_scope() as session:
+        session.exec(
+            update(Mail)
+            .where(
+                col(Mail.id).in_([c.id for c in claims]),
+                col(Mail.lease_token) == claims[0].token,
+                col(Mail.state).in_([MailState.SENDING, MailState.HANDED]),
+            )
+            .values(state=MailState.SENT, sent_at=datetime.now(UTC), reason="sent")
+        )
 
 
 def _send_one(
     claim: MailClaim,
+    message: EmailMessage,
+    name: str,
     transport: Transport,
     config: OutboxConfig,
     rng: random.Random,
     report: SendReport,
-) -> None:
-    with session_scope() as session:
-        mail = session.get(Mail, claim.id)
-        if mail is None or mail.state != MailState.SENDING or mail.lease_token != claim.token:
-            report.skipped += 1
-            return
-        message = build_message(mail, config.sender)
-        name = f"{mail.created_at:%Y%m%d-%H%M%S}-{_file_name(mail.key)}"
-
+) -> bool:
+    """Hand one email over; True when it is to be marked sent."""
     was_handed = False
 
     def handed() -> None:
@@ -227,21 +325,15 @@ def _send_one(
             # The server had the whole message and the dot; only its answer was lost.
             # Sending again could deliver it twice: it counts as sent.
             log.warning("email %s: %s after it was handed over; counted as sent", claim.id, error)
-        elif _give_back(claim, str(error), config, rng, temporary=error.temporary):
-            if error.temporary:
-                report.retried += 1
-            else:
-                report.failed += 1
-            return
         else:
-            return
-    with session_scope() as session:
-        session.exec(
-            update(Mail)
-            .where(col(Mail.id) == claim.id, col(Mail.lease_token) == claim.token)
-            .values(state=MailState.SENT, sent_at=datetime.now(UTC), reason="sent")
-        )
+            if _give_back(claim, str(error), config, rng, temporary=error.temporary):
+                if error.temporary:
+                    report.retried += 1
+                else:
+                    report.failed += 1
+            return False
     report.sent += 1
+    return True
 
 
 def _give_back(
