@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint install bench bench-publish clean bench-digest
+.PHONY: run test lint install bench bench-publish clean bench-digest bench-letter
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ bench-publish: install
 bench-digest: install
 	$(BIN)/python bench/digest.py --runs 3
 	@if $(BIN)/python -m tests.services; then $(BIN)/python bench/digest.py --runs 3 --backend postgres; fi
+
+## bench-letter: one edition of a tribe's letter to 10,000 readers, queued and sent to an in-process SMTP server
+bench-letter: install
+	$(BIN)/python bench/letter.py --runs 3
+	@if $(BIN)/python -m tests.services; then $(BIN)/python bench/letter.py --runs 3 --backend postgres; fi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -216,9 +216,11 @@ def send_all(senders: int, host: str, port: int) -> int:
     return sent["sent"]
 
 
-def one_run(args: argparse.Namespace) -> dict[str, Any]:
-    folder = Path(tempfile.mkdtemp(prefix="tribe-bench-digest-"))
-    url, db_name = database(args.backend, folder)
+def fresh_instance(backend: str, name: str) -> str | None:
+    """A new, migrated database and data folder for this process's run, in the
+    environment its settings are read from; the PostgreSQL database to drop after."""
+    folder = Path(tempfile.mkdtemp(prefix=f"tribe-bench-{name}-"))
+    url, db_name = database(backend, folder)
     from cryptography.fernet import Fernet
 
     os.environ.update(
@@ -232,10 +234,16 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
     import config
 
     config.get_settings.cache_clear()
+    return db_name
+
+
+def one_run(args: argparse.Namespace) -> dict[str, Any]:
+    db_name = fresh_instance(args.backend, "digest")
     from aiosmtpd.controller import Controller
     from sqlalchemy import text
     from sqlmodel import col, func, select
 
+    import config
     from tribe.alliance.digest import DigestConfig, queue_due_digests_in_batches
     from tribe.infra.db import get_engine, read_scope
     from tribe.infra.keys import keyring_for

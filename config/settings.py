@@ -139,6 +139,7 @@ class Settings(BaseSettings):
     TRIBE_SMTP_TLS: Literal["starttls", "ssl", "none"] = "starttls"
     TRIBE_MAIL_RATE: float = Field(default=10.0, ge=0)
     TRIBE_DIGEST_EVERY: Duration = timedelta(minutes=1)
+    TRIBE_LETTER_EVERY: Duration = timedelta(minutes=1)
 
     # Workers.
     TRIBE_WORKER_CONCURRENCY: int = Field(default=4, ge=1)

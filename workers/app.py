@@ -17,6 +17,7 @@ from celery.signals import (
 from kombu.entity import Queue as KombuQueue
 
 from config import Settings, SettingsError, get_settings
+from tribe.alliance.icons import SCAN_EVERY as ICONS_EVERY
 from tribe.alliance.snapshots import SCAN_EVERY as REACH_EVERY
 from tribe.infra.vault import vault_for
 from workers import embedded, selfcheck
@@ -38,6 +39,7 @@ def make_app(settings: Settings) -> Celery:
     sweep_every = settings.TRIBE_POLL_SWEEP_EVERY.total_seconds()
     dispatch_every = settings.TRIBE_DISPATCH_EVERY.total_seconds()
     digest_every = settings.TRIBE_DIGEST_EVERY.total_seconds()
+    letter_every = settings.TRIBE_LETTER_EVERY.total_seconds()
     app.conf.update(
         **broker_config(settings),
         task_queues=[KombuQueue(q.value, routing_key=q.value) for q in Queue],
@@ -85,10 +87,21 @@ def make_app(settings: Settings) -> Celery:
                 "schedule": REACH_EVERY,
                 "options": {"expires": REACH_EVERY},
             },
+            "blog-icons": {
+                # Each shown feed's icon is fetched at most once a week; the pass looks hourly.
+                "task": "tribe.icons.scan",
+                "schedule": ICONS_EVERY,
+                "options": {"expires": ICONS_EVERY},
+            },
             "queue-digests": {
                 "task": "tribe.digest.queue",
                 "schedule": digest_every,
                 "options": {"expires": digest_every},
+            },
+            "letter": {
+                "task": "tribe.letter.tick",
+                "schedule": letter_every,
+                "options": {"expires": letter_every},
             },
             "auto-approve": {
                 "task": "tribe.approvals.auto_approve",

@@ -32,6 +32,12 @@ ROUTES = {
     "tribe.reach.daily": {"queue": Queue.SCHEDULER.value},
     "tribe.reminders.queue": {"queue": Queue.SCHEDULER.value},
     "tribe.digest.queue": {"queue": Queue.SCHEDULER.value},
+    # Queueing an edition's thousands of emails is database work, not SMTP: the mail
+    # queue stays free for sending.
+    "tribe.letter.tick": {"queue": Queue.SCHEDULER.value},
     # Reading followers can wait like a poll; a delivery never waits behind it.
     "tribe.reach.snapshot": {"queue": Queue.FEEDS.value},
+    # Blog icons for public pages: the scan is short, each fetch waits like a poll.
+    "tribe.icons.scan": {"queue": Queue.SCHEDULER.value},
+    "tribe.icons.fetch": {"queue": Queue.FEEDS.value},
 }

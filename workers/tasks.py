@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from config import get_settings
-from tribe.alliance import herding
+from tribe.alliance import herding, icons
 from tribe.alliance.digest import DigestConfig, queue_due_digests_in_batches
+from tribe.alliance.sending import LetterConfig, tick
 from tribe.alliance.snapshots import (
     SCAN_BATCH,
     SCAN_EVERY,
@@ -119,12 +120,20 @@ def dispatch_mail() -> int:
     As for deliveries, the claim is committed before the task is enqueued: a lost message
     leaves a lease that runs out, and the next dispatch claims the emails again.
     """
-    config = outbox_config(get_settings())
-    with session_scope() as session:
-        claims = claim_due_mail(session, now=datetime.now(UTC), config=config)
-    if claims:
+    settings = get_settings()
+    config = outbox_config(settings)
+    # Paced (TRIBE_MAIL_RATE), one sender at a time keeps the pace; unpaced, a batch for
+    # each of a worker's threads, so a letter's thousands go out side by side.
+    batches = 1 if config.rate > 0 else settings.TRIBE_WORKER_CONCURRENCY
+    claimed = 0
+    for _ in range(batches):
+        with session_scope() as session:
+            claims = claim_due_mail(session, now=datetime.now(UTC), config=config)
+        if not claims:
+            break
         send_mail.delay([c.id for c in claims], claims[0].token)
-    return len(claims)
+        claimed += len(claims)
+    return claimed
 
 
 @app.task(name="tribe.mail.send")
@@ -165,6 +174,20 @@ def queue_digests() -> int:
     )
 
 
+@app.task(name="tribe.letter.tick")
+def letter_tick() -> int:
+    """Every tribe's letter one step on: open the next edition and tell its editor,
+    remind them, at the deadline send or skip, queue a frozen edition's recipients;
+    `tribe.mail.dispatch` sends them. How many editions went out."""
+    settings = get_settings()
+    report = tick(
+        now=datetime.now(UTC),
+        keys=keyring_for(settings),
+        config=LetterConfig.from_settings(settings),
+    )
+    return len(report.frozen)
+
+
 @app.task(name="tribe.reach.daily")
 def reach_daily() -> int:
     """Enqueue a reading of every account due one: not read yet today (UTC), or connected
@@ -188,6 +211,27 @@ def snapshot_reach(account_id: int) -> int | None:
         vault=process_vault(),
     )
     return reading.followers if reading is not None else None
+
+
+@app.task(name="tribe.icons.scan")
+def scan_icons() -> int:
+    """Enqueue an icon fetch for each feed shown on a public tribe's page whose icon is
+    missing or a week old (tribe/alliance/icons.py)."""
+    with read_scope() as session:
+        due = icons.icons_due(session, now=datetime.now(UTC))
+    for feed_id in due:
+        # A message older than a pass is replaced by the next pass's, if still due.
+        fetch_icon.apply_async((feed_id,), expires=icons.SCAN_EVERY)
+    return len(due)
+
+
+@app.task(name="tribe.icons.fetch")
+def fetch_icon(feed_id: int) -> bool:
+    """Fetch and keep one feed's icon if it is still due; whether an image was kept."""
+    fetched = icons.refresh_icon(
+        feed_id, now=datetime.now(UTC), config=icons.IconConfig.from_settings(get_settings())
+    )
+    return fetched is not None and bool(fetched.content_type)
 
 
 @app.task(name=SELF_CHECK_TASK, ignore_result=True)

@@ -8,9 +8,6 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from email import policy
-from email.message import EmailMessage, Message
-from email.parser import BytesParser
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,7 +16,7 @@ from sqlmodel import col, select
 from config import get_settings
 from tests import builders as b
 from tests.cli import fails, ok
-from tests.fakenet.mailbox import Mailbox
+from tests.fakenet.mailbox import Mailbox, email, parts
 from tribe.alliance.digest import (
     DigestConfig,
     compose,
@@ -139,23 +136,6 @@ def run(box: Mailbox, now: datetime) -> int:
     queued = beat(now)
     deliver(box, now)
     return queued
-
-
-def email(raw: Message) -> EmailMessage:
-    """A received message parsed with today's policy (headers decoded, parts typed).
-    Written back out unfolded: compat32 would fold the long headers anew."""
-    as_received = raw.as_bytes(policy=policy.compat32.clone(max_line_length=0))
-    parsed = BytesParser(policy=policy.default).parsebytes(as_received)
-    assert isinstance(parsed, EmailMessage)
-    return parsed
-
-
-def parts(message: EmailMessage) -> tuple[str, str]:
-    text = message.get_body(("plain",))
-    html = message.get_body(("html",))
-    assert text is not None
-    assert html is not None
-    return str(text.get_content()), str(html.get_content())
 
 
 def mails(member_id: int) -> list[Mail]:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import socket
 import threading
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
+from email import message_from_bytes, policy
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
 from types import TracebackType
 from typing import Any, Self
 
@@ -106,3 +107,21 @@ class Mailbox:
         tb: TracebackType | None,
     ) -> None:
         self.controller.stop()
+
+
+def email(raw: Message) -> EmailMessage:
+    """A received message parsed with today's policy (headers decoded, parts typed).
+    Written back out unfolded: compat32 would fold the long headers anew."""
+    as_received = raw.as_bytes(policy=policy.compat32.clone(max_line_length=0))
+    parsed = BytesParser(policy=policy.default).parsebytes(as_received)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    """The text and HTML parts of a multipart email."""
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    return str(text.get_content()), str(html.get_content())

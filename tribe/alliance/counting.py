@@ -443,3 +443,31 @@ def decisions(
     for sharer_id, author_id, state, count in session.exec(stmt).all():
         tallies[(sharer_id, author_id)].add_items(StreamState(state), count)
     return dict(tallies)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def sharers_per_post(
+    session: Session, *, tribe_id: int, post_ids: Sequence[int], now: datetime | None = None
+) -> dict[int, int]:
+    """How many of the tribe's active members sent a reshare of each post (dry runs and
+    an author's announcements of their own posts are no reshares); posts nobody shared
+    are absent. What the public page and the letter's draft show."""
+    if not post_ids:
+        return {}
+    members = set(
+        session.exec(
+            select(col(Membership.member_id)).where(
+                col(Membership.tribe_id) == tribe_id,
+                col(Membership.status) == MembershipStatus.ACTIVE,
+            )
+        ).all()
+    )
+    sharers: dict[int, set[int]] = defaultdict(set)
+    for r in sent_reshares(
+        session, since=_EPOCH, until=now or datetime.now(UTC), post_ids=post_ids
+    ):
+        if not r.dry_run and r.kind != ReshareKind.ANNOUNCE and r.sharer_id in members:
+            sharers[r.post_id].add(r.sharer_id)
+    return {post_id: len(who) for post_id, who in sharers.items()}

@@ -31,6 +31,7 @@ from sqlmodel import Session, col, select
 
 from config import Settings
 from tribe.alliance.herding import settings_url, stream_url
+from tribe.alliance.letter_links import unsubscribe_headers
 from tribe.alliance.letters import letter
 from tribe.alliance.links import approve_all_url, item_links, unsubscribe_url
 from tribe.core import timefmt
@@ -235,10 +236,7 @@ def compose(
         to=member.email,
         subject=_subject(total),
         context=context,
-        headers={
-            "List-Unsubscribe": f"<{unsubscribe}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",  # RFC 8058
-        },
+        headers=unsubscribe_headers(unsubscribe),  # RFC 8058
     )
     return Digest(
         member_id=member.id,

@@ -11,11 +11,14 @@ from tribe.cli import (  # noqa: F401 - each registers its commands
     digest,
     feeds,
     keys,
+    letters,
     members,
+    public,
     queue,
     running,
     schedules,
     stream,
+    subscribers,
 )
 from tribe.cli.base import main
 

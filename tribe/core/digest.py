@@ -61,8 +61,7 @@ def parse_hour(text: str) -> str:
     match = _HOUR.match(text.strip())
     if match is None:
         raise InvalidInputError(
-            f"{text.strip()!r} is not a time of day for the digest; write it as HH:MM, "
-            "e.g. 08:00 or 17:30"
+            f"{text.strip()!r} is not a time of day; write it as HH:MM, e.g. 08:00 or 17:30"
         )
     return f"{int(match.group(1)):02d}:{match.group(2)}"
 

@@ -83,3 +83,30 @@ class MailState(StrEnum):
     HANDED = "handed"  # the server has the whole message; its answer not read yet
     SENT = "sent"
     FAILED = "failed"  # refused for good (or out of tries): the reason is kept
+
+
+class LetterCadence(StrEnum):
+    WEEKLY = "weekly"  # on a weekday (0 = Monday)
+    MONTHLY = "monthly"  # on a day of the month (1-28, so every month has it)
+
+
+class IfUnsent(StrEnum):
+    """What happens at the deadline when the editor of the turn has not sent."""
+
+    SEND = "send"  # the automatic selection goes out
+    SKIP = "skip"  # no edition this time
+
+
+class EditionState(StrEnum):
+    DRAFT = "draft"  # the editor of the turn is writing it
+    SCHEDULED = "scheduled"  # the editor chose when it goes out
+    SENDING = "sending"  # its emails are being queued and sent
+    SENT = "sent"  # every recipient's email is in the outbox
+    SKIPPED = "skipped"  # the deadline passed with no edition, by the tribe's choice
+
+
+class SubscriberState(StrEnum):
+    PENDING = "pending"  # waiting for the click in the confirmation email
+    CONFIRMED = "confirmed"
+    UNSUBSCRIBED = "unsubscribed"
+    SET_ASIDE = "set_aside"  # their server refused the letter 3 times in a row

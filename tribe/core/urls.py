@@ -170,3 +170,19 @@ def check_feed_url(url: str) -> str:
 def host_of(url: str) -> str:
     """The host a feed's requests go to; the per-host politeness limit counts by it."""
     return (urlsplit(url).hostname or "").lower()
+
+
+# Query parameters that carry a credential in private feeds' addresses (?token=, ?key=,
+# ?auth=, ?sig=, ...): such an address is the member's, never published.
+_SECRET_PARAM = re.compile(r"token|key|auth|secret|pass|sig|session|code|hash", re.IGNORECASE)
+
+
+def publishable(url: str) -> bool:
+    """Whether an address can be shown to the public: False when its query carries what
+    looks like a credential (a private or paid feed's token), or it has a user or
+    password in it."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        return False
+    names = (pair.partition("=")[0] for pair in parts.query.split("&") if pair)
+    return not any(_SECRET_PARAM.search(name) for name in names)

@@ -13,7 +13,10 @@ from tribe.core.kinds import (
     Connection,
     DeliveryState,
     DigestMode,
+    EditionState,
     FeedStatus,
+    IfUnsent,
+    LetterCadence,
     MailState,
     MembershipStatus,
     Network,
@@ -22,6 +25,7 @@ from tribe.core.kinds import (
     Role,
     ScheduleMode,
     StreamState,
+    SubscriberState,
 )
 
 # Stable constraint names, so Alembic can alter them later (and batch-alter on SQLite).
@@ -98,6 +102,12 @@ class Tribe(SQLModel, table=True):
     # When the current invite link was made: it is signed with this time, so the chief
     # sees the same link until they renew it (or it expires after TRIBE_INVITE_TTL).
     invite_issued_at: datetime = Field(default_factory=utcnow)
+    # A public tribe has a page at /t/{slug} that anyone can read (`tribe.alliance.public`).
+    is_public: bool = False
+    # The public page may show how many tribemates shared each post: the chief's choice.
+    public_counts: bool = False
+    # The tribe's clock, for its letter's send hour.
+    timezone: str = Field(default="UTC", max_length=64)
 
 
 class Membership(SQLModel, table=True):
@@ -116,6 +126,11 @@ class Membership(SQLModel, table=True):
     # When they left or were removed; None while active. A membership that ended before
     # revision 0011 has none: when it ended is unknown, so reciprocity counts nothing in it.
     left_at: datetime | None = None
+    # Left off the tribe's public page (still in the tribe).
+    public_hidden: bool = False
+    # Takes turns writing the tribe's letter; receives the letter (each can opt out).
+    letter_editor: bool = False
+    letter_reader: bool = True
 
 
 class Feed(SQLModel, table=True):
@@ -156,6 +171,8 @@ class Feed(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     # The owner removed it: never polled or listed again; its posts stay.
     removed_at: datetime | None = None
+    # The feed's own image or icon (Atom <icon>/<logo>, RSS <image>), when it has one.
+    image_url: str | None = Field(default=None, max_length=2048)
 
 
 class Post(SQLModel, table=True):
@@ -386,4 +403,103 @@ class Mail(SQLModel, table=True):
     lease_token: str | None = Field(default=None, max_length=36)
     sent_at: datetime | None = None
     reason: str = Field(default="", max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class FeedIcon(SQLModel, table=True):
+    """A blog's icon for the public page: fetched through the guarded transport, small,
+    a raster image checked by its bytes, cached here and served by tribe itself."""
+
+    feed_id: int = Field(foreign_key="feed.id", primary_key=True)
+    source_url: str = Field(default="", max_length=2048)
+    content_type: str = Field(default="", max_length=32)  # "" when there is none
+    data: bytes = Field(default=b"", sa_type=sa.LargeBinary)
+    etag: str = Field(default="", max_length=64)  # of `data`, for conditional GETs
+    note: str = Field(default="", max_length=300)  # why there is none
+    fetched_at: datetime = Field(default_factory=utcnow)
+
+
+class LetterPlan(SQLModel, table=True):
+    """A tribe's letter: when it goes out and who writes it (`tribe.alliance.editions`)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    tribe_id: int = Field(foreign_key="tribe.id", unique=True)
+    enabled: bool = True
+    cadence: LetterCadence = Field(
+        default=LetterCadence.WEEKLY, sa_type=_enum(LetterCadence, "letter_cadence")
+    )
+    day: int = 0  # weekday (0 = Monday) or day of the month (1-28)
+    hour: str = Field(default="09:00", max_length=5)  # HH:MM in the tribe's zone
+    if_unsent: IfUnsent = Field(default=IfUnsent.SEND, sa_type=_enum(IfUnsent, "if_unsent"))
+    # The editors' order, by member id; editors not in it follow in join order.
+    editor_order: list[int] = Field(default_factory=list, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Edition(SQLModel, table=True):
+    """One issue of a tribe's letter, written by the editor of the turn."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("tribe_id", "number"),
+        sa.Index("ix_edition_due", "state", "deadline_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tribe_id: int = Field(foreign_key="tribe.id", index=True)
+    number: int
+    editor_id: int | None = Field(default=None, foreign_key="member.id")  # None: automatic
+    state: EditionState = Field(
+        default=EditionState.DRAFT, sa_type=_enum(EditionState, "edition_state")
+    )
+    since: datetime  # the tribe's posts from this time on are proposed
+    deadline_at: datetime  # the plan's send time for this edition
+    send_at: datetime | None = None  # when the editor scheduled it
+    subject: str = Field(default="", max_length=200)
+    intro: str = Field(default="", sa_type=sa.Text)
+    # [{"post_id": 12, "note": "..."}], in the editor's order
+    picks: list[dict[str, object]] = Field(default_factory=list, sa_type=JSON)
+    # [{"url": "...", "title": "...", "note": "..."}]: outside links
+    links: list[dict[str, str]] = Field(default_factory=list, sa_type=JSON)
+    edited_at: datetime | None = None  # None: the draft is still the automatic selection
+    automatic: bool = False  # the automatic selection went out (the editor did not send)
+    # Frozen when it goes out: what the archive shows, and what every recipient gets.
+    text: str = Field(default="", sa_type=sa.Text)
+    html: str = Field(default="", sa_type=sa.Text)
+    recipients: int = 0
+    queued_all: bool = False  # every recipient's email is in the outbox
+    settled: bool = False  # refusals counted against subscribers
+    sent_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Subscriber(SQLModel, table=True):
+    """A reader of a tribe's letter from its public page. Double opt-in; the address is
+    shown to nobody but the operator (a chief sees a count)."""
+
+    __table_args__ = (sa.UniqueConstraint("tribe_id", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tribe_id: int = Field(foreign_key="tribe.id", index=True)
+    email: str = Field(max_length=254)
+    state: SubscriberState = Field(
+        default=SubscriberState.PENDING, sa_type=_enum(SubscriberState, "subscriber_state")
+    )
+    created_at: datetime = Field(default_factory=utcnow)
+    asked_at: datetime = Field(default_factory=utcnow)  # the latest confirmation email
+    confirmed_at: datetime | None = None
+    unsubscribed_at: datetime | None = None
+    refusals: int = 0  # permanent refusals in a row; 3 set the subscriber aside
+    reason: str = Field(default="", max_length=300)
+
+
+class TurnSwap(SQLModel, table=True):
+    """A member asking another editor to swap turns writing the letter."""
+
+    __table_args__ = (sa.UniqueConstraint("tribe_id", "asker_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tribe_id: int = Field(foreign_key="tribe.id", index=True)
+    asker_id: int = Field(foreign_key="member.id")
+    partner_id: int = Field(foreign_key="member.id")
     created_at: datetime = Field(default_factory=utcnow)

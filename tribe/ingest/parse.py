@@ -53,6 +53,7 @@ class ParsedFeed:
     ttl: timedelta | None
     entries: tuple[ParsedEntry, ...]
     warning: str | None  # the document had problems but was readable
+    image_url: str | None = None  # the feed's own image or icon (RSS <image>, Atom <icon>)
 
 
 def plain_text(value: str, limit: int = MAX_TITLE_CHARS) -> str:
@@ -167,6 +168,17 @@ def _entry(entry: dict[str, Any], base: str) -> ParsedEntry:
     )
 
 
+def _feed_image(feed: dict[str, Any], base: str) -> str | None:
+    """The feed's image: RSS <image><url>, else Atom <icon>, else Atom <logo>."""
+    image = feed.get("image")
+    rss_image = image.get("href") if isinstance(image, dict) else None
+    for candidate in (rss_image, feed.get("icon"), feed.get("logo")):
+        url = canonical_url(str(candidate or ""), base)
+        if url:
+            return url
+    return None
+
+
 def _describe_bozo(exc: BaseException | None) -> str:
     text = str(exc) if exc else "unknown problem"
     match = re.match(r"<unknown>:(\d+):(\d+): (.*)", text)
@@ -202,6 +214,7 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed:
         ttl=timedelta(minutes=int(ttl_minutes)) if ttl_minutes.isdigit() else None,
         entries=tuple(entries.values()),
         warning=_describe_bozo(document.get("bozo_exception")) if bozo else None,
+        image_url=_feed_image(document.feed, url),
     )
 
 

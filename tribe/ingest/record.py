@@ -94,6 +94,7 @@ def record_poll(
         ttl = parsed.ttl
         feed.title = parsed.title[:500] or feed.title
         feed.site_url = parsed.site_url or feed.site_url
+        feed.image_url = parsed.image_url or feed.image_url
         summary = _record_entries(session, feed, parsed, config=config, now=now)
         feed.warning = _warning(parsed.warning, summary.without_link)
     if result.moved_to:

@@ -104,6 +104,7 @@ def create_tribe(session: Session, *, name: str, chief: Member, description: str
         slug=unique_slug(session, name),
         description=description.strip()[:2000],
         chief_id=chief.id,  # type: ignore[arg-type]
+        timezone=chief.timezone,  # the letter's clock, until the chief sets the tribe's own
     )
     session.add(tribe)
     session.flush()

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from sqlmodel import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -108,6 +109,20 @@ async def _tribe_error(request: Request, exc: Exception) -> Response:
     return redirect(_back(request), error=str(exc))
 
 
+async def _data_error(request: Request, exc: Exception) -> Response:
+    """What the database refused to store as given (PostgreSQL: a NUL character in a
+    text, a value longer than its column) is the sender's to fix, never a 500, wherever
+    it came in: one handler for the whole class."""
+    log.warning("the database refused a value: %s", type(getattr(exc, "orig", exc)).__name__)
+    return await _tribe_error(
+        request,
+        InvalidInputError(
+            "what was sent holds something that cannot be stored: a NUL character, or a "
+            "value far too long; remove it and try again"
+        ),
+    )
+
+
 async def _csrf_error(request: Request, _exc: Exception) -> Response:
     message = "this form had expired; it was not sent. Reload the page and try again"
     if inplace(request):
@@ -188,6 +203,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(TribeError, _tribe_error)
     app.add_exception_handler(PublishError, _tribe_error)
     app.add_exception_handler(CsrfError, _csrf_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(SignInRequired, _sign_in)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -224,7 +240,10 @@ async def _every_request(
     request.state.csrf_cookie = cookie or new_csrf_cookie()
     request.state.flash = read_flash(request)
     response = await call_next(request)
-    if not cookie:
+    # Never on an answer shared caches may keep (a public feed, an icon): they would
+    # hand one browser's CSRF cookie to others, or refuse to keep the answer at all.
+    shared = response.headers.get("cache-control", "").startswith("public")
+    if not cookie and not shared:
         response.set_cookie(
             CSRF_COOKIE, request.state.csrf_cookie, httponly=True, samesite="lax", path="/"
         )

@@ -8,14 +8,18 @@ from tribe.web.pages import (
     accounts,
     admin,
     alliance,
+    archive,
     connect,
     digest,
     feeds,
     health,
+    letters,
+    public,
     queue,
     schedule,
     signin,
     stream,
+    subscribe,
     tribes,
     welcome,
     you,
@@ -36,6 +40,9 @@ for module in (
     you,
     admin,
     welcome,
+    public,
+    letters,
+    archive,
 ):
     checked.include_router(module.router)
 
@@ -45,3 +52,6 @@ router.include_router(checked)
 # one-click unsubscribe (RFC 8058) or a page opened from an email, with no session and
 # no CSRF token; its signed token is the authority, for one member and one action.
 router.include_router(digest.router)
+# The letter's links (`subscribe`): its one-click unsubscribe is the same exception; the
+# module's other routes (the subscribe form, the confirm button) carry the check themselves.
+router.include_router(subscribe.router)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
+from tribe.alliance.public import public_switches, set_hidden, set_public, set_public_counts
 from tribe.core.kinds import Role
 from tribe.infra.db import read_scope, session_scope
 from tribe.members import tribes
@@ -56,6 +57,7 @@ def tribe_page(request: Request, viewer: PageViewer, config: WebConfigDep, slug:
         )
         requests = tribes.join_requests(session, member=member, slug=slug) if chief else []
         prefs = preferences(session, member=member)
+        public = public_switches(session, member=member, slug=slug)
     link = f"{config.base_url}/join/{invite.token}" if invite else None
     expired = invite is not None and invite.expires_at <= datetime.now(UTC)
     return render(
@@ -68,6 +70,8 @@ def tribe_page(request: Request, viewer: PageViewer, config: WebConfigDep, slug:
         invite=invite,
         invite_expired=expired,
         prefs=prefs,
+        public=public,
+        public_url=f"{config.base_url}/t/{public.slug}",
     )
 
 
@@ -171,3 +175,44 @@ def auto_approve(
     else:
         done = f"{name}'s new posts wait for you in your stream"
     return redirect(f"/tribes/{slug}", done=done)
+
+
+# The public page (tribe.alliance.public): the chief's two switches, each member's own.
+
+
+@router.post("/tribes/{slug}/public")
+def make_public(
+    viewer: PageViewer, slug: str, is_public: Annotated[bool, Form()] = False
+) -> Response:
+    with session_scope() as session:
+        set_public(session, member=me(session, viewer), slug=slug, public=is_public)
+    if is_public:
+        done = "the tribe is public: anyone can read its page, its feed and its member list"
+    else:
+        done = "the tribe is private: its public page, feed and member list are gone"
+    return redirect(f"/tribes/{slug}#public", done=done)
+
+
+@router.post("/tribes/{slug}/public-counts")
+def show_public_counts(
+    viewer: PageViewer, slug: str, shown: Annotated[bool, Form()] = False
+) -> Response:
+    with session_scope() as session:
+        set_public_counts(session, member=me(session, viewer), slug=slug, shown=shown)
+    if shown:
+        done = "the public page shows how many tribemates shared each post"
+    else:
+        done = "the public page no longer shows how many tribemates shared each post"
+    return redirect(f"/tribes/{slug}#public", done=done)
+
+
+@router.post("/tribes/{slug}/public-hidden")
+def hide_me(viewer: PageViewer, slug: str, hidden: Annotated[bool, Form()] = False) -> Response:
+    """The member leaves themselves off the tribe's public page, or comes back on it."""
+    with session_scope() as session:
+        set_hidden(session, member=me(session, viewer), slug=slug, hidden=hidden)
+    if hidden:
+        done = "you, your blogs and your posts are off the tribe's public page"
+    else:
+        done = "you, your blogs and your posts show on the tribe's public page"
+    return redirect(f"/tribes/{slug}#public", done=done)
