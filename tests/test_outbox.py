@@ -17,7 +17,7 @@ from sqlmodel import select
 from tests.fakenet.mailbox import Mailbox
 from tribe.core.kinds import MailState
 from tribe.infra.db import session_scope
-from tribe.infra.mail import FileTransport, MailConfig, MailError, SmtpTransport
+from tribe.infra.mail import FileTransport, MailConfig, MailError, SmtpTransport, refused_for_good
 from tribe.infra.models import Mail
 from tribe.infra.outbox import Letter, OutboxConfig, claim_due, enqueue, send_claimed
 
@@ -200,3 +200,57 @@ def test_two_claims_at_once_take_each_email_once(box: Mailbox) -> None:
     assert len(first) == 20
     assert len(second) == 10
     assert not {c.id for c in first} & {c.id for c in second}
+
+
+def test_a_batch_that_outlived_its_lease_stops_before_a_claimed_again_email(
+    box: Mailbox,
+) -> None:
+    """A slow server: the first sender's lease ran out and a second sender claimed the
+    rest of its batch and sent it. The first, going on, must not hand any of them over
+    again (it read its batch at the start): it stops at the first one not its own,
+    before that email's final dot."""
+    queue("a@example.com", "b@example.com", "c@example.com")
+    with session_scope() as s:
+        slow = claim_due(s, now=soon(), config=CONFIG)
+    assert len(slow) == 3
+
+    class ClaimedAgainAfterTheFirst(SmtpTransport):
+        sent = 0
+
+        def hand_over(self, message: EmailMessage, *, name: str,
+                      handed: Callable[[], None]) -> None:  # fmt: skip
+            if self.sent == 1:  # the lease ends here: another sender takes b and c
+                later = datetime.now(UTC) + CONFIG.lease + timedelta(seconds=1)
+                with session_scope() as s:
+                    taken = claim_due(s, now=later, config=CONFIG)
+                send_claimed(taken, smtp(box), config=CONFIG, rng=random.Random(2))
+            self.sent += 1
+            super().hand_over(message, name=name, handed=handed)
+
+    report = send_claimed(
+        slow, ClaimedAgainAfterTheFirst(smtp(box).config), config=CONFIG, rng=random.Random(1)
+    )
+    assert report.sent == 1
+    received = sorted(str(m["To"]) for m in box.messages)
+    assert received == ["a@example.com", "b@example.com", "c@example.com"]
+    assert set(states().values()) == {MailState.SENT}
+
+
+@pytest.mark.parametrize(
+    ("reason", "for_good"),
+    [
+        ("the SMTP server answered 550 for a@example.com: 5.1.1 no such user", True),
+        ("the SMTP server answered 552 for a@example.com: mailbox full", True),
+        ("the SMTP server answered 451 for a@example.com: try later", False),
+        ("the SMTP server answered 550 for the sender: relay not permitted", False),
+        ("could not reach the SMTP server smtp.example.org: timed out", False),
+        ("this email cannot be written: a header holds a line break", False),
+        ("", False),
+    ],
+)
+def test_only_the_receiving_sides_5xx_counts_as_refused_for_good(
+    reason: str, for_good: bool
+) -> None:
+    """A subscriber is set aside for their server's refusals, never for tribe's own
+    trouble (its relay down until the retries ran out)."""
+    assert refused_for_good(reason) is for_good

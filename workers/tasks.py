@@ -178,7 +178,7 @@ def queue_digests() -> int:
 def letter_tick() -> int:
     """Every tribe's letter one step on: open the next edition and tell its editor,
     remind them, at the deadline send or skip, queue a frozen edition's recipients;
-    `tribe.mail.dispatch` sends them. How many editions went out."""
+    `tribe.mail.dispatch` sends them. How many editions were frozen to go out."""
     settings = get_settings()
     report = tick(
         now=datetime.now(UTC),

@@ -242,6 +242,9 @@ def test_a_swap_happens_only_when_the_other_editor_accepts(world: World) -> None
     assert edition(world).editor_id == world.alice
     with session_scope() as s:
         alice = s.get_one(Member, world.alice)
+        ed.ask_swap(s, member=alice, slug="garden-writers", partner_id=world.bob)
+    with session_scope() as s:  # asked again (a double click, a change of mind): replaced
+        alice = s.get_one(Member, world.alice)
         ed.ask_swap(s, member=alice, slug="garden-writers", partner_id=world.carol)
     assert edition(world).editor_id == world.alice  # asked, not accepted
     with session_scope() as s, pytest.raises(NotFoundError, match="nobody asked"):
@@ -264,15 +267,25 @@ def test_a_swap_happens_only_when_the_other_editor_accepts(world: World) -> None
 
 
 def test_the_chief_passes_over_the_editor_of_the_turn(world: World) -> None:
-    enable(world, world.bob, world.carol)
+    enable(world, world.alice, world.bob, world.carol)
     beat(NOW)
-    assert edition(world).editor_id == world.bob
+    first = edition(world).id
+    with session_scope() as s:  # bob's turn, after alice's
+        s.get_one(Edition, first).editor_id = world.bob
     with session_scope() as s:
-        assert (
-            ed.pass_over(s, member=s.get_one(Member, world.alice), slug="garden-writers")
-            == world.carol
-        )
-    assert edition(world).editor_id == world.carol
+        chief = s.get_one(Member, world.alice)
+        assert ed.pass_over(s, member=chief, slug="garden-writers") == world.carol
+    assert edition(world).editor_id == world.carol  # the next after bob, not the first
+
+
+def test_passing_over_the_only_editor_leaves_it_to_the_tribes_rule(world: World) -> None:
+    enable(world, world.bob)
+    beat(NOW)
+    with session_scope() as s:
+        chief = s.get_one(Member, world.alice)
+        assert ed.pass_over(s, member=chief, slug="garden-writers") is None
+    beat(NOW + timedelta(minutes=1))  # the beat does not hand it back to bob
+    assert (edition(world).editor_id, edition(world).automatic) == (None, True)
 
 
 # The draft
@@ -490,6 +503,7 @@ def test_a_crash_mid_queueing_leaves_no_one_twice_and_no_one_out(
             kind="letter",
             sender=SENDER,
             due_at=NOW,
+            edition_id=edition_id,
         )
     assert queue_recipients(edition_id, now=NOW, keys=b.keys(), config=first_two) == 33
     assert queue_recipients(edition_id, now=NOW, keys=b.keys(), config=first_two) == 0  # done
@@ -608,3 +622,41 @@ def test_a_send_time_in_the_past_is_refused_not_sent_at_once(world: World) -> No
             now=NOW,
         )
     assert edition(world).state == EditionState.DRAFT
+
+
+def test_a_letter_turned_back_on_long_after_skips_its_stale_edition(world: World) -> None:
+    published(world, world.alice_feed, "Tomatoes", at=NOW - timedelta(days=2), readers=[world.bob])
+    enable(world, world.bob)
+    beat(NOW)
+    with session_scope() as s:
+        ed.disable(s, s.get_one(Tribe, world.tribe))
+    enable(world, world.bob)  # a month later
+    later = NOW + timedelta(days=30)
+    beat(later)
+    assert edition(world, 1).state == EditionState.SKIPPED  # not a month-old letter
+    beat(later + timedelta(minutes=1))
+    fresh = edition(world)
+    assert fresh.number == 2
+    assert fresh.deadline_at.replace(tzinfo=UTC) > later
+
+
+def test_a_hidden_editor_is_not_named_in_the_email(world: World, box: Mailbox) -> None:
+    published(world, world.alice_feed, "Tomatoes", at=NOW - timedelta(days=2), readers=[world.bob])
+    enable(world, world.bob)
+    beat(NOW)
+    with session_scope() as s:
+        bob = s.exec(
+            select(Membership).where(
+                col(Membership.member_id) == world.bob, col(Membership.tribe_id) == world.tribe
+            )
+        ).one()
+        bob.public_hidden = True
+        drafts.schedule_send(
+            s, member=s.get_one(Member, world.bob), slug="garden-writers", send_at=None, now=NOW
+        )
+    beat(NOW + timedelta(seconds=30))
+    deliver(box, NOW + timedelta(seconds=30))
+    letters = [m for m in box.messages if str(m["Subject"]) == "Garden Writers: letter #1"]
+    text, _ = parts(email(letters[0]))
+    assert "Letter #1 of Garden Writers, whose members write it in turn." in text
+    assert "this one by Bob" not in text

@@ -19,7 +19,7 @@ from tribe.core.atom import AtomEntry, atom_feed, xml_text
 from tribe.core.opml import Outline, opml_document
 from tribe.core.urls import publishable
 from tribe.infra.db import session_scope
-from tribe.infra.models import Feed
+from tribe.infra.models import Feed, Post
 
 A = "{http://www.w3.org/2005/Atom}"
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)\Z")
@@ -165,6 +165,23 @@ def test_a_new_post_changes_the_validators(app: TestClient, planet: Planet) -> N
         headers={"If-Modified-Since": first.headers["last-modified"]},
     )
     assert since.status_code == 200
+
+
+def test_a_back_dated_post_found_now_moves_last_modified(app: TestClient, planet: Planet) -> None:
+    """A reader that sends only If-Modified-Since must see a post found today that its
+    blog dated last month."""
+    _posts(planet)
+    first = app.get(f"/t/{planet.slug}/feed.xml")
+    with session_scope() as s:
+        s.add(Post(feed_id=planet.alice_feed, entry_key="late", url="https://alice.blog/late",
+                   title="Found late", published_at=datetime.now(UTC) - timedelta(days=30),
+                   discovered_at=datetime.now(UTC) + timedelta(seconds=2)))  # fmt: skip
+    since = app.get(
+        f"/t/{planet.slug}/feed.xml",
+        headers={"If-Modified-Since": first.headers["last-modified"]},
+    )
+    assert since.status_code == 200
+    assert b"Found late" in since.content
 
 
 def test_an_empty_tribe_still_has_a_valid_feed(app: TestClient, planet: Planet) -> None:

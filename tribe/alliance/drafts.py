@@ -137,6 +137,9 @@ class Draft:
     candidates: list[Candidate]
     picks: list[tuple[Candidate, str]]  # in the letter's order, with the editor's note
     links: list[Link]
+    # The editor shows on the tribe's public page: the letter, read by strangers too,
+    # names them; a hidden editor is not named.
+    editor_shown: bool = False
 
 
 def draft_of(session: Session, tribe: Tribe, edition: Edition) -> Draft:
@@ -152,15 +155,18 @@ def draft_of(session: Session, tribe: Tribe, edition: Edition) -> Draft:
         ]
     editor = session.get(Member, edition.editor_id) if edition.editor_id else None
     links = [Link(x["url"], x.get("title", ""), x.get("note", "")) for x in edition.links]
-    return Draft(tribe, edition, editor.display_name if editor else "", found, picks, links)
+    shown = editor is not None and editor.id in set(session.exec(shown_member_ids(tribe.id or 0)))
+    name = editor.display_name if editor else ""
+    return Draft(tribe, edition, name, found, picks, links, editor_shown=shown)
 
 
-def editable(session: Session, *, member: Member, slug: str) -> Draft:
-    """The open draft, for its editor or the tribe's chief (ForbiddenError otherwise)."""
+def editable(session: Session, *, member: Member, slug: str, lock: bool = False) -> Draft:
+    """The open draft, for its editor or the tribe's chief (ForbiddenError otherwise);
+    `lock` to change it (see `current_edition`)."""
     tribe = get_tribe(session, slug)
     if active_membership(session, tribe, member) is None and not member.is_operator:
         raise NotFoundError(f"no tribe with the slug {slug!r}")
-    edition = open_draft(session, tribe)
+    edition = open_draft(session, tribe, lock=lock)
     if member.id not in (edition.editor_id, tribe.chief_id):
         raise ForbiddenError("this edition is another member's turn to write")
     return draft_of(session, tribe, edition)
@@ -178,7 +184,7 @@ def save_draft(
 ) -> Edition:
     """The editor's selection, as given (order kept). Only the draft's candidates can be
     picked; outside links must be http(s)."""
-    draft = editable(session, member=member, slug=slug)
+    draft = editable(session, member=member, slug=slug, lock=True)
     allowed = {c.post_id for c in draft.candidates}
     if strangers := [p.post_id for p in picks if p.post_id not in allowed]:
         raise InvalidInputError(
@@ -235,7 +241,7 @@ def schedule_send(
     session: Session, *, member: Member, slug: str, send_at: datetime | None, now: datetime
 ) -> Edition:
     """Send the draft at `send_at` (None: now), no later than its deadline."""
-    edition = editable(session, member=member, slug=slug).edition
+    edition = editable(session, member=member, slug=slug, lock=True).edition
     when = now if send_at is None else send_at
     if when > aware(edition.deadline_at):
         raise InvalidInputError("send it by the deadline; after that, the tribe's rule applies")
@@ -252,5 +258,6 @@ def schedule_send(
         edition.edited_at = now
     edition.send_at = max(when, now)
     edition.state = EditionState.SCHEDULED
+    edition.automatic = False  # someone chose what goes: not the tribe's own selection
     touch(session, edition)
     return edition

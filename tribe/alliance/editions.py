@@ -26,6 +26,7 @@ from tribe.alliance.public import public_row
 from tribe.core.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from tribe.core.kinds import EditionState, IfUnsent, LetterCadence, MembershipStatus
 from tribe.core.letter import LetterSchedule, check_schedule, next_send
+from tribe.infra.db import dialect_insert
 from tribe.infra.models import (
     Edition,
     LetterPlan,
@@ -84,8 +85,9 @@ def configure(
 
 
 def disable(session: Session, tribe: Tribe) -> None:
-    """No more editions; an open draft stays as it is, and goes out if the letter is
-    turned on again before its deadline."""
+    """No more editions; an open draft stays as it is. Turned on again by its deadline
+    (or within a day after), it goes as the tribe's rule says; later, it is skipped
+    (`tribe.alliance.sending.STALE`) and a new edition opens."""
     plan = plan_of(session, tribe)
     if plan is not None:
         plan.enabled = False
@@ -179,13 +181,16 @@ def set_roles(
 
 
 def pass_over(session: Session, *, member: Member, slug: str) -> int | None:
-    """The chief passes over the editor of the turn: the open draft goes to the next
-    editor (who is told). Returns the new editor's id."""
+    """The chief passes over the editor of the turn: the open draft goes to the editor
+    after them in the rotation (who is told). With no other editor, nobody writes it:
+    the tribe's rule applies at the deadline (`automatic` marks it, so the beat does not
+    hand it back). Returns the new editor's id."""
     tribe = chief_tribe(session, member, slug)
     plan = _plan_or_refuse(session, tribe)
-    edition = open_draft(session, tribe)
-    rotation = [e for e in editors(session, tribe, plan) if e.member_id != edition.editor_id]
-    edition.editor_id = editor_after(rotation, edition.editor_id)
+    edition = open_draft(session, tribe, lock=True)
+    following = editor_after(editors(session, tribe, plan), edition.editor_id)
+    edition.editor_id = None if following == edition.editor_id else following
+    edition.automatic = edition.editor_id is None
     edition.edited_at, edition.picks, edition.links, edition.intro = None, [], [], ""
     # A scheduled edition goes back to being a draft: the new editor chooses when.
     edition.state, edition.send_at = EditionState.DRAFT, None
@@ -201,14 +206,17 @@ def ask_swap(session: Session, *, member: Member, slug: str, partner_id: int) ->
         raise ForbiddenError("only editors of the letter can swap turns: opt in first")
     if partner_id == member.id or partner_id not in rotation:
         raise InvalidInputError("choose another editor of this tribe's letter to swap with")
-    swap = session.exec(
-        select(TurnSwap).where(
-            col(TurnSwap.tribe_id) == tribe.id, col(TurnSwap.asker_id) == member.id
+    # One request per asker: asking again (or a double click) replaces it, never a
+    # second row the unique constraint would refuse.
+    now = datetime.now(UTC)
+    session.exec(
+        dialect_insert(session, TurnSwap)
+        .values(tribe_id=tribe.id, asker_id=member.id, partner_id=partner_id, created_at=now)
+        .on_conflict_do_update(
+            index_elements=["tribe_id", "asker_id"],
+            set_={"partner_id": partner_id, "created_at": now},
         )
-    ).first() or TurnSwap(tribe_id=tribe.id or 0, asker_id=member.id or 0, partner_id=0)
-    swap.partner_id, swap.created_at = partner_id, datetime.now(UTC)
-    session.add(swap)
-    session.flush()
+    )
 
 
 def swaps_for(session: Session, tribe: Tribe, member_id: int) -> list[TurnSwap]:
@@ -262,13 +270,16 @@ def answer_swap(
 # Editions
 
 
-def current_edition(session: Session, tribe: Tribe) -> Edition | None:
-    """The edition being written or sent, if any."""
-    return session.exec(
+def current_edition(session: Session, tribe: Tribe, *, lock: bool = False) -> Edition | None:
+    """The edition being written or sent, if any. `lock`: for changing it, so that an
+    editor's save and the beat's freeze at the deadline take turns (PostgreSQL; on
+    SQLite every writer already does)."""
+    query = (
         select(Edition)
         .where(col(Edition.tribe_id) == tribe.id, col(Edition.state).in_(OPEN))
         .order_by(col(Edition.number).desc())
-    ).first()
+    )
+    return session.exec(query.with_for_update() if lock else query).first()
 
 
 def last_edition(session: Session, tribe: Tribe) -> Edition | None:
@@ -306,8 +317,9 @@ def open_edition(session: Session, tribe: Tribe, plan: LetterPlan, *, now: datet
     return edition
 
 
-def open_draft(session: Session, tribe: Tribe) -> Edition:
-    edition = current_edition(session, tribe)
+def open_draft(session: Session, tribe: Tribe, *, lock: bool = False) -> Edition:
+    """The edition being written (a draft, or scheduled), or NotFoundError."""
+    edition = current_edition(session, tribe, lock=lock)
     if edition is None or edition.state not in (EditionState.DRAFT, EditionState.SCHEDULED):
         raise NotFoundError(f"{tribe.slug} has no letter being written now")
     return edition

@@ -343,7 +343,9 @@ def planet_feed(session: Session, tribe: PublicTribe, *, base_url: str) -> FeedD
     posts = [
         _post(row, None) for row in _planet_rows(session, tribe.id, limit=FEED_ENTRIES, offset=0)
     ]
-    updated = max((p.published for p in posts), default=tribe.created_at)
+    # When tribe last found a post the feed shows: a post found late or back-dated
+    # still moves it (Last-Modified; the ETag also catches a member who hides or leaves).
+    updated = max((max(p.published, p.discovered_at) for p in posts), default=tribe.created_at)
     entries = [
         AtomEntry(
             id=post_id_uri(base_url, p),

@@ -42,6 +42,7 @@ from tribe.core.kinds import EditionState, IfUnsent, MailState, MembershipStatus
 from tribe.core.letter import REMINDERS
 from tribe.infra.db import read_scope, session_scope
 from tribe.infra.keys import Keyring
+from tribe.infra.mail import refused_for_good
 from tribe.infra.models import Edition, LetterPlan, Mail, Member, Membership, Tribe
 from tribe.infra.outbox import Letter, Queued, enqueue, enqueue_many
 from tribe.members.people import get_tribe
@@ -52,6 +53,7 @@ KIND = "letter"
 # Swapped for each recipient's own unsubscribe link; nothing else in a letter has it.
 _UNSUBSCRIBE = "https://unsubscribe.invalid/letter"
 BATCH = 500  # recipients queued per transaction
+STALE = timedelta(days=1)  # an edition this far past its deadline is skipped, not sent
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def _context(draft: Draft, picks: list[dict[str, object]], *, base_url: str) -> 
         "links": edition.links,
         "automatic": edition.automatic,
         "public": tribe.is_public,
-        "editor_name": "" if edition.automatic else draft.editor_name,
+        "editor_name": draft.editor_name if draft.editor_shown and not edition.automatic else "",
         # Readers include strangers: counts only where the chief shows them publicly.
         "counts": tribe.public_counts,
         "archive_url": archive_url(base_url, tribe.slug, edition.number),
@@ -193,11 +195,12 @@ def recipients(
             keys, base_url, slug=tribe.slug, tribe_id=tribe.id or 0, member_id=member_id
         )
         yield Recipient(f"{KIND}:{edition.id}:m{member_id}", email, url, member_id)
-    for subscriber_id, email in subscribers.confirmed_subscribers(session, tribe_id=tribe.id or 0):
-        url = letter_links.subscriber_unsubscribe_url(
-            keys, base_url, slug=tribe.slug, subscriber_id=subscriber_id
-        )
-        yield Recipient(f"{KIND}:{edition.id}:s{subscriber_id}", email, url, None)
+    for batch in subscribers.confirmed_in_batches(session, tribe_id=tribe.id or 0):
+        for subscriber_id, email in batch:
+            url = letter_links.subscriber_unsubscribe_url(
+                keys, base_url, slug=tribe.slug, subscriber_id=subscriber_id
+            )
+            yield Recipient(f"{KIND}:{edition.id}:s{subscriber_id}", email, url, None)
 
 
 def _email(edition: Edition, recipient: Recipient, *, sender: str) -> Letter:
@@ -232,7 +235,9 @@ def queue_recipients(edition_id: int, *, now: datetime, keys: Keyring, config: L
         chunk = everyone[start : start + config.batch]
         emails = [Queued(r.key, _email(frozen, r, sender=sender), r.member_id) for r in chunk]
         with session_scope() as session:
-            enqueue_many(session, emails, kind=KIND, sender=config.sender, due_at=now)
+            enqueue_many(
+                session, emails, kind=KIND, sender=config.sender, due_at=now, edition_id=edition_id
+            )
     with session_scope() as session:
         edition = session.get(Edition, edition_id, with_for_update=True)
         assert edition is not None
@@ -245,12 +250,12 @@ def queue_recipients(edition_id: int, *, now: datetime, keys: Keyring, config: L
 
 
 def _outcomes(session: Session, edition: Edition) -> list[tuple[str, MailState, str]]:
-    prefix = f"{KIND}:{edition.id}:"
+    """(key, state, reason) of each of the edition's emails, by the edition's index."""
     return [
         (key, state, reason)
         for key, state, reason in session.exec(
             select(col(Mail.key), col(Mail.state), col(Mail.reason)).where(
-                col(Mail.key).startswith(prefix, autoescape=True)
+                col(Mail.edition_id) == edition.id
             )
         )
     ]
@@ -280,9 +285,14 @@ def settle(session: Session, edition: Edition, *, now: datetime) -> bool:
     found: dict[int, str | None] = {}
     for key, state, reason in outcomes:
         recipient = key.rpartition(":")[2]
-        if recipient.startswith("s"):
-            refused = state == MailState.FAILED
-            found[int(recipient[1:])] = (reason or "refused") if refused else None
+        if not recipient.startswith("s"):
+            continue
+        if state != MailState.FAILED:
+            found[int(recipient[1:])] = None  # delivered: the count starts again
+        elif refused_for_good(reason):
+            found[int(recipient[1:])] = reason
+        # Failed on tribe's side (its server unreachable until retries ran out): no
+        # outcome for the subscriber either way.
     subscribers.record_outcomes(session, tribe_id=edition.tribe_id, outcomes=found, now=now)
     edition.settled = True
     session.add(edition)
@@ -396,13 +406,14 @@ def _advance(
 ) -> TickReport:
     """One tribe's step: open, remind, or freeze at the deadline."""
     report = TickReport()
-    edition = current_edition(session, tribe)
+    edition = current_edition(session, tribe, lock=True)
     if edition is None:
         edition = open_edition(session, tribe, plan, now=now)
         report.opened.append(edition.id or 0)
     deadline = aware(edition.deadline_at)
-    if edition.state == EditionState.DRAFT and edition.editor_id is None:
-        # Opened while nobody took turns: the first member to opt in takes it.
+    if edition.state == EditionState.DRAFT and edition.editor_id is None and not edition.automatic:
+        # Opened while nobody took turns: the first member to opt in takes it (not one
+        # the chief passed over: that one is the tribe's own selection, or skipped).
         edition.editor_id = editor_after(editors(session, tribe, plan), None)
         session.add(edition)
     if edition.state == EditionState.DRAFT and now < deadline:
@@ -429,6 +440,13 @@ def _advance(
                     now=now,
                     config=config,
                 )
+    if edition.state in (EditionState.DRAFT, EditionState.SCHEDULED) and now > deadline + STALE:
+        # Far past its deadline (the letter was off, or the instance down): its news is
+        # old, so it is skipped rather than sent late; the next edition opens.
+        edition.state = EditionState.SKIPPED
+        session.add(edition)
+        report.skipped.append(edition.id or 0)
+        return report
     due = (edition.state == EditionState.DRAFT and now >= deadline) or (
         edition.state == EditionState.SCHEDULED and now >= aware(edition.send_at or deadline)
     )
@@ -477,13 +495,23 @@ def tick(*, now: datetime, keys: Keyring, config: LetterConfig) -> TickReport:
             select(col(Edition.id)).where(col(Edition.state) == EditionState.SENDING)
         ).all()
     for edition_id in sending:
-        if edition_id is not None:
-            report.queued += queue_recipients(edition_id, now=now, keys=keys, config=config)
-    with session_scope() as session:
+        try:
+            report.queued += queue_recipients(edition_id or 0, now=now, keys=keys, config=config)
+        except Exception:
+            log.exception("letter edition %s: queueing failed; the next tick goes on", edition_id)
+    with read_scope() as session:
         unsettled = session.exec(
-            select(Edition).where(col(Edition.state) == EditionState.SENT, ~col(Edition.settled))
+            select(col(Edition.id)).where(
+                col(Edition.state) == EditionState.SENT, ~col(Edition.settled)
+            )
         ).all()
-        report.settled = sum(settle(session, e, now=now) for e in unsettled)
+    for edition_id in unsettled:
+        try:
+            with session_scope() as session:
+                edition = session.get(Edition, edition_id)
+                report.settled += bool(edition and settle(session, edition, now=now))
+        except Exception:
+            log.exception("letter edition %s: counting refusals failed; tried again", edition_id)
     return report
 
 

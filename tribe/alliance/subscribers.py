@@ -29,12 +29,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from tribe.alliance.counting import aware
 from tribe.alliance.letter_links import (
     CONFIRM_FOR,
     Action,
@@ -61,11 +62,6 @@ QUIET_FOR = timedelta(days=7)
 REFUSALS_IN_A_ROW = 3
 _CHUNK = 500  # ids in one IN (...) list
 T = TypeVar("T")
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite gives stored UTC times back without their zone.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _chunks(values: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
@@ -161,7 +157,7 @@ def subscribe(
     if row is None:
         subscriber_id = _insert(session, tribe_id=tribe.id, address=address, now=now)
     else:
-        ask = decide_ask(row.state, _aware(row.asked_at), now=now)
+        ask = decide_ask(row.state, aware(row.asked_at), now=now)
         claimed = _claim(session, row, ask, now=now)
         subscriber_id = claimed if ask.send else None
     if subscriber_id is None or _confirmations_sent(session, address, now=now) >= QUIET_AFTER:
@@ -526,7 +522,7 @@ def _since(row: Subscriber) -> datetime | None:
         SubscriberState.PENDING: row.asked_at,
         SubscriberState.CONFIRMED: row.confirmed_at,
     }.get(row.state, row.unsubscribed_at)
-    return None if moment is None else _aware(moment)
+    return None if moment is None else aware(moment)
 
 
 def subscriber_lines(session: Session, *, tribe_id: int) -> list[SubscriberLine]:

@@ -129,7 +129,11 @@ def status(slug: str, as_json: bool) -> None:
             rows.append(
                 EditionRow(
                     number=e.number,
-                    editor=names.get(e.editor_id, "") if e.editor_id else "(automatic)",
+                    editor="(the tribe's selection)"
+                    if e.automatic
+                    else names.get(e.editor_id, "")
+                    if e.editor_id
+                    else "(nobody yet)",
                     state=e.state.value,
                     deadline=aware(e.deadline_at),
                     recipients=e.recipients or done.recipients,

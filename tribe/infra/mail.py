@@ -199,6 +199,18 @@ def _data(server: smtplib.SMTP, body: bytes, handed: Callable[[], None]) -> tupl
         ) from exc
 
 
+# A refusal of the recipient; one "for the sender" (MAIL FROM) is the instance's own.
+_ANSWERED = re.compile(r"the SMTP server answered (\d{3}) for (?!the sender:)")
+
+
+def refused_for_good(reason: str) -> bool:
+    """Whether an outbox row's reason is the receiving side's own permanent refusal (a
+    5xx, as `_refused` words it), not tribe's trouble: retries run out while the server
+    could not be reached, or a message that could not be written."""
+    found = _ANSWERED.match(reason)
+    return found is not None and int(found.group(1)) >= 500
+
+
 def _refused(code: int, reply: bytes | str, who: str) -> MailError:
     words = (reply.decode(errors="replace") if isinstance(reply, bytes) else reply).strip()
     return MailError(f"the SMTP server answered {code} for {who}: {words}", temporary=code < 500)
@@ -231,6 +243,8 @@ class FileTransport:
             os.replace(draft, final)
         except OSError as exc:
             raise MailError(f"could not write {final}: {exc}", temporary=True) from exc
+        finally:
+            draft.unlink(missing_ok=True)  # gone once renamed; left by a handover refused
 
 
 def transport_for(settings: Settings) -> Transport:

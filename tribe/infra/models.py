@@ -390,6 +390,8 @@ class Mail(SQLModel, table=True):
     key: str = Field(max_length=200, unique=True)  # e.g. "digest:12:2026-11-30"
     kind: str = Field(max_length=32)  # digest, nudge, reminder, letter, confirm, ...
     member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
+    # A letter's email: its edition, so an edition's emails are found by index.
+    edition_id: int | None = Field(default=None, foreign_key="edition.id", index=True)
     to: str = Field(max_length=254)
     subject: str = Field(max_length=300)
     text: str = Field(sa_type=sa.Text)

@@ -96,13 +96,23 @@ class Queued:
 
 
 def enqueue_many(
-    session: Session, emails: Sequence[Queued], *, kind: str, sender: str, due_at: datetime
+    session: Session,
+    emails: Sequence[Queued],
+    *,
+    kind: str,
+    sender: str,
+    due_at: datetime,
+    edition_id: int | None = None,
 ) -> None:
-    """Queue a batch of emails in one statement (a letter's thousands of recipients);
-    keys already queued are left as they are, as `enqueue` leaves them."""
+    """Queue a batch of emails in one statement (a letter's thousands of recipients,
+    `edition_id` theirs); keys already queued are left as they are, as `enqueue` leaves
+    them."""
     if not emails:
         return
-    rows = [_row(e.key, kind, e.letter, sender, e.member_id, due_at) for e in emails]
+    rows = [
+        {**_row(e.key, kind, e.letter, sender, e.member_id, due_at), "edition_id": edition_id}
+        for e in emails
+    ]
     session.exec(
         dialect_insert(session, Mail).values(rows).on_conflict_do_nothing(index_elements=["key"])
     )
@@ -218,12 +228,12 @@ def send_claimed(
     if not claims:
         return report
     messages, unwritable = _messages(claims, config.sender)
-    for claim in claims:
-        # Failed at once, never retried: claimed again, it would stop its batch again.
-        if claim.id in unwritable and _give_back(
-            claim, unwritable[claim.id], config, rng, temporary=False
-        ):
-            report.failed += 1
+    # Failed at once, never retried: claimed again, it would stop its batch again.
+    report.failed += sum(
+        _give_back(claim, unwritable[claim.id], config, rng, temporary=False)
+        for claim in claims
+        if claim.id in unwritable
+    )
     report.skipped += len(claims) - len(messages) - len(unwritable)
     gap = 1.0 / config.rate if config.rate > 0 else 0.0
     delivered: list[MailClaim] = []
@@ -247,9 +257,18 @@ def send_claimed(
         for claim in claims:
             if _give_back(claim, str(error), config, rng, temporary=True):
                 report.retried += 1
+    except _LeaseLost:
+        # The batch outlived its lease and another sender claimed the rest: stop here,
+        # before the final dot of the email in hand (the connection closes mid-DATA, so
+        # the server delivers nothing of it).
+        log.warning("an email batch outlived its lease; its other sender goes on with it")
     finally:
         _mark_sent(delivered)
     return report
+
+
+class _LeaseLost(Exception):
+    """The row is no longer this claim's: not to be handed over."""
 
 
 _SENT_EVERY = 20  # `sent` marks written together
@@ -310,13 +329,19 @@ def _send_one(
 
     def handed() -> None:
         nonlocal was_handed
-        was_handed = True
         with session_scope() as session:
-            session.exec(
+            marked = session.exec(
                 update(Mail)
-                .where(col(Mail.id) == claim.id, col(Mail.lease_token) == claim.token)
+                .where(
+                    col(Mail.id) == claim.id,
+                    col(Mail.lease_token) == claim.token,
+                    col(Mail.state) == MailState.SENDING,
+                )
                 .values(state=MailState.HANDED)
-            )
+            ).rowcount
+        if marked != 1:  # claimed again meanwhile: its new sender hands it over
+            raise _LeaseLost()
+        was_handed = True
 
     try:
         transport.hand_over(message, name=name, handed=handed)

@@ -178,6 +178,13 @@ def upgrade() -> None:
     with op.batch_alter_table("turnswap", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_turnswap_tribe_id"), ["tribe_id"], unique=False)
 
+    with op.batch_alter_table("mail", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("edition_id", sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_mail_edition_id"), ["edition_id"], unique=False)
+        batch_op.create_foreign_key(
+            batch_op.f("fk_mail_edition_id_edition"), "edition", ["edition_id"], ["id"]
+        )
+
     with op.batch_alter_table("feed", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("image_url", sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=True)
@@ -231,6 +238,11 @@ def downgrade() -> None:
 
     with op.batch_alter_table("feed", schema=None) as batch_op:
         batch_op.drop_column("image_url")
+
+    with op.batch_alter_table("mail", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_mail_edition_id_edition"), type_="foreignkey")
+        batch_op.drop_index(batch_op.f("ix_mail_edition_id"))
+        batch_op.drop_column("edition_id")
 
     with op.batch_alter_table("turnswap", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_turnswap_tribe_id"))
