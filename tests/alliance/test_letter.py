@@ -660,3 +660,31 @@ def test_a_hidden_editor_is_not_named_in_the_email(world: World, box: Mailbox) -
     text, _ = parts(email(letters[0]))
     assert "Letter #1 of Garden Writers, whose members write it in turn." in text
     assert "this one by Bob" not in text
+
+
+def test_an_editor_cannot_plant_a_readers_unsubscribe_link(world: World, box: Mailbox) -> None:
+    """The placeholder each reader's own link replaces, typed into the letter, is not
+    replaced: the only unsubscribe link in a copy is where the template puts it."""
+    planted = "https://unsubscribe.invalid/letter"
+    enable(world, world.bob)
+    beat(NOW)
+    with session_scope() as s:
+        bob = s.get_one(Member, world.bob)
+        drafts.save_draft(
+            s,
+            member=bob,
+            slug="garden-writers",
+            subject="Click",
+            intro=f"Free seeds: {planted}",
+            picks=[],
+            links=[drafts.Link(planted, "Seeds")],
+        )
+        drafts.schedule_send(s, member=bob, slug="garden-writers", send_at=None, now=NOW)
+    beat(NOW + timedelta(seconds=30))
+    deliver(box, NOW + timedelta(seconds=30))
+    copy = email(box.to("alice@example.com")[-1])
+    own = str(copy["List-Unsubscribe"]).strip("<>")
+    text, html = parts(copy)
+    assert text.count(own) == 1
+    assert html.count(own) == 1
+    assert planted not in text

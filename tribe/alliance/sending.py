@@ -23,6 +23,7 @@ row set a subscriber aside, with the reason.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -52,6 +53,7 @@ log = logging.getLogger("tribe.letter")
 KIND = "letter"
 # Swapped for each recipient's own unsubscribe link; nothing else in a letter has it.
 _UNSUBSCRIBE = "https://unsubscribe.invalid/letter"
+_DEFUSED = "https://unsubscribe.invalid/-"  # the placeholder where anything else put it
 BATCH = 500  # recipients queued per transaction
 STALE = timedelta(days=1)  # an edition this far past its deadline is skipped, not sent
 
@@ -122,9 +124,16 @@ def _context(draft: Draft, picks: list[dict[str, object]], *, base_url: str) -> 
 
 
 def render(draft: Draft, picks: list[dict[str, object]], *, base_url: str) -> tuple[str, str]:
-    """The email's text and HTML parts, with the unsubscribe placeholder."""
-    context = _context(draft, picks, base_url=base_url)
-    return render_text("edition", context), render_html("edition", context)
+    """The email's text and HTML parts, with the unsubscribe placeholder where the
+    template puts the reader's link, and nowhere else: the same address typed by an
+    editor or carried by a post is defused first, so it never becomes a reader's link."""
+    marker = f"https://unsubscribe.invalid/{secrets.token_hex(16)}"
+    context = {**_context(draft, picks, base_url=base_url), "unsubscribe_url": marker}
+
+    def placed(part: str) -> str:
+        return part.replace(_UNSUBSCRIBE, _DEFUSED).replace(marker, _UNSUBSCRIBE)
+
+    return placed(render_text("edition", context)), placed(render_html("edition", context))
 
 
 @dataclass(frozen=True)
