@@ -372,3 +372,21 @@ def test_random_schedules_keep_every_rule(
     for post in range(3):
         dues = sorted(due for _, p, due in placed if p == post)
         assert all(b - a >= STAGGER for a, b in itertools.pairwise(dues))  # stagger
+
+
+def test_posting_hours_that_start_in_the_skipped_hour_open_with_the_jump() -> None:
+    """London skips from 01:00 to 02:00 on 29 March 2026: hours of 01:30-02:59 open at
+    02:00 local (01:00 UTC), the first minute past their start, not at 02:30 (the start
+    read at the old offset). Found by the property test above."""
+    schedule = Schedule(
+        zone="Europe/London",
+        mode=ScheduleMode.INTERVAL,
+        min_gap=timedelta(minutes=15),
+        window_start=time(1, 30),
+        window_end=time(2, 59),
+        daily_cap=1,
+    )
+    now = datetime(2026, 3, 28, 3, 0, tzinfo=UTC)
+    result = place(schedule, now=now, taken=[], avoid=[], stagger=STAGGER, horizon=HORIZON)
+    assert result.due_at == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+    assert result.due_at == oracle_interval(schedule, now, [], [])

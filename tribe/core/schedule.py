@@ -268,12 +268,29 @@ def _interval_candidates(
     first = start.astimezone(tz).date()
     points = {start}
     points |= {
-        _at(first + timedelta(days=n), schedule.window_start, tz)
-        for n in range((end - start).days + 2)
+        _window_opens(schedule, first + timedelta(days=n)) for n in range((end - start).days + 2)
     }
     points |= {t + schedule.min_gap for t in check.taken}
     points |= {a + check.stagger for a in check.avoid}
     return sorted(p for p in points if start <= p <= end)
+
+
+def _window_opens(schedule: Schedule, day: date) -> datetime:
+    """When the posting hours of `day` open, in UTC. Where the window's start does not
+    exist that day (it falls in the hour skipped in spring), the hours open with the
+    jump itself: the first minute whose local time is past the start (02:00 for a
+    01:30 start on the day London skips from 01:00 to 02:00), not the start read at
+    the old offset (02:30), which would leave the window's first half hour unused."""
+    tz = schedule.tz
+    naive = datetime.combine(day, schedule.window_start)
+    before = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)  # the offset before a jump
+    after = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)  # the offset after it
+    if after >= before:  # the start exists (once, or twice in autumn: its first time)
+        return before
+    moment = after  # in the gap: the jump lies between the two readings
+    while moment < before and not in_window(schedule, moment):
+        moment += timedelta(minutes=1)
+    return moment
 
 
 def in_window(schedule: Schedule, moment: datetime) -> bool:
