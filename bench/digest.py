@@ -41,6 +41,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesHeaderParser
 from pathlib import Path
@@ -305,6 +306,32 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
         drop(db_name)
 
 
+Worst = Callable[[list[float]], float]
+
+
+def run_apart(runs: int, script: str, report: Callable[[dict[str, Any]], str]) -> list[Any]:
+    """`runs` runs of `script --json` with this command line, each its own process (so
+    each peak RSS is its own); every run's report printed as it ends."""
+    found = []
+    for n in range(runs):
+        command = [sys.executable, script, "--json", *sys.argv[1:]]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode:
+            sys.exit(f"run {n + 1} failed:\n{done.stderr}")
+        found.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"run {n + 1}: {report(found[-1])}")
+    return found
+
+
+def summarize(runs: list[Any], figures: list[tuple[str, str, Worst]]) -> None:
+    """The median and the worst of each figure, when there are several runs."""
+    if len(runs) < 2:
+        return
+    for label, key, worst in figures:
+        values = [float(r[key]) for r in runs]
+        print(f"{label}: median {statistics.median(values):.0f}, worst {worst(values):.0f}")
+
+
 def report(run: dict[str, Any]) -> str:
     return (
         f"{run['queued']} digests ({run['items']} items pending): compose {run['compose_rate']:.0f}/s "
@@ -335,23 +362,18 @@ def main() -> None:
     backend = "SQLite" if args.backend == "sqlite" else "PostgreSQL"
     print(f"{args.members} members in tribes of {args.tribe_size}, {args.posts} posts per tribe, "
           f"{args.senders} senders, {backend}")  # fmt: skip
-    runs = []
-    for n in range(args.runs):
-        command = [sys.executable, __file__, "--json", *sys.argv[1:]]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode:
-            sys.exit(f"run {n + 1} failed:\n{done.stderr}")
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(f"run {n + 1}: {report(runs[-1])}")
-    if len(runs) > 1:
-        for label, key, worst in (
+    runs = run_apart(args.runs, __file__, report)
+    for run in runs:
+        run["rescan_ms"] = run["rescan_s"] * 1000
+    summarize(
+        runs,
+        [
             ("compose emails/s", "compose_rate", min),
             ("send emails/s", "send_rate", min),
-            ("scan with every key taken, ms", "rescan_s", max),
+            ("scan with every key taken, ms", "rescan_ms", max),
             ("peak RSS, MB", "rss_mb", max),
-        ):
-            values = [r[key] * (1000 if key == "rescan_s" else 1) for r in runs]
-            print(f"{label}: median {statistics.median(values):.0f}, worst {worst(values):.0f}")
+        ],
+    )
     bad = [r for r in runs if r["dup_message_id"] or r["dup_recipient"] or r["missing"]
            or r["received"] != r["members"]]  # fmt: skip
     print("every member got one digest, no duplicate" if not bad else f"FAILED: {len(bad)} runs")

@@ -28,8 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import smtplib
-import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -49,7 +47,9 @@ from bench.digest import (  # noqa: E402
     free_port,
     fresh_instance,
     rss_mb,
+    run_apart,
     send_all,
+    summarize,
 )
 
 
@@ -190,23 +190,16 @@ def main() -> None:
         return
     backend = "SQLite" if args.backend == "sqlite" else "PostgreSQL"
     print(f"one edition to {args.readers} readers, {args.senders} senders, {backend}")
-    runs = []
-    for n in range(args.runs):
-        command = [sys.executable, __file__, "--json", *sys.argv[1:]]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode:
-            sys.exit(f"run {n + 1} failed:\n{done.stderr}")
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(f"run {n + 1}: {report(runs[-1])}")
-    if len(runs) > 1:
-        for label, key, worst in (
+    runs = run_apart(args.runs, __file__, report)
+    summarize(
+        runs,
+        [
             ("queued emails/s", "queue_rate", min),
             ("sent emails/s", "send_rate", min),
             ("bare smtplib emails/s", "reference_rate", min),
             ("peak RSS, MB", "rss_mb", max),
-        ):
-            values = [r[key] for r in runs]
-            print(f"{label}: median {statistics.median(values):.0f}, worst {worst(values):.0f}")
+        ],
+    )
     bad = [r for r in runs if r["dup_recipient"] or r["dup_message_id"] or r["missing"]
            or r["received"] != r["readers"]]  # fmt: skip
     print("every reader got one copy, no duplicate" if not bad else f"FAILED: {len(bad)} runs")

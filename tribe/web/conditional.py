@@ -21,20 +21,17 @@ from datetime import UTC, datetime
 
 from fastapi import Request, Response
 
+from tribe.alliance.counting import aware
+
 
 def strong_etag(data: bytes) -> str:
     """A strong ETag for `data`: the same bytes, the same tag."""
     return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite gives stored UTC times back without their zone.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def http_date(moment: datetime) -> str:
     """`Mon, 30 Nov 2026 18:24:41 GMT` (a naive moment is taken as UTC)."""
-    return email.utils.format_datetime(_aware(moment).astimezone(UTC), usegmt=True)
+    return email.utils.format_datetime(aware(moment).astimezone(UTC), usegmt=True)
 
 
 def _tags(header: str) -> list[str]:
@@ -48,7 +45,7 @@ def _since(header: str) -> datetime | None:
         when = email.utils.parsedate_to_datetime(header)
     except (TypeError, ValueError, IndexError):
         return None  # an invalid date is ignored (RFC 9110 section 13.1.3)
-    return _aware(when)
+    return aware(when)
 
 
 def not_modified(request: Request, *, etag: str, last_modified: datetime | None) -> bool:
@@ -63,7 +60,7 @@ def not_modified(request: Request, *, etag: str, last_modified: datetime | None)
         return False
     since = _since(if_modified_since)
     # HTTP dates have whole seconds: compare what the client was told.
-    return since is not None and _aware(last_modified).replace(microsecond=0) <= since
+    return since is not None and aware(last_modified).replace(microsecond=0) <= since
 
 
 def conditional_response(
