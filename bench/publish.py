@@ -3,10 +3,10 @@
     .venv/bin/python bench/publish.py [--deliveries 10000] [--accounts 1000] [--rate 50]
                                       [--backend sqlite|postgres]
 
-Local fake X, Mastodon and Bluesky servers (the ones the tests use, speaking the real
-wire contracts) run in this process; the worker's real tweepy, Mastodon.py and atproto
-talk to them. The deliveries are spread over the accounts and the three networks and
-fall due at `--rate` per second. Printed: deliveries/s, lateness (sent time minus due
+Local fake X, Mastodon, Bluesky, LinkedIn, Facebook and Threads servers (the ones the
+tests use, speaking the real wire contracts) run in this process; the worker's real
+client code (tweepy, Mastodon.py, atproto, httpx) talks to them. The deliveries are
+spread over the accounts and the six networks and fall due at `--rate` per second. Printed: deliveries/s, lateness (sent time minus due
 time) p50/p95/p99, duplicates (a delivery found more than once on its network) and
 losses (a delivery neither on its network nor visibly unconfirmed or failed).
 
@@ -27,6 +27,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,13 +39,15 @@ from cryptography.fernet import Fernet  # noqa: E402
 
 from tests.fakenet.bluesky import FakeBluesky  # noqa: E402
 from tests.fakenet.common import HOST as FAKE_HOST  # noqa: E402
-from tests.fakenet.common import TEST_POLICY  # noqa: E402
+from tests.fakenet.facebook import FakeFacebook  # noqa: E402
+from tests.fakenet.linkedin import FakeLinkedIn  # noqa: E402
 from tests.fakenet.mastodon import FakeMastodon  # noqa: E402
+from tests.fakenet.threads import FakeThreads  # noqa: E402
 from tests.fakenet.x import FakeX  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/14"
-NETWORKS = ("x", "mastodon", "bluesky")
+NETWORKS = ("x", "mastodon", "bluesky", "linkedin", "facebook", "threads")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -54,34 +57,74 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def start_fakes() -> tuple[FakeX, FakeMastodon, FakeBluesky]:
+@dataclass
+class Fakes:
+    x: FakeX
+    mastodon: FakeMastodon
+    bluesky: FakeBluesky
+    linkedin: FakeLinkedIn
+    facebook: FakeFacebook
+    threads: FakeThreads
+
+    def all(self) -> tuple[Any, ...]:
+        return (self.x, self.mastodon, self.bluesky, self.linkedin, self.facebook, self.threads)
+
+    def env(self) -> dict[str, str]:
+        """The settings that point tribe's clients at the fakes."""
+        return {
+            "TRIBE_X_API_URL": self.x.base_url,
+            "TRIBE_X_API_KEY": self.x.consumer_key,
+            "TRIBE_X_API_SECRET": self.x.consumer_secret,
+            # The fake X app is not on a paid tier: lift the per-app daily cap.
+            "TRIBE_X_DAILY_POSTS_PER_APP": str(10**6),
+            **self.linkedin.env(),
+            **self.facebook.env(),
+            **self.threads.env(),
+            # The fake networks listen there; every other local address stays refused.
+            "TRIBE_ALLOWED_NETWORKS": f"{FAKE_HOST}/32",
+        }
+
+
+def start_fakes() -> Fakes:
     # Generous limits: the benchmark measures tribe, not the fakes' rate limiting.
-    x = FakeX(rate_limit=10**9).start()
-    mastodon = FakeMastodon(rate_limit=10**9).start()
-    bluesky = FakeBluesky(rate_limit=10**9, login_limit=10**9).start()
-    return x, mastodon, bluesky
+    many = 10**9
+    return Fakes(
+        x=FakeX(rate_limit=many).start(),
+        mastodon=FakeMastodon(rate_limit=many).start(),
+        bluesky=FakeBluesky(rate_limit=many, login_limit=many).start(),
+        linkedin=FakeLinkedIn(rate_limit=many).start(),
+        facebook=FakeFacebook(rate_limit=many).start(),
+        threads=FakeThreads(rate_limit=many, quota_total=many).start(),
+    )
 
 
-def make_accounts(n: int, fakes: tuple[FakeX, FakeMastodon, FakeBluesky]) -> list[dict[str, Any]]:
-    x, mastodon, bluesky = fakes
-    accounts = []
+def make_accounts(n: int, fakes: Fakes) -> list[dict[str, Any]]:
+    accounts: list[dict[str, Any]] = []
     for i in range(n):
-        network = NETWORKS[i % 3]
+        network = NETWORKS[i % len(NETWORKS)]
+        remote, base = None, None
         if network == "x":
-            user = x.add_user(f"xb{i}")
-            accounts.append({"network": "x", "handle": user.username, "remote": user.id,
-                             "base": None, "creds": x.issue_oauth1(user)})  # fmt: skip
+            user = fakes.x.add_user(f"xb{i}")
+            handle, remote, creds = user.username, user.id, fakes.x.issue_oauth1(user)
         elif network == "mastodon":
-            accounts.append({"network": "mastodon", "handle": f"mb{i}@fake.social", "remote": None,
-                             "base": mastodon.base_url,
-                             "creds": {"access_token": mastodon.token_for(f"mb{i}")}})  # fmt: skip
-        else:
-            acct = bluesky.add_account(f"bb{i}.bsky.social")
-            session = bluesky.session_for(acct.did)
-            creds = {"did": acct.did, "handle": acct.handle, "pds_url": bluesky.base_url,
+            handle, base = f"mb{i}@fake.social", fakes.mastodon.base_url
+            creds = {"access_token": fakes.mastodon.token_for(f"mb{i}")}
+        elif network == "bluesky":
+            acct = fakes.bluesky.add_account(f"bb{i}.bsky.social")
+            session = fakes.bluesky.session_for(acct.did)
+            handle, remote, base = acct.handle, acct.did, fakes.bluesky.base_url
+            creds = {"did": acct.did, "handle": acct.handle, "pds_url": base,
                      "access_jwt": session["accessJwt"], "refresh_jwt": session["refreshJwt"]}  # fmt: skip
-            accounts.append({"network": "bluesky", "handle": acct.handle, "remote": acct.did,
-                             "base": bluesky.base_url, "creds": creds})  # fmt: skip
+        else:  # LinkedIn, Facebook, Threads: the fakes make their own users and tokens
+            fake = getattr(fakes, network)
+            user = fake.add_user(f"Bench {network} {i}" if network != "threads" else f"tb{i}")
+            handle, remote, creds = (
+                getattr(user, "username", user.name),
+                user.id,
+                fake.credentials(user),
+            )
+        accounts.append({"network": network, "handle": handle, "remote": remote, "base": base,
+                         "creds": creds})  # fmt: skip
     return accounts
 
 
@@ -128,11 +171,14 @@ def seed(url: str, accounts: list[dict[str, Any]], deliveries: int, rate: float,
     engine.dispose()
 
 
-def on_network(fakes: tuple[FakeX, FakeMastodon, FakeBluesky]) -> Counter[str]:
-    x, mastodon, bluesky = fakes
-    seen: Counter[str] = Counter(t.original for t in x.tweets)
-    seen.update(s.text for s in mastodon.statuses)
-    seen.update(r.value.get("text", "") for r in bluesky.records(collection="app.bsky.feed.post"))
+def on_network(fakes: Fakes) -> Counter[str]:
+    seen: Counter[str] = Counter(t.original for t in fakes.x.tweets)
+    seen.update(s.text for s in fakes.mastodon.statuses)
+    seen.update(
+        r.value.get("text", "") for r in fakes.bluesky.records(collection="app.bsky.feed.post")
+    )
+    for fake in (fakes.linkedin, fakes.facebook, fakes.threads):
+        seen.update(p.text for p in fake.posts)
     return seen
 
 
@@ -151,18 +197,14 @@ def run_tribe(args: argparse.Namespace) -> dict[str, Any]:
         url = PG_ADMIN.rsplit("/", 1)[0] + "/" + db_name
     else:
         url = f"sqlite:///{tmp / 'tribe.db'}"
-    x = fakes[0]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIBE_")}
     env.update(
         TRIBE_DATABASE_URL=url, TRIBE_DATA_DIR=str(tmp), TRIBE_SECRET_KEYS=key,
         TRIBE_LOG_LEVEL="WARNING", TRIBE_DISPATCH_EVERY="1s", TRIBE_DISPATCH_BATCH="500",
         TRIBE_WORKER_CONCURRENCY=str(args.threads), TRIBE_PUBLISH_TIMEOUT="5s",
-        TRIBE_X_API_URL=x.base_url, TRIBE_X_API_KEY=x.consumer_key,
-        TRIBE_X_API_SECRET=x.consumer_secret,
-        # The fake X app is not on a paid tier: lift the per-app daily cap.
-        TRIBE_X_DAILY_POSTS_PER_APP=str(10**6),
-        # The fake networks listen there; every other local address stays refused.
-        TRIBE_ALLOWED_NETWORKS=f"{FAKE_HOST}/32",
+        # The bench's posts link to a made-up blog: no Bluesky card fetch looks it up.
+        TRIBE_LINK_CARDS="false",
+        **fakes.env(),
     )  # fmt: skip
     if args.backend == "postgres":
         env["TRIBE_BROKER_URL"] = REDIS
@@ -207,7 +249,8 @@ def run_tribe(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(1)
         with engine.connect() as conn:
             rows = conn.execute(text(
-                "SELECT state, text, due_at, sent_at FROM delivery"
+                "SELECT d.state, d.text, d.due_at, d.sent_at, a.network FROM delivery d "
+                "JOIN account a ON a.id = d.account_id"
             )).all()  # fmt: skip
     finally:
         for p in procs:
@@ -216,7 +259,7 @@ def run_tribe(args: argparse.Namespace) -> dict[str, Any]:
             p.wait()
         engine.dispose()
     seen = on_network(fakes)
-    for fake in fakes:
+    for fake in fakes.all():
         fake.stop()
     if db_name:
         with admin.connect() as conn:
@@ -241,7 +284,14 @@ def summarize(rows: Sequence[Any], seen: Counter[str], args: argparse.Namespace)
         if (r.state == "sent" and seen[r.text] == 0)
         or r.state not in ("sent", "unconfirmed", "failed")
     )  # fmt: skip
+    by_network = {
+        network: percentile(
+            [(_aware(r.sent_at) - _aware(r.due_at)).total_seconds()
+             for r in sent if r.network == network], 99)
+        for network in NETWORKS
+    }  # fmt: skip
     return {
+        "p99_by_network": by_network,
         "rate": len(sent) / max((last_sent - first_due).total_seconds(), 1e-9),
         "p50": percentile(lateness, 50), "p95": percentile(lateness, 95),
         "p99": percentile(lateness, 99), "max": max(lateness, default=float("nan")),
@@ -251,27 +301,15 @@ def summarize(rows: Sequence[Any], seen: Counter[str], args: argparse.Namespace)
 
 def run_reference(args: argparse.Namespace) -> float:
     """The same posts from a plain thread pool calling the adapters: the fakes' ceiling."""
+    from config import Settings
     from tribe.core.kinds import Network, ReshareKind
-    from tribe.core.outcomes import AccountContext, Publication, Publisher
-    from tribe.networks.bluesky import BlueskyPublisher
-    from tribe.networks.mastodon import MastodonPublisher
-    from tribe.networks.x import XApp, XPublisher
+    from tribe.core.outcomes import AccountContext, Publication
+    from tribe.networks import registry
 
     fakes = start_fakes()
     accounts = make_accounts(args.accounts, fakes)
-    x = fakes[0]
-    publishers: dict[str, Publisher] = {
-        "x": XPublisher(
-            XApp(
-                api_url=x.base_url,
-                consumer_key=x.consumer_key,
-                consumer_secret=x.consumer_secret,
-                policy=TEST_POLICY,
-            )
-        ),
-        "mastodon": MastodonPublisher(policy=TEST_POLICY),
-        "bluesky": BlueskyPublisher(policy=TEST_POLICY),
-    }
+    settings = Settings(**fakes.env(), TRIBE_LINK_CARDS="false")  # type: ignore[arg-type]
+    publishers = {n.value: registry.package(n).publisher(settings) for n in Network}
 
     def send(n: int) -> None:
         a = accounts[n % len(accounts)]
@@ -290,7 +328,7 @@ def run_reference(args: argparse.Namespace) -> float:
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(send, range(args.deliveries)))
     elapsed = time.perf_counter() - t0
-    for fake in fakes:
+    for fake in fakes.all():
         fake.stop()
     return int(args.deliveries) / elapsed
 
@@ -315,7 +353,7 @@ def main() -> None:
     reference = run_reference(args)
     result = run_tribe(args)
     backend = "SQLite + embedded broker" if args.backend == "sqlite" else "PostgreSQL + Redis"
-    print(f"\n{args.deliveries} deliveries, {args.accounts} accounts over X, Mastodon and Bluesky, "
+    print(f"\n{args.deliveries} deliveries, {args.accounts} accounts over {len(NETWORKS)} networks, "
           f"due at {args.rate:g}/s; tribe on {backend}, {args.processes} workers x {args.threads} threads\n")  # fmt: skip
     print("| contender | deliveries/s | lateness p50 | p95 | p99 | max | duplicates | losses |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -324,7 +362,9 @@ def main() -> None:
     )
     print(f"| tribe ({backend}) | {result['rate']:.1f} | {result['p50']:.2f} s | {result['p95']:.2f} s | "
           f"{result['p99']:.2f} s | {result['max']:.2f} s | {result['duplicates']} | {result['lost']} |")  # fmt: skip
-    print(f"\nfinal states: {result['states']}")
+    by_network = ", ".join(f"{n} {p:.2f} s" for n, p in result["p99_by_network"].items())
+    print(f"\nlateness p99 by network: {by_network}")
+    print(f"final states: {result['states']}")
 
 
 if __name__ == "__main__":

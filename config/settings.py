@@ -115,6 +115,31 @@ class Settings(BaseSettings):
     TRIBE_X_DAILY_POSTS_PER_ACCOUNT: int = Field(default=100, ge=1)
     TRIBE_X_DAILY_POSTS_PER_APP: int = Field(default=1667, ge=1)
     TRIBE_MASTODON_REDIRECT_URL: str = "urn:ietf:wg:oauth:2.0:oob"
+    # LinkedIn, Facebook Pages and Threads: one OAuth app per network, registered by the
+    # operator; its redirect URL is https://<your tribe>/accounts/connect/<network>/callback.
+    # *_AUTH_URL is where members' browsers sign in (and LinkedIn's token endpoint);
+    # *_API_URL where tribe calls. Both only move for tests.
+    TRIBE_LINKEDIN_CLIENT_ID: str = ""
+    TRIBE_LINKEDIN_CLIENT_SECRET: str = ""
+    TRIBE_LINKEDIN_REDIRECT_URL: str = ""
+    TRIBE_LINKEDIN_AUTH_URL: str = "https://www.linkedin.com"
+    TRIBE_LINKEDIN_API_URL: str = "https://api.linkedin.com"
+    TRIBE_LINKEDIN_DAILY_POSTS_PER_ACCOUNT: int = Field(default=150, ge=1)
+    TRIBE_FACEBOOK_CLIENT_ID: str = ""
+    TRIBE_FACEBOOK_CLIENT_SECRET: str = ""
+    TRIBE_FACEBOOK_REDIRECT_URL: str = ""
+    TRIBE_FACEBOOK_AUTH_URL: str = "https://www.facebook.com"
+    TRIBE_FACEBOOK_API_URL: str = "https://graph.facebook.com"
+    TRIBE_THREADS_CLIENT_ID: str = ""
+    TRIBE_THREADS_CLIENT_SECRET: str = ""
+    TRIBE_THREADS_REDIRECT_URL: str = ""
+    TRIBE_THREADS_AUTH_URL: str = "https://threads.net"
+    TRIBE_THREADS_API_URL: str = "https://graph.threads.net"
+    TRIBE_THREADS_DAILY_POSTS_PER_ACCOUNT: int = Field(default=250, ge=1)
+    # Bluesky link cards with the page's picture (its og: tags, fetched once per post).
+    TRIBE_LINK_CARDS: bool = True
+    # Long-lived tokens (LinkedIn, Threads) are renewed this long before they run out.
+    TRIBE_RENEW_AHEAD: Duration = timedelta(days=10)
 
     # The web app.
     TRIBE_WEB_HOST: str = "127.0.0.1"

@@ -80,6 +80,9 @@ def tribe_env(
         "TRIBE_FETCH_TIMEOUT": "2s",
         "TRIBE_LOG_LEVEL": "INFO",
         "TRIBE_SECRET_KEYS": TEST_SECRET_KEY,
+        # Tests' posts link to made-up blogs (https://author.blog/1): no card fetch may
+        # look them up. tests/networks/test_cards.py gives publishers their cards itself.
+        "TRIBE_LINK_CARDS": "false",
     }
     if BACKEND == "postgres":
         values["TRIBE_BROKER_URL"] = REDIS_URL

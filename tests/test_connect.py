@@ -19,7 +19,10 @@ from tests import builders as b
 from tests.cli import fails, ok
 from tests.fakenet.bluesky import FakeBluesky
 from tests.fakenet.common import SECRET, internal_server, redirector
+from tests.fakenet.facebook import FakeFacebook
+from tests.fakenet.linkedin import FakeLinkedIn
 from tests.fakenet.mastodon import FakeMastodon
+from tests.fakenet.threads import FakeThreads
 from tests.fakenet.x import FakeX
 from tribe.cli import main
 from tribe.core.kinds import Connection, DeliveryState
@@ -256,3 +259,37 @@ def test_a_server_that_redirects_inside_reaches_nothing_there() -> None:
     assert "answered with a redirect (HTTP 307)" in out
     assert (code, "answered with a redirect (HTTP 307)" in line) == (1, True)
     assert SECRET not in out + line
+
+
+def test_linkedin_and_threads_connect_from_a_terminal_with_the_address_sent_back() -> None:
+    member()
+    with FakeLinkedIn() as linkedin, FakeThreads() as threads:
+        person = linkedin.add_user("Bob Writes")
+        term = Terminal("bob@example.com", "linkedin", env=linkedin.env())
+        code, out = term.answer(linkedin.oauth2_redirect(term.address(), person))
+        assert code == 0, out
+        user = threads.add_user("bob.writes")
+        term = Terminal("bob@example.com", "threads", env=threads.env())
+        code, out = term.answer(threads.oauth2_redirect(term.address(), user))
+        assert code == 0, out
+    assert stored("Bob Writes").remote_user_id == person.id
+    assert stored("bob.writes").remote_user_id == user.id
+    assert "connected threads @bob.writes" in out
+
+
+def test_a_facebook_page_is_chosen_by_name_when_the_member_manages_several() -> None:
+    member()
+    with FakeFacebook() as facebook:
+        bob = facebook.add_person("Bob")
+        facebook.add_page(bob, "Bob's Garden")
+        kitchen = facebook.add_page(bob, "Bob's Kitchen")
+        term = Terminal("bob@example.com", "facebook", env=facebook.env())
+        code, out = term.answer(facebook.redirect(term.address(), bob))
+        assert code != 0
+        assert "You manage 2 Pages: Bob's Garden, Bob's Kitchen" in out
+        term = Terminal(
+            "bob@example.com", "facebook", "--page", "bob's kitchen", env=facebook.env()
+        )
+        code, out = term.answer(facebook.redirect(term.address(), bob))
+    assert code == 0, out
+    assert stored("Bob's Kitchen").remote_user_id == kitchen.id

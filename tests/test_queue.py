@@ -187,6 +187,18 @@ def test_a_queued_text_is_edited_and_fits_like_an_approval() -> None:
         assert s.get_one(Delivery, delivery).text == entry.text
 
 
+def test_an_edited_text_starts_over_from_what_an_earlier_try_made() -> None:
+    """A Threads container kept for the old words is never published with new ones."""
+    feed = setup()
+    delivery = approved(feed, CAROL, 1)
+    with session_scope() as s:
+        s.get_one(Delivery, delivery).progress = {"container": "17890"}
+    with session_scope() as s:
+        edit_text(s, member=get_member(s, CAROL), delivery_id=delivery, text="New words")
+    with session_scope() as s:
+        assert s.get_one(Delivery, delivery).progress is None
+
+
 def test_a_repost_has_no_text_to_edit_and_what_went_out_stays() -> None:
     feed = setup()
     delivery = approved(feed, CAROL, 1)

@@ -42,7 +42,8 @@ def test_long_real_world_titles_are_shortened_and_the_link_survives(
     network: Network, kind: str
 ) -> None:
     limit = limit_for(network)
-    data = ShareInput(title=TITLES[kind], url=LONG_URL, author="@alice", categories=("Gardening",))
+    title = TITLES[kind] * (1 + limit.maximum // len(TITLES[kind]))  # longer than any post
+    data = ShareInput(title=title, url=LONG_URL, author="@alice", categories=("Gardening",))
     text = fit(DEFAULT_TEMPLATES[network], data, limit)
     assert limit.measure(text) <= limit.maximum
     assert LONG_URL in text  # never cut

@@ -18,6 +18,7 @@ from kombu.entity import Queue as KombuQueue
 
 from config import Settings, SettingsError, get_settings
 from tribe.alliance.icons import SCAN_EVERY as ICONS_EVERY
+from tribe.alliance.renewal import RENEW_EVERY
 from tribe.alliance.snapshots import SCAN_EVERY as REACH_EVERY
 from tribe.infra.vault import vault_for
 from workers import embedded, selfcheck
@@ -102,6 +103,12 @@ def make_app(settings: Settings) -> Celery:
                 "task": "tribe.letter.tick",
                 "schedule": letter_every,
                 "options": {"expires": letter_every},
+            },
+            "renew-sign-ins": {
+                # Long-lived tokens renewed ahead of time; the pass looks hourly.
+                "task": "tribe.accounts.renewals",
+                "schedule": RENEW_EVERY,
+                "options": {"expires": RENEW_EVERY},
             },
             "auto-approve": {
                 "task": "tribe.approvals.auto_approve",

@@ -40,4 +40,7 @@ ROUTES = {
     # Blog icons for public pages: the scan is short, each fetch waits like a poll.
     "tribe.icons.scan": {"queue": Queue.SCHEDULER.value},
     "tribe.icons.fetch": {"queue": Queue.FEEDS.value},
+    "tribe.accounts.renewals": {"queue": Queue.SCHEDULER.value},
+    # A network call about an account, beside its posts.
+    "tribe.accounts.renew": {"queue": Queue.PUBLISH.value},
 }

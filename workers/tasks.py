@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from config import get_settings
-from tribe.alliance import herding, icons
+from tribe.alliance import herding, icons, renewal
 from tribe.alliance.digest import DigestConfig, queue_due_digests_in_batches
 from tribe.alliance.sending import LetterConfig, tick
 from tribe.alliance.snapshots import (
@@ -232,6 +232,31 @@ def fetch_icon(feed_id: int) -> bool:
         feed_id, now=datetime.now(UTC), config=icons.IconConfig.from_settings(get_settings())
     )
     return fetched is not None and bool(fetched.content_type)
+
+
+@app.task(name="tribe.accounts.renewals")
+def renewals() -> int:
+    """Enqueue a renewal of each account whose long-lived sign-in runs out within
+    TRIBE_RENEW_AHEAD (tribe/alliance/renewal.py)."""
+    settings = get_settings()
+    with read_scope() as session:
+        due = renewal.renewals_due(session, now=datetime.now(UTC), ahead=settings.TRIBE_RENEW_AHEAD)
+    for account_id in due:
+        # A message older than a pass is replaced by the next pass's, if still due.
+        renew_account.apply_async((account_id,), expires=renewal.RENEW_EVERY)
+    return len(due)
+
+
+@app.task(name="tribe.accounts.renew")
+def renew_account(account_id: int) -> str | None:
+    """Renew one account's sign-in if it is still due; what came of it."""
+    done = renewal.renew_account(
+        account_id,
+        now=datetime.now(UTC),
+        config=renewal.RenewConfig.from_settings(get_settings()),
+        vault=process_vault(),
+    )
+    return done.value if done is not None else None
 
 
 @app.task(name=SELF_CHECK_TASK, ignore_result=True)

@@ -26,6 +26,14 @@ Wire contract followed (@atproto/pds, bsky.social):
   aud, jti, iat, exp}; lifetime `access_ttl` seconds (may be negative: born expired). Bad
   ones answer 400 `InvalidToken` "Token could not be verified", expired ones 400
   `ExpiredToken` "Token has expired", none 401 `AuthMissing` "Authentication Required".
+- `POST /xrpc/com.atproto.repo.uploadBlob` with an access token and the raw bytes: the
+  blob is kept for the account, its MIME type sniffed from the bytes (the header's when
+  they are not a known image, like the PDS), and answered as a blob ref `{"$type": "blob",
+  "ref": {"$link": <CID>}, "mimeType", "size"}`. A record's blob refs are checked when the
+  record is written, as the PDS does: the blob must be this account's (400
+  `BlobNotFound` "Could not find blob: <CID>"), of the MIME type referenced (400
+  `InvalidMimeType`), and an `app.bsky.embed.external` thumb an image of at most
+  1,000,000 bytes (400 `BlobTooLarge`).
 - `GET /xrpc/app.bsky.actor.getProfile?actor=<DID or handle>` with an access token (a
   PDS hands app.bsky.* on to the app view for a signed-in account): the app view's
   `profileViewDetailed` with `followersCount` as `set_followers` says (left out when set
@@ -34,7 +42,8 @@ Wire contract followed (@atproto/pds, bsky.social):
 - Every answer (faults excepted) carries `ratelimit-limit`, `ratelimit-remaining`,
   `ratelimit-reset` (epoch seconds) and `ratelimit-policy`.
 
-Test helpers: `add_account`, `set_followers`, `records`, `record`, `login_count`,
+Test helpers: `add_account`, `set_followers`, `records`, `record`, `blobs`, `blob`,
+`upload_count`, `login_count`,
 `refresh_count`, `revoke_sessions(did)` (every refresh token dies; access tokens live on
 until they expire, as on the real PDS), `expire_access(did)` (the access tokens issued so
 far answer `ExpiredToken` although their `exp` is still ahead: the server's clock
@@ -64,6 +73,13 @@ REPOST = "app.bsky.feed.repost"
 AUDIENCE = "did:web:pds.fake.test"
 ACCESS_SCOPE = "com.atproto.appPass"  # what a session made with an app password gets
 REFRESH_SCOPE = "com.atproto.refresh"
+THUMB_MAX_BYTES = 1_000_000  # app.bsky.embed.external#external thumb: maxSize
+# The signatures the PDS sniffs a blob's type by (it trusts the bytes, not the header).
+_MAGIC = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF8", "image/gif"),
+)
 
 _RKEY = re.compile(r"[A-Za-z0-9._:~-]{1,512}")
 _NSID = re.compile(r"[a-zA-Z][a-zA-Z0-9-]*(\.[a-zA-Z0-9-]+)+\.[a-zA-Z][a-zA-Z0-9]*")
@@ -133,6 +149,25 @@ class FakeRecord:
 
 
 @dataclass
+class FakeBlob:
+    """One uploaded blob as the fake holds it."""
+
+    did: str
+    cid: str
+    mime_type: str
+    data: bytes
+
+    def ref(self) -> dict[str, Any]:
+        """The blob ref as uploadBlob answers it (and records carry it)."""
+        return {
+            "$type": "blob",
+            "ref": {"$link": self.cid},
+            "mimeType": self.mime_type,
+            "size": len(self.data),
+        }
+
+
+@dataclass
 class _RefreshToken:
     did: str
     alive: bool = True
@@ -186,6 +221,7 @@ class FakeBluesky(FakeServer):
         self.did_doc = did_doc
         self.accounts: dict[str, FakeAccount] = {}  # by DID
         self._records: dict[tuple[str, str, str], FakeRecord] = {}
+        self._blobs: dict[tuple[str, str], FakeBlob] = {}  # by (DID, CID)
         self._refresh_tokens: dict[str, _RefreshToken] = {}  # by jti
         self._access_tokens: dict[str, list[str]] = {}  # DID -> issued
         self._expired_access: set[str] = set()
@@ -205,6 +241,7 @@ class FakeBluesky(FakeServer):
             ("POST", "com.atproto.repo.deleteRecord", self._delete_record),
             ("GET", "com.atproto.repo.getRecord", self._get_record),
             ("GET", "com.atproto.repo.listRecords", self._list_records),
+            ("POST", "com.atproto.repo.uploadBlob", self._upload_blob),
             ("GET", "app.bsky.actor.getProfile", self._get_profile),
         ]:
             self.route(method, re.escape(xrpc + nsid), self._limited(handler))
@@ -242,6 +279,22 @@ class FakeBluesky(FakeServer):
     def record(self, did: str, collection: str, rkey: str) -> FakeRecord | None:
         with self.lock:
             return self._records.get((did, collection, rkey))
+
+    def blobs(self, did: str | None = None) -> list[FakeBlob]:
+        """The blobs uploaded (by the account `did`), oldest first."""
+        with self.lock:
+            return [b for b in self._blobs.values() if did is None or b.did == did]
+
+    def blob(self, did: str, ref: Any) -> FakeBlob | None:
+        """The account's blob a record's blob ref (`{"ref": {"$link": CID}, ...}`) points at."""
+        link = ref.get("ref", {}).get("$link") if isinstance(ref, dict) else None
+        with self.lock:
+            return self._blobs.get((did, str(link)))
+
+    @property
+    def upload_count(self) -> int:
+        """uploadBlob calls that reached the server (failed ones included)."""
+        return len(self.calls("POST", r"/xrpc/com\.atproto\.repo\.uploadBlob"))
 
     @property
     def login_count(self) -> int:
@@ -473,7 +526,57 @@ class FakeBluesky(FakeServer):
             return None, xrpc_error(
                 400, "InvalidRequest", f"Invalid {collection} record: {problem}"
             )
+        blob_error = self._blob_problem(repo.did, record)
+        if blob_error is not None:
+            return None, blob_error
         return (repo.did, collection, rkey, record), None
+
+    def _blob_problem(self, did: str, record: dict[str, Any]) -> Response | None:
+        """What the PDS says of a record's thumb blob ref (None: it may be written)."""
+        embed = record.get("embed")
+        external = embed.get("external") if isinstance(embed, dict) else None
+        ref = external.get("thumb") if isinstance(external, dict) else None
+        if ref is None:
+            return None
+        link = ref.get("ref", {}).get("$link") if isinstance(ref, dict) else None
+        stored = self._blobs.get((did, str(link)))
+        if stored is None:
+            return xrpc_error(400, "BlobNotFound", f"Could not find blob: {link}")
+        if ref.get("mimeType") != stored.mime_type:
+            return xrpc_error(
+                400,
+                "InvalidMimeType",
+                "Referenced Mimetype does not match stored blob. "
+                f"Expected: {stored.mime_type}, Got: {ref.get('mimeType')}",
+            )
+        if not stored.mime_type.startswith("image/"):
+            return xrpc_error(
+                400,
+                "InvalidMimeType",
+                f"Wrong type of file. It is {stored.mime_type} but it must match image/*.",
+            )
+        if len(stored.data) > THUMB_MAX_BYTES:
+            return xrpc_error(
+                400,
+                "BlobTooLarge",
+                f"This file is too large. It is {len(stored.data)} bytes "
+                f"but the maximum size is {THUMB_MAX_BYTES} bytes.",
+            )
+        return None
+
+    def _upload_blob(self, request: Request) -> Response:
+        auth = self._access(request)
+        if auth.error is not None:
+            return auth.error
+        data = request.raw
+        sniffed = next((kind for magic, kind in _MAGIC if data.startswith(magic)), None)
+        if sniffed is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            sniffed = "image/webp"
+        header = (request.header("Content-Type") or "application/octet-stream").split(";")[0]
+        cid = "bafkrei" + base64.b32encode(hashlib.sha256(data).digest()).decode().lower()[:52]
+        blob = FakeBlob(str(auth.did), cid, sniffed or header.strip(), data)
+        self._blobs[(blob.did, cid)] = blob
+        return Response(200, {"blob": blob.ref()})
 
     def _written(self, stored: FakeRecord) -> Response:
         return Response(

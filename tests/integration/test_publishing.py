@@ -1,7 +1,9 @@
 """Publishing with real worker and beat processes against local fake networks.
 
-The fakes speak X's and Mastodon's wire contracts, and the real tweepy and Mastodon.py
-inside the worker talk to them (TRIBE_X_API_URL; each Mastodon account's instance URL).
+The fakes speak X's, Mastodon's, Bluesky's, LinkedIn's and Threads' wire contracts, and
+the real client code inside the worker (tweepy, Mastodon.py, atproto, httpx) talks to
+them (TRIBE_X_API_URL, TRIBE_LINKEDIN_API_URL, TRIBE_THREADS_API_URL; each Mastodon
+account's instance URL).
 The fault tests kill the worker with SIGKILL at random moments — between claim and
 call, and between the network call and the record — and then count, over hundreds of
 deliveries, what reached the network: every delivery must be there exactly once, or be
@@ -30,7 +32,9 @@ from tests import builders as b
 from tests.builders import pk
 from tests.conftest import BACKEND, TEST_SECRET_KEY
 from tests.fakenet.bluesky import FakeBluesky
+from tests.fakenet.linkedin import FakeLinkedIn
 from tests.fakenet.mastodon import FakeMastodon
+from tests.fakenet.threads import FakeThreads
 from tests.fakenet.x import FakeX
 from tests.integration.cluster import cluster, free_port, wait_for
 from tribe.core.kinds import Connection, DeliveryState, Network
@@ -273,19 +277,70 @@ def test_x_killed_workers_neither_duplicate_nor_lose_a_delivery(tmp_path: Path) 
     assert_exactly_once(sent, ids)
 
 
-def mixed_deliveries(x: FakeX, mastodon: FakeMastodon) -> list[int]:
-    """200 deliveries: 100 on X (no idempotency key), 100 on Mastodon."""
-    users = [x.add_user(f"x{i}") for i in range(10)]
-    ids = seed(Network.X, [(u.username, x.issue_oauth1(u), u.id) for u in users], 10)
-    creds = [
-        (f"m{i}@fake.social", {"access_token": mastodon.token_for(f"m{i}")}, None)
-        for i in range(10)
-    ]
-    return ids + seed(Network.MASTODON, creds, 10, base_url=mastodon.base_url)
+class Mixed:
+    """Four fake networks at once: X and Mastodon, and LinkedIn and Threads (no
+    idempotency key either; Threads posts in two steps)."""
+
+    def __init__(self) -> None:
+        self.x, self.mastodon = FakeX(), FakeMastodon()
+        self.linkedin, self.threads = FakeLinkedIn(), FakeThreads()
+        self.fakes = (self.x, self.mastodon, self.linkedin, self.threads)
+
+    def __enter__(self) -> Mixed:
+        for fake in self.fakes:
+            fake.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for fake in self.fakes:
+            fake.stop()
+
+    def deliveries(self) -> list[int]:
+        """200 deliveries: 80 on X, 80 on Mastodon, 20 on LinkedIn, 20 on Threads."""
+        users = [self.x.add_user(f"x{i}") for i in range(8)]
+        ids = seed(Network.X, [(u.username, self.x.issue_oauth1(u), u.id) for u in users], 10)
+        creds = [
+            (f"m{i}@fake.social", {"access_token": self.mastodon.token_for(f"m{i}")}, None)
+            for i in range(8)
+        ]
+        ids += seed(Network.MASTODON, creds, 10, base_url=self.mastodon.base_url)
+        return ids + linkedin_and_threads(self.linkedin, self.threads, accounts=2, each=10)
+
+    def slow(self, seconds: float) -> None:
+        """Every create acted on, then answered `seconds` later."""
+        self.x.slow(seconds, match="POST /2/tweets", times=10_000)
+        self.mastodon.slow(seconds, match="POST /api/v1/statuses", times=10_000)
+        slow_linkedin_and_threads(self.linkedin, self.threads, seconds)
+
+    def texts(self) -> Counter[str]:
+        return (
+            Counter(t.original for t in self.x.tweets)
+            + Counter(s.text for s in self.mastodon.statuses)
+            + published(self.linkedin, self.threads)
+        )
+
+    def env(self) -> dict[str, str]:
+        return {**x_env(self.x), **self.linkedin.env(), **self.threads.env()}
 
 
-def network_texts(x: FakeX, mastodon: FakeMastodon) -> Counter[str]:
-    return Counter(t.original for t in x.tweets) + Counter(s.text for s in mastodon.statuses)
+def linkedin_and_threads(
+    linkedin: FakeLinkedIn, threads: FakeThreads, *, accounts: int, each: int
+) -> list[int]:
+    people = [linkedin.add_user(f"Linked In {i}") for i in range(accounts)]
+    ids = seed(Network.LINKEDIN, [(u.name, linkedin.credentials(u), u.id) for u in people], each)
+    users = [threads.add_user(f"threads{i}") for i in range(accounts)]
+    return ids + seed(
+        Network.THREADS, [(u.username, threads.credentials(u), u.id) for u in users], each
+    )
+
+
+def slow_linkedin_and_threads(linkedin: FakeLinkedIn, threads: FakeThreads, seconds: float) -> None:
+    linkedin.slow(seconds, match="POST /rest/posts", times=10_000)
+    threads.slow(seconds, match="/threads_publish", times=10_000)
+
+
+def published(linkedin: FakeLinkedIn, threads: FakeThreads) -> Counter[str]:
+    return Counter(p.text for p in linkedin.posts) + Counter(p.text for p in threads.posts)
 
 
 def x_env(x: FakeX) -> dict[str, str]:
@@ -328,11 +383,10 @@ def test_a_redis_restart_mid_run_neither_duplicates_nor_loses(tmp_path: Path) ->
     broker = OwnRedis(free_port())  # not a fixed one: `make test` runs two suites at once
     broker.start()
     try:
-        with FakeX() as x, FakeMastodon() as mastodon:
-            ids = mixed_deliveries(x, mastodon)
-            x.slow(0.2, match="POST /2/tweets", times=10_000)
-            mastodon.slow(0.2, match="POST /api/v1/statuses", times=10_000)
-            with cluster(tmp_path / "procs", **x_env(x), TRIBE_BROKER_URL=broker.url) as running:
+        with Mixed() as fakes:
+            ids = fakes.deliveries()
+            fakes.slow(0.2)
+            with cluster(tmp_path / "procs", **fakes.env(), TRIBE_BROKER_URL=broker.url) as running:
                 running.start_worker("one")
                 running.start_beat()
                 wait_for("a first delivery", lambda: states()["sent"] > 20, timeout=60)
@@ -340,7 +394,7 @@ def test_a_redis_restart_mid_run_neither_duplicates_nor_loses(tmp_path: Path) ->
                 time.sleep(2)
                 broker.start()
                 running.wait_for("every delivery to settle", settled, 180, unsettled)
-            sent = network_texts(x, mastodon)
+            sent = fakes.texts()
     finally:
         broker.stop()
     assert_exactly_once(sent, ids)
@@ -349,18 +403,17 @@ def test_a_redis_restart_mid_run_neither_duplicates_nor_loses(tmp_path: Path) ->
 @pytest.mark.skipif(BACKEND != "postgres", reason="restarts the PostgreSQL server of the run")
 def test_a_postgres_restart_mid_run_neither_duplicates_nor_loses(tmp_path: Path) -> None:
     version = sorted(os.listdir("/etc/postgresql"))[-1]
-    with FakeX() as x, FakeMastodon() as mastodon:
-        ids = mixed_deliveries(x, mastodon)
-        x.slow(0.2, match="POST /2/tweets", times=10_000)
-        mastodon.slow(0.2, match="POST /api/v1/statuses", times=10_000)
-        with cluster(tmp_path / "procs", **x_env(x)) as running:
+    with Mixed() as fakes:
+        ids = fakes.deliveries()
+        fakes.slow(0.2)
+        with cluster(tmp_path / "procs", **fakes.env()) as running:
             running.start_worker("one")
             running.start_beat()
             wait_for("a first delivery", lambda: states()["sent"] > 20, timeout=60)
             cluster_of = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
             subprocess.run([*cluster_of, "restart", "-m", "fast"], check=True, timeout=60)
             running.wait_for("every delivery to settle", settled, 180, unsettled)
-        sent = network_texts(x, mastodon)
+        sent = fakes.texts()
     assert_exactly_once(sent, ids)
 
 
@@ -382,4 +435,27 @@ def test_mastodon_killed_workers_neither_duplicate_nor_lose_a_delivery(tmp_path:
     # Calls cut short were sent again with the same Idempotency-Key: more calls, no more posts.
     assert creates > len(sent)
     assert len(ids) == 200
+    assert_exactly_once(sent, ids)
+
+
+def test_linkedin_and_threads_killed_workers_neither_duplicate_nor_lose(tmp_path: Path) -> None:
+    """No idempotency key on either: after a kill mid-call the account's recent posts
+    decide; a Threads container created before a kill is published, not created again."""
+    with FakeLinkedIn() as linkedin, FakeThreads() as threads:
+        ids = linkedin_and_threads(linkedin, threads, accounts=5, each=8)
+        slow_linkedin_and_threads(linkedin, threads, 0.3)
+        env = {**FAST, **linkedin.env(), **threads.env()}
+        made = lambda: len(linkedin.posts) + len(threads.posts)  # noqa: E731
+        run_with_kills(tmp_path / "procs", env, kills=6, seed_=3, made=made)
+        sent = published(linkedin, threads)
+        containers = len(threads.created_containers())
+        checks = len(linkedin.calls("GET", "/rest/posts")) + len(
+            threads.calls("GET", r"/v1\.0/\d+/threads")
+        )
+        print(
+            f"LinkedIn: {len(linkedin.posts)} posts; Threads: {containers} containers, "
+            f"{len(threads.posts)} posts; {checks} reads of recent posts"
+        )
+    assert checks > 0  # lost answers were looked for on the accounts, not resent blindly
+    assert len(ids) == 80
     assert_exactly_once(sent, ids)

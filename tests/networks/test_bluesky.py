@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.fakenet.bluesky import POST, REPOST, FakeAccount, FakeBluesky, graphemes, jwt_payload
 from tests.fakenet.common import (
@@ -26,6 +28,8 @@ from tests.fakenet.common import (
     internal_server,
     redirector,
 )
+from tests.fakenet.feeds import FeedServer, status
+from tests.networks.test_cards import blog_page, jpeg, noisy_png
 from tribe.core.errors import InvalidInputError
 from tribe.core.outcomes import (
     AccountContext,
@@ -41,7 +45,12 @@ from tribe.core.outcomes import (
 from tribe.infra.netguard import unreachable
 from tribe.networks.bluesky import BlueskyPublisher
 from tribe.networks.bluesky.connect import login
-from tribe.networks.bluesky.publish import CARD_DESCRIPTION_GRAPHEMES, record_key
+from tribe.networks.bluesky.publish import (
+    CARD_DESCRIPTION_GRAPHEMES,
+    THUMB_MAX_BYTES,
+    record_key,
+)
+from tribe.networks.cards import LinkCards
 
 PASSWORD = "abcd-efgh-ijkl-mnop"
 CREATED = datetime(2025, 3, 4, 5, 6, 7, 891234, tzinfo=UTC)
@@ -616,3 +625,220 @@ def test_a_pds_at_a_refused_address_is_never_connected_to(
 def test_a_pds_address_that_is_not_one_is_a_sentence(typed: str) -> None:
     with pytest.raises(InvalidInputError, match=r"port|not a valid web address"):
         login(typed, "alice.example.org", PASSWORD, policy=TEST_POLICY, timeout=2)
+
+
+# Link cards with pictures (tribe/networks/cards.py) ----------------------------------------
+
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+@dataclass
+class Progress:
+    """A delivery's progress as `Publication.keep` commits it."""
+
+    kept: dict[str, Any] = field(default_factory=dict)
+
+    def keep(self, done: Mapping[str, Any]) -> None:
+        self.kept = {**self.kept, **done}
+
+
+@pytest.fixture
+def blog() -> Iterator[FeedServer]:
+    with FeedServer() as running:
+        running.routes["/post"] = status(200, HTML, blog_page(image="/cover.jpg"))
+        running.routes["/cover.jpg"] = status(200, {"Content-Type": "image/jpeg"}, jpeg())
+        yield running
+
+
+def carded(
+    blog: FeedServer, progress: Progress, *, path: str = "/post", key: str | None = None
+) -> Publication:
+    link = blog.url(path)
+    return replace(
+        item(f"Read this: {link}", link=link, key=key, title="Feed title", summary="Feed words"),
+        progress=dict(progress.kept),
+        keep=progress.keep,
+    )
+
+
+def with_cards() -> BlueskyPublisher:
+    cards = LinkCards(policy=TEST_POLICY, timeout=0.5, deadline=1.0)
+    return BlueskyPublisher(policy=TEST_POLICY, cards=cards)
+
+
+def card_of(fake: FakeBluesky, did: str) -> dict[str, Any]:
+    [stored] = fake.records(did, POST)
+    embed: dict[str, Any] = stored.value["embed"]
+    assert embed["$type"] == "app.bsky.embed.external"
+    return dict(embed["external"])
+
+
+def test_a_card_carries_the_pages_picture_uploaded_once(
+    fake: FakeBluesky, blog: FeedServer
+) -> None:
+    alice = connect(fake)
+    progress = Progress()
+    with_cards().publish(alice.context, carded(blog, progress))
+
+    card = card_of(fake, alice.account.did)
+    assert (card["title"], card["description"]) == ("The page's title", "What the page says.")
+    assert card["uri"] == blog.url("/post")
+    [blob] = fake.blobs(alice.account.did)
+    # The lexicon's blob ref, exactly as uploadBlob answered it.
+    assert card["thumb"] == {
+        "$type": "blob",
+        "ref": {"$link": blob.cid},
+        "mimeType": "image/jpeg",
+        "size": len(jpeg()),
+    }
+    assert blob.data == jpeg()
+    assert fake.upload_count == 1
+    [upload] = fake.calls("POST", r"/xrpc/com\.atproto\.repo\.uploadBlob")
+    assert upload.header("Content-Type") == "image/jpeg"
+    assert progress.kept["card"] == {
+        "title": "The page's title",
+        "description": "What the page says.",
+        "thumb": card["thumb"],
+    }
+
+
+def test_an_announcement_carries_a_card_too(fake: FakeBluesky, blog: FeedServer) -> None:
+    bob = connect(fake, "bob.example.org")
+    announcement = replace(carded(blog, Progress()), kind=ReshareKind.ANNOUNCE)
+    with_cards().publish(bob.context, announcement)
+    assert "thumb" in card_of(fake, bob.account.did)
+
+
+def test_a_png_over_the_limit_goes_up_as_a_jpeg_under_it(
+    fake: FakeBluesky, blog: FeedServer
+) -> None:
+    alice = connect(fake)
+    blog.routes["/cover.jpg"] = status(200, {"Content-Type": "image/png"}, noisy_png())
+    with_cards().publish(alice.context, carded(blog, Progress()))
+
+    thumb = card_of(fake, alice.account.did)["thumb"]
+    assert thumb["mimeType"] == "image/jpeg"
+    assert thumb["size"] <= THUMB_MAX_BYTES
+    blob = fake.blob(alice.account.did, thumb)
+    assert blob is not None
+    with Image.open(io.BytesIO(blob.data)) as image:
+        assert (image.format, image.size) == ("JPEG", (800, 600))
+
+
+def _bomb() -> bytes:
+    out = io.BytesIO()
+    Image.new("1", (10_000, 5_000)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "failure", ["not-an-image", "decompression-bomb", "404", "slow-page", "internal-address"]
+)
+def test_a_card_whose_picture_fails_goes_without_it_and_the_post_goes_out(
+    fake: FakeBluesky, blog: FeedServer, failure: str
+) -> None:
+    alice = connect(fake)
+    with internal_server() as internal:
+        if failure == "not-an-image":
+            blog.routes["/cover.jpg"] = status(200, {"Content-Type": "image/jpeg"}, b"<html>")
+        elif failure == "decompression-bomb":
+            blog.routes["/cover.jpg"] = status(200, {"Content-Type": "image/png"}, _bomb())
+        elif failure == "404":
+            del blog.routes["/cover.jpg"]
+        elif failure == "slow-page":
+            blog.slow(3.0, match="/post")
+        else:
+            inside = blog_page(image=internal.url("/admin.jpg"))
+            blog.routes["/post"] = status(200, HTML, inside)
+        progress, post = Progress(), carded(blog, Progress(), key="c" * 32)
+        sent = with_cards().publish(alice.context, replace(post, keep=progress.keep))
+        assert internal.requests == []
+
+    card = card_of(fake, alice.account.did)
+    assert sent.remote_id.endswith(record_key(post))
+    assert "thumb" not in card
+    assert fake.upload_count == 0
+    expected = "Feed title" if failure == "slow-page" else "The page's title"
+    assert card["title"] == expected
+    assert progress.kept["card"]["thumb"] is None
+
+
+def test_an_upload_that_fails_leaves_the_card_without_its_picture(
+    fake: FakeBluesky, blog: FeedServer
+) -> None:
+    alice = connect(fake)
+    fake.fail(500, match="uploadBlob", body={"error": "InternalServerError", "message": "x"})
+    progress = Progress()
+    with_cards().publish(alice.context, carded(blog, progress))
+
+    assert "thumb" not in card_of(fake, alice.account.did)
+    assert fake.upload_count == 1
+    assert progress.kept["card"]["thumb"] is None
+
+
+def test_a_retry_uses_the_kept_card_without_fetching_or_uploading_again(
+    fake: FakeBluesky, blog: FeedServer
+) -> None:
+    alice = connect(fake)
+    publisher, progress, key = with_cards(), Progress(), uuid.uuid4().hex
+    fake.drop(commit=True, match="putRecord")
+    with pytest.raises(Unknown):
+        publisher.publish(alice.context, carded(blog, progress, key=key))
+    assert "thumb" in progress.kept["card"]
+    fetched = len(blog.requests)
+
+    # A new worker: nothing cached, only the delivery's progress.
+    with_cards().publish(alice.context, carded(blog, progress, key=key))
+
+    assert len(blog.requests) == fetched == 2
+    assert fake.upload_count == 1
+    [stored] = fake.records(alice.account.did, POST)
+    assert stored.writes == 1  # the identical record
+    assert stored.value["embed"]["external"]["thumb"] == progress.kept["card"]["thumb"]
+
+
+def test_tribemates_sharing_one_post_fetch_the_page_once(
+    fake: FakeBluesky, blog: FeedServer
+) -> None:
+    alice, bob = connect(fake), connect(fake, "bob.example.org")
+    publisher = with_cards()
+    for member in (alice, bob):
+        publisher.publish(member.context, carded(blog, Progress()))
+
+    assert (blog.hits("/post"), blog.hits("/cover.jpg")) == (1, 1)
+    assert fake.upload_count == 2  # a blob belongs to one account
+    for member in (alice, bob):
+        did = member.account.did
+        blob = fake.blob(did, card_of(fake, did)["thumb"])
+        assert blob is not None
+        assert blob.data == jpeg()
+
+
+def test_a_kept_picture_the_pds_no_longer_has_is_left_out(
+    fake: FakeBluesky, blog: FeedServer
+) -> None:
+    alice = connect(fake)
+    gone = {"$type": "blob", "ref": {"$link": "bafkreigone"}, "mimeType": "image/jpeg", "size": 9}
+    progress = Progress({"card": {"title": "Kept", "description": "Kept words", "thumb": gone}})
+    with_cards().publish(alice.context, carded(blog, progress))
+
+    card = card_of(fake, alice.account.did)
+    assert (card["title"], "thumb" in card) == ("Kept", False)
+    assert progress.kept["card"]["thumb"] is None  # and so will every retry
+    assert len(fake.calls("POST", r".*putRecord")) == 2
+    assert blog.requests == []
+
+
+def test_a_repost_fetches_no_card(fake: FakeBluesky, blog: FeedServer) -> None:
+    bob, alice = connect(fake, "bob.example.org"), connect(fake)
+    original = BlueskyPublisher(policy=TEST_POLICY).publish(bob.context, item())
+    repost = replace(
+        carded(blog, Progress()),
+        kind=ReshareKind.REPOST,
+        target_id=original.remote_id,
+        target_cid=original.remote_cid,
+    )
+    with_cards().publish(alice.context, repost)
+    assert len(fake.records(alice.account.did, REPOST)) == 1
+    assert blog.requests == []
+    assert fake.upload_count == 0

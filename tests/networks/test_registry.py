@@ -72,6 +72,8 @@ ALLOWED_IN_A_NETWORK = (
     "tribe.infra.transports",
     "tribe.infra.identity",
     "tribe.networks.base",
+    "tribe.networks.graph",  # what Meta's Graph APIs share (Facebook, Threads)
+    "tribe.networks.cards",  # a link card's page and image, fetched once (Bluesky)
 )
 
 

@@ -304,7 +304,8 @@ def test_a_schedule_is_read_changed_and_previewed(app: TestClient, world: World)
 def test_templates_are_listed_changed_and_previewed(app: TestClient, world: World) -> None:
     auth = api_token(world.carol.email)
     listed = {t["network"]: t for t in app.get(f"{API}/templates", headers=auth).json()}
-    assert set(listed) == {"x", "mastodon", "bluesky"}
+    assert set(listed) == {"x", "mastodon", "bluesky", "linkedin", "facebook", "threads"}
+    assert "{url}" in listed["linkedin"]["template"]
     assert "{url}" in listed["x"]["template"]
     changed = app.put(
         f"{API}/templates/x", headers=auth, json={"template": "Read this: {title} {url}"}

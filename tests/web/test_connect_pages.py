@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -13,10 +15,13 @@ from sqlmodel import select
 from config import get_settings
 from tests.fakenet.bluesky import FakeBluesky
 from tests.fakenet.common import SECRET, internal_server, redirector
+from tests.fakenet.facebook import FakeFacebook
+from tests.fakenet.linkedin import FakeLinkedIn
 from tests.fakenet.mastodon import FakeMastodon
+from tests.fakenet.threads import FakeThreads
 from tests.fakenet.x import FakeX
 from tests.web.conftest import World, go_link, post_form, sign_in
-from tribe.core.kinds import Connection
+from tribe.core.kinds import Connection, Network
 from tribe.infra.db import session_scope
 from tribe.infra.models import Account, ReachSnapshot
 from tribe.infra.vault import process_vault
@@ -253,3 +258,75 @@ def test_a_callback_without_a_code_changes_nothing(app: TestClient, world: World
     back = app.get("/accounts/connect/x/callback?error=access_denied", follow_redirects=False)
     assert back.status_code == 303
     assert "X did not authorize tribe; nothing changed" in app.get("/accounts").text
+
+
+# LinkedIn, a Facebook Page and Threads: a sign-in on the network that comes back. ---------
+
+
+def oauth_network(network: str) -> tuple[Any, Callable[[str], str], str]:
+    """(the started fake, how its member approves tribe on its page: authorize address ->
+    the address the browser is sent back to, the account's name in tribe)."""
+    if network == "linkedin":
+        linkedin = FakeLinkedIn().start()
+        person = linkedin.add_user("Carol Writes")
+        return linkedin, lambda url: linkedin.oauth2_redirect(url, person), "Carol Writes"
+    if network == "facebook":
+        facebook = FakeFacebook().start()
+        page = facebook.add_user("Carol's Garden")
+        return facebook, lambda url: facebook.redirect(url, page.manager), "Carol's Garden"
+    threads = FakeThreads().start()
+    user = threads.add_user("carol.writes")
+    return threads, lambda url: threads.oauth2_redirect(url, user), "carol.writes"
+
+
+@pytest.mark.parametrize("network", ["linkedin", "facebook", "threads"])
+def test_oauth_networks_connect_through_their_callback(
+    app: TestClient, world: World, monkeypatch: pytest.MonkeyPatch, network: str
+) -> None:
+    fake, approve, handle = oauth_network(network)
+    try:
+        callback = f"http://testserver/accounts/connect/{network}/callback"
+        for name, value in {
+            **fake.env(),
+            f"TRIBE_{network.upper()}_REDIRECT_URL": callback,
+        }.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        sign_in(app, world.carol.email)
+        assert f'action="/accounts/connect/{network}"' in app.get("/accounts").text
+        start = post_form(app, f"/accounts/connect/{network}", page="/accounts")
+        assert start.status_code == 200, start.text
+        back = approve(go_link(start.text))
+        assert back.startswith(callback + "?")
+        done = app.get(back.split("#", 1)[0], follow_redirects=False)  # browsers keep #_ local
+        assert done.status_code == 303, done.text
+        page = app.get("/accounts").text
+    finally:
+        fake.stop()
+    assert f"connected {network}" in page
+    stored = account(handle)
+    assert stored.connection == Connection.CONNECTED
+    vault = process_vault()
+    assert vault is not None
+    creds = vault.open(stored.credentials or "")
+    assert creds["access_token"] not in page
+    # LinkedIn's and Threads' sign-ins run out (and are renewed ahead); a Page's does not.
+    assert (stored.token_expires_at is not None) == (network != "facebook")
+
+
+def test_a_member_who_declines_on_the_network_is_told_and_nothing_changes(
+    app: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeLinkedIn() as linkedin:
+        callback = "http://testserver/accounts/connect/linkedin/callback"
+        for name, value in {**linkedin.env(), "TRIBE_LINKEDIN_REDIRECT_URL": callback}.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        sign_in(app, world.carol.email)
+        start = post_form(app, "/accounts/connect/linkedin", page="/accounts")
+        back = app.get(linkedin.declined_redirect(go_link(start.text)), follow_redirects=False)
+    assert back.status_code == 303
+    assert "LinkedIn did not authorize tribe" in app.get("/accounts").text
+    with session_scope() as s:
+        linked = s.exec(select(Account).where(Account.network == Network.LINKEDIN)).all()
+    assert linked == []

@@ -50,7 +50,14 @@ log = logging.getLogger("tribe.digest")
 KIND = "digest"
 CAP = 30  # items listed; the rest are counted ("and 12 more on your stream")
 _CHUNK = 500  # ids in one IN (...) list
-_NETWORK_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky"}
+_NETWORK_NAMES = {
+    "x": "X",
+    "mastodon": "Mastodon",
+    "bluesky": "Bluesky",
+    "linkedin": "LinkedIn",
+    "facebook": "Facebook",
+    "threads": "Threads",
+}
 T = TypeVar("T")
 
 

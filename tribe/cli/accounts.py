@@ -25,7 +25,7 @@ def account() -> None:
 @click.argument("handle")
 @click.option("--max-characters", type=int, help="The instance's post limit (Mastodon).")
 def account_add(email: str, network: str, handle: str, max_characters: int | None) -> None:
-    """Add an account: NETWORK is x, mastodon or bluesky."""
+    """Add an account: NETWORK is x, mastodon, bluesky, linkedin, facebook or threads."""
     from tribe.infra.db import session_scope
     from tribe.members.accounts import add_account
     from tribe.members.people import get_member
@@ -67,8 +67,15 @@ def account_list(email: str, as_json: bool) -> None:
 @click.option("--handle", help="Bluesky: the handle, e.g. alice.bsky.social")
 @click.option("--pds", default="https://bsky.social", show_default=True, help="Bluesky: the PDS.")
 @click.option("--oauth2", is_flag=True, help="X: OAuth 2.0 with PKCE instead of OAuth 1.0a.")
+@click.option("--page", help="Facebook: the Page (its name or id) when you manage several.")
 def account_connect(
-    email: str, network: str, instance: str | None, handle: str | None, pds: str, oauth2: bool
+    email: str,
+    network: str,
+    instance: str | None,
+    handle: str | None,
+    pds: str,
+    oauth2: bool,
+    page: str | None,
 ) -> None:
     """Connect an account for real: walks the sign-in in this terminal."""
     from datetime import UTC, datetime
@@ -85,7 +92,7 @@ def account_connect(
         member = get_member(session, email)
         session.expunge(member)
     flow = connect.flow(Network(network), settings)  # the one branch on the network
-    options = {"instance": instance or "", "handle": handle or "", "pds": pds}
+    options = {"instance": instance or "", "handle": handle or "", "pds": pds, "page": page or ""}
     begun = flow.begin(_given(flow.connector, {**options, "oauth2": "yes" if oauth2 else "no"}))
     if isinstance(begun, Step):
         click.echo(f"1. Open this address, sign in and authorize tribe:\n   {begun.url}")

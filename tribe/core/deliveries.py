@@ -102,11 +102,12 @@ def backoff(attempts: int, base: timedelta, rng: random.Random) -> timedelta:
 
 def safe_to_resend(network: Network, first_started_at: datetime | None, now: datetime) -> bool:
     """Whether sending again with the same key cannot make a second post."""
-    if network == Network.X:
-        return False  # no idempotency key at all
     if network == Network.MASTODON:
         return first_started_at is None or now - first_started_at < MASTODON_KEY_WINDOW
-    return True  # Bluesky: putRecord at a fixed record key
+    # Bluesky: putRecord at a fixed record key. X, LinkedIn, Facebook and Threads have
+    # no idempotency key at all (a Threads container is published once, kept in
+    # `progress`, but the publish call itself has no key).
+    return network == Network.BLUESKY
 
 
 def _sent(found: Sent, facts: Facts, rules: Rules) -> Change:

@@ -32,6 +32,9 @@ class Network(StrEnum):
     X = "x"
     MASTODON = "mastodon"
     BLUESKY = "bluesky"
+    LINKEDIN = "linkedin"
+    FACEBOOK = "facebook"  # a Facebook Page: profiles cannot be posted to through the API
+    THREADS = "threads"
 
 
 class ScheduleMode(StrEnum):

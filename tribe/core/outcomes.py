@@ -9,8 +9,8 @@ No adapter touches the database: credentials come in decrypted, and changed ones
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -46,17 +46,25 @@ class Publication:
     title: str
     summary: str
     # For REPOST: the author's post being reshared (X tweet id, Mastodon status id,
-    # Bluesky at:// URI plus its CID).
+    # Bluesky at:// URI plus its CID, LinkedIn post URN, Threads media id).
     target_id: str | None
     target_cid: str | None
     # Stable for the delivery's whole life: Mastodon's Idempotency-Key, Bluesky's rkey.
     key: str
     created_at: datetime  # fixed at first claim, so a retried record is the same record
+    # What an earlier call of this delivery did on the network before its answer (a
+    # Threads container, a Bluesky card's image blob), as it was kept: go on from there.
+    progress: Mapping[str, Any] = field(default_factory=dict)
+    # Keep `progress` (merged into what is kept) before the next step of the call; it is
+    # committed when `keep` returns. A network whose call is one step never calls it.
+    keep: Callable[[Mapping[str, Any]], None] = field(default=lambda _done: None, compare=False)
 
 
 @dataclass(frozen=True)
 class Sent:
-    remote_id: str  # X tweet id, Mastodon status id, Bluesky at:// URI
+    # X tweet id, Mastodon status id, Bluesky at:// URI, LinkedIn post URN, Facebook
+    # post id, Threads media id
+    remote_id: str
     remote_url: str  # where a person can see it
     remote_cid: str | None = None  # Bluesky: needed by those who repost it
 
@@ -67,7 +75,9 @@ class AccountContext:
 
     account_id: int
     handle: str
-    remote_user_id: str | None  # X user id, Mastodon account id, Bluesky DID
+    # X user id, Mastodon account id, Bluesky DID, LinkedIn person id (the OpenID `sub`),
+    # Facebook Page id, Threads user id
+    remote_user_id: str | None
     base_url: str | None  # Mastodon instance / Bluesky PDS; None for X (a setting)
     credentials: Credentials
     timeout: float  # seconds, for every network call

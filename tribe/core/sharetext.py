@@ -37,6 +37,9 @@ DEFAULT_TEMPLATES = {
     Network.X: "{title} {url} via {author}",
     Network.MASTODON: "{title}\n\n{url}\n\nvia {author} {tags}",
     Network.BLUESKY: "{title} {url} via {author}",
+    Network.LINKEDIN: "{title}\n\n{url}\n\nvia {author}",
+    Network.FACEBOOK: "{title}\n\n{url}\n\nvia {author}",
+    Network.THREADS: "{title} {url} via {author}",
 }
 
 
@@ -58,7 +61,7 @@ class Limit:
         return len(_URL.sub("x" * cost, text)) if self.url_cost else len(text)
 
     def describe(self) -> str:
-        if self.network == Network.BLUESKY:
+        if self.url_cost is None:
             return f"{self.maximum} characters"
         return f"{self.maximum} characters (each link counts {self.url_cost})"
 
@@ -66,12 +69,22 @@ class Limit:
 def limit_for(
     network: Network, *, max_characters: int | None = None, url_cost: int | None = None
 ) -> Limit:
-    """The defaults (X 280, Mastodon 500, Bluesky 300 graphemes), or an instance's own."""
+    """The defaults (X 280, Mastodon 500, Bluesky 300 graphemes, LinkedIn 3,000, Threads
+    500, a Facebook post 63,206; links in full where the network counts them so), or a
+    Mastodon instance's own."""
     if network == Network.X:
         return Limit(network, 280, 23)
     if network == Network.MASTODON:
         return Limit(network, max_characters or 500, url_cost or 23)
-    return Limit(network, 300, None)
+    return Limit(network, _PLAIN_LIMITS[network], None)
+
+
+_PLAIN_LIMITS = {
+    Network.BLUESKY: 300,
+    Network.LINKEDIN: 3000,
+    Network.THREADS: 500,
+    Network.FACEBOOK: 63206,
+}
 
 
 def plain_newlines(text: str) -> str:

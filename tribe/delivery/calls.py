@@ -8,17 +8,25 @@ through `credential_updater`, under a per-account lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from tribe.core.errors import TribeError
 from tribe.core.kinds import DeliveryState, Network, ReshareKind
-from tribe.core.outcomes import AccountContext, Credentials, NeedsReconnect, Publication
+from tribe.core.outcomes import (
+    AccountContext,
+    Credentials,
+    NeedsReconnect,
+    Publication,
+    Transient,
+)
 from tribe.delivery.claims import Claim
 from tribe.infra.db import serialize, session_scope
-from tribe.infra.models import Account, Delivery, Feed, Post
+from tribe.infra.models import Account, Delivery, Feed, Post, expires_at
 from tribe.infra.netguard import AddressPolicy, check_server
 from tribe.infra.vault import Vault
 
@@ -84,6 +92,7 @@ def job_for(
     timeout: float,
     policy: AddressPolicy,
     vault: Vault | None,
+    lease: timedelta,
 ) -> Job:
     assert account.id is not None
     credentials: Credentials = {}
@@ -109,12 +118,14 @@ def job_for(
         target_cid=target.remote_cid if target else None,
         key=delivery.key,
         created_at=delivery.first_started_at or delivery.created_at,
+        progress=dict(delivery.progress or {}),
+        keep=progress_keeper(claim, lease),
     )
     return Job(claim, account.network, context, publication)
 
 
 def begin_check(
-    claim: Claim, *, timeout: float, policy: AddressPolicy, vault: Vault | None
+    claim: Claim, *, timeout: float, policy: AddressPolicy, vault: Vault | None, lease: timedelta
 ) -> Job | None:
     """Gather what looking for an unconfirmed delivery needs (no state change)."""
     with session_scope() as session:
@@ -148,6 +159,7 @@ def begin_check(
             timeout=timeout,
             policy=policy,
             vault=vault,
+            lease=lease,
         )
 
 
@@ -182,6 +194,29 @@ def credential_updater(
                         f"the account's server moved to {moved_to}: {error}"
                     ) from None
             account.credentials = vault.seal(new)
+            account.token_expires_at = expires_at(new)
             return new
 
     return refresh
+
+
+def progress_keeper(claim: Claim, lease: timedelta) -> Callable[[Mapping[str, Any]], None]:
+    """`Publication.keep`: merge what a call did so far into its delivery's `progress`,
+    committed at once, and give the call a fresh lease for its next step (a call in
+    steps may outlast one lease). A claim that lost the delivery meanwhile (its lease ran
+    out and another worker took over) must stop before its next step, which could post
+    a second time: `keep` raises Transient, and nothing it did so far is a post."""
+
+    def keep(done: Mapping[str, Any]) -> None:
+        with session_scope() as session:
+            delivery = session.get(Delivery, claim.delivery_id, with_for_update=True)
+            if (
+                delivery is None
+                or delivery.lease_token != claim.token
+                or delivery.state not in (DeliveryState.SENDING, DeliveryState.UNCONFIRMED)
+            ):
+                raise Transient("this try lost its turn to another; it goes no further")
+            delivery.progress = {**(delivery.progress or {}), **done}
+            delivery.lease_until = datetime.now(UTC) + lease
+
+    return keep

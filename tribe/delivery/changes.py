@@ -114,6 +114,9 @@ def edit_text(session: Session, *, member: Member, delivery_id: int, text: str) 
     post = session.get(Post, delivery.post_id)
     assert post is not None
     delivery.text = check_own_text(text, post.url, limit_of(account))
+    # What an earlier try made for the old words (a Threads container, never published
+    # while the reshare is queued) must not go out with them: the next try starts over.
+    delivery.progress = None
     delivery.updated_at = datetime.now(UTC)
     session.flush()
     return entry_of(session, member, delivery, account, now=delivery.updated_at)

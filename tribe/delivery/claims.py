@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, func, or_, update
+from sqlalchemy import Integer, and_, bindparam, case, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, UTCDateTime, col, select
 
@@ -46,13 +46,36 @@ def _sendable(now: Any, dry_run: bool) -> Any:
     )
 
 
+# Networks that limit an account's posts in 24 hours (their budgets: `DailyLimits`).
+DAILY_LIMITED = (Network.X, Network.LINKEDIN, Network.THREADS)
+
+
+@dataclass(frozen=True)
+class DailyLimits:
+    """Posts per account in 24 hours on the networks that limit them, and X's per app."""
+
+    x_per_account: int
+    x_per_app: int
+    linkedin_per_account: int
+    threads_per_account: int
+
+    def per_account(self) -> dict[str, int]:
+        return {
+            "per_account_x": self.x_per_account,
+            "per_account_linkedin": self.linkedin_per_account,
+            "per_account_threads": self.threads_per_account,
+        }
+
+
 @cache
 def _claim_statement(dry_run: bool) -> Any:
-    """Parameters: now, day_ago, per_account, app_budget, limit, lease_until, token.
+    """Parameters: now, day_ago, per_account_<network> (each of `DAILY_LIMITED`),
+    app_budget, limit, lease_until, token.
 
-    X's daily post limits hold in the claim itself: an X account's candidates are
-    numbered, and only as many are taken as its posts in the last 24 hours (sent, or on
-    their way) leave room for; X candidates as a whole are cut at the app's budget.
+    Daily post limits hold in the claim itself: an account's candidates are numbered,
+    and on a network that limits posts per account a day (X, LinkedIn, Threads) only as
+    many are taken as its posts in the last 24 hours (sent, or on their way) leave room
+    for; X candidates as a whole are also cut at the app's budget.
     """
     now = bindparam("now", type_=UTCDateTime())
     today = Delivery.__table__.alias("today")  # type: ignore[attr-defined]
@@ -94,11 +117,20 @@ def _claim_statement(dry_run: bool) -> Any:
         .where(or_(due, lost), _sendable(now, dry_run))
         .subquery()
     )
-    within_limits = or_(
-        candidates.c.network != Network.X.value,
-        and_(
-            candidates.c.used + candidates.c.account_rank
-            <= bindparam("per_account", type_=Integer()),
+    per_account = case(
+        *(
+            (
+                candidates.c.network == network.value,
+                bindparam(f"per_account_{network.value}", type_=Integer()),
+            )
+            for network in DAILY_LIMITED
+        ),
+        else_=None,
+    )
+    within_limits = and_(
+        or_(per_account.is_(None), candidates.c.used + candidates.c.account_rank <= per_account),
+        or_(
+            candidates.c.network != Network.X.value,
             candidates.c.network_rank <= bindparam("app_budget", type_=Integer()),
         ),
     )
@@ -152,8 +184,7 @@ def lease_due(
     lease: timedelta,
     limit: int,
     dry_run: bool,
-    x_daily_per_account: int,
-    x_daily_per_app: int,
+    limits: DailyLimits,
 ) -> list[Claim]:
     """Lease up to `limit` due deliveries (and lost claims) under one new token."""
     day_ago = now - timedelta(days=1)
@@ -163,8 +194,8 @@ def lease_due(
         params={
             "now": now,
             "day_ago": day_ago,
-            "per_account": x_daily_per_account,
-            "app_budget": x_daily_per_app - _x_used_today(session, day_ago),
+            **limits.per_account(),
+            "app_budget": limits.x_per_app - _x_used_today(session, day_ago),
             "limit": limit,
             "lease_until": now + lease,
             "token": token,

@@ -39,7 +39,7 @@ from tribe.core.kinds import Connection, DeliveryState, Network, ReshareKind
 from tribe.core.outcomes import Publisher, PublishError, Sent, Unknown
 from tribe.core.urls import shown_link
 from tribe.delivery.calls import Job, begin_check, find_target, job_for
-from tribe.delivery.claims import Claim, lease_due, lease_unconfirmed, stuck_calls
+from tribe.delivery.claims import Claim, DailyLimits, lease_due, lease_unconfirmed, stuck_calls
 from tribe.delivery.placing import (
     PlacementConfig,
     find_time,
@@ -68,6 +68,8 @@ class PublishConfig:
     batch: int
     x_daily_per_account: int
     x_daily_per_app: int
+    linkedin_daily_per_account: int = 150
+    threads_daily_per_account: int = 250
     placement: PlacementConfig = field(default_factory=PlacementConfig)
     policy: AddressPolicy = field(default_factory=AddressPolicy)  # where a moved server may be
 
@@ -82,6 +84,8 @@ class PublishConfig:
             batch=settings.TRIBE_DISPATCH_BATCH,
             x_daily_per_account=settings.TRIBE_X_DAILY_POSTS_PER_ACCOUNT,
             x_daily_per_app=settings.TRIBE_X_DAILY_POSTS_PER_APP,
+            linkedin_daily_per_account=settings.TRIBE_LINKEDIN_DAILY_POSTS_PER_ACCOUNT,
+            threads_daily_per_account=settings.TRIBE_THREADS_DAILY_POSTS_PER_ACCOUNT,
             placement=PlacementConfig.from_settings(settings),
             policy=AddressPolicy.from_settings(
                 settings.TRIBE_ALLOW_PRIVATE_ADDRESSES, settings.TRIBE_ALLOWED_NETWORKS
@@ -187,8 +191,12 @@ def claim_due(session: Session, *, now: datetime, config: PublishConfig) -> list
         lease=config.lease,
         limit=config.batch,
         dry_run=config.dry_run,
-        x_daily_per_account=config.x_daily_per_account,
-        x_daily_per_app=config.x_daily_per_app,
+        limits=DailyLimits(
+            x_per_account=config.x_daily_per_account,
+            x_per_app=config.x_daily_per_app,
+            linkedin_per_account=config.linkedin_daily_per_account,
+            threads_per_account=config.threads_daily_per_account,
+        ),
     )
     return claims + lease_unconfirmed(session, now=now, lease=config.lease, limit=config.batch)
 
@@ -239,6 +247,7 @@ def begin(claim: Claim, *, now: datetime, config: PublishConfig, vault: Vault | 
             timeout=config.timeout,
             policy=config.policy,
             vault=vault,
+            lease=config.lease,
         )
 
 
@@ -388,7 +397,9 @@ def _reconcile(
 ) -> DeliveryState | None:
     """Look for one unconfirmed delivery on the network and record what was found."""
     try:
-        job = begin_check(claim, timeout=config.timeout, policy=config.policy, vault=vault)
+        job = begin_check(
+            claim, timeout=config.timeout, policy=config.policy, vault=vault, lease=config.lease
+        )
     except Exception as error:
         return _could_not_start(claim, error, config)
     if job is None:

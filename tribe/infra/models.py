@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import JSON, Field, SQLModel
@@ -256,11 +258,22 @@ class Account(SQLModel, table=True):
     base_url: str | None = Field(default=None, max_length=255)  # Mastodon instance, PDS
     remote_user_id: str | None = Field(default=None, max_length=255)
     credentials: str | None = Field(default=None, sa_type=sa.Text)  # encrypted (Fernet)
+    # When the stored sign-in runs out unless renewed (LinkedIn's and Threads' ~60-day
+    # tokens; X's 2-hour ones renew as they are used); None: it does not, or not known.
+    token_expires_at: datetime | None = None
     reshare: ReshareKind = Field(
         default=ReshareKind.POST, sa_type=_enum(ReshareKind, "reshare_kind")
     )
     announce_own: bool = False  # post my own new articles through this account
     rate_limited_until: datetime | None = None
+
+
+def expires_at(credentials: Mapping[str, Any]) -> datetime | None:
+    """When credentials run out: their `expires_at` (epoch seconds), as `token_expires_at`."""
+    when = credentials.get("expires_at")
+    if isinstance(when, bool) or not isinstance(when, int | float):
+        return None
+    return datetime.fromtimestamp(when, UTC)
 
 
 class Delivery(SQLModel, table=True):
@@ -298,6 +311,9 @@ class Delivery(SQLModel, table=True):
     remote_id: str | None = Field(default=None, max_length=255)
     remote_url: str | None = Field(default=None, max_length=500)
     remote_cid: str | None = Field(default=None, max_length=255)
+    # What a call did on the network before its answer (a Threads container, a Bluesky
+    # card's image blob), kept across crashes so a retry goes on from there; JSON.
+    progress: dict[str, Any] | None = Field(default=None, sa_type=JSON)
 
 
 class NetworkApp(SQLModel, table=True):

@@ -17,6 +17,7 @@ from tribe.core.sharetext import DEFAULT_TEMPLATES, Limit, check_template, limit
 from tribe.infra.models import Account, Member
 from tribe.members.people import check_timezone
 
+_NAME = re.compile(r"^(?=.{1,100}$)[^\W_](?:[\w'\u2019&.,()-]| (?! ))*$")
 _HANDLES = {
     Network.X: (re.compile(r"^[A-Za-z0-9_]{1,15}$"), "an X handle like @alice_writes"),
     Network.MASTODON: (
@@ -27,7 +28,16 @@ _HANDLES = {
         re.compile(r"^(?=.{3,253}$)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$"),
         "a Bluesky handle like alice.bsky.social",
     ),
+    # LinkedIn and Facebook have no handle to mention by: the name the profile or the
+    # Page shows (what connecting finds) stands for the account.
+    Network.LINKEDIN: (_NAME, "a LinkedIn profile's name like Alice Writes"),
+    Network.FACEBOOK: (_NAME, "a Facebook Page's name like Alice's Garden"),
+    Network.THREADS: (
+        re.compile(r"^[A-Za-z0-9._]{1,30}$"),
+        "a Threads username like @alice.writes",
+    ),
 }
+_SPOKEN = frozenset({Network.LINKEDIN, Network.FACEBOOK})  # no @handles: names
 
 
 def check_network(name: str) -> Network:
@@ -39,8 +49,9 @@ def check_network(name: str) -> Network:
 
 
 def normalize_handle(network: Network, handle: str) -> str:
-    value = handle.strip().removeprefix("@")
-    if network != Network.X:
+    value = handle.strip()
+    value = " ".join(value.split()) if network in _SPOKEN else value.removeprefix("@")
+    if network not in (Network.X, *_SPOKEN):
         value = value.lower()
     pattern, example = _HANDLES[network]
     if not pattern.match(value):
@@ -49,7 +60,10 @@ def normalize_handle(network: Network, handle: str) -> str:
 
 
 def mention(account: Account) -> str:
-    """How a post names this account's owner: @alice, @alice@host, @alice.bsky.social."""
+    """How a post names this account's owner: @alice, @alice@host, @alice.bsky.social;
+    on LinkedIn and Facebook, where a mention is not typed text, their name."""
+    if account.network in _SPOKEN:
+        return account.handle
     return "@" + account.handle
 
 
@@ -81,6 +95,8 @@ def _note(account: Account) -> str:
             f"reconnect it on the Accounts page or with tribe account connect "
             f"({account.connection_note})"
         )
+    if account.connection == Connection.CONNECTED and account.connection_note:
+        return account.connection_note  # a warning ahead of time: the sign-in runs out
     if account.connection == Connection.UNCONNECTED:
         return (
             "not connected yet: nothing is sent until it is connected "

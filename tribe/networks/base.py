@@ -38,11 +38,13 @@ network said. tribe/alliance/snapshots.py keeps one reading per account and day.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import requests
@@ -74,10 +76,12 @@ __all__ = [
     "Followers",
     "Ladder",
     "NoAnswer",
+    "Renewer",
     "Returns",
     "SignedOut",
     "Step",
     "address_policy",
+    "callback_code",
     "check_public",
     "follower_count",
     "httpx_no_answer",
@@ -361,6 +365,35 @@ class Connected:
     limits: dict[str, int] = field(default_factory=dict)  # max_characters, url_characters
 
 
+def callback_code(title: str, kept: Mapping[str, str], answer: str) -> str:
+    """The authorization code in the address a network sent the member back to.
+
+    Its `state` must be this attempt's (compared in constant time): in flows without
+    PKCE (LinkedIn, Facebook, Threads) the state is what ties a code to the attempt, so
+    a bare code is not taken. `error=` is the member declining (InvalidInputError, in
+    the network's words); a fragment the network adds (`#_`, `#_=_`) is ignored.
+    """
+    given = answer.strip()
+    if not given:
+        raise InvalidInputError(f"the address {title} sent you back to is needed to finish")
+    if "?" not in given:
+        raise InvalidInputError(
+            f"paste the whole address {title} sent you back to (it starts with https), "
+            "not only its code"
+        )
+    query = dict(parse_qsl(urlsplit(given.split("#", 1)[0]).query))
+    if "error" in query:
+        why = query.get("error_description") or query.get("error_reason") or query["error"]
+        raise InvalidInputError(f"{title} did not let tribe in ({why}): start again and allow it")
+    expected, got = kept.get("state", ""), query.get("state", "")
+    if not expected or not hmac.compare_digest(expected.encode(), got.encode()):
+        raise InvalidInputError("that sign-in answer belongs to another attempt: start again")
+    code = query.get("code", "").strip()
+    if not code:
+        raise InvalidInputError(f"the address {title} sent you back to holds no code")
+    return code
+
+
 class AppStore(Protocol):
     """The OAuth apps tribe registered on members' servers (one per Mastodon instance)."""
 
@@ -438,4 +471,20 @@ class FollowerCounter(Protocol):
         """The account's followers now. Whatever the network answers becomes `Followers`
         (unknown, with the reason): nothing it says makes this raise. Changed credentials
         (a refreshed token) are stored through `account.refresh`, as when posting."""
+        ...
+
+
+# Renewing long-lived tokens ---------------------------------------------------------------
+
+
+class Renewer(Protocol):
+    """Renews one network's long-lived tokens before they run out (LinkedIn's and
+    Threads' last about 60 days). Credentials that run out say when in `expires_at`
+    (epoch seconds); tribe/members/renewal.py asks `renew` once that is near."""
+
+    def renew(self, account: AccountContext) -> Credentials:
+        """Renew the account's token now and store it through `account.refresh` (under
+        its lock: another worker may have renewed it already); returns what is stored.
+        NeedsReconnect when the network will not renew it (the member must sign in
+        again before `expires_at`); Transient or Unknown when it could not be asked now."""
         ...

@@ -22,7 +22,7 @@ from config import Settings
 from tribe.core.kinds import Connection, Network
 from tribe.delivery.placing import PlacementConfig, hold_queue, release_held
 from tribe.infra.db import read_scope, session_scope
-from tribe.infra.models import Account, Member, NetworkApp
+from tribe.infra.models import Account, Member, NetworkApp, expires_at
 from tribe.infra.vault import Vault
 from tribe.members.accounts import (
     AccountInfo,
@@ -127,6 +127,7 @@ def store_connection(
         account = session.get(Account, created.id)
         assert account is not None
     account.credentials = vault.seal(connected.credentials)
+    account.token_expires_at = expires_at(connected.credentials)
     account.connection = Connection.CONNECTED
     account.connection_note = ""
     account.connected_at = datetime.now(UTC)

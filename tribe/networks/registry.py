@@ -19,14 +19,21 @@ from config import Settings, get_settings
 from tribe.core.errors import NotFoundError
 from tribe.core.kinds import Network
 from tribe.core.outcomes import Publisher
-from tribe.networks.base import Connector, FollowerCounter
+from tribe.networks.base import Connector, FollowerCounter, Renewer
 from tribe.networks.dryrun import DryRunFollowers, DryRunPublisher
 
 NETWORKS: dict[Network, str] = {
     Network.X: "tribe.networks.x",
     Network.MASTODON: "tribe.networks.mastodon",
     Network.BLUESKY: "tribe.networks.bluesky",
+    Network.LINKEDIN: "tribe.networks.linkedin",
+    Network.FACEBOOK: "tribe.networks.facebook",
+    Network.THREADS: "tribe.networks.threads",
 }
+
+# The networks whose packages offer `renewer`: their long-lived tokens run out unless
+# renewed ahead of time (tribe/alliance/renewal.py). Known without importing them.
+RENEWED = frozenset({Network.LINKEDIN, Network.THREADS})
 
 
 class NetworkPackage(Protocol):
@@ -37,6 +44,9 @@ class NetworkPackage(Protocol):
     def connector(self, settings: Settings) -> Connector: ...
 
     def followers(self, settings: Settings) -> FollowerCounter: ...
+
+    # Networks whose long-lived tokens run out (LinkedIn, Threads) also offer
+    # `renewer(settings) -> Renewer` (see `renewer` below).
 
 
 def package(network: Network) -> NetworkPackage:
@@ -66,6 +76,13 @@ def process_publishers() -> Callable[[Network], Publisher]:
 def connector(network: Network, settings: Settings) -> Connector:
     """The network's connect steps, configured from `settings` (its app, its callback)."""
     return package(network).connector(settings)
+
+
+def renewer(network: Network, settings: Settings) -> Renewer | None:
+    """How the network renews an account's long-lived token before it runs out; None
+    where tokens do not run out (or renew themselves as they are used)."""
+    make = getattr(package(network), "renewer", None)
+    return None if make is None else cast(Renewer, make(settings))
 
 
 def make_follower_counters(settings: Settings) -> Callable[[Network], FollowerCounter]:

@@ -13,26 +13,45 @@ a taken key answers 500 on bsky.social). `record_key(item)` gives the key.
 Records. A post has `text`, `createdAt` (`created_at` in UTC to the millisecond, so a retry
 writes the identical record), a link facet (UTF-8 byte offsets) for every URL in the text,
 always one spanning exactly `Publication.link` where it appears, tag facets for hashtags,
-and an `app.bsky.embed.external` card for the link (title, summary clipped to
-`CARD_DESCRIPTION_GRAPHEMES`, no thumbnail). No `langs`: the language is not known. A
-repost points at `target_id` (an at:// URI) and `target_cid`.
+and an `app.bsky.embed.external` card for the link (title and description clipped to
+`CARD_TITLE_GRAPHEMES` / `CARD_DESCRIPTION_GRAPHEMES`). No `langs`: the language is not
+known. A repost points at `target_id` (an at:// URI) and `target_cid`.
+
+Link cards. Bluesky shows what the poster's record says, so the card is tribe's to make:
+with `LinkCards` (tribe/networks/cards.py) the publisher reads the article's page for its
+title, description and picture, uploads the picture (`com.atproto.repo.uploadBlob`, at
+most `THUMB_MAX_BYTES`, the lexicon's `thumb` limit) and refers to the blob as the card's
+`thumb`. A delivery is one post on one account, so the card is made once per delivery:
+kept in its progress (`Publication.keep`, {"card": {"title", "description", "thumb"}})
+before the record is written, and a retry uses the kept card as it is (no second fetch,
+no second upload, the identical record). The card never fails a post: a page or picture
+that cannot be had, an upload that fails, or a PDS that no longer knows the blob (an
+unreferenced blob is deleted after a while) leaves the card without its picture. Without
+`LinkCards` the card is the feed's title and summary alone, as it is for a page that
+cannot be read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pydantic
 import regex
 from atproto_client import Client, models  # type: ignore[import-untyped]
+from atproto_client.models.blob_ref import BlobRef  # type: ignore[import-untyped]
+from atproto_client.models.utils import get_response_model  # type: ignore[import-untyped]
 from atproto_client.utils.facet_detection import detect_facets  # type: ignore[import-untyped]
 
 from tribe.core.outcomes import (
     AccountContext,
     Publication,
+    PublishError,
     Rejected,
     ReshareKind,
     Sent,
@@ -41,11 +60,17 @@ from tribe.core.outcomes import (
 from tribe.infra.netguard import AddressPolicy
 from tribe.networks.bluesky.client import DEFAULT_PDS, Authorized, Session, client, server_url
 from tribe.networks.bluesky.errors import CALL_ERRORS, BlueskyLadder, xrpc_error
+from tribe.networks.cards import LinkCards, Thumbnail
+
+log = logging.getLogger(__name__)
 
 POST_COLLECTION = "app.bsky.feed.post"
 REPOST_COLLECTION = "app.bsky.feed.repost"
 CARD_TITLE_GRAPHEMES = 300
 CARD_DESCRIPTION_GRAPHEMES = 300
+THUMB_MAX_BYTES = 1_000_000  # app.bsky.embed.external#external: thumb maxSize
+# What the PDS answers a record whose blob it does not have or will not take.
+_BLOB_ERRORS = frozenset({"BlobNotFound", "InvalidMimeType", "BlobTooLarge"})
 
 _TID_CHARS = "234567abcdefghijklmnopqrstuvwxyz"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -57,19 +82,29 @@ _URL_END_PUNCTUATION = b".,;:!?)]}'\""
 
 
 class BlueskyPublisher:
-    """Posts and reposts with `putRecord` at a fixed TID: a retry is the same record."""
+    """Posts and reposts with `putRecord` at a fixed TID: a retry is the same record.
+
+    `cards` reads the link's page and picture for the card; without it, the card is the
+    feed's title and summary (nothing fetched).
+    """
 
     idempotent = True
 
-    def __init__(self, *, policy: AddressPolicy) -> None:
+    def __init__(self, *, policy: AddressPolicy, cards: LinkCards | None = None) -> None:
         self.policy = policy
+        self.cards = cards
 
     def publish(self, account: AccountContext, item: Publication) -> Sent:
+        # Built first: what cannot be a record is refused before any page is fetched.
         collection, record = build_record(item)
         rkey = record_key(item)
         session = Session.from_context(account)
         ladder = BlueskyLadder("write", session.handle, session.pds_url, account.timeout)
         with client(session.pds_url, account.timeout, self.policy) as sdk:
+            authorized = Authorized(account, sdk, ladder)
+            card, session = self._card(item, authorized, session)
+            if card is not None:
+                collection, record = build_record(item, card)
 
             def put(sdk: Client, auth: dict[str, str], did: str) -> Any:
                 return sdk.com.atproto.repo.put_record(
@@ -79,8 +114,44 @@ class BlueskyPublisher:
                     headers=auth,
                 )
 
-            response, session = Authorized(account, sdk, ladder).run(session, put)
+            try:
+                response, session = authorized.run(session, put)
+            except Rejected as refused:
+                if card is None or card.thumb is None or not _blob_refused(refused):
+                    raise
+                # The PDS will not take the picture (a blob it has since deleted): the
+                # post goes out with the card's words alone, and so does every retry.
+                log.warning("Bluesky refused the card picture for %s: %s", item.link, refused)
+                card = replace(card, thumb=None)
+                item.keep({"card": card.progress()})
+                collection, record = build_record(item, card)
+                session = Session.from_context(account)  # as a refresh may have left it
+                response, session = authorized.run(session, put)
         return _sent(item, session.handle, str(response.uri), str(response.cid))
+
+    def _card(
+        self, item: Publication, authorized: Authorized, session: Session
+    ) -> tuple[Card | None, Session]:
+        """The card kept by an earlier attempt, else a new one made and kept; None when
+        the feed's words are the card (a repost, no link, no `LinkCards`)."""
+        if self.cards is None or item.kind == ReshareKind.REPOST or not item.link:
+            return None, session
+        kept = Card.from_progress(item.progress.get("card"))
+        if kept is not None:
+            return kept, session
+        page = self.cards.describe(item.link, title=item.title, summary=item.summary)
+        thumb = None
+        if page.image_url:
+            picture = self.cards.thumbnail(page.image_url, max_bytes=THUMB_MAX_BYTES)
+            if picture is not None:
+                thumb, session = _upload(picture, authorized, session, item.link)
+        card = Card(
+            title=_clip(page.title, CARD_TITLE_GRAPHEMES),
+            description=_clip(page.description, CARD_DESCRIPTION_GRAPHEMES),
+            thumb=thumb,
+        )
+        item.keep({"card": card.progress()})
+        return card, session
 
     def find(self, account: AccountContext, item: Publication) -> Sent | None:
         collection = REPOST_COLLECTION if item.kind == ReshareKind.REPOST else POST_COLLECTION
@@ -108,6 +179,69 @@ class BlueskyPublisher:
         return _sent(item, handle, str(response.uri), str(response.cid) if response.cid else None)
 
 
+@dataclass(frozen=True)
+class Card:
+    """A post's link card as its record carries it, and as the delivery keeps it."""
+
+    title: str
+    description: str
+    thumb: dict[str, Any] | None  # the uploaded blob's ref, as JSON; None: no picture
+
+    @classmethod
+    def from_progress(cls, kept: Any) -> Card | None:
+        """The card an earlier attempt kept; None when there is none (or not one we wrote)."""
+        if not isinstance(kept, Mapping):
+            return None
+        title, description, thumb = kept.get("title"), kept.get("description"), kept.get("thumb")
+        if not isinstance(title, str) or not isinstance(description, str):
+            return None
+        if thumb is not None and not _blob_ref(thumb):
+            return None
+        return cls(title, description, dict(thumb) if thumb is not None else None)
+
+    def progress(self) -> dict[str, Any]:
+        return {"title": self.title, "description": self.description, "thumb": self.thumb}
+
+
+def _upload(
+    picture: Thumbnail, authorized: Authorized, session: Session, link: str
+) -> tuple[dict[str, Any] | None, Session]:
+    """Upload the card's picture; its blob ref (JSON), or None (logged) when that fails."""
+
+    def upload(sdk: Client, auth: dict[str, str], did: str) -> Any:
+        # As `sdk.com.atproto.repo.upload_blob` does, but the bytes go as httpx's
+        # `content` (the SDK hands them over as `data`, which httpx deprecates).
+        response = sdk.invoke_procedure(
+            "com.atproto.repo.uploadBlob",
+            content=picture.data,
+            headers={**auth, "Content-Type": picture.mime_type},
+        )
+        return get_response_model(response, models.ComAtprotoRepoUploadBlob.Response)
+
+    try:
+        response, session = authorized.run(session, upload)
+    except PublishError as error:
+        log.warning("the card for %s goes without its picture: %s", link, error)
+        return None, Session.from_context(authorized.account)
+    blob: Any = getattr(response, "blob", None)
+    if not isinstance(blob, BlobRef) or not str(blob.mime_type).startswith("image/"):
+        log.warning("the card for %s goes without its picture: Bluesky took it as %r", link, blob)
+        return None, session
+    return dict(blob.model_dump(mode="json", by_alias=True)), session
+
+
+def _blob_ref(value: Any) -> bool:
+    try:
+        BlobRef.model_validate(value)
+    except pydantic.ValidationError:
+        return False
+    return True
+
+
+def _blob_refused(refused: Rejected) -> bool:
+    return xrpc_error(refused.__cause__ or refused)[0] in _BLOB_ERRORS
+
+
 # Records ---------------------------------------------------------------------------------
 
 
@@ -121,8 +255,11 @@ def record_key(item: Publication) -> str:
     return "".join(_TID_CHARS[(value >> (5 * (12 - i))) & 31] for i in range(13))
 
 
-def build_record(item: Publication) -> tuple[str, Any]:
-    """(collection, record model) for the publication; `Rejected` when it cannot be one."""
+def build_record(item: Publication, card: Card | None = None) -> tuple[str, Any]:
+    """(collection, record model) for the publication; `Rejected` when it cannot be one.
+
+    A post's link card is `card`, or, without one, the feed's title and summary.
+    """
     created_at = _iso(item.created_at)
     try:
         if item.kind == ReshareKind.REPOST:
@@ -138,11 +275,18 @@ def build_record(item: Publication) -> tuple[str, Any]:
             )
         embed = None
         if item.link:
+            if card is None:
+                card = Card(
+                    title=_clip(item.title, CARD_TITLE_GRAPHEMES),
+                    description=_clip(item.summary, CARD_DESCRIPTION_GRAPHEMES),
+                    thumb=None,
+                )
             embed = models.AppBskyEmbedExternal.Main(
                 external=models.AppBskyEmbedExternal.External(
                     uri=item.link,
-                    title=_clip(item.title, CARD_TITLE_GRAPHEMES),
-                    description=_clip(item.summary, CARD_DESCRIPTION_GRAPHEMES),
+                    title=card.title,
+                    description=card.description,
+                    thumb=BlobRef.model_validate(card.thumb) if card.thumb else None,
                 )
             )
         return POST_COLLECTION, models.AppBskyFeedPost.Record(

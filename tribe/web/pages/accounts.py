@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Request, Response
 
 from tribe.core.errors import NotFoundError
+from tribe.core.kinds import Network
 from tribe.infra.db import read_scope, session_scope
 from tribe.members.accounts import add_account, list_accounts, set_sharing
 from tribe.networks.connect import disconnect
@@ -29,7 +30,7 @@ def accounts_page(request: Request, viewer: PageViewer) -> Response:
 def practice(
     viewer: PageViewer,
     config: WebConfigDep,
-    network: Annotated[Literal["x", "mastodon", "bluesky"], Form()],
+    network: Annotated[Network, Form()],
     handle: Annotated[str, Form(max_length=253)],
 ) -> Response:
     """In dry run, an account by its handle alone (what `tribe account add` does): the
@@ -38,7 +39,9 @@ def practice(
     if not config.dry_run:
         raise NotFoundError("practice accounts exist only in dry run")
     with session_scope() as session:
-        info = add_account(session, member=me(session, viewer), network=network, handle=handle)
+        info = add_account(
+            session, member=me(session, viewer), network=network.value, handle=handle
+        )
     return redirect("/accounts", done=f"practice account {info.network.value} {info.handle} added")
 
 

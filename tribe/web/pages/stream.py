@@ -124,8 +124,18 @@ def approve_item(
     text_x: Own = None,
     text_mastodon: Own = None,
     text_bluesky: Own = None,
+    text_linkedin: Own = None,
+    text_facebook: Own = None,
+    text_threads: Own = None,
 ) -> Response:
-    edited = {Network.X: text_x, Network.MASTODON: text_mastodon, Network.BLUESKY: text_bluesky}
+    edited = {
+        Network.X: text_x,
+        Network.MASTODON: text_mastodon,
+        Network.BLUESKY: text_bluesky,
+        Network.LINKEDIN: text_linkedin,
+        Network.FACEBOOK: text_facebook,
+        Network.THREADS: text_threads,
+    }
     with read_scope() as session:
         own = edited_texts(session, member=me(session, viewer), item_id=item_id, given=edited)
     with session_scope() as session:
