@@ -9,19 +9,24 @@ loopback hosts, then measures, in one run and on the same server:
 - warm sweep: the same feeds again, 10% of them with a new entry, the other 90%
   answering 304 to a conditional GET; three rounds, the median counts (the naive loop
   gets one);
-- peak RSS of the contender's own processes (tribe: worker + beat; the database and
-  broker servers are not counted).
+- peak RSS of the contender's own processes (tribe: workers + beat + the web app, the
+  whole `make run` stack, and each one's own peak in the notes; the database and broker
+  servers are not counted).
 
 Contenders, each in its own processes:
 - tribe, SQLite + embedded broker (the `make run` default), real worker and beat;
 - tribe, PostgreSQL + Redis (the docker compose shape), when both answer;
 - reader 3.x: `update_feeds(workers=W)`, then `update_feeds(workers=W, scheduled=False)`;
-- a naive loop of `feedparser.parse(url)` (no conditional GET, one at a time).
+- a naive loop of `feedparser.parse(url)` (no conditional GET, one at a time);
+- `tribe poll --all` on SQLite: the operator's own sweep, one process, start-up included;
+- the parse floor: `feedparser.parse` alone over the same bodies (fetched first, not
+  timed) in one process per core: what any contender that parses every feed is held to.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import statistics
@@ -50,6 +55,7 @@ PG_ADMIN = os.environ.get(
     "TRIBE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS = os.environ.get("TRIBE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+_THROWAWAY_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()  # a Fernet key
 # Warm sweeps per contender (each with one more new entry in every tenth feed); the
 # table shows their median, so one slow moment on a shared machine does not decide.
 WARM_ROUNDS = 3
@@ -91,11 +97,13 @@ def warm_up(control: str) -> None:
 
 
 class PeakRSS:
-    """Samples the summed RSS of some processes (and their children) until stopped."""
+    """Samples the RSS of some processes (each with its children) until stopped: the
+    peak of their sum, and each one's own peak."""
 
     def __init__(self, pids: Callable[[], list[int]]) -> None:
         self._pids = pids
         self.peak = 0
+        self.each: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -105,10 +113,12 @@ class PeakRSS:
             for pid in self._pids():
                 try:
                     proc = psutil.Process(pid)
-                    total += proc.memory_info().rss
-                    total += sum(c.memory_info().rss for c in proc.children(recursive=True))
+                    own = proc.memory_info().rss
+                    own += sum(c.memory_info().rss for c in proc.children(recursive=True))
                 except psutil.Error:
-                    pass
+                    continue
+                total += own
+                self.each[pid] = max(self.each.get(pid, 0), own)
             self.peak = max(self.peak, total)
             self._stop.wait(0.1)
 
@@ -160,6 +170,28 @@ def contender_naive(feed_urls: list[str], control: str, workers: int, tmp: Path)
     return {"cold": cold, "warm": warm}
 
 
+def contender_floor(feed_urls: list[str], control: str, workers: int, tmp: Path) -> dict[str, Any]:
+    """The parse floor: `feedparser.parse` alone over the same bodies on every core (the
+    bodies fetched first, untimed): no contender that parses every feed can beat it."""
+    from concurrent.futures import ThreadPoolExecutor
+    from multiprocessing import Pool
+
+    import feedparser
+
+    def body(url: str) -> bytes:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return bytes(answer.read())
+
+    with ThreadPoolExecutor(workers) as pool:
+        bodies = list(pool.map(body, feed_urls))
+    cores = os.cpu_count() or 1
+    with Pool(cores) as parsers:
+        started = time.perf_counter()
+        parsers.map(feedparser.parse, bodies, chunksize=16)
+        took = time.perf_counter() - started
+    return {"cold": took, "warm": took, "cores": cores}
+
+
 def run_in_child(name: str, feed_urls: list[str], control: str, workers: int) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "urls.json").write_text(json.dumps(feed_urls))
@@ -169,8 +201,11 @@ def run_in_child(name: str, feed_urls: list[str], control: str, workers: int) ->
             capture_output=True, text=True, check=True,
         )  # fmt: skip
     timings = json.loads(out.stdout.strip().splitlines()[-1])
-    return Result(name, timings["cold"], timings["warm"], timings["peak_kb"] / 1024,
-                  _rounds(timings.get("warms", [])))  # fmt: skip
+    note = _rounds(timings.get("warms", []))
+    if name == "floor":
+        name = "parse floor (feedparser.parse only)"
+        note = f"{timings['cores']} processes; every body parsed, warm or not"
+    return Result(name, timings["cold"], timings["warm"], timings["peak_kb"] / 1024, note)
 
 
 def _rounds(warms: list[float]) -> str:
@@ -192,8 +227,10 @@ def tribe_env(backend: str, tmp: Path, workers: int, database_url: str) -> dict[
         TRIBE_WORKER_CONCURRENCY="4",
         TRIBE_FETCH_CONCURRENCY=str(workers),
         TRIBE_LOG_LEVEL="WARNING",
-        # Polling only: nothing is published, so no credential keys are needed.
+        # Polling only: nothing is published. The web app still wants a key (on
+        # PostgreSQL there is no local key file to fall back on): a throwaway one.
         TRIBE_DRY_RUN="true",
+        TRIBE_SECRET_KEYS=_THROWAWAY_KEY,
     )
     if backend == "postgres":
         env["TRIBE_BROKER_URL"] = REDIS
@@ -219,36 +256,80 @@ def database(backend: str, tmp: Path) -> Iterator[str]:
         admin.dispose()
 
 
+def seed_feeds(
+    backend: str, tmp: Path, workers: int, url: str, feed_urls: list[str]
+) -> tuple[dict[str, str], Any]:
+    """A migrated database holding one member and the feeds (not due yet): the settings
+    of this run, and an engine on it."""
+    from sqlalchemy import create_engine, insert
+
+    env = tribe_env(backend, tmp, workers, url)
+    tribe = str(Path(sys.executable).parent / "tribe")
+    subprocess.run([tribe, "db", "upgrade"], env=env, check=True, capture_output=True)
+    if backend == "postgres":
+        import redis
+
+        redis.Redis.from_url(REDIS).flushdb()
+    os.environ.update(env)  # the models below read settings once
+    from tribe.core.urls import host_of
+    from tribe.infra.models import Feed, Member
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    later = datetime.now(UTC) + timedelta(days=1)
+    with engine.begin() as conn:
+        conn.execute(insert(Member).values(
+            id=1, email="bench@example.org", display_name="Bench", timezone="UTC",
+            created_at=datetime.now(UTC)))  # fmt: skip
+        conn.execute(insert(Feed), [
+            {"owner_id": 1, "url": u, "host": host_of(u), "title": "", "site_url": "",
+             "status": "active", "next_poll_at": later, "error_count": 0,
+             "created_at": datetime.now(UTC)} for u in feed_urls])  # fmt: skip
+    return env, engine
+
+
+def run_tribe_poll(backend: str, feed_urls: list[str], control: str, workers: int) -> Result:
+    """`tribe poll --all` (what an operator runs right after `tribe import`): the whole
+    command, start-up included, cold and then warm like the others."""
+    with tempfile.TemporaryDirectory() as tmp_name, database(backend, Path(tmp_name)) as url:
+        tmp = Path(tmp_name)
+        env, engine = seed_feeds(backend, tmp, workers, url, feed_urls)
+        tribe = str(Path(sys.executable).parent / "tribe")
+
+        def once() -> tuple[float, int]:
+            started = time.perf_counter()
+            command = [tribe, "poll", "--all", "--workers", str(workers)]
+            proc = subprocess.Popen(command, env=env, cwd=tmp, **quiet(tmp, "poll"))
+            with PeakRSS(lambda: [proc.pid]) as rss:
+                proc.wait()
+            return time.perf_counter() - started, rss.peak
+
+        try:
+            settle(engine)
+            cold, peak = once()
+            warms = []
+            for _ in range(WARM_ROUNDS):
+                settle(engine)
+                warm_up(control)
+                took, used = once()
+                warms.append(took)
+                peak = max(peak, used)
+        finally:
+            engine.dispose()
+    label = "SQLite" if backend == "sqlite" else "PostgreSQL"
+    note = f"one process, {workers} fetch threads; {_rounds(warms)}"
+    return Result(f"tribe poll --all ({label})", cold, statistics.median(warms), peak / 2**20, note)
+
+
 def run_tribe(
     backend: str, feed_urls: list[str], control: str, workers: int, processes: int
 ) -> Result:
-    from sqlalchemy import create_engine, func, insert, select, update
+    from sqlalchemy import func, select, update
     from sqlmodel import col
 
     with tempfile.TemporaryDirectory() as tmp_name, database(backend, Path(tmp_name)) as url:
         tmp = Path(tmp_name)
-        env = tribe_env(backend, tmp, workers, url)
-        tribe = str(Path(sys.executable).parent / "tribe")
-        subprocess.run([tribe, "db", "upgrade"], env=env, check=True, capture_output=True)
-        if backend == "postgres":
-            import redis
-
-            redis.Redis.from_url(REDIS).flushdb()
-        os.environ.update(env)  # the models below read settings once
-        from tribe.core.urls import host_of
-        from tribe.infra.models import Feed, Member
-
-        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-        later = datetime.now(UTC) + timedelta(days=1)
-        with engine.begin() as conn:
-            conn.execute(insert(Member).values(
-                id=1, email="bench@example.org", display_name="Bench", timezone="UTC",
-                created_at=datetime.now(UTC)))  # fmt: skip
-            conn.execute(insert(Feed), [
-                {"owner_id": 1, "url": u, "host": host_of(u), "title": "", "site_url": "",
-                 "status": "active", "next_poll_at": later, "error_count": 0,
-                 "created_at": datetime.now(UTC)} for u in feed_urls])  # fmt: skip
-
+        env, engine = seed_feeds(backend, tmp, workers, url, feed_urls)
+        from tribe.infra.models import Feed
         from workers.run import commands
 
         procs: list[subprocess.Popen[bytes]] = []
@@ -261,6 +342,10 @@ def run_tribe(
             worker[worker.index("--hostname") + 1] = f"bench{n}@%h"
             procs.append(subprocess.Popen(worker, env=env, cwd=tmp, **quiet(tmp, f"worker{n}")))
         procs.append(subprocess.Popen(cmds["beat"], env=env, cwd=tmp, **quiet(tmp, "beat")))
+        # The web app too: the whole `make run` stack is measured (idle during sweeps,
+        # after one page load).
+        web_env = {**env, "TRIBE_WEB_PORT": str(_free_port())}
+        procs.append(subprocess.Popen(cmds["web"], env=web_env, cwd=tmp, **quiet(tmp, "web")))
 
         def count(where: Any) -> int:
             with engine.connect() as conn:
@@ -289,6 +374,7 @@ def run_tribe(
 
             while count_rows(engine, Heartbeat) == 0:  # a first sweep: worker and beat are up
                 time.sleep(0.2)
+            _load_page(f"http://127.0.0.1:{web_env['TRIBE_WEB_PORT']}/login", procs[-1], tmp)
             with PeakRSS(lambda: [p.pid for p in procs]) as rss:
                 settle(engine)
                 cold = sweep()
@@ -308,8 +394,36 @@ def run_tribe(
     note = f"{processes} worker processes, {workers} fetch threads each" + (
         f", {errors} errors" if errors else ""
     )
+    mb = [rss.each.get(p.pid, 0) / 2**20 for p in procs]
+    workers_mb = ", ".join(f"{m:.0f}" for m in mb[:-2])
+    note += f"; peak RSS: workers {workers_mb} MB, beat {mb[-2]:.0f} MB, web {mb[-1]:.0f} MB"
     note += f"; {_rounds(warms)}"
     return Result(f"tribe ({label})", cold, statistics.median(warms), rss.peak / 2**20, note)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _load_page(url: str, web: subprocess.Popen[bytes], folder: Path) -> None:
+    """The web app answered a page (it is up, and has rendered once); if it never does,
+    what its log says."""
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5).read()
+            return
+        except OSError:
+            if web.poll() is not None or time.monotonic() > deadline:
+                log = (folder / "web.log").read_text(errors="replace")[-2000:]
+                raise SystemExit(
+                    f"the web app did not answer {url}; its log ends:\n{log}"
+                ) from None
+            time.sleep(0.3)
 
 
 def settle(engine: Any) -> None:
@@ -367,7 +481,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8900)
     parser.add_argument("--workers", type=int, default=16, help="threads for every contender")
     parser.add_argument("--processes", type=int, default=2, help="tribe worker processes")
-    parser.add_argument("--only", help="comma-separated: tribe-sqlite,tribe-postgres,reader,naive")
+    parser.add_argument(
+        "--only", help="comma-separated: floor,reader,naive,tribe-poll,tribe-sqlite,tribe-postgres"
+    )
     parser.add_argument("--contender", help=argparse.SUPPRESS)
     parser.add_argument("--control", help=argparse.SUPPRESS)
     parser.add_argument("--tmp", help=argparse.SUPPRESS)
@@ -377,18 +493,25 @@ def main() -> None:
         feed_urls = json.loads((Path(args.tmp) / "urls.json").read_text())
         import resource
 
-        contend = {"reader": contender_reader, "naive": contender_naive}[args.contender]
+        contend = {
+            "reader": contender_reader,
+            "naive": contender_naive,
+            "floor": contender_floor,
+        }[args.contender]
         timings = contend(feed_urls, args.control, args.workers, Path(args.tmp))
         timings["peak_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(json.dumps(timings))
         return
 
-    wanted = set((args.only or "tribe-sqlite,tribe-postgres,reader,naive").split(","))
+    everyone = "floor,reader,naive,tribe-poll,tribe-sqlite,tribe-postgres"
+    wanted = set((args.only or everyone).split(","))
     feed_urls = urls(args.feeds, args.hosts, args.port)
     results: list[Result] = []
     plan: list[tuple[str, Callable[[str], Result]]] = [
+        ("floor", lambda c: run_in_child("floor", feed_urls, c, args.workers)),
         ("reader", lambda c: run_in_child("reader", feed_urls, c, args.workers)),
         ("naive", lambda c: run_in_child("naive", feed_urls, c, args.workers)),
+        ("tribe-poll", lambda c: run_tribe_poll("sqlite", feed_urls, c, args.workers)),
         ("tribe-sqlite", lambda c: run_tribe("sqlite", feed_urls, c, args.workers, args.processes)),
         (
             "tribe-postgres",

@@ -17,12 +17,8 @@ from celery.signals import (
 from kombu.entity import Queue as KombuQueue
 
 from config import Settings, SettingsError, get_settings
-from tribe.alliance.icons import SCAN_EVERY as ICONS_EVERY
-from tribe.alliance.renewal import RENEW_EVERY
-from tribe.alliance.snapshots import SCAN_EVERY as REACH_EVERY
-from tribe.infra.vault import vault_for
 from workers import embedded, selfcheck
-from workers.queues import ROUTES, Queue
+from workers.queues import ICONS_EVERY, REACH_EVERY, RENEW_EVERY, ROUTES, Queue
 
 
 def broker_config(settings: Settings) -> dict[str, Any]:
@@ -35,8 +31,10 @@ def broker_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def make_app(settings: Settings) -> Celery:
-    app = Celery("tribe", include=["workers.tasks"])
+def make_app(settings: Settings, *, tasks: bool = True) -> Celery:
+    """The app. `tasks=False` (beat's, workers/beat.py): the schedule without the task
+    modules, so beat never loads what only a worker runs (it sends tasks by name)."""
+    app = Celery("tribe", include=["workers.tasks"] if tasks else [])
     sweep_every = settings.TRIBE_POLL_SWEEP_EVERY.total_seconds()
     dispatch_every = settings.TRIBE_DISPATCH_EVERY.total_seconds()
     digest_every = settings.TRIBE_DIGEST_EVERY.total_seconds()
@@ -191,6 +189,8 @@ def _say_why(sender: Any, **_: Any) -> None:
 @worker_init.connect
 def _check_secret_keys(**_: Any) -> None:
     """Without a real key no credential can be read: stop now, not at the first post."""
+    from tribe.infra.vault import vault_for  # a worker's concern: beat never loads it
+
     settings = get_settings()
     try:
         vault_for(settings)

@@ -44,3 +44,9 @@ ROUTES = {
     # A network call about an account, beside its posts.
     "tribe.accounts.renew": {"queue": Queue.PUBLISH.value},
 }
+
+
+# How often beat's periodic passes look (each pass is cheap: it enqueues what is due).
+REACH_EVERY = 600.0  # tribe.reach.daily: each account read once a UTC day
+ICONS_EVERY = 3600.0  # tribe.icons.scan: each shown feed's icon at most once a week
+RENEW_EVERY = 3600.0  # tribe.accounts.renewals: long-lived sign-ins renewed ahead

@@ -40,7 +40,7 @@ def commands(settings: Settings) -> dict[str, list[str]]:
             "--without-mingle",
             "--without-gossip",
         ],
-        "beat": [*celery, "beat", "--loglevel", level],
+        "beat": [sys.executable, "-m", "celery", "-A", "workers.beat", "beat", "--loglevel", level],
         "web": [sys.executable, "-m", "tribe.cli", "web"],
     }
 

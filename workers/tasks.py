@@ -11,7 +11,6 @@ from tribe.alliance.digest import DigestConfig, queue_due_digests_in_batches
 from tribe.alliance.sending import LetterConfig, tick
 from tribe.alliance.snapshots import (
     SCAN_BATCH,
-    SCAN_EVERY,
     ReachConfig,
     snapshot_account,
     snapshot_due,
@@ -33,6 +32,7 @@ from tribe.stream.approvals import approval_config, expire_stale
 from tribe.stream.preferences import auto_approve_pending
 from workers import selfcheck
 from workers.app import SELF_CHECK_TASK, app
+from workers.queues import ICONS_EVERY, REACH_EVERY, RENEW_EVERY
 
 
 def _enqueue(claims: Sequence[FeedClaim], batch: int) -> None:
@@ -197,7 +197,7 @@ def reach_daily() -> int:
         due = snapshot_due(session, now=datetime.now(UTC), limit=SCAN_BATCH)
     for account_id in due:
         # A message older than a pass is replaced by the next pass's, if still due.
-        snapshot_reach.apply_async((account_id,), expires=SCAN_EVERY)
+        snapshot_reach.apply_async((account_id,), expires=REACH_EVERY)
     return len(due)
 
 
@@ -221,7 +221,7 @@ def scan_icons() -> int:
         due = icons.icons_due(session, now=datetime.now(UTC))
     for feed_id in due:
         # A message older than a pass is replaced by the next pass's, if still due.
-        fetch_icon.apply_async((feed_id,), expires=icons.SCAN_EVERY)
+        fetch_icon.apply_async((feed_id,), expires=ICONS_EVERY)
     return len(due)
 
 
@@ -243,7 +243,7 @@ def renewals() -> int:
         due = renewal.renewals_due(session, now=datetime.now(UTC), ahead=settings.TRIBE_RENEW_AHEAD)
     for account_id in due:
         # A message older than a pass is replaced by the next pass's, if still due.
-        renew_account.apply_async((account_id,), expires=renewal.RENEW_EVERY)
+        renew_account.apply_async((account_id,), expires=RENEW_EVERY)
     return len(due)
 
 

@@ -55,14 +55,30 @@ def test_no_module_of_the_networks_is_over_500_lines() -> None:
 
 
 def test_a_worker_that_only_polls_loads_no_network_library() -> None:
+    heavy = ("tweepy", "mastodon", "atproto_client", "PIL", "twitter_text")
     code = (
         "import sys, workers.tasks, tribe.networks.registry; "
-        "print(sorted(m for m in ('tweepy', 'mastodon', 'atproto_client') if m in sys.modules))"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_beat_loads_no_task_code() -> None:
+    """Beat sends tasks by name: it never loads the features, the database layer or the
+    network clients a worker needs (tens of MB on a small server)."""
+    code = (
+        "import sys, workers.beat; "
+        "print(sorted({m.split('.')[0] + '.' + m.split('.')[1] if m.startswith('tribe.') else m "
+        "for m in sys.modules if m.startswith(('tribe.', 'workers.tasks', 'sqlmodel', "
+        "'httpx', 'feedparser'))}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "['tribe.core']"
 
 
 ALLOWED_IN_A_NETWORK = (

@@ -1,8 +1,8 @@
 """Blog icons for public tribes' pages: fetched by tribe, checked, kept, served by tribe.
 
 A stranger's browser never loads an image from a member's server (the page's policy
-allows images from tribe only): beat's `tribe.icons.scan` looks every `SCAN_EVERY`
-seconds for the feeds of members shown on a public tribe whose icon is missing or a
+allows images from tribe only): beat's `tribe.icons.scan` looks hourly (`ICONS_EVERY`,
+workers/queues.py) for the feeds of members shown on a public tribe whose icon is missing or a
 week old, and enqueues one `tribe.icons.fetch(feed_id)` each. That task checks again
 that the feed is due (a task can arrive twice), fetches with no session open, and
 records the outcome in `FeedIcon`, a row per feed:
@@ -46,7 +46,6 @@ log = logging.getLogger("tribe.icons")
 MAX_BYTES = 64 * 1024
 SECONDS = 5.0  # a fetch's deadline at most
 REFRESH_EVERY = timedelta(days=7)
-SCAN_EVERY = 3600.0  # seconds between passes of `tribe.icons.scan` (workers/app.py)
 SCAN_BATCH = 100  # feeds enqueued per pass at most; the rest wait for the next pass
 NOTE_LENGTH = 300  # FeedIcon.note
 NOT_AN_IMAGE = "not a PNG, JPEG, GIF, WebP or ICO image (SVG is never used: it can hold script)"

@@ -51,7 +51,6 @@ log = logging.getLogger("tribe.renewal")
 KIND = "reconnect"
 WARN_WITHIN = timedelta(days=5)  # tell the member this long before the sign-in runs out
 BATCH = 200  # accounts looked at per pass
-RENEW_EVERY = 3600.0  # seconds between passes (the beat)
 NAMES = {Network.LINKEDIN: "LinkedIn", Network.THREADS: "Threads"}
 
 

@@ -4,9 +4,10 @@ Where the counts of tribe/alliance/reach.py come from. An account is *due* a rea
 it is active and connected, its network has not asked tribe to slow down
 (`rate_limited_until`), and it has no reading for today (UTC) or was connected (again)
 after today's reading: connecting is what first makes it due. Beat's `tribe.reach.daily`
-looks every `SCAN_EVERY` seconds and enqueues one `tribe.reach.snapshot(account_id)` per
-due account, so an account connected on the Accounts page is read within minutes and a
-missed beat is caught up; `tribe account connect` reads at once and prints the count.
+looks every ten minutes (`REACH_EVERY`, workers/queues.py) and enqueues one
+`tribe.reach.snapshot(account_id)` per due account, so an account connected on the
+Accounts page is read within minutes and a missed beat is caught up; `tribe account
+connect` reads at once and prints the count.
 
 A reading is like a delivery: read what the call needs, call with no session open, record
 (docs/architecture.md). `snapshot_account` checks again that the account is due (a task
@@ -50,7 +51,6 @@ from tribe.networks.registry import make_follower_counters
 
 log = logging.getLogger("tribe.reach")
 
-SCAN_EVERY = 600.0  # seconds between passes of `tribe.reach.daily` (workers/app.py)
 SCAN_BATCH = 200  # accounts enqueued per pass at most; the rest wait for the next pass
 NOTE_LENGTH = 300  # ReachSnapshot.note
 

@@ -12,19 +12,34 @@ import html
 import re
 import warnings
 from dataclasses import dataclass
+from functools import cache
+from importlib import import_module
 from string import Formatter
+from types import ModuleType
+from typing import Any, cast
 
 import regex
 
 from tribe.core.errors import InvalidInputError
 from tribe.core.kinds import Network
 
-with warnings.catch_warnings():
-    # twitter-text-parser 3.0 (its last release) loads its data with pkg_resources, which
-    # setuptools deprecates loudly; pyproject.toml keeps a setuptools that still has it.
-    warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
-    from twitter_text import extract_urls_with_indices as extract_urls_with_indices  # noqa: PLC0414 - for x.py
-    from twitter_text import parse_tweet
+
+@cache
+def _twitter_text() -> ModuleType:
+    """twitter-text, loaded when X's weighting is first needed: it costs a process
+    ~11 MB and 0.2 s (its emoji tables, and pkg_resources), which a worker that only
+    polls feeds never needs."""
+    with warnings.catch_warnings():
+        # twitter-text-parser 3.0 (its last release) loads its data with pkg_resources,
+        # which setuptools deprecates loudly; pyproject.toml keeps a setuptools with it.
+        warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+        return import_module("twitter_text")
+
+
+def extract_urls_with_indices(text: str) -> list[dict[str, Any]]:
+    """The links of `text` as X finds them (`url`, `indices`): for tribe/networks/x."""
+    return cast(list[dict[str, Any]], _twitter_text().extract_urls_with_indices(text))
+
 
 ELLIPSIS = "\u2026"
 _SPACE = re.compile(r"\s+")
@@ -54,7 +69,7 @@ class Limit:
     def measure(self, text: str) -> int:
         if self.network == Network.X:
             # X's own weighting: most CJK counts double, every URL counts 23.
-            return int(parse_tweet(text).weightedLength)
+            return int(_twitter_text().parse_tweet(text).weightedLength)
         if self.network == Network.BLUESKY:
             return len(regex.findall(r"\X", text))  # graphemes, links in full
         cost = self.url_cost or 0

@@ -7,8 +7,9 @@ running it next to live workers never polls a feed twice.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Collection
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,9 +21,9 @@ from tribe.core.kinds import PollOutcome
 from tribe.core.polling import PollConfig
 from tribe.infra.db import session_scope
 from tribe.infra.models import Feed
-from tribe.ingest.claims import claim_due_feeds, due_filter, make_due_now
+from tribe.ingest.claims import FeedClaim, claim_due_feeds, due_filter, make_due_now
 from tribe.ingest.fetch import Fetcher
-from tribe.ingest.poll import poll_claimed_feed
+from tribe.ingest.poll import poll_claims
 from tribe.ingest.stages import PollSummary
 
 
@@ -63,6 +64,10 @@ def prepare(*, feed_ids: Collection[int] | None, everything: bool) -> int:
     return count_due(feed_ids)
 
 
+# Batches in flight at once: while one waits on its slowest feed, the others go on.
+LANES = 4
+
+
 def sweep(
     *,
     fetcher: Fetcher,
@@ -71,34 +76,68 @@ def sweep(
     feed_ids: Collection[int] | None = None,
     on_done: Callable[[PollSummary], None] | None = None,
 ) -> SweepSummary:
-    """Poll every due feed (of `feed_ids`, if given) until none is left to claim."""
+    """Poll every due feed (of `feed_ids`, if given) until none is left to claim.
+
+    As the workers do (`workers/tasks.py` `poll_feeds`): feeds are claimed in batches of
+    TRIBE_POLL_BATCH under one token, each batch begun in one transaction and recorded in
+    one, its fetches side by side on `workers` threads, and the next batch claimed in the
+    recording transaction. A few batches are in flight at once (`LANES`), so one slow
+    host does not hold up the rest; a lane that finds nothing to claim while others still
+    poll (a host's lane is full) looks again when one of them has recorded.
+    """
     total = SweepSummary()
     rng = random.Random()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-        running: set[Future[PollSummary | None]] = set()
+    lock = threading.Condition()
+    polling = 0  # lanes between their claim and their record
+
+    def claim(limit: int) -> list[FeedClaim]:
+        with session_scope() as session:
+            return claim_due_feeds(
+                session,
+                now=datetime.now(UTC),
+                limit=limit,
+                per_host=config.per_host,
+                max_in_flight=config.max_in_flight,
+                lease=config.lease,
+                feed_ids=feed_ids,
+            )
+
+    def lane(pool: ThreadPoolExecutor) -> None:
+        nonlocal polling
+        claims: list[FeedClaim] = []
         while True:
-            free = workers - len(running)
-            if free > 0:
-                with session_scope() as session:
-                    claims = claim_due_feeds(
-                        session,
-                        now=datetime.now(UTC),
-                        limit=free,
-                        per_host=config.per_host,
-                        max_in_flight=config.max_in_flight,
-                        lease=config.lease,
-                        feed_ids=feed_ids,
-                    )
-                running |= {
-                    pool.submit(poll_claimed_feed, c, fetcher=fetcher, config=config, rng=rng)
-                    for c in claims
-                }
-            if not running:
-                return total
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                summary = future.result()
-                if summary is not None:
+            with lock:
+                if not claims:
+                    claims = claim(config.batch)
+                    while not claims and polling:
+                        lock.wait(timeout=1.0)  # another lane's record frees a host
+                        claims = claim(config.batch)
+                    if not claims:
+                        lock.notify_all()
+                        return
+                polling += 1
+            try:
+                polled = poll_claims(
+                    claims, fetcher=fetcher, config=config, pool=pool, rng=rng,
+                    # The next batch in the same transaction (not for named feeds: it
+                    # would claim others).
+                    claim_next=config.batch if feed_ids is None else 0,
+                )  # fmt: skip
+            finally:
+                with lock:
+                    polling -= 1
+                    lock.notify_all()
+            with lock:
+                for summary in polled.summaries:
                     total.add(summary)
                     if on_done:
                         on_done(summary)
+            claims = list(polled.next_claims)
+
+    with (
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool,
+        ThreadPoolExecutor(max_workers=LANES, thread_name_prefix="batch") as lanes,
+    ):
+        for running in [lanes.submit(lane, pool) for _ in range(LANES)]:
+            running.result()
+    return total

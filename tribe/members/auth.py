@@ -16,6 +16,7 @@ import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -41,9 +42,15 @@ MAX_PASSWORD = 1024  # argon2 would hash a megabyte; nobody's password is that l
 TOKEN_PREFIX = "tribe_"  # noqa: S105 - a marker that makes leaked tokens easy to find
 
 _hasher = PasswordHasher()
-# Verifying against this when the email is unknown takes as long as a real check, so
-# the time of an answer does not tell which emails have accounts.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verifying against this when the email is unknown takes as long as a real check,
+    so the time of an answer does not tell which emails have accounts. Made on the
+    first sign-in, not at import: one argon2 hash takes 64 MB for a moment, and the
+    workers and beat, which import this module, never sign anyone in."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,7 @@ def set_password(session: Session, member: Member, password: str) -> None:
 def _verify(member: Member | None, password: str) -> bool:
     try:
         return _hasher.verify(
-            member.password_hash if member and member.password_hash else _DUMMY_HASH,
+            member.password_hash if member and member.password_hash else _dummy_hash(),
             password[:MAX_PASSWORD],
         ) and bool(member and member.password_hash)
     except (VerificationError, InvalidHashError):
