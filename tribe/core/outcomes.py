@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from tribe.core.errors import TribeError
@@ -30,6 +30,7 @@ __all__ = [
     "Sent",
     "Transient",
     "Unknown",
+    "runs_out",
 ]
 
 Credentials = dict[str, Any]
@@ -86,6 +87,15 @@ class AccountContext:
     # already) and returns new ones to store, or None to keep them. What is stored is
     # committed before `refresh` returns, and `refresh` returns it.
     refresh: Callable[[Callable[[Credentials], Credentials | None]], Credentials]
+
+
+def runs_out(credentials: Mapping[str, Any]) -> datetime | None:
+    """When credentials run out unless renewed: their `expires_at` (epoch seconds, the
+    convention of every network's stored credentials) as UTC; None when not said."""
+    when = credentials.get("expires_at")
+    if isinstance(when, bool) or not isinstance(when, int | float):
+        return None
+    return datetime.fromtimestamp(when, UTC)
 
 
 class PublishError(TribeError):

@@ -23,10 +23,11 @@ from tribe.core.outcomes import (
     NeedsReconnect,
     Publication,
     Transient,
+    runs_out,
 )
 from tribe.delivery.claims import Claim
 from tribe.infra.db import serialize, session_scope
-from tribe.infra.models import Account, Delivery, Feed, Post, expires_at
+from tribe.infra.models import Account, Delivery, Feed, Post
 from tribe.infra.netguard import AddressPolicy, check_server
 from tribe.infra.vault import Vault
 
@@ -194,7 +195,7 @@ def credential_updater(
                         f"the account's server moved to {moved_to}: {error}"
                     ) from None
             account.credentials = vault.seal(new)
-            account.token_expires_at = expires_at(new)
+            account.token_expires_at = runs_out(new)
             return new
 
     return refresh

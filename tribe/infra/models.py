@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
@@ -266,14 +265,6 @@ class Account(SQLModel, table=True):
     )
     announce_own: bool = False  # post my own new articles through this account
     rate_limited_until: datetime | None = None
-
-
-def expires_at(credentials: Mapping[str, Any]) -> datetime | None:
-    """When credentials run out: their `expires_at` (epoch seconds), as `token_expires_at`."""
-    when = credentials.get("expires_at")
-    if isinstance(when, bool) or not isinstance(when, int | float):
-        return None
-    return datetime.fromtimestamp(when, UTC)
 
 
 class Delivery(SQLModel, table=True):

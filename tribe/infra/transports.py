@@ -177,6 +177,26 @@ class GuardedTransport(httpx.HTTPTransport):
 # requests: urllib3 connections that open their sockets through the guard. --------------
 
 
+def guarded_client(
+    policy: AddressPolicy,
+    timeout: float | httpx.Timeout,
+    *,
+    refuse_redirects: bool = True,
+    headers: dict[str, str] | None = None,
+) -> httpx.Client:
+    """An httpx client whose every connection goes through the guard: an API client
+    refuses redirects (`refuse_redirects`; one that follows them does so hop by hop,
+    itself), never reads the environment's proxies, and waits at most `timeout` for
+    each phase of a call. The one way tribe's own httpx calls are made."""
+    return httpx.Client(
+        transport=GuardedTransport(policy, refuse_redirects=refuse_redirects),
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,  # else httpx routes some requests around the transport
+        headers=headers,
+    )
+
+
 def _open_socket(conn: HTTPConnection, policy: AddressPolicy | None) -> socket.socket:
     """urllib3's `_new_conn`, connecting only to addresses `checked_addresses` allowed.
 

@@ -47,7 +47,7 @@ from tribe.core.errors import InvalidInputError, TribeError
 from tribe.core.urls import parse_web_address
 from tribe.infra.identity import user_agent
 from tribe.infra.netguard import REDIRECTS, AddressPolicy, deadline, guard_refusal
-from tribe.infra.transports import GuardedTransport
+from tribe.infra.transports import guarded_client
 from tribe.networks.base import address_policy
 
 log = logging.getLogger(__name__)
@@ -367,11 +367,10 @@ class LinkCards:
         try:
             with (
                 deadline(self.deadline),
-                httpx.Client(
-                    transport=GuardedTransport(self.policy),
-                    timeout=httpx.Timeout(self.timeout),
-                    follow_redirects=False,
-                    trust_env=False,  # or httpx would send some requests around the guard
+                guarded_client(
+                    self.policy,
+                    self.timeout,
+                    refuse_redirects=False,  # followed below, hop by hop, each one guarded
                     headers={
                         "User-Agent": self.user_agent,
                         "Accept": accept,

@@ -20,9 +20,10 @@ from sqlmodel import Session, col, select
 
 from config import Settings
 from tribe.core.kinds import Connection, Network
+from tribe.core.outcomes import runs_out
 from tribe.delivery.placing import PlacementConfig, hold_queue, release_held
 from tribe.infra.db import read_scope, session_scope
-from tribe.infra.models import Account, Member, NetworkApp, expires_at
+from tribe.infra.models import Account, Member, NetworkApp
 from tribe.infra.vault import Vault
 from tribe.members.accounts import (
     AccountInfo,
@@ -127,7 +128,7 @@ def store_connection(
         account = session.get(Account, created.id)
         assert account is not None
     account.credentials = vault.seal(connected.credentials)
-    account.token_expires_at = expires_at(connected.credentials)
+    account.token_expires_at = runs_out(connected.credentials)
     account.connection = Connection.CONNECTED
     account.connection_note = ""
     account.connected_at = datetime.now(UTC)

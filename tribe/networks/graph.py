@@ -42,7 +42,7 @@ import httpx
 from tribe.core.errors import InvalidInputError, TribeError
 from tribe.core.outcomes import NeedsReconnect, PublishError, RateLimited
 from tribe.infra.netguard import AddressPolicy
-from tribe.infra.transports import GuardedTransport
+from tribe.infra.transports import guarded_client
 from tribe.networks.base import ErrorAnswer, Failure, Ladder, NoAnswer, SignedOut, httpx_no_answer
 
 __all__ = [
@@ -275,15 +275,8 @@ class GraphLadder(Ladder):
 
 
 def graph_client(policy: AddressPolicy, timeout: float) -> httpx.Client:
-    """An httpx client on tribe's guard: every connection checked against `policy`, a
-    redirect refused (never followed), `timeout` seconds for each phase of a call."""
-    return httpx.Client(
-        transport=GuardedTransport(policy, refuse_redirects=True),
-        timeout=timeout,
-        follow_redirects=False,
-        trust_env=False,  # else httpx may route around the transport to a proxy
-        headers={"Accept": "application/json"},
-    )
+    """The guarded client (redirects refused, `timeout` for each phase), asking JSON."""
+    return guarded_client(policy, timeout, headers={"Accept": "application/json"})
 
 
 def graph_call(

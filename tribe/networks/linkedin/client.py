@@ -19,8 +19,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,9 +27,9 @@ import httpx
 
 from config import Settings
 from tribe.core.errors import InvalidInputError
-from tribe.core.outcomes import AccountContext, Credentials, NeedsReconnect, Transient
+from tribe.core.outcomes import AccountContext, Credentials, NeedsReconnect, Transient, runs_out
 from tribe.infra.netguard import AddressPolicy
-from tribe.infra.transports import GuardedTransport
+from tribe.infra.transports import guarded_client
 from tribe.networks.base import address_policy, httpx_no_answer
 
 # The Posts API version tribe speaks (LinkedIn serves each version for about a year).
@@ -72,15 +71,9 @@ class LinkedInApp:
         return self.auth_url.rstrip("/") + path
 
 
-@contextmanager
-def http(app: LinkedInApp, timeout: float) -> Iterator[httpx.Client]:
-    """An httpx client whose every connection goes through the guard, redirects refused."""
-    transport = GuardedTransport(app.policy, refuse_redirects=True)
-    # trust_env=False: with it, httpx would send some URLs around the transport to a proxy.
-    with httpx.Client(
-        transport=transport, timeout=timeout, trust_env=False, follow_redirects=False
-    ) as client:
-        yield client
+def http(app: LinkedInApp, timeout: float) -> httpx.Client:
+    """A client whose every connection goes through the guard, redirects refused."""
+    return guarded_client(app.policy, timeout)
 
 
 def bearer(creds: Credentials) -> dict[str, str]:
@@ -92,8 +85,9 @@ def bearer(creds: Credentials) -> dict[str, str]:
 
 
 def expiring(creds: Credentials, margin: float = REFRESH_MARGIN) -> bool:
-    expires_at = creds.get("expires_at")
-    return isinstance(expires_at, int | float) and expires_at - margin <= time.time()
+    """The credentials run out within `margin` seconds (or have)."""
+    until = runs_out(creds)
+    return until is not None and until.timestamp() - margin <= time.time()
 
 
 # The token endpoint ----------------------------------------------------------------------

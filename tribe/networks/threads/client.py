@@ -24,11 +24,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from config import Settings
-from tribe.core.outcomes import AccountContext, Credentials, NeedsReconnect, Rejected
+from tribe.core.outcomes import AccountContext, Credentials, NeedsReconnect, Rejected, runs_out
 from tribe.infra.netguard import AddressPolicy
 from tribe.networks.base import address_policy
 from tribe.networks.graph import expires_at, graph_call, graph_client
@@ -79,13 +78,6 @@ def user_id(account: AccountContext) -> str:
     if not found:
         raise NeedsReconnect("tribe does not know this Threads account's id: connect it again")
     return str(found)
-
-
-def runs_out(creds: Credentials) -> datetime | None:
-    value = creds.get("expires_at")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
-    return None
 
 
 def token_credentials(answer: Mapping[str, Any], previous: Mapping[str, Any]) -> Credentials:

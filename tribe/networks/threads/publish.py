@@ -44,13 +44,13 @@ from tribe.core.outcomes import (
     Sent,
     Transient,
     Unknown,
+    runs_out,
 )
 from tribe.networks.threads.client import (
     Signed,
     ThreadsApp,
     access_token,
     renew_token,
-    runs_out,
     user_id,
 )
 from tribe.networks.threads.errors import ThreadsLadder
