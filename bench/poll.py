@@ -11,7 +11,10 @@ loopback hosts, then measures, in one run and on the same server:
   gets one);
 - peak RSS of the contender's own processes (tribe: workers + beat + the web app, the
   whole `make run` stack, and each one's own peak in the notes; the database and broker
-  servers are not counted).
+  servers are not counted);
+- freshness (tribe): how long after the blog published it each warm round's new post was
+  in all four tribemates' streams, p50 and p99, with every feed due at once;
+- growth: tribe on SQLite again with `--growth` feeds (20,000 unless told), same hosts.
 
 Contenders, each in its own processes:
 - tribe, SQLite + embedded broker (the `make run` default), real worker and beat;
@@ -39,7 +42,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -68,6 +71,9 @@ class Result:
     warm: float
     rss_mb: float
     note: str = ""
+    feeds: int = 0
+    worker_mb: float = 0.0  # tribe: the largest worker process's peak
+    lags: list[float] = field(default_factory=list)  # tribe: published -> in the stream, s
 
 
 def urls(feeds: int, hosts: int, port: int) -> list[str]:
@@ -92,8 +98,10 @@ def feed_server(feeds: int, hosts: int, port: int) -> Iterator[str]:
         proc.wait()
 
 
-def warm_up(control: str) -> None:
-    urllib.request.urlopen(control + "/__warm", timeout=30).read()
+def warm_up(control: str) -> datetime:
+    """One more warm round on the feed server: the moment its new posts were out."""
+    answer = urllib.request.urlopen(control + "/__warm", timeout=120).read()
+    return datetime.fromisoformat(answer.decode())
 
 
 class PeakRSS:
@@ -205,7 +213,8 @@ def run_in_child(name: str, feed_urls: list[str], control: str, workers: int) ->
     if name == "floor":
         name = "parse floor (feedparser.parse only)"
         note = f"{timings['cores']} processes; every body parsed, warm or not"
-    return Result(name, timings["cold"], timings["warm"], timings["peak_kb"] / 1024, note)
+    peak = timings["peak_kb"] / 1024
+    return Result(name, timings["cold"], timings["warm"], peak, note, feeds=len(feed_urls))
 
 
 def _rounds(warms: list[float]) -> str:
@@ -259,8 +268,9 @@ def database(backend: str, tmp: Path) -> Iterator[str]:
 def seed_feeds(
     backend: str, tmp: Path, workers: int, url: str, feed_urls: list[str]
 ) -> tuple[dict[str, str], Any]:
-    """A migrated database holding one member and the feeds (not due yet): the settings
-    of this run, and an engine on it."""
+    """A migrated database holding a tribe of five, the first member owning the feeds
+    (not due yet): the settings of this run, and an engine on it. A new post of theirs
+    is announced to the four others: the fan-out is part of what is measured."""
     from sqlalchemy import create_engine, insert
 
     env = tribe_env(backend, tmp, workers, url)
@@ -272,14 +282,35 @@ def seed_feeds(
         redis.Redis.from_url(REDIS).flushdb()
     os.environ.update(env)  # the models below read settings once
     from tribe.core.urls import host_of
-    from tribe.infra.models import Feed, Member
+    from tribe.infra.models import Feed, Member, Membership, Tribe
 
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    later = datetime.now(UTC) + timedelta(days=1)
+    now = datetime.now(UTC)
+    later = now + timedelta(days=1)
     with engine.begin() as conn:
-        conn.execute(insert(Member).values(
-            id=1, email="bench@example.org", display_name="Bench", timezone="UTC",
-            created_at=datetime.now(UTC)))  # fmt: skip
+        conn.execute(
+            insert(Member),
+            [
+                {
+                    "id": n,
+                    "email": f"bench{n}@example.org",
+                    "display_name": f"Bench {n}",
+                    "timezone": "UTC",
+                    "templates": {},
+                    "created_at": now,
+                }
+                for n in range(1, 6)
+            ],
+        )
+        conn.execute(
+            insert(Tribe).values(
+                id=1, name="Bench", slug="bench", chief_id=1, created_at=now, invite_issued_at=now
+            )
+        )
+        conn.execute(
+            insert(Membership),
+            [{"tribe_id": 1, "member_id": n, "joined_at": now} for n in range(1, 6)],
+        )
         conn.execute(insert(Feed), [
             {"owner_id": 1, "url": u, "host": host_of(u), "title": "", "site_url": "",
              "status": "active", "next_poll_at": later, "error_count": 0,
@@ -317,7 +348,8 @@ def run_tribe_poll(backend: str, feed_urls: list[str], control: str, workers: in
             engine.dispose()
     label = "SQLite" if backend == "sqlite" else "PostgreSQL"
     note = f"one process, {workers} fetch threads; {_rounds(warms)}"
-    return Result(f"tribe poll --all ({label})", cold, statistics.median(warms), peak / 2**20, note)
+    name = f"tribe poll --all ({label})"
+    return Result(name, cold, statistics.median(warms), peak / 2**20, note, feeds=len(feed_urls))
 
 
 def run_tribe(
@@ -378,11 +410,13 @@ def run_tribe(
             with PeakRSS(lambda: [p.pid for p in procs]) as rss:
                 settle(engine)
                 cold = sweep()
-                warms = []
+                warms: list[float] = []
+                lags: list[float] = []
                 for _ in range(WARM_ROUNDS):
                     settle(engine)
-                    warm_up(control)
+                    published = warm_up(control)
                     warms.append(sweep())
+                    lags += stream_lags(engine, published)
             errors = count(Feed.last_outcome == "error")
         finally:
             for p in procs:
@@ -398,7 +432,26 @@ def run_tribe(
     workers_mb = ", ".join(f"{m:.0f}" for m in mb[:-2])
     note += f"; peak RSS: workers {workers_mb} MB, beat {mb[-2]:.0f} MB, web {mb[-1]:.0f} MB"
     note += f"; {_rounds(warms)}"
-    return Result(f"tribe ({label})", cold, statistics.median(warms), rss.peak / 2**20, note)
+    return Result(
+        f"tribe ({label})", cold, statistics.median(warms), rss.peak / 2**20, note,
+        feeds=len(feed_urls), worker_mb=max(mb[:-2]), lags=lags,
+    )  # fmt: skip
+
+
+def stream_lags(engine: Any, published: datetime) -> list[float]:
+    """For each stream item made since `published`: how long after it the item was made."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from tribe.infra.models import StreamItem
+
+    with engine.connect() as conn:
+        made = conn.execute(
+            select(col(StreamItem.created_at)).where(col(StreamItem.created_at) >= published)
+        ).scalars()
+        return [
+            ((w if w.tzinfo else w.replace(tzinfo=UTC)) - published).total_seconds() for w in made
+        ]
 
 
 def _free_port() -> int:
@@ -458,18 +511,53 @@ def postgres_and_redis_answer() -> bool:
     return True
 
 
-def print_table(results: list[Result], feeds: int) -> None:
+def print_table(results: list[Result], feeds: int, hosts: int) -> None:
+    """The table, with each contender's feeds/s as a multiple of reader's, tribe's cold
+    sweep as a share of the parse floor, and tribe's freshness below."""
+    by_name = {r.name: r for r in results}
+    reader = next((r for r in results if r.name.startswith("reader")), None)
+    floor = next((r for r in results if r.name.startswith("parse floor")), None)
     print()
-    print(f"{feeds} feeds x 20 entries, 100 hosts; warm = 10% changed, 90% answer 304 "
-          f"(median of {WARM_ROUNDS} rounds; the naive loop: one)")  # fmt: skip
-    header = f"{'contender':<38} {'cold s':>8} {'cold f/s':>9} {'warm s':>8} {'warm f/s':>9} {'peak RSS':>9}  notes"
+    print(f"{feeds} feeds x 20 entries, {hosts} hosts; warm = 10% changed (a post published "
+          f"that moment), 90% answer 304 (median of {WARM_ROUNDS} rounds; the naive loop: one)")  # fmt: skip
+    header = (
+        f"{'contender':<44} {'cold s':>7} {'cold f/s':>9} {'x reader':>8} {'warm s':>7} "
+        f"{'warm f/s':>9} {'x reader':>8} {'peak RSS':>9}  notes"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
+        cold, warm = r.feeds / r.cold, r.feeds / r.warm
+        x_cold = f"{cold / (reader.feeds / reader.cold):.2f}x" if reader else ""
+        x_warm = f"{warm / (reader.feeds / reader.warm):.2f}x" if reader else ""
+        note = r.note
+        if floor and r.name.startswith("tribe ("):
+            note = f"cold = {cold / (floor.feeds / floor.cold):.0%} of the parse floor; {note}"
+        if r.feeds != feeds:
+            first = by_name.get(r.name.split(",")[0])
+            if first:
+                note = (
+                    f"cold {cold / (first.feeds / first.cold):.0%}, warm "
+                    f"{warm / (first.feeds / first.warm):.0%} of the {first.feeds}-feed row's "
+                    f"feeds/s; largest worker {r.worker_mb:.0f} MB vs {first.worker_mb:.0f} MB; "
+                    + r.note
+                )
         print(
-            f"{r.name:<38} {r.cold:>8.1f} {feeds / r.cold:>9.0f} {r.warm:>8.1f} "
-            f"{feeds / r.warm:>9.0f} {r.rss_mb:>7.0f}MB  {r.note}"
+            f"{r.name:<44} {r.cold:>7.1f} {cold:>9.0f} {x_cold:>8} {r.warm:>7.1f} "
+            f"{warm:>9.0f} {x_warm:>8} {r.rss_mb:>7.0f}MB  {note}"
         )
+    for r in results:
+        if r.lags:
+            lags = sorted(r.lags)
+            p50, p99 = lags[len(lags) // 2], lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+            expected = -(-r.feeds // 10) * 4 * WARM_ROUNDS
+            print(
+                f"freshness, {r.name}: a new post was in all 4 tribemates' streams "
+                f"p50 {p50:.1f} s, p99 {p99:.1f} s after the blog published it "
+                f"({len(lags)} of {expected} stream items; every feed due at once). A real "
+                "post waits first for its feed's next poll (TRIBE_POLL_INTERVAL) and beat's "
+                "next sweep (TRIBE_POLL_SWEEP_EVERY)."
+            )
 
 
 def main() -> None:
@@ -481,6 +569,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8900)
     parser.add_argument("--workers", type=int, default=16, help="threads for every contender")
     parser.add_argument("--processes", type=int, default=2, help="tribe worker processes")
+    parser.add_argument(
+        "--growth", type=int, default=20000,
+        help="then tribe on SQLite again with this many feeds (0: skip)",
+    )  # fmt: skip
     parser.add_argument(
         "--only", help="comma-separated: floor,reader,naive,tribe-poll,tribe-sqlite,tribe-postgres"
     )
@@ -527,7 +619,15 @@ def main() -> None:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         with feed_server(args.feeds, args.hosts, args.port) as control:  # fresh, cold documents
             results.append(run(control))
-        print_table(results, args.feeds)
+        print_table(results, args.feeds, args.hosts)
+    if args.growth and "tribe-sqlite" in wanted:
+        print(f"running tribe-sqlite with {args.growth} feeds ...", file=sys.stderr, flush=True)
+        many = urls(args.growth, args.hosts, args.port)
+        with feed_server(args.growth, args.hosts, args.port) as control:
+            grown = run_tribe("sqlite", many, control, args.workers, args.processes)
+        grown.name += f", {args.growth} feeds"
+        results.append(grown)
+        print_table(results, args.feeds, args.hosts)
     if not results:
         raise SystemExit("nothing ran")
 

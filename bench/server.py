@@ -5,8 +5,9 @@ Run as its own process (so it does not share a GIL with what is measured):
     python bench/server.py --feeds 2000 --hosts 100 --port 8900
 
 Feed i lives at http://127.0.1.<1 + i % hosts>:<port>/feed/<i>.xml, 20 entries each,
-served with ETag / Last-Modified and gzip. `GET /__warm` switches to the warm phase:
-10% of the feeds gain a new entry (new ETag); the other 90% answer 304 to a
+served with ETag / Last-Modified and gzip. `GET /__warm` is one more warm round: 10% of
+the feeds gain a new entry (new ETag), published at that moment (it answers with the
+moment, ISO 8601, for the freshness measure); the other 90% answer 304 to a
 conditional GET. `GET /__stats` returns request counts as JSON.
 """
 
@@ -72,16 +73,17 @@ def _sentence(rng: random.Random, n: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
 
 
-def feed_xml(index: int, entries: int, extra: int = 0) -> bytes:
+def feed_xml(index: int, entries: int, extra: tuple[datetime, ...] = ()) -> bytes:
     """A WordPress-shaped RSS 2.0 document with the newest `entries` posts.
 
-    `extra` posts are published on top for the warm phase (the oldest ones drop out);
-    each post's text is seeded by its own number, so a post never changes.
+    `extra` holds the publication times of the posts published on top in the warm
+    rounds (the oldest ones drop out); each post's text is seeded by its own number,
+    so a post never changes.
     """
     items = []
-    for n in range(entries + extra, extra, -1):
+    for n in range(entries + len(extra), len(extra), -1):
         rng = random.Random(index * 100_000 + n)
-        published = EPOCH + timedelta(hours=6 * n)
+        published = extra[n - entries - 1] if n > entries else EPOCH + timedelta(hours=6 * n)
         slug = f"post-{index}-{n}"
         body = "".join(f"<p>{_sentence(rng, 40)}</p>\n" for _ in range(6))
         items.append(
@@ -138,19 +140,22 @@ class Site:
         self.docs = [make_doc(feed_xml(i, entries), base) for i in range(feeds)]
         self.entries = entries
         self.counts = {"200": 0, "304": 0, "404": 0}
-        self.rounds = 0
+        self.published: tuple[datetime, ...] = ()  # the warm rounds' new posts
 
-    def warm(self) -> None:
-        """Each call is one more warm round: every tenth feed gains one more new entry."""
-        self.rounds += 1
-        later = datetime(2026, 3, 1, tzinfo=UTC) + timedelta(days=self.rounds)
-        for i in range(0, len(self.docs), 10):  # every tenth feed changes
-            self.docs[i] = make_doc(feed_xml(i, self.entries, extra=self.rounds), later)
+    def warm(self) -> datetime:
+        """One more warm round: every tenth feed gains a new entry, published now."""
+        self.published = (*self.published, datetime.now(UTC))
+        changed = range(0, len(self.docs), 10)
+        documents = [
+            make_doc(feed_xml(i, self.entries, self.published), self.published[-1]) for i in changed
+        ]
+        for i, doc in zip(changed, documents, strict=True):  # built first, out at once
+            self.docs[i] = doc
+        return datetime.now(UTC)  # the moment the new posts are out
 
     def answer(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         if path == "/__warm":
-            self.warm()
-            return 200, {}, b"warm"
+            return 200, {}, self.warm().isoformat().encode()
         if path == "/__stats":
             return 200, {"Content-Type": "application/json"}, json.dumps(self.counts).encode()
         if not (path.startswith("/feed/") and path.endswith(".xml")):

@@ -165,10 +165,12 @@ def session_scope() -> Iterator[Session]:
 def dialect_insert(session: Session, table: type[SQLModel] | Table) -> Any:
     """`INSERT` of the session's dialect, which knows `ON CONFLICT DO NOTHING`."""
     target = table if isinstance(table, Table) else table.__table__  # type: ignore[attr-defined]
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert(target)
-    return sqlite.insert(target)
+    return insert_for(session.get_bind().dialect.name, target)
+
+
+def insert_for(dialect: str, target: Table) -> Any:
+    """`INSERT` of the dialect named `dialect` (for statements built once and kept)."""
+    return postgresql.insert(target) if dialect == "postgresql" else sqlite.insert(target)
 
 
 def serialize(session: Session, key: str) -> None:

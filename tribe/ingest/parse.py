@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import email.utils
+import functools
 import hashlib
 import html
 import re
@@ -56,29 +57,39 @@ class ParsedFeed:
     image_url: str | None = None  # the feed's own image or icon (RSS <image>, Atom <icon>)
 
 
+_NO_MARKUP = nh3.Cleaner(tags=set())
+# What the HTML parser would change in text without markup: entities, NUL and a leading
+# byte order mark (both dropped).
+_NOT_PLAIN = re.compile(r"[<&\x00\ufeff]")
+
+
 def plain_text(value: str, limit: int = MAX_TITLE_CHARS) -> str:
     """Markup removed, entities decoded, whitespace collapsed."""
-    text = html.unescape(nh3.clean(value or "", tags=set()))
+    text = value or ""
+    if _NOT_PLAIN.search(text):  # most titles and categories are plain already
+        text = html.unescape(_NO_MARKUP.clean(text))
     return _SPACE.sub(" ", text).strip()[:limit]
+
+
+@functools.lru_cache(maxsize=256)
+def _summary_cleaner(base: str) -> nh3.Cleaner:
+    """The summary sanitizer for one base address (every entry of a feed shares one)."""
+    relative: Any = (
+        ("rewrite_with_base", base) if base.startswith(("http://", "https://")) else "deny"
+    )
+    return nh3.Cleaner(
+        tags=_SUMMARY_TAGS,
+        attributes=_SUMMARY_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="nofollow noopener noreferrer",
+        url_relative=relative,
+    )
 
 
 def sanitize_summary(value: str, base: str = "") -> str:
     """Only harmless markup survives; relative links are made absolute against `base`;
     links get rel=nofollow; the length is capped."""
-    relative: Any = (
-        ("rewrite_with_base", base) if base.startswith(("http://", "https://")) else "deny"
-    )
-
-    def clean(markup: str) -> str:
-        return nh3.clean(
-            markup,
-            tags=_SUMMARY_TAGS,
-            attributes=_SUMMARY_ATTRIBUTES,
-            url_schemes={"http", "https", "mailto"},
-            link_rel="nofollow noopener noreferrer",
-            url_relative=relative,
-        )
-
+    clean = _summary_cleaner(base if base.startswith(("http://", "https://")) else "").clean
     cleaned = clean(value or "")
     if len(cleaned) > MAX_SUMMARY_CHARS:
         # Cut, then clean again: nh3 closes whatever tag the cut left open.

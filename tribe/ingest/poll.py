@@ -32,7 +32,6 @@ from tribe.ingest.record import known_entry_keys, record_polls
 from tribe.ingest.stages import FeedToPoll, Fetched, KnownKeys, PollSummary
 
 log = logging.getLogger(__name__)
-_INSERT_CHUNK = 500
 
 
 def begin_polls(
@@ -77,7 +76,9 @@ def begin_polls(
 
 
 def _new_entries_only(feed: FeedToPoll, body: bytes, known: KnownKeys | None) -> bytes:
-    if known is None:
+    if known is None or feed.content_hash is None:
+        # Never read before (every poll that stores posts also stores the document's
+        # hash): there is nothing known to cut, and no need to ask.
         return body
     try:
         return without_known_entries(body, lambda keys: known(feed.id, keys))

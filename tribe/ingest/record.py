@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -32,7 +32,6 @@ from tribe.stream.approvals import announce_own_posts, approval_config
 from tribe.stream.items import fan_out
 
 log = logging.getLogger("tribe.ingest.poll")
-_INSERT_CHUNK = 500
 
 
 def validators_after(result: FetchResult, previous: Validators) -> Validators:
@@ -159,15 +158,15 @@ def _record_entries(
         }
         for entry in parsed.entries
     ]
-    inserted: dict[str, int] = {}
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        stmt = (
-            dialect_insert(session, Post)
-            .values(rows[start : start + _INSERT_CHUNK])
-            .on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
-            .returning(col(Post.entry_key), col(Post.id))
-        )
-        inserted.update({key: post_id for key, post_id in session.exec(stmt).all()})
+    # One statement with the rows as parameters: compiled once per process and cached
+    # (a VALUES list of this batch's length would be compiled for every feed), sent in
+    # pages of many rows by SQLAlchemy's "insertmanyvalues".
+    stmt = (
+        dialect_insert(session, Post)
+        .on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
+        .returning(col(Post.entry_key), col(Post.id))
+    )
+    inserted = {key: post_id for key, post_id in session.execute(stmt, rows)} if rows else {}
     by_key = {e.key: e for e in parsed.entries}
     decided = announcement(
         (
@@ -180,7 +179,7 @@ def _record_entries(
         now=now,
         max_age=config.max_entry_age,
     )
-    announce = decided.keys - _republished(session, feed, parsed, inserted)
+    announce = decided.keys - _republished(session, feed, parsed, decided.keys, inserted)
     announced_ids = [inserted[key] for key in announce]
     if announced_ids:
         session.exec(update(Post).where(col(Post.id).in_(announced_ids)).values(announced=True))
@@ -215,11 +214,16 @@ def _warning(problem: str | None, without_link: Sequence[str]) -> str | None:
 
 
 def _republished(
-    session: Session, feed: Feed, parsed: ParsedFeed, inserted: dict[str, int]
+    session: Session,
+    feed: Feed,
+    parsed: ParsedFeed,
+    keys: Collection[str],
+    inserted: dict[str, int],
 ) -> set[str]:
-    """New keys whose link the feed already had: the blog changed its guids (a platform
-    move, http -> https), not its posts. Recorded, but not announced again."""
-    urls = {e.key: e.url for e in parsed.entries if e.key in inserted and e.url}
+    """Those of the new `keys` whose link the feed already had: the blog changed its
+    guids (a platform move, http -> https), not its posts. Recorded, but not announced
+    again."""
+    urls = {e.key: e.url for e in parsed.entries if e.key in keys and e.url}
     if not urls:
         return set()
     seen = set(

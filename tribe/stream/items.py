@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,13 +10,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import nh3
-from sqlalchemy import ColumnElement, and_, func, literal, or_
+from sqlalchemy import ColumnElement, and_, bindparam, func, literal, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, UTCDateTime, col, select
 
 from tribe.core.errors import NotFoundError
 from tribe.core.kinds import MembershipStatus, StreamState
-from tribe.infra.db import dialect_insert
+from tribe.infra.db import insert_for
 from tribe.infra.models import Feed, Member, Membership, Post, Preference, StreamItem, Tribe
 from tribe.members.tribemates import item_author, shares_a_tribe
 
@@ -37,6 +38,14 @@ def fan_out(session: Session, post_ids: Sequence[int], *, now: datetime) -> int:
     """
     if not post_ids:
         return 0
+    stmt = _fan_out_statement(session.get_bind().dialect.name)
+    return len(session.execute(stmt, {"post_ids": list(post_ids), "now": now}).all())
+
+
+@functools.cache
+def _fan_out_statement(dialect: str) -> Any:
+    """`fan_out`'s statement, built once per process: every poll of a changed feed runs
+    it, and building it (two aliases, four joins) cost more than running it."""
     author = aliased(Membership)
     mate = aliased(Membership)
     owner = col(Feed.owner_id)
@@ -45,7 +54,7 @@ def fan_out(session: Session, post_ids: Sequence[int], *, now: datetime) -> int:
             col(Post.id),
             col(mate.member_id),
             literal(StreamState.PENDING.value),
-            literal(now, UTCDateTime()),
+            bindparam("now", type_=UTCDateTime()),
         )
         .join(Feed, col(Feed.id) == col(Post.feed_id))
         .join(
@@ -71,19 +80,18 @@ def fan_out(session: Session, post_ids: Sequence[int], *, now: datetime) -> int:
             ),
         )
         .where(
-            col(Post.id).in_(list(post_ids)),
+            col(Post.id).in_(bindparam("post_ids", expanding=True)),
             shareable_url(),
             or_(col(Preference.muted).is_(None), col(Preference.muted).is_(False)),
         )
         .distinct()
     )
-    stmt = (
-        dialect_insert(session, StreamItem)
+    return (
+        insert_for(dialect, StreamItem.__table__)  # type: ignore[attr-defined]
         .from_select(["post_id", "member_id", "state", "created_at"], rows)
         .on_conflict_do_nothing(index_elements=["post_id", "member_id"])
         .returning(col(StreamItem.id))
     )
-    return len(session.exec(stmt).all())
 
 
 @dataclass(frozen=True)
