@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+SHIPPED := .venv-shipped
 
 .PHONY: run test lint install bench bench-publish clean bench-digest bench-letter
 
@@ -32,10 +33,13 @@ lint: install
 test: lint
 	$(BIN)/python -m tests.both --durations=10
 
-## bench: the polling benchmark (tribe vs reader vs a feedparser loop)
+## bench: the polling benchmark (tribe vs reader vs a feedparser loop); tribe's processes
+## run from $(SHIPPED), the install the Dockerfile makes (`pip install .`, no dev extras)
 bench: install
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python bench/poll.py
+	test -x $(SHIPPED)/bin/python || $(PYTHON) -m venv $(SHIPPED)
+	$(SHIPPED)/bin/pip install --quiet .
+	$(BIN)/python bench/poll.py --python $(SHIPPED)/bin/python
 
 ## bench-publish: 10,000 deliveries through worker + beat against the fake networks
 bench-publish: install
@@ -53,4 +57,4 @@ bench-letter: install
 	@if $(BIN)/python -m tests.services; then $(BIN)/python bench/letter.py --runs 3 --backend postgres; fi
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(SHIPPED) .mypy_cache .ruff_cache .pytest_cache

@@ -59,6 +59,9 @@ PG_ADMIN = os.environ.get(
 )
 REDIS = os.environ.get("TRIBE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 _THROWAWAY_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()  # a Fernet key
+# The interpreter tribe's processes run on (--python): `make bench` gives the install
+# the Dockerfile makes (`pip install .`, no dev extras), whose memory is what ships.
+TRIBE_PYTHON = sys.executable
 # Warm sweeps per contender (each with one more new entry in every tenth feed); the
 # table shows their median, so one slow moment on a shared machine does not decide.
 WARM_ROUNDS = 3
@@ -241,6 +244,9 @@ def tribe_env(backend: str, tmp: Path, workers: int, database_url: str) -> dict[
         TRIBE_DRY_RUN="true",
         TRIBE_SECRET_KEYS=_THROWAWAY_KEY,
     )
+    from workers.run import child_environment
+
+    env = child_environment(env)  # what `tribe run` gives its processes
     if backend == "postgres":
         env["TRIBE_BROKER_URL"] = REDIS
     return env
@@ -274,7 +280,7 @@ def seed_feeds(
     from sqlalchemy import create_engine, insert
 
     env = tribe_env(backend, tmp, workers, url)
-    tribe = str(Path(sys.executable).parent / "tribe")
+    tribe = str(Path(TRIBE_PYTHON).parent / "tribe")
     subprocess.run([tribe, "db", "upgrade"], env=env, check=True, capture_output=True)
     if backend == "postgres":
         import redis
@@ -324,7 +330,7 @@ def run_tribe_poll(backend: str, feed_urls: list[str], control: str, workers: in
     with tempfile.TemporaryDirectory() as tmp_name, database(backend, Path(tmp_name)) as url:
         tmp = Path(tmp_name)
         env, engine = seed_feeds(backend, tmp, workers, url, feed_urls)
-        tribe = str(Path(sys.executable).parent / "tribe")
+        tribe = str(Path(TRIBE_PYTHON).parent / "tribe")
 
         def once() -> tuple[float, int]:
             started = time.perf_counter()
@@ -368,7 +374,10 @@ def run_tribe(
         import config
 
         config.get_settings.cache_clear()
-        cmds = commands(config.get_settings())
+        cmds = {
+            name: [TRIBE_PYTHON, *command[1:]]  # the interpreter of the install measured
+            for name, command in commands(config.get_settings()).items()
+        }
         for n in range(processes):
             worker = list(cmds["worker"])
             worker[worker.index("--hostname") + 1] = f"bench{n}@%h"
@@ -576,6 +585,10 @@ def main() -> None:
     parser.add_argument(
         "--only", help="comma-separated: floor,reader,naive,tribe-poll,tribe-sqlite,tribe-postgres"
     )
+    parser.add_argument(
+        "--python", default=sys.executable,
+        help="the Python of the tribe install to measure (default: this one)",
+    )  # fmt: skip
     parser.add_argument("--contender", help=argparse.SUPPRESS)
     parser.add_argument("--control", help=argparse.SUPPRESS)
     parser.add_argument("--tmp", help=argparse.SUPPRESS)
@@ -595,6 +608,8 @@ def main() -> None:
         print(json.dumps(timings))
         return
 
+    global TRIBE_PYTHON  # noqa: PLW0603 - read by the tribe runners
+    TRIBE_PYTHON = os.path.abspath(args.python)  # the processes start in a temporary folder
     everyone = "floor,reader,naive,tribe-poll,tribe-sqlite,tribe-postgres"
     wanted = set((args.only or everyone).split(","))
     feed_urls = urls(args.feeds, args.hosts, args.port)

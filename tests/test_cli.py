@@ -260,7 +260,22 @@ def test_worker_and_beat_become_the_processes_tribe_run_starts(
     from workers.run import commands
 
     became: list[list[str]] = []
-    monkeypatch.setattr(os, "execv", lambda path, args: became.append([path, *args]))
+    arenas: list[str] = []
+
+    def execve(path: str, args: list[str], env: dict[str, str]) -> None:
+        became.append([path, *args])
+        arenas.append(env["MALLOC_ARENA_MAX"])
+
+    monkeypatch.setattr(os, "execve", execve)
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     ok(process)
     command = commands(get_settings())[process]
     assert became == [[command[0], *command]]
+    assert arenas == ["2"]
+
+
+def test_tribe_run_gives_its_processes_two_malloc_arenas_unless_told_otherwise() -> None:
+    from workers.run import child_environment
+
+    assert child_environment({"PATH": "/bin"}) == {"PATH": "/bin", "MALLOC_ARENA_MAX": "2"}
+    assert child_environment({"MALLOC_ARENA_MAX": "8"})["MALLOC_ARENA_MAX"] == "8"

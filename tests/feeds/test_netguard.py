@@ -8,6 +8,7 @@ import requests
 from tests.fakenet.common import INTERNAL, TEST_POLICY, internal_server, redirector
 from tribe.core.errors import BlockedAddressError
 from tribe.infra import netguard
+from tribe.infra.guarded_requests import guard_session
 from tribe.infra.netguard import (
     AddressPolicy,
     RedirectRefused,
@@ -15,7 +16,7 @@ from tribe.infra.netguard import (
     guard_refusal,
     unreachable,
 )
-from tribe.infra.transports import GuardedTransport, guard_session
+from tribe.infra.transports import GuardedTransport
 
 STRICT = AddressPolicy()
 LOCAL_DEV = AddressPolicy(allow_private=True)

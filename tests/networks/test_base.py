@@ -18,8 +18,9 @@ from tribe.core.outcomes import (
     Transient,
     Unknown,
 )
+from tribe.infra.guarded_requests import guard_session
 from tribe.infra.netguard import unreachable
-from tribe.infra.transports import GuardedTransport, guard_session
+from tribe.infra.transports import GuardedTransport
 from tribe.networks.base import (
     ErrorAnswer,
     Failure,

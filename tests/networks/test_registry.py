@@ -86,6 +86,7 @@ ALLOWED_IN_A_NETWORK = (
     "tribe.core.",
     "tribe.infra.netguard",
     "tribe.infra.transports",
+    "tribe.infra.guarded_requests",
     "tribe.infra.identity",
     "tribe.networks.base",
     "tribe.networks.graph",  # what Meta's Graph APIs share (Facebook, Threads)

@@ -43,11 +43,11 @@ def _exec(process: str) -> None:
     """Become one of the processes `tribe run` starts, with exactly its command line."""
     import os
 
-    from workers.run import commands
+    from workers.run import child_environment, commands
 
     command = commands(get_settings())[process]
     sys.stdout.flush()
-    os.execv(command[0], command)  # noqa: S606 - our own command line, no shell
+    os.execve(command[0], command, child_environment())  # noqa: S606 - our own command, no shell
 
 
 @main.command()

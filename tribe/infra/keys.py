@@ -25,10 +25,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from cryptography.fernet import Fernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from config import Settings, SettingsError
 
 KEY_FILE = "secret.key"
@@ -56,6 +52,11 @@ class Keyring:
 
 
 def _derive(key: str, purpose: Purpose) -> bytes:
+    # cryptography (~7 MB) is loaded by the first process that uses a key, not by every
+    # worker that only polls feeds.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     material = base64.urlsafe_b64decode(key.encode())
     return HKDF(
         algorithm=hashes.SHA256(), length=32, salt=None, info=b"tribe/" + purpose.encode()
@@ -67,7 +68,9 @@ def parse_keys(value: str) -> tuple[str, ...]:
     keys = tuple(k.strip() for k in value.split(",") if k.strip())
     for position, key in enumerate(keys, 1):
         try:
-            Fernet(key)
+            # What Fernet(key) checks, without loading cryptography to check it.
+            if len(base64.urlsafe_b64decode(key.encode())) != 32:
+                raise ValueError("not 32 bytes")
         except (ValueError, binascii.Error):
             raise SettingsError(
                 f"TRIBE_SECRET_KEYS key #{position} is a placeholder or not a Fernet key "
@@ -108,7 +111,7 @@ def _make_key_file(path: Path) -> None:
     fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w") as out:
-            out.write(Fernet.generate_key().decode() + "\n")
+            out.write(base64.urlsafe_b64encode(os.urandom(32)).decode() + "\n")  # a Fernet key
         with contextlib.suppress(FileExistsError):  # another process made it first
             os.link(draft, path)
     finally:

@@ -10,19 +10,26 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlmodel import Session, col, select
 
 from config import Settings, SettingsError, get_settings
 from tribe.infra.keys import keyring_for
 from tribe.infra.models import Account, NetworkApp
 
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
+
 
 class Vault:
+    """Seals and opens secrets. cryptography (~7 MB) is loaded when the first vault is
+    made, i.e. by a process about to publish, not by every worker that only polls."""
+
     def __init__(self, keys: list[str]) -> None:
-        self._fernet = MultiFernet([Fernet(key) for key in keys])
+        from cryptography.fernet import Fernet, MultiFernet
+
+        self._fernet: MultiFernet = MultiFernet([Fernet(key) for key in keys])
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Vault:
@@ -33,6 +40,8 @@ class Vault:
         return self._fernet.encrypt(json.dumps(data, sort_keys=True).encode()).decode()
 
     def open(self, token: str) -> dict[str, Any]:
+        from cryptography.fernet import InvalidToken
+
         try:
             value = json.loads(self._fernet.decrypt(token.encode()))
         except InvalidToken:
@@ -44,6 +53,8 @@ class Vault:
         return value
 
     def rotate(self, token: str) -> str:
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.rotate(token.encode()).decode()
         except InvalidToken:
@@ -54,6 +65,8 @@ class Vault:
 
 
 def generate_key() -> str:
+    from cryptography.fernet import Fernet
+
     return Fernet.generate_key().decode()
 
 

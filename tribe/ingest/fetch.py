@@ -59,7 +59,7 @@ class FetchResult:
     url: str  # where the document was finally found
     moved_to: str | None  # the new address when every redirect on the way was permanent
     status: int
-    body: bytes | None  # None when not modified
+    body: bytes | None  # None when not modified; b"" once a poll has read it
     headers: Mapping[str, str]  # the headers feedparser needs
     validators: Validators
     max_age: timedelta | None

@@ -98,9 +98,10 @@ def fetch_and_parse(feed: FeedToPoll, fetcher: Fetcher, known: KnownKeys | None 
         if result.body is None:
             return Fetched(feed=feed, result=result, content_hash=feed.content_hash)
         digest = hashlib.sha256(result.body).hexdigest()
+        read = replace(result, body=b"")  # see below
         if digest == feed.content_hash:
             # The server ignores conditional GET but sent the same bytes: nothing to read.
-            return Fetched(feed=feed, result=result, content_hash=digest)
+            return Fetched(feed=feed, result=read, content_hash=digest)
         body = _new_entries_only(feed, result.body, known)
         try:
             parsed = parse_feed(body, result.headers, result.url)
@@ -110,7 +111,9 @@ def fetch_and_parse(feed: FeedToPoll, fetcher: Fetcher, known: KnownKeys | None 
             # Cutting every known entry can leave a document feedparser calls empty
             # and malformed; the whole document decides.
             parsed = parse_feed(result.body, result.headers, result.url)
-        return Fetched(feed=feed, result=result, parsed=parsed, content_hash=digest)
+        # The bytes are read: what the batch records is `parsed`. Dropping them here
+        # keeps a batch waiting for its slowest feed small (a feed can be megabytes).
+        return Fetched(feed=feed, result=read, parsed=parsed, content_hash=digest)
     except FeedError as exc:
         return Fetched(feed=feed, error=exc)
     except Exception as exc:  # a bug must not leave the feed leased and silent

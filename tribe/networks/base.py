@@ -47,8 +47,6 @@ from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-import requests
-import urllib3.exceptions
 
 from config import Settings
 from tribe.core.errors import BlockedAddressError, InvalidInputError
@@ -230,19 +228,15 @@ class Ladder:
 
 # Reading the HTTP libraries' failures (the guard speaks through their errors). ------------
 
-_REQUESTS_NOT_SENT = (
-    requests.exceptions.ConnectTimeout,
-    requests.exceptions.SSLError,  # the TLS handshake failed: the request never left
-    requests.exceptions.ProxyError,
-    requests.exceptions.InvalidURL,
-    requests.exceptions.MissingSchema,
-    requests.exceptions.InvalidSchema,
-)
-
 
 def requests_no_answer(error: BaseException) -> NoAnswer:
     """How a call through requests (tweepy, Mastodon.py) got no answer; `error` is
-    requests' exception or a library's error caused by it."""
+    requests' exception or a library's error caused by it.
+
+    requests is imported here, not by this module: the clients that use it have loaded
+    it already, and a process that only polls feeds never does."""
+    import requests
+
     refused = guard_refusal(error)
     if isinstance(refused, BlockedAddressError):
         return NoAnswer(Failure.BLOCKED, str(refused))
@@ -261,7 +255,18 @@ def requests_no_answer(error: BaseException) -> NoAnswer:
 
 def _nothing_sent(cause: BaseException | None) -> bool:
     """True when the request cannot have reached the server (no connection was made)."""
-    if isinstance(cause, _REQUESTS_NOT_SENT):
+    import requests
+    import urllib3.exceptions
+
+    not_sent = (
+        requests.exceptions.ConnectTimeout,
+        requests.exceptions.SSLError,  # the TLS handshake failed: the request never left
+        requests.exceptions.ProxyError,
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+    )
+    if isinstance(cause, not_sent):
         return True
     if isinstance(cause, requests.ConnectionError) and cause.args:
         inner = cause.args[0]
@@ -274,6 +279,9 @@ def _nothing_sent(cause: BaseException | None) -> bool:
 
 
 def _requests_reason(cause: BaseException) -> str:
+    import requests
+    import urllib3.exceptions
+
     if isinstance(cause, requests.Timeout):
         return "timed out"
     if isinstance(cause, requests.ConnectionError) and cause.args:

@@ -23,8 +23,8 @@ import requests
 from mastodon import Mastodon
 
 from tribe.core.outcomes import AccountContext, NeedsReconnect
+from tribe.infra.guarded_requests import guard_session
 from tribe.infra.netguard import AddressPolicy
-from tribe.infra.transports import guard_session
 
 CLIENT_NAME = "tribe"
 DEFAULT_USER_AGENT = "tribe (Mastodon.py)"

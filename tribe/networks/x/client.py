@@ -28,8 +28,8 @@ import tweepy  # type: ignore[import-untyped]
 from config import Settings
 from tribe.core.errors import InvalidInputError
 from tribe.core.outcomes import Credentials, NeedsReconnect
+from tribe.infra.guarded_requests import guard_session
 from tribe.infra.netguard import AddressPolicy
-from tribe.infra.transports import guard_session
 from tribe.networks.base import address_policy
 
 X_API_URL = "https://api.twitter.com"  # what tweepy hard-codes
