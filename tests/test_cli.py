@@ -2,6 +2,7 @@
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -279,3 +280,31 @@ def test_tribe_run_gives_its_processes_two_malloc_arenas_unless_told_otherwise()
 
     assert child_environment({"PATH": "/bin"}) == {"PATH": "/bin", "MALLOC_ARENA_MAX": "2"}
     assert child_environment({"MALLOC_ARENA_MAX": "8"})["MALLOC_ARENA_MAX"] == "8"
+
+
+def test_poll_all_in_two_processes_polls_every_feed_once(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from config import get_settings
+    from tribe.ingest import sweep
+
+    monkeypatch.setenv("TRIBE_POLL_BATCH", "2")  # eight feeds: two batches per process
+    get_settings.cache_clear()
+    spawned: list[int] = []
+    in_processes = sweep.sweep_in_processes
+
+    def spy(processes: int, **kwargs: Any) -> sweep.SweepSummary:
+        spawned.append(processes)
+        return in_processes(processes, **kwargs)
+
+    monkeypatch.setattr(sweep, "sweep_in_processes", spy)
+    setup_tribe()
+    names = [f"blog{n}" for n in range(8)]
+    for name in names:
+        server.routes[f"/{name}.xml"] = Served(rss(posts(2, prefix=name)))
+        ok("feed", "add", "alice@example.com", server.url(f"/{name}.xml"))
+    before = {name: server.hits(f"/{name}.xml") for name in names}
+    out = ok("poll", "--all", "--processes", "2")
+    assert "polled 8: 8 not modified, 0 new posts (0 announced), 0 errors" in out
+    assert all(server.hits(f"/{n}.xml") == before[n] + 1 for n in names)
+    assert spawned == [2]

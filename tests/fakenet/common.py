@@ -55,6 +55,7 @@ class Request:
     raw: bytes
     body: Any = None
     params: dict[str, str] = field(default_factory=dict)  # captured from the route
+    port: int = 0  # the client's: requests over one kept-alive connection share it
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers.items():
@@ -275,6 +276,7 @@ def _read(http: BaseHTTPRequestHandler) -> Request:
         headers=dict(http.headers.items()),
         raw=raw,
         body=body,
+        port=http.client_address[1],
     )
 
 

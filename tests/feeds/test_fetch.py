@@ -67,6 +67,19 @@ def test_validators_are_stored_as_received_and_sent_back(
     assert sent["If-Modified-Since"] == "Mon, 01 Jan 2024 00:00:00 GMT"
 
 
+def test_polls_of_a_host_share_one_connection_whatever_the_answer(
+    server: FeedServer, fetcher: Fetcher
+) -> None:
+    """A blog's server is asked for its feed every few minutes: after the first poll,
+    it should not see a new TCP (and TLS) handshake for each 304."""
+    server.routes["/feed"] = Feed(BODY)
+    first = fetcher.fetch(server.url("/feed"))
+    for _ in range(3):
+        assert fetcher.fetch(server.url("/feed"), first.validators).not_modified
+    assert fetcher.fetch(server.url("/feed")).status == 200
+    assert len({request.port for request in server.calls("GET", "/feed")}) == 1
+
+
 def test_last_modified_alone_is_enough_for_a_304(server: FeedServer, fetcher: Fetcher) -> None:
     server.routes["/feed"] = Feed(BODY, etag=False)
     first = fetcher.fetch(server.url("/feed"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -56,24 +57,44 @@ def feed_list(owner: str | None, as_json: bool) -> None:
     "--feed", "feed_ids", type=int, multiple=True, help="Poll this feed now (repeatable)."
 )
 @click.option("--all", "everything", is_flag=True, help="Poll every feed now.")
-@click.option("--workers", type=click.IntRange(1, 256), default=32, show_default=True)
-def poll(feed_ids: tuple[int, ...], everything: bool, workers: int) -> None:
-    """Poll feeds in this process: the due ones, the given ones, or all of them."""
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=32,
+    show_default=True,
+    help="Fetching threads in each process.",
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=lambda: os.cpu_count() or 1,
+    show_default="one per core",
+    help="Processes polling side by side (fewer for a small sweep).",
+)
+def poll(feed_ids: tuple[int, ...], everything: bool, workers: int, processes: int) -> None:
+    """Poll feeds now: the due ones, the given ones, or all of them."""
     from tribe.ingest import poll_config, process_fetcher
-    from tribe.ingest.sweep import prepare, sweep
+    from tribe.ingest.sweep import prepare, processes_for, sweep, sweep_in_processes
 
     if feed_ids and everything:
         raise click.UsageError("use either --feed or --all, not both")
     ids = list(feed_ids) if feed_ids else None
     due = prepare(feed_ids=ids, everything=everything)
+    config = poll_config()
+    processes = processes_for(due, wanted=processes, batch=config.batch, feed_ids=ids)
     with click.progressbar(length=due, label="polling", file=sys.stderr) as bar:
-        summary = sweep(
-            fetcher=process_fetcher(),
-            config=poll_config(),
-            workers=workers,
-            feed_ids=ids,
-            on_done=lambda _: bar.update(1),
-        )
+        if processes > 1:
+            summary = sweep_in_processes(
+                processes, workers=workers, on_done=lambda _: bar.update(1)
+            )
+        else:
+            summary = sweep(
+                fetcher=process_fetcher(),
+                config=config,
+                workers=workers,
+                feed_ids=ids,
+                on_done=lambda _: bar.update(1),
+            )
     click.echo(
         f"polled {summary.polled}: {summary.not_modified} not modified, "
         f"{summary.new_posts} new posts ({summary.announced} announced), {summary.errors} errors"

@@ -264,6 +264,10 @@ class Fetcher:
         now = datetime.now(UTC)
         status = response.status_code
         if status == 304:
+            # Read to its end (a 304 has no body): httpcore hands a connection back to
+            # the pool only after a whole response; left unread, it closes it, and the
+            # next poll of the host pays a new TCP (and TLS) handshake.
+            response.read()
             body = None
         elif status == 200:
             body = self._read_body(response)

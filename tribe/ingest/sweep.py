@@ -1,11 +1,15 @@
-"""`tribe poll`: poll feeds in this process, concurrently, with the workers' own rules.
+"""`tribe poll`: poll feeds now, concurrently, with the workers' own rules.
 
 It claims feeds exactly as the workers do (leases, per-host lanes, in-flight cap), so
-running it next to live workers never polls a feed twice.
+running it next to live workers never polls a feed twice; and for the same reason a
+big sweep can run in several processes (one per core by default, `sweep_in_processes`)
+without any other coordination: parsing is CPU work, and one process has one GIL.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import queue
 import random
 import threading
 from collections.abc import Callable, Collection
@@ -16,7 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from tribe.core.errors import NotFoundError
+from tribe.core.errors import NotFoundError, TribeError
 from tribe.core.kinds import PollOutcome
 from tribe.core.polling import PollConfig
 from tribe.infra.db import session_scope
@@ -34,6 +38,13 @@ class SweepSummary:
     new_posts: int = 0
     announced: int = 0
     errors: int = 0
+
+    def merge(self, other: SweepSummary) -> None:
+        self.polled += other.polled
+        self.not_modified += other.not_modified
+        self.new_posts += other.new_posts
+        self.announced += other.announced
+        self.errors += other.errors
 
     def add(self, summary: PollSummary) -> None:
         self.polled += 1
@@ -141,3 +152,73 @@ def sweep(
         for running in [lanes.submit(lane, pool) for _ in range(LANES)]:
             running.result()
     return total
+
+
+def processes_for(due: int, *, wanted: int, batch: int, feed_ids: Collection[int] | None) -> int:
+    """How many processes a sweep of `due` feeds is worth: each needs two batches to keep
+    busy, and named feeds (`--feed`) are polled in this one."""
+    if feed_ids is not None:
+        return 1
+    return max(1, min(wanted, due // (2 * batch)))
+
+
+def sweep_in_processes(
+    processes: int,
+    *,
+    workers: int,
+    on_done: Callable[[PollSummary], None] | None = None,
+) -> SweepSummary:
+    """`sweep` in `processes` fresh processes at once, each with `workers` fetch threads;
+    their feeds come back to `on_done` here, as they are recorded.
+
+    Fresh (spawned, not forked) processes: this one may hold threads and connections a
+    fork would copy half-way. They read the same settings from the environment. A child
+    that fails leaves its claimed feeds to their leases, as a worker that dies does.
+    """
+    context = multiprocessing.get_context("spawn")
+    events = context.Queue()
+    children = [
+        context.Process(target=_sweep_child, args=(workers, events), name=f"tribe-poll-{n}")
+        for n in range(processes)
+    ]
+    for child in children:
+        child.start()
+    total = SweepSummary()
+    running = len(children)
+    try:
+        while running:
+            try:
+                kind, value = events.get(timeout=1.0)
+            except queue.Empty:
+                failed = [c for c in children if c.exitcode not in (None, 0)]
+                if failed:
+                    raise TribeError(
+                        f"a polling process stopped with status {failed[0].exitcode} (its "
+                        "error is above); the feeds it had claimed are polled again when "
+                        "their leases run out"
+                    ) from None
+                continue
+            if kind == "feed":
+                if on_done:
+                    on_done(value)
+            else:
+                total.merge(value)
+                running -= 1
+    finally:
+        for child in children:
+            if child.is_alive() and running:
+                child.terminate()
+            child.join()
+    return total
+
+
+def _sweep_child(workers: int, events: multiprocessing.Queue[tuple[str, object]]) -> None:
+    from tribe.ingest import poll_config, process_fetcher
+
+    summary = sweep(
+        fetcher=process_fetcher(),
+        config=poll_config(),
+        workers=workers,
+        on_done=lambda polled: events.put(("feed", polled)),
+    )
+    events.put(("done", summary))
