@@ -353,7 +353,9 @@ def run_tribe_poll(backend: str, feed_urls: list[str], control: str, workers: in
         finally:
             engine.dispose()
     label = "SQLite" if backend == "sqlite" else "PostgreSQL"
-    note = f"one process, {workers} fetch threads; {_rounds(warms)}"
+    note = (
+        f"{os.cpu_count()} processes (one per core), {workers} fetch threads each; {_rounds(warms)}"
+    )
     name = f"tribe poll --all ({label})"
     return Result(name, cold, statistics.median(warms), peak / 2**20, note, feeds=len(feed_urls))
 

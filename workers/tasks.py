@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from config import get_settings
 from tribe.alliance import herding, icons, renewal
@@ -32,6 +33,9 @@ from tribe.stream.approvals import approval_config, expire_stale
 from tribe.stream.preferences import auto_approve_pending
 from workers import selfcheck
 from workers.app import SELF_CHECK_TASK, app
+
+if TYPE_CHECKING:
+    from celery import Task
 from workers.queues import ICONS_EVERY, REACH_EVERY, RENEW_EVERY
 
 
@@ -53,20 +57,24 @@ def poll_due_feeds() -> int:
     return len(claims)
 
 
-@app.task(name="tribe.feeds.poll_feeds")
-def poll_feeds(feed_ids: list[int], token: str) -> int:
+@app.task(name="tribe.feeds.poll_feeds", bind=True)
+def poll_feeds(self: Task[Any, Any], feed_ids: list[int], token: str) -> int:
     """Poll a batch of claimed feeds, then claim as many again so the pipeline stays full.
 
     Taking the next feeds here, not only every few seconds in the sweep, is what lets a
-    host's lane (at most TRIBE_POLL_PER_HOST polls at once) move at full speed.
+    host's lane (at most TRIBE_POLL_PER_HOST polls at once) move at full speed. A message
+    the broker redelivers (its worker was lost) may be running elsewhere too: only then
+    is the batch begun with a write that makes it this task's alone.
     """
     config = poll_config()
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
     polled = poll_claims(
         [FeedClaim(feed_id, token) for feed_id in feed_ids],
         fetcher=process_fetcher(),
         config=config,
         pool=process_fetch_pool(),
         claim_next=len(feed_ids),
+        delivered_once=not redelivered,
     )
     _enqueue(polled.next_claims, config.batch)
     return len(polled.summaries)

@@ -15,12 +15,18 @@ from tests.fakenet.feeds import Feed as Served
 from tests.fakenet.feeds import FeedServer, gzip_bomb, huge, redirect, status, trickle
 from tests.feeds.cases import FEEDS
 from tribe.core.kinds import FeedStatus, MembershipStatus, PollOutcome
-from tribe.infra.db import session_scope
+from tribe.infra.db import read_scope, session_scope
 from tribe.infra.models import Feed, Member, Membership, Post, StreamItem, Tribe
 from tribe.ingest import fetch_config, poll_config
 from tribe.ingest.claims import FeedClaim, claim_due_feeds
 from tribe.ingest.fetch import Fetcher
-from tribe.ingest.poll import begin_polls, fetch_and_parse, poll_claimed_feed
+from tribe.ingest.poll import (
+    begin_polls,
+    fetch_and_parse,
+    poll_claimed_feed,
+    poll_claims,
+    read_fresh_claims,
+)
 from tribe.ingest.record import record_polls
 from tribe.ingest.sweep import prepare, sweep
 from tribe.members.people import add_to_tribe, get_member, get_tribe
@@ -316,6 +322,43 @@ def test_a_claim_is_used_once(server: FeedServer) -> None:
         is None
     )
     assert server.hits("/alice.xml") == 1
+
+
+def test_a_claim_delivered_once_starts_with_a_read_and_is_still_used_once(
+    server: FeedServer,
+) -> None:
+    """Claims that reached no other poller (a sweep's own, a task message the broker did
+    not redeliver) start without the write that swaps their token; running one twice
+    still polls once, and a claim whose lease is running out is begun (and renewed)."""
+    tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss(posts(1)))
+    config = poll_config()
+    fetcher = Fetcher(fetch_config(get_settings()))
+    now = datetime.now(UTC)
+    with session_scope() as s:
+        (claim,) = claim_due_feeds(
+            s, now=now, limit=1, per_host=2, max_in_flight=10, lease=config.lease
+        )
+    with read_scope() as s:
+        (fresh,) = read_fresh_claims(s, [claim], now=now, lease=config.lease)
+        assert fresh.token == claim.token
+        late = now + config.lease * 0.6  # less than half the lease left
+        assert read_fresh_claims(s, [claim], now=late, lease=config.lease) == []
+        assert read_fresh_claims(s, [FeedClaim(claim.feed_id, "forged")], now=now, lease=config.lease) == []  # fmt: skip
+
+    first = poll_claims([claim], fetcher=fetcher, config=config, delivered_once=True)
+    again = poll_claims([claim], fetcher=fetcher, config=config, delivered_once=True)
+    assert [summary.new_posts for summary in first.summaries] == [1]
+    assert again.summaries == []
+    assert server.hits("/alice.xml") == 1
+
+    later = now + timedelta(days=2)  # due again
+    with session_scope() as s:
+        (claim,) = claim_due_feeds(
+            s, now=later, limit=1, per_host=2, max_in_flight=10, lease=config.lease
+        )
+        (begun,) = begin_polls(s, [claim], now=later, lease=config.lease)
+    assert begun.token != claim.token  # the slow path makes the claim this poller's alone
 
 
 def test_an_unexpected_bug_is_recorded_not_swallowed(

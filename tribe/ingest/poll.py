@@ -15,14 +15,14 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from tribe.core.errors import FeedError, NotAFeedError
 from tribe.core.polling import (
     PollConfig,
 )
-from tribe.infra.db import session_scope
+from tribe.infra.db import read_scope, session_scope
 from tribe.infra.models import Feed
 from tribe.ingest.claims import FeedClaim, claim_due_feeds
 from tribe.ingest.fetch import Fetcher, Validators
@@ -73,6 +73,41 @@ def begin_polls(
             for feed_id, url, etag, last_modified, content_hash in rows
         ]
     return sorted(taken, key=lambda f: f.id)
+
+
+def read_fresh_claims(
+    session: Session, claims: Sequence[FeedClaim], *, now: datetime, lease: timedelta
+) -> list[FeedToPoll]:
+    """The claims this poller may start on without writing: still leased under their
+    token with at least half the lease to run. For claims that cannot have been handed
+    out twice (see `poll_claims`); `begin_polls` takes up the others."""
+    taken: list[FeedToPoll] = []
+    for token in dict.fromkeys(c.token for c in claims):
+        ids = [c.feed_id for c in claims if c.token == token]
+        rows = session.execute(
+            select(
+                col(Feed.id),
+                col(Feed.url),
+                col(Feed.etag),
+                col(Feed.last_modified),
+                col(Feed.content_hash),
+            ).where(
+                col(Feed.id).in_(ids),
+                col(Feed.lease_token) == token,
+                col(Feed.lease_until) > now + lease / 2,
+            )
+        ).all()
+        taken += [
+            FeedToPoll(
+                id=feed_id,
+                url=url,
+                validators=Validators(etag=etag, last_modified=last_modified),
+                content_hash=content_hash,
+                token=token,
+            )
+            for feed_id, url, etag, last_modified, content_hash in rows
+        ]
+    return taken
 
 
 def _new_entries_only(feed: FeedToPoll, body: bytes, known: KnownKeys | None) -> bytes:
@@ -137,16 +172,33 @@ def poll_claims(
     pool: Executor | None = None,
     rng: random.Random | None = None,
     claim_next: int = 0,
+    delivered_once: bool = False,
 ) -> PolledBatch:
     """Poll a batch of claims: one transaction to begin, fetches side by side, one to record.
 
     Claims that turn out stale (delivered twice, lease run out) are skipped. With
     `claim_next`, the recording transaction also claims that many due feeds, so a
     worker keeps its pipeline full at no extra cost.
+
+    `delivered_once`: the caller knows these claims reached no other poller (claimed
+    in this process, or a task message the broker did not redeliver). Then a read
+    takes them up, without the write that swaps their token: on SQLite every write
+    waits for the one writer, and that wait was half of a warm sweep's batch. A claim
+    with less than half its lease left is begun (and its lease renewed) all the same;
+    and recording checks the token either way, so a poll can never be recorded twice.
     """
     rng = rng or random.Random()
-    with session_scope() as session:
-        feeds = begin_polls(session, claims, now=datetime.now(UTC), lease=config.lease)
+    now = datetime.now(UTC)
+    feeds: list[FeedToPoll] = []
+    if delivered_once:
+        with read_scope() as session:
+            feeds = read_fresh_claims(session, claims, now=now, lease=config.lease)
+    taken = {f.id for f in feeds}
+    rest = [c for c in claims if c.feed_id not in taken]
+    if rest:
+        with session_scope() as session:
+            feeds += begin_polls(session, rest, now=now, lease=config.lease)
+        feeds.sort(key=lambda f: f.id)
     if len(feeds) < len(claims):
         log.info("skipping %d stale or taken claim(s)", len(claims) - len(feeds))
     if pool is None or len(feeds) <= 1:

@@ -133,6 +133,7 @@ def sweep(
                     # The next batch in the same transaction (not for named feeds: it
                     # would claim others).
                     claim_next=config.batch if feed_ids is None else 0,
+                    delivered_once=True,  # claimed right here, by this sweep
                 )  # fmt: skip
             finally:
                 with lock:
