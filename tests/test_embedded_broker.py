@@ -128,3 +128,21 @@ def test_processes_opening_a_fresh_broker_file_together_all_succeed(tmp_path: Pa
         for process in procs:
             process.join(timeout=30)
     assert outcomes == ["ok"] * 48
+
+
+def test_the_queues_are_looked_at_often_while_messages_flow_and_rarely_when_idle(
+    tmp_path: Path,
+) -> None:
+    from workers.embedded import Transport
+
+    with _connection(tmp_path / "broker.sqlite3") as conn:
+        transport = conn.transport
+        assert isinstance(transport, Transport)
+        assert transport.polling_interval == Transport.IDLE_INTERVAL
+        q = conn.SimpleQueue("work")
+        q.put({"id": "one"})
+        q.get(timeout=5).ack()
+        assert transport.polling_interval == Transport.BUSY_INTERVAL
+        transport.last_message -= Transport.BUSY_FOR
+        assert transport.polling_interval == Transport.IDLE_INTERVAL
+        q.close()

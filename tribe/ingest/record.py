@@ -3,14 +3,16 @@ poll, announcing and fanning out — in short transactions, batched across feeds
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import Update, bindparam, update
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from tribe.core.errors import FeedError
 from tribe.core.kinds import FeedStatus, PollOutcome
@@ -226,16 +228,19 @@ def _republished(
     urls = {e.key: e.url for e in parsed.entries if e.key in keys and e.url}
     if not urls:
         return set()
-    seen = set(
-        session.exec(
-            select(col(Post.url)).where(
-                col(Post.feed_id) == feed.id,
-                col(Post.url).in_(set(urls.values())),
-                col(Post.id).not_in(list(inserted.values())),
-            )
-        ).all()
-    )
+    params = {"feed_id": feed.id, "urls": list(set(urls.values())), "new": list(inserted.values())}
+    seen = set(session.exec(_urls_seen(), params=params).all())
     return {key for key, url in urls.items() if url in seen}
+
+
+@functools.cache
+def _urls_seen() -> SelectOfScalar[str]:
+    """Which of `urls` the feed's older posts (not `new`) have; built once."""
+    return select(col(Post.url)).where(
+        col(Post.feed_id) == bindparam("feed_id"),
+        col(Post.url).in_(bindparam("urls", expanding=True)),
+        col(Post.id).not_in(bindparam("new", expanding=True)),
+    )
 
 
 def record_polls(
@@ -326,7 +331,7 @@ def _record_unchanged(
         delay = delay_after_success(config, max_age=outcome.result.max_age, rng=rng)
         rows.append(
             {
-                "id": outcome.feed.id,
+                "feed_id": outcome.feed.id,
                 "last_polled_at": now,
                 "last_success_at": now,
                 "next_poll_at": now + delay,
@@ -345,11 +350,28 @@ def _record_unchanged(
         return []
     try:
         with session.begin_nested():
-            session.execute(update(Feed), rows)  # ORM bulk UPDATE by primary key
+            session.execute(_unchanged_update(), rows)
     except Exception:
         log.exception("bulk recording of %d unchanged feeds failed", len(rows))
         return []
     return [PollSummary(outcome.feed.id, PollOutcome.NOT_MODIFIED) for outcome in fetched]
+
+
+@functools.cache
+def _unchanged_update() -> Update:
+    """One UPDATE for every unchanged feed of a batch, its rows as parameters: a Core
+    statement built once (the ORM's bulk UPDATE rebuilt and compiled it every batch)."""
+    table = Feed.__table__  # type: ignore[attr-defined]
+    columns = (
+        "last_polled_at", "last_success_at", "next_poll_at", "lease_until", "lease_token",
+        "last_outcome", "last_http_status", "error_count", "error_message", "etag",
+        "last_modified", "content_hash",
+    )  # fmt: skip
+    return (
+        update(table)
+        .where(table.c.id == bindparam("feed_id"))
+        .values({name: bindparam(name) for name in columns})
+    )
 
 
 def known_entry_keys(feed_id: int, keys: Sequence[str]) -> set[str]:

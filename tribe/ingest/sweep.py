@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import random
+import sys
 import threading
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
@@ -172,11 +173,17 @@ def sweep_in_processes(
     """`sweep` in `processes` fresh processes at once, each with `workers` fetch threads;
     their feeds come back to `on_done` here, as they are recorded.
 
-    Fresh (spawned, not forked) processes: this one may hold threads and connections a
-    fork would copy half-way. They read the same settings from the environment. A child
-    that fails leaves its claimed feeds to their leases, as a worker that dies does.
+    On Linux the children are forked: they start at once with everything this process
+    has loaded (it runs no threads yet, and database engines are disposed in a forked
+    child, see `tribe.infra.db`). Elsewhere they are spawned, and read the same settings
+    from the environment. A child that fails leaves its claimed feeds to their leases,
+    as a worker that dies does.
     """
-    context = multiprocessing.get_context("spawn")
+    context = (
+        multiprocessing.get_context("fork")
+        if sys.platform == "linux"
+        else multiprocessing.get_context("spawn")
+    )
     events = context.Queue()
     children = [
         context.Process(target=_sweep_child, args=(workers, events), name=f"tribe-poll-{n}")

@@ -11,13 +11,15 @@ a member who no longer shares an active tribe with the post's author cannot appr
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from config import Settings, get_settings
 from tribe.core.errors import ConflictError, InvalidInputError, TribeError
@@ -316,6 +318,23 @@ def expire_stale(session: Session, *, now: datetime, expiry: timedelta) -> int:
     return int(result.rowcount)
 
 
+@functools.cache
+def _announcing() -> Select[Post, Account, Member]:
+    """The posts of `post_ids` with their author's announcing accounts: built once, as
+    every poll that finds a new post asks it."""
+    return (
+        select(Post, Account, Member)
+        .join(Feed, col(Feed.id) == col(Post.feed_id))
+        .join(Account, col(Account.member_id) == col(Feed.owner_id))
+        .join(Member, col(Member.id) == col(Account.member_id))
+        .where(
+            col(Post.id).in_(bindparam("post_ids", expanding=True)),
+            col(Account.announce_own).is_(True),
+            col(Account.active).is_(True),
+        )
+    )
+
+
 def announce_own_posts(
     session: Session, post_ids: list[int], *, now: datetime, config: ApprovalConfig
 ) -> int:
@@ -326,17 +345,7 @@ def announce_own_posts(
     """
     if not post_ids:
         return 0
-    rows = session.exec(
-        select(Post, Account, Member)
-        .join(Feed, col(Feed.id) == col(Post.feed_id))
-        .join(Account, col(Account.member_id) == col(Feed.owner_id))
-        .join(Member, col(Member.id) == col(Account.member_id))
-        .where(
-            col(Post.id).in_(post_ids),
-            col(Account.announce_own).is_(True),
-            col(Account.active).is_(True),
-        )
-    ).all()
+    rows = session.exec(_announcing(), params={"post_ids": list(post_ids)}).all()
     queued = 0
     for post, account, member in rows:
         text = share_texts(session, member, post, [account], {})[account.id]  # type: ignore[index]
