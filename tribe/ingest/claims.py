@@ -15,7 +15,17 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Integer, and_, bindparam, func, or_, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    update,
+)
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, UTCDateTime, col, select
 
@@ -61,7 +71,14 @@ def _statements(restricted: bool) -> tuple[Any, Any]:
     in_flight = select(func.count()).where(leased)
 
     host = col(Feed.host)
-    busy = select(host, func.count().label("n")).where(leased).group_by(host).subquery()
+    # Lanes in use, read from the leases' index: a range of at most the in-flight cap.
+    # Grouped by `host || ''`, not `host`: SQLite (which keeps no statistics) would
+    # rather walk the host index to group without sorting, i.e. read every feed, twice
+    # per claim (10 ms a claim at 20,000 feeds). PostgreSQL hashes either way.
+    lane = host.concat(literal_column("''"))
+    busy = (
+        select(lane.label("host"), func.count().label("n")).where(leased).group_by(lane).subquery()
+    )
     in_use = func.coalesce(busy.c.n, 0)
     feed_ids: BindParameter[Any] | None = (
         bindparam("feed_ids", expanding=True) if restricted else None
