@@ -260,6 +260,10 @@ def record_polls(
     if len(summaries) < len(unchanged):
         unchanged = []  # the bulk write failed: take them one by one below
     done = {f.feed.id for f in unchanged}
+    rest = [f.feed.id for f in fetched if f.feed.id not in done]
+    # The other feeds' rows in one query (`record_poll` finds them in the session),
+    # not one each; kept referenced here, as the session only holds them weakly.
+    loaded = session.exec(select(Feed).where(col(Feed.id).in_(rest))).all() if rest else []
     for outcome in fetched:
         if outcome.feed.id in done:
             continue
@@ -269,6 +273,7 @@ def record_polls(
         except Exception as exc:
             log.exception("could not record the poll of feed %s", outcome.feed.id)
             summaries += _record_failure(session, outcome, exc, config=config, now=now, rng=rng)
+    del loaded
     return summaries
 
 
