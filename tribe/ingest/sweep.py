@@ -170,7 +170,7 @@ def sweep_in_processes(
     workers: int,
     on_done: Callable[[PollSummary], None] | None = None,
 ) -> SweepSummary:
-    """`sweep` in `processes` fresh processes at once, each with `workers` fetch threads;
+    """`sweep` in `processes` child processes at once, each with `workers` fetch threads;
     their feeds come back to `on_done` here, as they are recorded.
 
     On Linux the children are forked: they start at once with everything this process
