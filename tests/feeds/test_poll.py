@@ -3,6 +3,7 @@
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import col, select
@@ -17,8 +18,8 @@ from tests.feeds.cases import FEEDS
 from tribe.core.kinds import FeedStatus, MembershipStatus, PollOutcome
 from tribe.infra.db import read_scope, session_scope
 from tribe.infra.models import Feed, Member, Membership, Post, StreamItem, Tribe
-from tribe.ingest import fetch_config, poll_config
-from tribe.ingest.claims import FeedClaim, claim_due_feeds
+from tribe.ingest import fetch_config, poll_config, record
+from tribe.ingest.claims import FeedClaim, claim_due_feeds, make_due_now
 from tribe.ingest.fetch import Fetcher
 from tribe.ingest.poll import (
     begin_polls,
@@ -512,6 +513,47 @@ def test_a_script_in_a_summary_is_stored_sanitized(server: FeedServer) -> None:
     assert "script" not in post.summary
     assert "onerror" not in post.summary
     assert "alert" not in post.summary
+
+
+def test_in_a_batch_a_feed_that_cannot_be_stored_spoils_only_itself(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's feeds are recorded together; when that fails they are recorded one
+    by one, and only the one that fails says so."""
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss(posts(2)))
+    server.routes["/bob.xml"] = Served(rss(posts(3, prefix="bob")))
+    with session_scope() as s:
+        bob = s.get(Member, ids["bob"])
+        assert bob is not None
+        bob_feed = b.pk(b.feed(s, bob, server.url("/bob.xml")))
+    record_entries = record._record_entries
+
+    def broken_for_bob(session: Any, feed: Feed, *args: Any, **kwargs: Any) -> Any:
+        if feed.id == bob_feed:
+            raise RuntimeError("disk on fire")
+        return record_entries(session, feed, *args, **kwargs)
+
+    monkeypatch.setattr(record, "_record_entries", broken_for_bob)
+    config = poll_config()
+    with session_scope() as s:
+        make_due_now(s, now=datetime.now(UTC), feed_ids=None)
+        claims = claim_due_feeds(
+            s, now=datetime.now(UTC), limit=5, per_host=5, max_in_flight=10, lease=config.lease
+        )
+    fetcher = Fetcher(fetch_config(get_settings()))
+    polled = poll_claims(claims, fetcher=fetcher, config=config, delivered_once=True)
+    outcomes = {
+        summary.feed_id: (summary.outcome, summary.new_posts) for summary in polled.summaries
+    }
+    assert outcomes == {ids["feed"]: (PollOutcome.OK, 2), bob_feed: (PollOutcome.ERROR, 0)}
+    assert feed_row(bob_feed).error_message == (
+        "tribe could not store this poll (RuntimeError); it will try again"
+    )
+    assert feed_row(ids["feed"]).error_message is None
+    with session_scope() as s:
+        assert len(s.exec(select(Post).where(Post.feed_id == ids["feed"])).all()) == 2
+        assert s.exec(select(Post).where(Post.feed_id == bob_feed)).all() == []
 
 
 def test_a_poll_that_cannot_be_stored_says_so_and_backs_off(

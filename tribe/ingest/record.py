@@ -253,7 +253,9 @@ def record_polls(
 ) -> list[PollSummary]:
     """Record a batch in one transaction; a feed whose recording fails spoils only itself.
 
-    Unchanged feeds (most of every sweep) are written with one bulk UPDATE.
+    Unchanged feeds (most of every sweep) are written with one bulk UPDATE; the others
+    in one savepoint, and only when that fails one by one, each in its own (two round
+    trips a feed on PostgreSQL, for what almost never happens).
     """
     unchanged = _still_ours(session, [f for f in fetched if _is_unchanged(f)])
     summaries = _record_unchanged(session, unchanged, config=config, now=now, rng=rng)
@@ -263,10 +265,19 @@ def record_polls(
     rest = [f.feed.id for f in fetched if f.feed.id not in done]
     # The other feeds' rows in one query (`record_poll` finds them in the session),
     # not one each; kept referenced here, as the session only holds them weakly.
-    loaded = session.exec(select(Feed).where(col(Feed.id).in_(rest))).all() if rest else []
-    for outcome in fetched:
-        if outcome.feed.id in done:
-            continue
+    if not rest:
+        return summaries
+    loaded = session.exec(select(Feed).where(col(Feed.id).in_(rest))).all()
+    others = [outcome for outcome in fetched if outcome.feed.id not in done]
+    try:
+        with session.begin_nested():
+            together = [
+                record_poll(session, outcome, config=config, now=now, rng=rng) for outcome in others
+            ]
+        return summaries + together
+    except Exception:
+        log.info("recording %d feeds together failed; one by one instead", len(others))
+    for outcome in others:
         try:
             with session.begin_nested():
                 summaries.append(record_poll(session, outcome, config=config, now=now, rng=rng))
