@@ -21,7 +21,8 @@ Contenders, each in its own processes:
 - tribe, PostgreSQL + Redis (the docker compose shape), when both answer;
 - reader 3.x: `update_feeds(workers=W)`, then `update_feeds(workers=W, scheduled=False)`;
 - a naive loop of `feedparser.parse(url)` (no conditional GET, one at a time);
-- `tribe poll --all` on SQLite: the operator's own sweep, one process, start-up included;
+- `tribe poll --all` on SQLite: the operator's own sweep, one process per core, start-up
+  included;
 - the parse floor: `feedparser.parse` alone over the same bodies (fetched first, not
   timed) in one process per core: what any contender that parses every feed is held to.
 """
