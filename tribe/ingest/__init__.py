@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -82,8 +83,10 @@ def poll_config_of(settings: Settings) -> PollConfig:
     )
 
 
-def claim_feeds(limit: int, config: PollConfig | None = None) -> list[FeedClaim]:
-    """Claim up to `limit` due feeds in one short transaction."""
+def claim_feeds(
+    limit: int, config: PollConfig | None = None, feed_ids: Collection[int] | None = None
+) -> list[FeedClaim]:
+    """Claim up to `limit` due feeds (of `feed_ids`, if given) in one short transaction."""
     config = config or poll_config()
     with session_scope() as session:
         return claim_due_feeds(
@@ -93,4 +96,5 @@ def claim_feeds(limit: int, config: PollConfig | None = None) -> list[FeedClaim]
             per_host=config.per_host,
             max_in_flight=config.max_in_flight,
             lease=config.lease,
+            feed_ids=feed_ids,
         )

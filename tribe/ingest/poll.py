@@ -10,10 +10,11 @@ import hashlib
 import logging
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlmodel import Session, col
@@ -32,6 +33,29 @@ from tribe.ingest.record import known_entry_keys, record_polls
 from tribe.ingest.stages import FeedToPoll, Fetched, KnownKeys, PollSummary
 
 log = logging.getLogger(__name__)
+
+
+# What a poll reads of a feed it takes up (see `_to_poll`).
+_TO_POLL = (
+    col(Feed.id),
+    col(Feed.url),
+    col(Feed.etag),
+    col(Feed.last_modified),
+    col(Feed.content_hash),
+)
+
+
+def _to_poll(rows: Iterable[Sequence[Any]], token: str) -> list[FeedToPoll]:
+    return [
+        FeedToPoll(
+            id=feed_id,
+            url=url,
+            validators=Validators(etag=etag, last_modified=last_modified),
+            content_hash=content_hash,
+            token=token,
+        )
+        for feed_id, url, etag, last_modified, content_hash in rows
+    ]
 
 
 def begin_polls(
@@ -54,24 +78,9 @@ def begin_polls(
                 col(Feed.lease_until) > now,
             )
             .values(lease_token=mine, lease_until=now + lease)
-            .returning(
-                col(Feed.id),
-                col(Feed.url),
-                col(Feed.etag),
-                col(Feed.last_modified),
-                col(Feed.content_hash),
-            )
+            .returning(*_TO_POLL)
         ).all()
-        taken += [
-            FeedToPoll(
-                id=feed_id,
-                url=url,
-                validators=Validators(etag=etag, last_modified=last_modified),
-                content_hash=content_hash,
-                token=mine,
-            )
-            for feed_id, url, etag, last_modified, content_hash in rows
-        ]
+        taken += _to_poll(rows, mine)
     return sorted(taken, key=lambda f: f.id)
 
 
@@ -85,28 +94,13 @@ def read_fresh_claims(
     for token in dict.fromkeys(c.token for c in claims):
         ids = [c.feed_id for c in claims if c.token == token]
         rows = session.execute(
-            select(
-                col(Feed.id),
-                col(Feed.url),
-                col(Feed.etag),
-                col(Feed.last_modified),
-                col(Feed.content_hash),
-            ).where(
+            select(*_TO_POLL).where(
                 col(Feed.id).in_(ids),
                 col(Feed.lease_token) == token,
                 col(Feed.lease_until) > now + lease / 2,
             )
         ).all()
-        taken += [
-            FeedToPoll(
-                id=feed_id,
-                url=url,
-                validators=Validators(etag=etag, last_modified=last_modified),
-                content_hash=content_hash,
-                token=token,
-            )
-            for feed_id, url, etag, last_modified, content_hash in rows
-        ]
+        taken += _to_poll(rows, token)
     return taken
 
 

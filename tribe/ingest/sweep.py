@@ -26,7 +26,8 @@ from tribe.core.kinds import PollOutcome
 from tribe.core.polling import PollConfig
 from tribe.infra.db import session_scope
 from tribe.infra.models import Feed
-from tribe.ingest.claims import FeedClaim, claim_due_feeds, due_filter, make_due_now
+from tribe.ingest import claim_feeds
+from tribe.ingest.claims import FeedClaim, due_filter, make_due_now
 from tribe.ingest.fetch import Fetcher
 from tribe.ingest.poll import poll_claims
 from tribe.ingest.stages import PollSummary
@@ -103,16 +104,7 @@ def sweep(
     polling = 0  # lanes between their claim and their record
 
     def claim(limit: int) -> list[FeedClaim]:
-        with session_scope() as session:
-            return claim_due_feeds(
-                session,
-                now=datetime.now(UTC),
-                limit=limit,
-                per_host=config.per_host,
-                max_in_flight=config.max_in_flight,
-                lease=config.lease,
-                feed_ids=feed_ids,
-            )
+        return claim_feeds(limit, config, feed_ids)
 
     def lane(pool: ThreadPoolExecutor) -> None:
         nonlocal polling
