@@ -529,10 +529,10 @@ def test_in_a_batch_a_feed_that_cannot_be_stored_spoils_only_itself(
         bob_feed = b.pk(b.feed(s, bob, server.url("/bob.xml")))
     record_entries = record._record_entries
 
-    def broken_for_bob(session: Any, feed: Feed, *args: Any, **kwargs: Any) -> Any:
-        if feed.id == bob_feed:
+    def broken_for_bob(session: Any, changed: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(feed.feed_id == bob_feed for feed in changed):
             raise RuntimeError("disk on fire")
-        return record_entries(session, feed, *args, **kwargs)
+        return record_entries(session, changed, *args, **kwargs)
 
     monkeypatch.setattr(record, "_record_entries", broken_for_bob)
     config = poll_config()
@@ -601,6 +601,57 @@ def test_new_guids_for_old_links_are_not_announced_again(server: FeedServer) -> 
     summary = poll_now(ids["feed"])
     assert (summary.new_posts, summary.announced) == (1, 0)
     assert stream_of(ids["bob"]) == ["Moved"]
+
+
+def test_a_batch_of_changed_feeds_is_recorded_feed_by_feed(server: FeedServer) -> None:
+    """Recorded together, each feed still gets its own posts, announcements and counts:
+    a link alice's feed already had is not announced again, the same link new to bob's
+    feed is."""
+    ids = tribe_of_five(server)
+    moved = "https://blog.example/1"
+    bob_old = posts(2, prefix="bob", start_hours_ago=24 * 10)
+    server.routes["/alice.xml"] = Served(
+        rss([Item("Moved", guid="http://blog/1", link=moved, published=ago(hours=2))])
+    )
+    server.routes["/bob.xml"] = Served(rss(bob_old))
+    with session_scope() as s:
+        bob = s.get(Member, ids["bob"])
+        assert bob is not None
+        bob_feed = b.pk(b.feed(s, bob, server.url("/bob.xml")))
+    poll_now(ids["feed"])
+    poll_now(bob_feed)
+    server.routes["/alice.xml"] = Served(
+        rss(
+            [
+                Item("Brand new", guid="new", link=LINK, published=ago(minutes=5)),
+                Item("Moved", guid="https://blog/1", link=moved, published=ago(hours=2)),
+            ]
+        )
+    )
+    server.routes["/bob.xml"] = Served(
+        rss([Item("On moving", guid="bob-new", link=moved, published=ago(minutes=5)), *bob_old])
+    )
+    config = poll_config()
+    with session_scope() as s:
+        make_due_now(s, now=datetime.now(UTC), feed_ids=None)
+        claims = claim_due_feeds(
+            s, now=datetime.now(UTC), limit=5, per_host=5, max_in_flight=10, lease=config.lease
+        )
+    assert len(claims) == 2
+    fetcher = Fetcher(fetch_config(get_settings()))
+    polled = poll_claims(claims, fetcher=fetcher, config=config, delivered_once=True)
+    counts = {
+        summary.feed_id: (summary.new_posts, summary.announced, summary.stream_items)
+        for summary in polled.summaries
+    }
+    # alice: bob and carol; bob: alice, carol (writers) and eve (poets2)
+    assert counts == {ids["feed"]: (2, 1, 2), bob_feed: (1, 1, 3)}
+    assert stream_of(ids["bob"]) == ["Moved", "Brand new"]
+    assert stream_of(ids["alice"]) == ["On moving"]
+    assert stream_of(ids["eve"]) == ["On moving"]
+    with session_scope() as s:
+        announced = s.exec(select(Post.title).where(col(Post.announced))).all()
+    assert sorted(announced) == ["Brand new", "Moved", "On moving"]
 
 
 def test_a_poll_whose_lease_was_lost_records_nothing(server: FeedServer) -> None:

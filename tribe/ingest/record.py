@@ -6,17 +6,18 @@ from __future__ import annotations
 import functools
 import logging
 import random
-from collections.abc import Collection, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Update, bindparam, update
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlmodel.sql.expression import Select
 
 from tribe.core.errors import FeedError
 from tribe.core.kinds import FeedStatus, PollOutcome
 from tribe.core.polling import (
+    Announcement,
     Candidate,
     PollConfig,
     announcement,
@@ -31,7 +32,7 @@ from tribe.ingest.fetch import FetchResult, GoneError, HTTPStatusError, Validato
 from tribe.ingest.parse import ParsedFeed
 from tribe.ingest.stages import Fetched, PollSummary
 from tribe.stream.approvals import announce_own_posts, approval_config
-from tribe.stream.items import fan_out
+from tribe.stream.items import fan_out_by_post
 
 log = logging.getLogger("tribe.ingest.poll")
 
@@ -66,19 +67,63 @@ def record_poll(
     rng: random.Random,
 ) -> PollSummary:
     """Write the poll's outcome: the feed's state, new posts, and their fan-out."""
-    feed = session.get(Feed, fetched.feed.id)
-    if feed is None:  # deleted while we were fetching
-        return PollSummary(fetched.feed.id, PollOutcome.ERROR, error="the feed was removed")
-    if fetched.feed.token and feed.lease_token != fetched.feed.token:
-        # Our lease ran out and another poller has the feed: its result will count.
-        log.warning("feed %s: lease lost while polling, result dropped", feed.id)
-        return PollSummary(feed.id, PollOutcome.ERROR, error="lease lost")  # type: ignore[arg-type]
-    feed.last_polled_at = now
-    feed.lease_until = None
-    feed.lease_token = None
-    if fetched.error is not None:
-        return _record_error(feed, fetched.error, config=config, now=now, rng=rng)
+    return _record_together(session, [fetched], config=config, now=now, rng=rng)[0]
 
+
+def _record_together(
+    session: Session,
+    batch: Sequence[Fetched],
+    *,
+    config: PollConfig,
+    now: datetime,
+    rng: random.Random,
+) -> list[PollSummary]:
+    """Write several polls' outcomes: each feed's state, then the new posts of them all
+    in set-based statements (see `_record_entries`)."""
+    done: dict[int, PollSummary] = {}
+    succeeded: list[tuple[Feed, Fetched]] = []
+    for fetched in batch:
+        feed = session.get(Feed, fetched.feed.id)
+        if feed is None:  # deleted while we were fetching
+            done[fetched.feed.id] = PollSummary(
+                fetched.feed.id, PollOutcome.ERROR, error="the feed was removed"
+            )
+        elif fetched.feed.token and feed.lease_token != fetched.feed.token:
+            # Our lease ran out and another poller has the feed: its result will count.
+            log.warning("feed %s: lease lost while polling, result dropped", feed.id)
+            done[fetched.feed.id] = PollSummary(
+                fetched.feed.id, PollOutcome.ERROR, error="lease lost"
+            )
+        else:
+            feed.last_polled_at = now
+            feed.lease_until = None
+            feed.lease_token = None
+            if fetched.error is not None:
+                done[fetched.feed.id] = _record_error(
+                    feed, fetched.error, config=config, now=now, rng=rng
+                )
+            else:
+                succeeded.append((feed, fetched))
+    changed = [
+        _Changed(fetched.feed.id, fetched.parsed, is_baseline=feed.last_success_at is None)
+        for feed, fetched in succeeded
+        if fetched.parsed is not None
+    ]
+    entries = _record_entries(session, changed, config=config, now=now) if changed else {}
+    for feed, fetched in succeeded:
+        done[fetched.feed.id] = _record_success(session, feed, fetched, entries, config, now, rng)
+    return [done[fetched.feed.id] for fetched in batch]
+
+
+def _record_success(
+    session: Session,
+    feed: Feed,
+    fetched: Fetched,
+    entries: dict[int, PollSummary],
+    config: PollConfig,
+    now: datetime,
+    rng: random.Random,
+) -> PollSummary:
     result = fetched.result
     assert result is not None
     feed.last_outcome = PollOutcome.OK if fetched.parsed else PollOutcome.NOT_MODIFIED
@@ -89,14 +134,14 @@ def record_poll(
     feed.etag, feed.last_modified = validators.etag, validators.last_modified
     feed.content_hash = fetched.content_hash
     ttl = None
-    summary = PollSummary(feed.id, feed.last_outcome)  # type: ignore[arg-type]
+    summary = PollSummary(fetched.feed.id, feed.last_outcome)
     if fetched.parsed is not None:
         parsed = fetched.parsed
         ttl = parsed.ttl
         feed.title = parsed.title[:500] or feed.title
         feed.site_url = parsed.site_url or feed.site_url
         feed.image_url = parsed.image_url or feed.image_url
-        summary = _record_entries(session, feed, parsed, config=config, now=now)
+        summary = entries[fetched.feed.id]
         feed.warning = _warning(parsed.warning, summary.without_link)
     if result.moved_to:
         _move(session, feed, result.moved_to)
@@ -142,13 +187,26 @@ def _move(session: Session, feed: Feed, new_url: str) -> None:
     feed.host = host_of(new_url)
 
 
+@dataclass(frozen=True)
+class _Changed:
+    """A feed whose document changed, as `_record_entries` records it."""
+
+    feed_id: int
+    parsed: ParsedFeed
+    is_baseline: bool  # never read before: its entries are the baseline (see `announcement`)
+
+
 def _record_entries(
-    session: Session, feed: Feed, parsed: ParsedFeed, *, config: PollConfig, now: datetime
-) -> PollSummary:
-    is_baseline = feed.last_success_at is None
+    session: Session, changed: Sequence[_Changed], *, config: PollConfig, now: datetime
+) -> dict[int, PollSummary]:
+    """Store the changed feeds' new posts and announce them, the whole batch at once:
+    one INSERT of every entry, one query for republished links, one UPDATE of the
+    announced posts, one fan-out and one look for their authors' own posts — a round
+    trip each, where a feed at a time was five a feed. Each feed's summary by its id.
+    """
     rows = [
         {
-            "feed_id": feed.id,
+            "feed_id": feed.feed_id,
             "entry_key": entry.key,
             "url": entry.url,
             "title": entry.title,
@@ -158,45 +216,62 @@ def _record_entries(
             "discovered_at": now,
             "announced": False,
         }
-        for entry in parsed.entries
+        for feed in changed
+        for entry in feed.parsed.entries
     ]
     # One statement with the rows as parameters: compiled once per process and cached
-    # (a VALUES list of this batch's length would be compiled for every feed), sent in
+    # (a VALUES list of this batch's length would be compiled every time), sent in
     # pages of many rows by SQLAlchemy's "insertmanyvalues".
     stmt = (
         dialect_insert(session, Post)
         .on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
-        .returning(col(Post.entry_key), col(Post.id))
+        .returning(col(Post.feed_id), col(Post.entry_key), col(Post.id))
     )
-    inserted = {key: post_id for key, post_id in session.execute(stmt, rows)} if rows else {}
-    by_key = {e.key: e for e in parsed.entries}
-    decided = announcement(
-        (
-            Candidate(
-                key, effective_published(by_key[key].published_at, now), bool(by_key[key].url)
-            )
-            for key in inserted
-        ),
-        is_baseline=is_baseline,
-        now=now,
-        max_age=config.max_entry_age,
-    )
-    announce = decided.keys - _republished(session, feed, parsed, decided.keys, inserted)
-    announced_ids = [inserted[key] for key in announce]
-    if announced_ids:
-        session.exec(update(Post).where(col(Post.id).in_(announced_ids)).values(announced=True))
-    items = fan_out(session, announced_ids, now=now)
-    announce_own_posts(session, announced_ids, now=now, config=approval_config())
-    return PollSummary(
-        feed.id,  # type: ignore[arg-type]
-        PollOutcome.OK,
-        new_posts=len(inserted),
-        announced=len(announced_ids),
-        stream_items=items,
-        without_link=tuple(
-            e.title or "(untitled)" for e in parsed.entries if e.key in decided.without_link
-        ),
-    )
+    inserted: dict[int, dict[str, int]] = {feed.feed_id: {} for feed in changed}
+    if rows:
+        for feed_id, key, post_id in session.execute(stmt, rows):
+            inserted[feed_id][key] = post_id
+    decided: dict[int, Announcement] = {}
+    for feed in changed:
+        by_key = {e.key: e for e in feed.parsed.entries}
+        decided[feed.feed_id] = announcement(
+            (
+                Candidate(
+                    key, effective_published(by_key[key].published_at, now), bool(by_key[key].url)
+                )
+                for key in inserted[feed.feed_id]
+            ),
+            is_baseline=feed.is_baseline,
+            now=now,
+            max_age=config.max_entry_age,
+        )
+    republished = _republished(session, changed, decided, inserted)
+    announced = {
+        feed_id: [
+            inserted[feed_id][key] for key in sorted(d.keys) if (feed_id, key) not in republished
+        ]
+        for feed_id, d in decided.items()
+    }
+    every = [post_id for ids in announced.values() for post_id in ids]
+    if every:
+        session.exec(update(Post).where(col(Post.id).in_(every)).values(announced=True))
+    items = fan_out_by_post(session, every, now=now)
+    announce_own_posts(session, every, now=now, config=approval_config())
+    return {
+        feed.feed_id: PollSummary(
+            feed.feed_id,
+            PollOutcome.OK,
+            new_posts=len(inserted[feed.feed_id]),
+            announced=len(announced[feed.feed_id]),
+            stream_items=sum(items[post_id] for post_id in announced[feed.feed_id]),
+            without_link=tuple(
+                e.title or "(untitled)"
+                for e in feed.parsed.entries
+                if e.key in decided[feed.feed_id].without_link
+            ),
+        )
+        for feed in changed
+    }
 
 
 def _warning(problem: str | None, without_link: Sequence[str]) -> str | None:
@@ -217,27 +292,35 @@ def _warning(problem: str | None, without_link: Sequence[str]) -> str | None:
 
 def _republished(
     session: Session,
-    feed: Feed,
-    parsed: ParsedFeed,
-    keys: Collection[str],
-    inserted: dict[str, int],
-) -> set[str]:
-    """Those of the new `keys` whose link the feed already had: the blog changed its
-    guids (a platform move, http -> https), not its posts. Recorded, but not announced
-    again."""
-    urls = {e.key: e.url for e in parsed.entries if e.key in keys and e.url}
+    changed: Sequence[_Changed],
+    decided: dict[int, Announcement],
+    inserted: dict[int, dict[str, int]],
+) -> set[tuple[int, str]]:
+    """Those (feed id, key) of the entries to announce whose link their feed already
+    had: the blog changed its guids (a platform move, http -> https), not its posts.
+    Recorded, but not announced again. One query for the batch."""
+    urls = {
+        (feed.feed_id, e.key): e.url
+        for feed in changed
+        for e in feed.parsed.entries
+        if e.url and e.key in decided[feed.feed_id].keys
+    }
     if not urls:
         return set()
-    params = {"feed_id": feed.id, "urls": list(set(urls.values())), "new": list(inserted.values())}
-    seen = set(session.exec(_urls_seen(), params=params).all())
-    return {key for key, url in urls.items() if url in seen}
+    params = {
+        "feed_ids": sorted({feed_id for feed_id, _ in urls}),
+        "urls": sorted(set(urls.values())),
+        "new": [post_id for ids in inserted.values() for post_id in ids.values()],
+    }
+    seen: set[tuple[int, str]] = set(session.execute(_urls_seen(), params))
+    return {(feed_id, key) for (feed_id, key), url in urls.items() if (feed_id, url) in seen}
 
 
 @functools.cache
-def _urls_seen() -> SelectOfScalar[str]:
-    """Which of `urls` the feed's older posts (not `new`) have; built once."""
-    return select(col(Post.url)).where(
-        col(Post.feed_id) == bindparam("feed_id"),
+def _urls_seen() -> Select[int, str]:
+    """Which of `urls` the older posts (not `new`) of `feed_ids` have; built once."""
+    return select(col(Post.feed_id), col(Post.url)).where(
+        col(Post.feed_id).in_(bindparam("feed_ids", expanding=True)),
         col(Post.url).in_(bindparam("urls", expanding=True)),
         col(Post.id).not_in(bindparam("new", expanding=True)),
     )
@@ -254,8 +337,9 @@ def record_polls(
     """Record a batch in one transaction; a feed whose recording fails spoils only itself.
 
     Unchanged feeds (most of every sweep) are written with one bulk UPDATE; the others
-    in one savepoint, and only when that fails one by one, each in its own (two round
-    trips a feed on PostgreSQL, for what almost never happens).
+    in one savepoint, their posts with a few statements for all of them (see
+    `_record_entries`), and only when that fails one by one, each in its own savepoint
+    (for what almost never happens).
     """
     unchanged = _still_ours(session, [f for f in fetched if _is_unchanged(f)])
     summaries = _record_unchanged(session, unchanged, config=config, now=now, rng=rng)
@@ -263,7 +347,7 @@ def record_polls(
         unchanged = []  # the bulk write failed: take them one by one below
     done = {f.feed.id for f in unchanged}
     rest = [f.feed.id for f in fetched if f.feed.id not in done]
-    # The other feeds' rows in one query (`record_poll` finds them in the session),
+    # The other feeds' rows in one query (`_record_together` finds them in the session),
     # not one each; kept referenced here, as the session only holds them weakly.
     if not rest:
         return summaries
@@ -271,9 +355,7 @@ def record_polls(
     others = [outcome for outcome in fetched if outcome.feed.id not in done]
     try:
         with session.begin_nested():
-            together = [
-                record_poll(session, outcome, config=config, now=now, rng=rng) for outcome in others
-            ]
+            together = _record_together(session, others, config=config, now=now, rng=rng)
         return summaries + together
     except Exception:
         log.info("recording %d feeds together failed; one by one instead", len(others))

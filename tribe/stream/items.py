@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import html
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +28,13 @@ def shareable_url() -> ColumnElement[bool]:
 
 
 def fan_out(session: Session, post_ids: Sequence[int], *, now: datetime) -> int:
-    """Give each post a stream item for every active tribemate of its author, once.
+    """Give each post a stream item for every active tribemate of its author, once;
+    return how many items were made (see `fan_out_by_post`)."""
+    return sum(fan_out_by_post(session, post_ids, now=now).values())
+
+
+def fan_out_by_post(session: Session, post_ids: Sequence[int], *, now: datetime) -> Counter[int]:
+    """`fan_out`, counting the new items of each post (a batch of feeds fans out at once).
 
     Tribemates who muted the author get nothing; a post without a web link (see
     `shareable_url`) reaches no one: there would be nothing to share.
@@ -37,9 +44,9 @@ def fan_out(session: Session, post_ids: Sequence[int], *, now: datetime) -> int:
     (post, member) constraint makes a repeated fan-out change nothing.
     """
     if not post_ids:
-        return 0
+        return Counter()
     stmt = _fan_out_statement(session.get_bind().dialect.name)
-    return len(session.execute(stmt, {"post_ids": list(post_ids), "now": now}).all())
+    return Counter(session.scalars(stmt, {"post_ids": list(post_ids), "now": now}))
 
 
 @functools.cache
@@ -90,7 +97,7 @@ def _fan_out_statement(dialect: str) -> Any:
         insert_for(dialect, StreamItem.__table__)  # type: ignore[attr-defined]
         .from_select(["post_id", "member_id", "state", "created_at"], rows)
         .on_conflict_do_nothing(index_elements=["post_id", "member_id"])
-        .returning(col(StreamItem.id))
+        .returning(col(StreamItem.post_id))
     )
 
 
