@@ -677,3 +677,12 @@ def test_a_poll_whose_lease_was_lost_records_nothing(server: FeedServer) -> None
     row = feed_row(feed.id)
     assert row.last_polled_at is None
     assert row.lease_token == "poll:someone-else"
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 20, 128, 400])
+def test_new_posts_are_inserted_in_pages_of_few_shapes(count: int) -> None:
+    rows = list(range(count))
+    pages = list(record._pages(rows))
+    assert [row for page in pages for row in page] == rows
+    assert all(len(page) in (1, 2, 4, 8, 16, 32, 64, 128) for page in pages)
+    assert len(pages) <= count // 128 + 7
