@@ -290,8 +290,7 @@ def _pages(rows: list[T], largest: int = 128) -> Iterator[list[T]]:
     A multi-row INSERT of each length is a statement of its own, and SQLite and
     psycopg keep the statements they prepared (up to 128 and 100 of them): a batch's
     rows in one page, of any of hundreds of lengths, held 18 MB more in a replay of
-    cold batches.
-    Powers of two make eight shapes, for a round trip or two more than one page.
+    cold batches. Powers of two make eight shapes, for a round trip or two more.
     """
     start = 0
     while start < len(rows):
