@@ -2,6 +2,7 @@
 
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from tests.fakenet.feeds import Feed as Served
 from tests.fakenet.feeds import FeedServer, gzip_bomb, huge, redirect, status, trickle
 from tests.feeds.cases import FEEDS
 from tribe.core.kinds import FeedStatus, MembershipStatus, PollOutcome
+from tribe.core.polling import PollConfig
 from tribe.infra.db import read_scope, session_scope
 from tribe.infra.models import Feed, Member, Membership, Post, StreamItem, Tribe
 from tribe.ingest import fetch_config, poll_config, record
@@ -29,6 +31,7 @@ from tribe.ingest.poll import (
     read_fresh_claims,
 )
 from tribe.ingest.record import record_polls
+from tribe.ingest.stages import Fetched
 from tribe.ingest.sweep import prepare, sweep
 from tribe.members.people import add_to_tribe, get_member, get_tribe
 
@@ -654,19 +657,48 @@ def test_a_batch_of_changed_feeds_is_recorded_feed_by_feed(server: FeedServer) -
     assert sorted(announced) == ["Brand new", "Moved", "On moving"]
 
 
-def test_a_poll_whose_lease_was_lost_records_nothing(server: FeedServer) -> None:
-    tribe_of_five(server)
-    server.routes["/alice.xml"] = Served(rss(posts(1)))
-    config = poll_config()
+def fetched_alone(config: PollConfig) -> Fetched:
+    """The one due feed claimed, begun and fetched: what a batch of one records."""
     now = datetime.now(UTC)
     with session_scope() as s:
         claims = claim_due_feeds(
             s, now=now, limit=1, per_host=2, max_in_flight=10, lease=config.lease
         )
         (feed,) = begin_polls(s, claims, now=now, lease=config.lease)
-    fetched = fetch_and_parse(feed, Fetcher(fetch_config(get_settings())))
+    return fetch_and_parse(feed, Fetcher(fetch_config(get_settings())))
+
+
+@pytest.mark.parametrize("leased", [True, False], ids=["leased", "without-token"])
+def test_a_feed_twice_in_a_batch_is_recorded_once(server: FeedServer, leased: bool) -> None:
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(
+        rss([Item("Fresh one", guid="fresh", link=LINK, published=ago(hours=1)), *posts(2)])
+    )
+    config = poll_config()
+    fetched = fetched_alone(config)
+    if not leased:  # as `add_feed` records a feed's first poll
+        fetched = replace(fetched, feed=replace(fetched.feed, token=""))
+    with session_scope() as s:
+        first, second = record_polls(
+            s, [fetched, fetched], config=config, now=datetime.now(UTC), rng=random.Random()
+        )
+    assert (first.outcome, first.new_posts, first.announced, first.stream_items) == (
+        PollOutcome.OK,
+        3,
+        1,
+        2,
+    )
+    assert (second.outcome, second.error) == (PollOutcome.ERROR, "lease lost")
+    assert stream_of(ids["bob"]) == ["Fresh one"]
+
+
+def test_a_poll_whose_lease_was_lost_records_nothing(server: FeedServer) -> None:
+    tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss(posts(1)))
+    config = poll_config()
+    fetched = fetched_alone(config)
     with session_scope() as s:  # meanwhile the lease ran out and another poller took it
-        row = s.get(Feed, feed.id)
+        row = s.get(Feed, fetched.feed.id)
         assert row is not None
         row.lease_token = "poll:someone-else"
     with session_scope() as s:
@@ -674,7 +706,7 @@ def test_a_poll_whose_lease_was_lost_records_nothing(server: FeedServer) -> None
             s, [fetched], config=config, now=datetime.now(UTC), rng=random.Random()
         )
     assert summary.error == "lease lost"
-    row = feed_row(feed.id)
+    row = feed_row(fetched.feed.id)
     assert row.last_polled_at is None
     assert row.lease_token == "poll:someone-else"
 

@@ -82,40 +82,41 @@ def _record_together(
     rng: random.Random,
 ) -> list[PollSummary]:
     """Write several polls' outcomes: each feed's state, then the new posts of them all
-    in set-based statements (see `_record_entries`)."""
-    done: dict[int, PollSummary] = {}
-    succeeded: list[tuple[Feed, Fetched]] = []
-    for fetched in batch:
+    in set-based statements (see `_record_entries`). A feed twice in `batch` is recorded
+    once; its second poll finds the lease gone, as it would recorded one by one."""
+    done: list[PollSummary | None] = [None] * len(batch)
+    succeeded: list[tuple[int, Feed, Fetched]] = []
+    recorded: set[int] = set()
+    for place, fetched in enumerate(batch):
         feed = session.get(Feed, fetched.feed.id)
         if feed is None:  # deleted while we were fetching
-            done[fetched.feed.id] = PollSummary(
+            done[place] = PollSummary(
                 fetched.feed.id, PollOutcome.ERROR, error="the feed was removed"
             )
-        elif fetched.feed.token and feed.lease_token != fetched.feed.token:
+        elif fetched.feed.id in recorded or (
+            fetched.feed.token and feed.lease_token != fetched.feed.token
+        ):
             # Our lease ran out and another poller has the feed: its result will count.
             log.warning("feed %s: lease lost while polling, result dropped", feed.id)
-            done[fetched.feed.id] = PollSummary(
-                fetched.feed.id, PollOutcome.ERROR, error="lease lost"
-            )
+            done[place] = PollSummary(fetched.feed.id, PollOutcome.ERROR, error="lease lost")
         else:
+            recorded.add(fetched.feed.id)
             feed.last_polled_at = now
             feed.lease_until = None
             feed.lease_token = None
             if fetched.error is not None:
-                done[fetched.feed.id] = _record_error(
-                    feed, fetched.error, config=config, now=now, rng=rng
-                )
+                done[place] = _record_error(feed, fetched.error, config=config, now=now, rng=rng)
             else:
-                succeeded.append((feed, fetched))
+                succeeded.append((place, feed, fetched))
     changed = [
         _Changed(fetched.feed.id, fetched.parsed, is_baseline=feed.last_success_at is None)
-        for feed, fetched in succeeded
+        for _, feed, fetched in succeeded
         if fetched.parsed is not None
     ]
     entries = _record_entries(session, changed, config=config, now=now) if changed else {}
-    for feed, fetched in succeeded:
-        done[fetched.feed.id] = _record_success(session, feed, fetched, entries, config, now, rng)
-    return [done[fetched.feed.id] for fetched in batch]
+    for place, feed, fetched in succeeded:
+        done[place] = _record_success(session, feed, fetched, entries, config, now, rng)
+    return [summary for summary in done if summary is not None]
 
 
 def _record_success(
@@ -323,7 +324,9 @@ def _republished(session: Session, candidates: list[int], first_new: int) -> set
     "Already had" is "an older post with a smaller id than `first_new`, the first this
     batch inserted": a feed's posts are only inserted by the poll holding its lease,
     so every post it had before has a smaller id (SQLite hands out the largest + 1,
-    PostgreSQL's sequence had handed those out before this batch began).
+    PostgreSQL's sequence had handed those out before this batch began). A poller
+    whose lease ran out cannot slip posts in between on PostgreSQL either: the feed's
+    row, changed above, is flushed (and locked) by the INSERT before any id is drawn.
     """
     if not candidates:
         return set()
@@ -333,9 +336,9 @@ def _republished(session: Session, candidates: list[int], first_new: int) -> set
 
 @functools.cache
 def _links_seen() -> SelectOfScalar[int | None]:
-    """See `_republished`: one statement of one shape (a list of links or of the
-    batch's new posts would make one of each length, and SQLite and psycopg keep the
-    statements they prepare, see `_pages`); built once."""
+    """See `_republished`: one list, of the batch's few posts to announce (a list of
+    its links and one of all its new posts made a statement of each pair of lengths,
+    and SQLite and psycopg keep the statements they prepare, see `_pages`); built once."""
     new, old = aliased(Post), aliased(Post)
     return (
         select(col(new.id))

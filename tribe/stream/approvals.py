@@ -320,8 +320,9 @@ def expire_stale(session: Session, *, now: datetime, expiry: timedelta) -> int:
 
 @functools.cache
 def _announcing() -> Select[Post, Account, Member]:
-    """The posts of `post_ids` with their author's announcing accounts: built once, as
-    every poll that finds a new post asks it."""
+    """The posts of `post_ids` with their author's announcing accounts, oldest post
+    first (a batch of feeds asks once for all their posts, and an author's schedule is
+    filled in that order): built once, as every poll that finds a new post asks it."""
     return (
         select(Post, Account, Member)
         .join(Feed, col(Feed.id) == col(Post.feed_id))
@@ -332,6 +333,7 @@ def _announcing() -> Select[Post, Account, Member]:
             col(Account.announce_own).is_(True),
             col(Account.active).is_(True),
         )
+        .order_by(col(Post.published_at), col(Post.id), col(Account.id))
     )
 
 
