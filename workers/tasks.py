@@ -33,10 +33,10 @@ from tribe.stream.approvals import approval_config, expire_stale
 from tribe.stream.preferences import auto_approve_pending
 from workers import selfcheck
 from workers.app import SELF_CHECK_TASK, app
+from workers.queues import ICONS_EVERY, REACH_EVERY, RENEW_EVERY
 
 if TYPE_CHECKING:
     from celery import Task
-from workers.queues import ICONS_EVERY, REACH_EVERY, RENEW_EVERY
 
 
 def _enqueue(claims: Sequence[FeedClaim], batch: int) -> None:

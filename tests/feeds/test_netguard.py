@@ -130,6 +130,9 @@ def test_a_guarded_requests_session_refuses_addresses_and_redirects() -> None:
         with pytest.raises(requests.ConnectionError) as refused:
             session.get(internal.base_url + "/admin")
         assert str(guard_refusal(refused.value)) == unreachable(INTERNAL)
+        with pytest.raises(requests.ConnectionError) as refused:  # HTTPS: the same guard
+            session.get(internal.base_url.replace("http://", "https://", 1) + "/admin")
+        assert str(guard_refusal(refused.value)) == unreachable(INTERNAL)
         with pytest.raises(requests.TooManyRedirects) as redirected:
             session.post(hostile.base_url + "/login", data={"password": "p"})
         assert isinstance(guard_refusal(redirected.value), RedirectRefused)

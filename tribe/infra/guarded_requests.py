@@ -61,6 +61,9 @@ def _open_socket(conn: HTTPConnection, policy: AddressPolicy | None) -> socket.s
 
 
 class _GuardedHTTPConnection(HTTPConnection):
+    """An HTTP connection opened only to addresses `policy` allows; its HTTPS kind
+    below takes the same `_new_conn` (TLS is wrapped around the socket it returns)."""
+
     def __init__(
         self, *args: typing.Any, policy: AddressPolicy | None = None, **kw: typing.Any
     ) -> None:
@@ -71,15 +74,8 @@ class _GuardedHTTPConnection(HTTPConnection):
         return _open_socket(self, self._policy)
 
 
-class _GuardedHTTPSConnection(HTTPSConnection):
-    def __init__(
-        self, *args: typing.Any, policy: AddressPolicy | None = None, **kw: typing.Any
-    ) -> None:
-        super().__init__(*args, **kw)
-        self._policy = policy
-
-    def _new_conn(self) -> socket.socket:
-        return _open_socket(self, self._policy)
+class _GuardedHTTPSConnection(_GuardedHTTPConnection, HTTPSConnection):
+    pass
 
 
 class _GuardedHTTPConnectionPool(HTTPConnectionPool):

@@ -322,7 +322,7 @@ def expire_stale(session: Session, *, now: datetime, expiry: timedelta) -> int:
 def _announcing() -> Select[Post, Account, Member]:
     """The posts of `post_ids` with their author's announcing accounts, oldest post
     first (a batch of feeds asks once for all their posts, and an author's schedule is
-    filled in that order): built once, as every poll that finds a new post asks it."""
+    filled in that order): built once, as every batch of polls with new posts asks it."""
     return (
         select(Post, Account, Member)
         .join(Feed, col(Feed.id) == col(Post.feed_id))
