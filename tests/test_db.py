@@ -1,12 +1,15 @@
 """The database layer: writers queue without failing, sessions nest, time stays UTC."""
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlmodel import select
+from sqlalchemy import text
+from sqlmodel import Session, select
 
 from tests import builders as b
+from tests.conftest import BACKEND
 from tribe.infra.db import read_scope, session_scope
 from tribe.infra.models import Member
 
@@ -65,3 +68,26 @@ def test_times_come_back_aware_and_in_utc() -> None:
     assert stored == datetime(2026, 3, 1, 11, 0, tzinfo=UTC)
     assert stored.tzinfo is not None
     assert stored.utcoffset() == timedelta(0)
+
+
+def _clock_twice(s: Session) -> tuple[datetime, datetime]:
+    """PostgreSQL's now(): when the statement's transaction began."""
+    clock = text("SELECT now()")
+    first = s.exec(clock).scalar_one()  # type: ignore[call-overload]
+    time.sleep(0.01)
+    return first, s.exec(clock).scalar_one()  # type: ignore[call-overload]
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="statements outside a transaction: PostgreSQL")
+def test_a_read_of_each_statement_opens_no_transaction_and_leaves_none_behind() -> None:
+    for _ in range(3):  # through the pool's connections: each goes back to transactions
+        with read_scope(each_statement=True) as s:
+            first, second = _clock_twice(s)
+            assert first < second  # each statement its own transaction
+            assert s.exec(select(Member)).all() == []
+        with read_scope() as s:
+            first, second = _clock_twice(s)
+            assert first == second
+        with session_scope() as s:
+            first, second = _clock_twice(s)
+            assert first == second
