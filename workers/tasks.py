@@ -26,7 +26,7 @@ from tribe.infra.outbox import MailClaim, outbox_config, send_claimed
 from tribe.infra.outbox import claim_due as claim_due_mail
 from tribe.infra.vault import process_vault
 from tribe.ingest import claim_feeds, poll_config, process_fetch_pool, process_fetcher
-from tribe.ingest.claims import FeedClaim
+from tribe.ingest.claims import FeedClaim, from_message, to_message
 from tribe.ingest.poll import poll_claims
 from tribe.networks.registry import process_publishers
 from tribe.stream.approvals import approval_config, expire_stale
@@ -40,10 +40,11 @@ if TYPE_CHECKING:
 
 
 def _enqueue(claims: Sequence[FeedClaim], batch: int) -> None:
-    # One claim call leases its feeds under one token.
+    # One claim call leases its feeds under one token. What it read of them goes along:
+    # the poller starts from it, without reading the feeds again.
     for start in range(0, len(claims), batch):
         group = claims[start : start + batch]
-        poll_feeds.delay([c.feed_id for c in group], group[0].token)
+        poll_feeds.delay([c.feed_id for c in group], group[0].token, to_message(group))
 
 
 @app.task(name="tribe.feeds.poll_due_feeds")
@@ -58,7 +59,12 @@ def poll_due_feeds() -> int:
 
 
 @app.task(name="tribe.feeds.poll_feeds", bind=True)
-def poll_feeds(self: Task[Any, Any], feed_ids: list[int], token: str) -> int:
+def poll_feeds(
+    self: Task[Any, Any],
+    feed_ids: list[int],
+    token: str,
+    read: list[list[str | None]] | None = None,
+) -> int:
     """Poll a batch of claimed feeds, then claim as many again so the pipeline stays full.
 
     Taking the next feeds here, not only every few seconds in the sweep, is what lets a
@@ -69,7 +75,7 @@ def poll_feeds(self: Task[Any, Any], feed_ids: list[int], token: str) -> int:
     config = poll_config()
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
     polled = poll_claims(
-        [FeedClaim(feed_id, token) for feed_id in feed_ids],
+        from_message(feed_ids, token, read),
         fetcher=process_fetcher(),
         config=config,
         pool=process_fetch_pool(),

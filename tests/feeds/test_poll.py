@@ -21,7 +21,13 @@ from tribe.core.polling import PollConfig
 from tribe.infra.db import read_scope, session_scope
 from tribe.infra.models import Feed, Member, Membership, Post, StreamItem, Tribe
 from tribe.ingest import fetch_config, poll_config, record
-from tribe.ingest.claims import FeedClaim, claim_due_feeds, make_due_now
+from tribe.ingest.claims import (
+    FeedClaim,
+    claim_due_feeds,
+    from_message,
+    make_due_now,
+    to_message,
+)
 from tribe.ingest.fetch import Fetcher
 from tribe.ingest.poll import (
     begin_polls,
@@ -70,6 +76,14 @@ def stream_of(member_id: int) -> list[str]:
             .order_by(col(Post.id))
         ).all()
         return list(rows)
+
+
+def bobs_feed(server: FeedServer, ids: dict[str, int]) -> int:
+    """bob's own feed, /bob.xml: a second feed for the batch."""
+    with session_scope() as s:
+        bob = s.get(Member, ids["bob"])
+        assert bob is not None
+        return b.pk(b.feed(s, bob, server.url("/bob.xml")))
 
 
 def feed_row(feed_id: int) -> Feed:
@@ -332,17 +346,19 @@ def test_a_claim_delivered_once_starts_with_a_read_and_is_still_used_once(
     server: FeedServer,
 ) -> None:
     """Claims that reached no other poller (a sweep's own, a task message the broker did
-    not redeliver) start without the write that swaps their token; running one twice
-    still polls once, and a claim whose lease is running out is begun (and renewed)."""
+    not redeliver) start without the write that swaps their token, from a read when
+    they carry none; running one twice still polls once, and a claim whose lease is
+    running out is begun (and renewed)."""
     tribe_of_five(server)
     server.routes["/alice.xml"] = Served(rss(posts(1)))
     config = poll_config()
     fetcher = Fetcher(fetch_config(get_settings()))
     now = datetime.now(UTC)
     with session_scope() as s:
-        (claim,) = claim_due_feeds(
+        (claimed,) = claim_due_feeds(
             s, now=now, limit=1, per_host=2, max_in_flight=10, lease=config.lease
         )
+    claim = FeedClaim(claimed.feed_id, claimed.token)  # as a message without reads brings it
     with read_scope() as s:
         (fresh,) = read_fresh_claims(s, [claim], now=now, lease=config.lease)
         assert fresh.token == claim.token
@@ -363,6 +379,37 @@ def test_a_claim_delivered_once_starts_with_a_read_and_is_still_used_once(
         )
         (begun,) = begin_polls(s, [claim], now=later, lease=config.lease)
     assert begun.token != claim.token  # the slow path makes the claim this poller's alone
+
+
+def test_a_claim_starts_from_what_it_read_without_reading_again(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim carries what it read of its feed, through a task message too: a poller
+    that knows it is the only one starts from that, with no read and no write."""
+    tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss(posts(1)))
+    config = poll_config()
+    now = datetime.now(UTC)
+    with session_scope() as s:
+        (claimed,) = claim_due_feeds(
+            s, now=now, limit=1, per_host=2, max_in_flight=10, lease=config.lease
+        )
+    (carried,) = from_message([claimed.feed_id], claimed.token, to_message([claimed]))
+    assert carried == claimed
+    assert carried.feed is not None
+    assert carried.feed.url == server.url("/alice.xml")
+
+    def no_reading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the claim's read is enough")
+
+    monkeypatch.setattr("tribe.ingest.poll.read_fresh_claims", no_reading)
+    monkeypatch.setattr("tribe.ingest.poll.begin_polls", no_reading)
+    fetcher = Fetcher(fetch_config(get_settings()))
+    polled = poll_claims([carried], fetcher=fetcher, config=config, delivered_once=True)
+    assert [summary.new_posts for summary in polled.summaries] == [1]
+    # A message of another version, with reads that do not fit, is read as without.
+    odd = from_message([claimed.feed_id], claimed.token, [["too", "short"]])
+    assert odd == [FeedClaim(claimed.feed_id, claimed.token)]
 
 
 def test_an_unexpected_bug_is_recorded_not_swallowed(
@@ -526,10 +573,7 @@ def test_in_a_batch_a_feed_that_cannot_be_stored_spoils_only_itself(
     ids = tribe_of_five(server)
     server.routes["/alice.xml"] = Served(rss(posts(2)))
     server.routes["/bob.xml"] = Served(rss(posts(3, prefix="bob")))
-    with session_scope() as s:
-        bob = s.get(Member, ids["bob"])
-        assert bob is not None
-        bob_feed = b.pk(b.feed(s, bob, server.url("/bob.xml")))
+    bob_feed = bobs_feed(server, ids)
     record_entries = record._record_entries
 
     def broken_for_bob(session: Any, changed: Any, *args: Any, **kwargs: Any) -> Any:
@@ -617,10 +661,7 @@ def test_a_batch_of_changed_feeds_is_recorded_feed_by_feed(server: FeedServer) -
         rss([Item("Moved", guid="http://blog/1", link=moved, published=ago(hours=2))])
     )
     server.routes["/bob.xml"] = Served(rss(bob_old))
-    with session_scope() as s:
-        bob = s.get(Member, ids["bob"])
-        assert bob is not None
-        bob_feed = b.pk(b.feed(s, bob, server.url("/bob.xml")))
+    bob_feed = bobs_feed(server, ids)
     poll_now(ids["feed"])
     poll_now(bob_feed)
     server.routes["/alice.xml"] = Served(
@@ -709,6 +750,47 @@ def test_a_poll_whose_lease_was_lost_records_nothing(server: FeedServer) -> None
     row = feed_row(fetched.feed.id)
     assert row.last_polled_at is None
     assert row.lease_token == "poll:someone-else"
+
+
+def test_an_unchanged_feed_whose_lease_was_lost_is_left_to_its_new_poller(
+    server: FeedServer,
+) -> None:
+    """The bulk write of unchanged feeds checks each lease as it writes: the lost one is
+    left alone and said so, the others of the batch are recorded."""
+    ids = tribe_of_five(server)
+    server.routes["/alice.xml"] = Served(rss(posts(2)))
+    server.routes["/bob.xml"] = Served(rss(posts(2, prefix="bob")))
+    bob_feed = bobs_feed(server, ids)
+    poll_now(ids["feed"])
+    poll_now(bob_feed)
+    config = poll_config()
+    now = datetime.now(UTC)
+    with session_scope() as s:
+        make_due_now(s, now=now, feed_ids=None)
+        claims = claim_due_feeds(
+            s, now=now, limit=5, per_host=5, max_in_flight=10, lease=config.lease
+        )
+        feeds = begin_polls(s, claims, now=now, lease=config.lease)
+    fetcher = Fetcher(fetch_config(get_settings()))
+    fetched = [fetch_and_parse(feed, fetcher) for feed in feeds]
+    assert [f.parsed for f in fetched] == [None, None]  # the same bytes: unchanged
+    with session_scope() as s:  # meanwhile alice's lease ran out and another poller took it
+        row = s.get(Feed, ids["feed"])
+        assert row is not None
+        row.lease_token = "poll:someone-else"
+    with session_scope() as s:
+        summaries = record_polls(
+            s, fetched, config=config, now=datetime.now(UTC), rng=random.Random()
+        )
+    outcomes = {summary.feed_id: (summary.outcome, summary.error) for summary in summaries}
+    assert outcomes == {
+        ids["feed"]: (PollOutcome.ERROR, "lease lost"),
+        bob_feed: (PollOutcome.NOT_MODIFIED, None),
+    }
+    alice_row, bob_row = feed_row(ids["feed"]), feed_row(bob_feed)
+    assert alice_row.lease_token == "poll:someone-else"
+    assert alice_row.last_outcome == PollOutcome.OK  # as its first poll left it
+    assert (bob_row.lease_token, bob_row.last_outcome) == (None, PollOutcome.NOT_MODIFIED)
 
 
 @pytest.mark.parametrize("count", [0, 1, 3, 20, 128, 400])

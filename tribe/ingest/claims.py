@@ -9,7 +9,7 @@ how the per-host concurrency limit holds across every worker on every machine.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -32,16 +32,91 @@ from sqlmodel import Session, UTCDateTime, col, select
 from tribe.core.kinds import FeedStatus
 from tribe.infra.db import serialize
 from tribe.infra.models import Feed
+from tribe.ingest.fetch import Validators
+from tribe.ingest.stages import FeedToPoll
 
 _CLAIM_LOCK = "tribe.feeds.claim"
 
 
 @dataclass(frozen=True)
 class FeedClaim:
-    """The right to poll one feed once; the token proves it to `begin_poll`."""
+    """The right to poll one feed once; the token proves it to `begin_poll`.
+
+    `feed` is what the claim read of the feed and `until` when its lease runs out: a
+    poller that knows the claim reached it alone starts from them, without reading the
+    feed's row again (see `poll_claims`). Only the lease's holder changes what `feed`
+    holds (a poll records the validators, a permanent redirect the address), so it is
+    what a read would find as long as the lease is the claim's.
+    """
 
     feed_id: int
     token: str
+    feed: FeedToPoll | None = None
+    until: datetime | None = None
+
+
+# What a poll reads of a feed it takes up (see `to_poll`).
+TO_POLL = (
+    col(Feed.id),
+    col(Feed.url),
+    col(Feed.etag),
+    col(Feed.last_modified),
+    col(Feed.content_hash),
+)
+
+
+def to_poll(rows: Iterable[Sequence[Any]], token: str) -> list[FeedToPoll]:
+    """`TO_POLL` rows, as what a poll holding `token` needs to know."""
+    return [
+        FeedToPoll(
+            id=feed_id,
+            url=url,
+            validators=Validators(etag=etag, last_modified=last_modified),
+            content_hash=content_hash,
+            token=token,
+        )
+        for feed_id, url, etag, last_modified, content_hash in rows
+    ]
+
+
+def to_message(claims: Sequence[FeedClaim]) -> list[list[str | None]] | None:
+    """What `claims` read of their feeds, as a task message carries it (JSON), in their
+    order; None when one of them read nothing (the poller reads them all)."""
+    if any(c.feed is None or c.until is None for c in claims):
+        return None
+    return [
+        [
+            c.feed.url,
+            c.feed.validators.etag,
+            c.feed.validators.last_modified,
+            c.feed.content_hash,
+            c.until.isoformat(),
+        ]
+        for c in claims
+        if c.feed is not None and c.until is not None
+    ]
+
+
+def from_message(
+    feed_ids: Sequence[int], token: str, read: Sequence[Sequence[str | None]] | None
+) -> list[FeedClaim]:
+    """The claims a task message carries (see `to_message`). A message without reads,
+    or not one for each feed (sent by another version of tribe), gives claims without:
+    the poller reads the feeds."""
+    try:
+        if read is not None:
+            return [_claim_read(i, token, row) for i, row in zip(feed_ids, read, strict=True)]
+    except (TypeError, ValueError):
+        pass
+    return [FeedClaim(feed_id, token) for feed_id in feed_ids]
+
+
+def _claim_read(feed_id: int, token: str, row: Sequence[str | None]) -> FeedClaim:
+    url, etag, last_modified, content_hash, until = row
+    if not isinstance(url, str):
+        raise TypeError("a feed's address is a string")
+    (feed,) = to_poll([(feed_id, url, etag, last_modified, content_hash)], token)
+    return FeedClaim(feed_id, token, feed, datetime.fromisoformat(str(until)))
 
 
 def due_filter(
@@ -123,7 +198,7 @@ def _statements(restricted: bool) -> tuple[Any, Any]:
             lease_until=bindparam("lease_until", type_=UTCDateTime()),
             lease_token=bindparam("token"),
         )
-        .returning(col(Feed.id))
+        .returning(*TO_POLL)
     )
     return in_flight, claim
 
@@ -145,7 +220,12 @@ def claim_due_feeds(
     """
     serialize(session, _CLAIM_LOCK)
     in_flight, claim = _statements(feed_ids is not None)
-    limit = min(limit, max_in_flight - session.exec(in_flight, params={"now": now}).one())
+    # Run as Core statements on the session's connection: the ORM's bulk UPDATE path
+    # copied the claim and worked out its cache key again at every claim, six times
+    # the cost of running it. What the session holds is written first, as it would be.
+    session.flush()
+    connection = session.connection()
+    limit = min(limit, max_in_flight - connection.execute(in_flight, {"now": now}).scalar_one())
     if limit <= 0:
         return []
     token = str(uuid.uuid4())
@@ -159,8 +239,9 @@ def claim_due_feeds(
     }
     if feed_ids is not None:
         params["feed_ids"] = list(feed_ids)
-    claimed = session.exec(claim, params=params).scalars()
-    return [FeedClaim(feed_id=feed_id, token=token) for feed_id in sorted(claimed)]
+    claimed = to_poll(connection.execute(claim, params).all(), token)
+    until = params["lease_until"]
+    return [FeedClaim(f.id, token, f, until) for f in sorted(claimed, key=lambda f: f.id)]
 
 
 def make_due_now(session: Session, *, now: datetime, feed_ids: Collection[int] | None) -> int:

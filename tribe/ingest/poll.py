@@ -10,11 +10,10 @@ import hashlib
 import logging
 import random
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlmodel import Session, col
@@ -25,7 +24,7 @@ from tribe.core.polling import (
 )
 from tribe.infra.db import read_scope, session_scope
 from tribe.infra.models import Feed
-from tribe.ingest.claims import FeedClaim, claim_due_feeds
+from tribe.ingest.claims import TO_POLL, FeedClaim, claim_due_feeds, to_poll
 from tribe.ingest.fetch import Fetcher, Validators
 from tribe.ingest.parse import parse_feed
 from tribe.ingest.prescan import without_known_entries
@@ -33,29 +32,6 @@ from tribe.ingest.record import known_entry_keys, record_polls
 from tribe.ingest.stages import FeedToPoll, Fetched, KnownKeys, PollSummary
 
 log = logging.getLogger(__name__)
-
-
-# What a poll reads of a feed it takes up (see `_to_poll`).
-_TO_POLL = (
-    col(Feed.id),
-    col(Feed.url),
-    col(Feed.etag),
-    col(Feed.last_modified),
-    col(Feed.content_hash),
-)
-
-
-def _to_poll(rows: Iterable[Sequence[Any]], token: str) -> list[FeedToPoll]:
-    return [
-        FeedToPoll(
-            id=feed_id,
-            url=url,
-            validators=Validators(etag=etag, last_modified=last_modified),
-            content_hash=content_hash,
-            token=token,
-        )
-        for feed_id, url, etag, last_modified, content_hash in rows
-    ]
 
 
 def begin_polls(
@@ -78,9 +54,9 @@ def begin_polls(
                 col(Feed.lease_until) > now,
             )
             .values(lease_token=mine, lease_until=now + lease)
-            .returning(*_TO_POLL)
+            .returning(*TO_POLL)
         ).all()
-        taken += _to_poll(rows, mine)
+        taken += to_poll(rows, mine)
     return sorted(taken, key=lambda f: f.id)
 
 
@@ -94,13 +70,13 @@ def read_fresh_claims(
     for token in dict.fromkeys(c.token for c in claims):
         ids = [c.feed_id for c in claims if c.token == token]
         rows = session.execute(
-            select(*_TO_POLL).where(
+            select(*TO_POLL).where(
                 col(Feed.id).in_(ids),
                 col(Feed.lease_token) == token,
                 col(Feed.lease_until) > now + lease / 2,
             )
         ).all()
-        taken += _to_poll(rows, token)
+        taken += to_poll(rows, token)
     return taken
 
 
@@ -175,18 +151,23 @@ def poll_claims(
     worker keeps its pipeline full at no extra cost.
 
     `delivered_once`: the caller knows these claims reached no other poller (claimed
-    in this process, or a task message the broker did not redeliver). Then a read
-    takes them up, without the write that swaps their token: on SQLite every write
-    waits for the one writer, and that wait was half of a warm sweep's batch. A claim
-    with less than half its lease left is begun (and its lease renewed) all the same;
-    and recording checks the token either way, so a poll can never be recorded twice.
+    in this process, or a task message the broker did not redeliver). Then they are
+    taken up without the write that swaps their token (on SQLite every write waits for
+    the one writer, and that wait was half of a warm sweep's batch), from what the
+    claim read of each feed, or a read where it carries none. A claim with less than
+    half its lease left is begun (and its lease renewed) all the same; and recording
+    checks the token either way, so a poll can never be recorded twice.
     """
     rng = rng or random.Random()
     now = datetime.now(UTC)
     feeds: list[FeedToPoll] = []
     if delivered_once:
-        with read_scope() as session:
-            feeds = read_fresh_claims(session, claims, now=now, lease=config.lease)
+        fresh = now + config.lease / 2
+        feeds = [c.feed for c in claims if c.feed and c.until and c.until > fresh]
+        unread = [c for c in claims if c.feed is None]
+        if unread:
+            with read_scope(each_statement=True) as session:
+                feeds += read_fresh_claims(session, unread, now=now, lease=config.lease)
     taken = {f.id for f in feeds}
     rest = [c for c in claims if c.feed_id not in taken]
     if rest:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import functools
 import logging
 import random
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Update, and_, bindparam, update
+from sqlalchemy import CursorResult, Select, Update, and_, bindparam, update
+from sqlalchemy import select as select_core
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -113,21 +115,27 @@ def _record_together(
         for _, feed, fetched in succeeded
         if fetched.parsed is not None
     ]
+    # Each feed's row is complete before the posts' INSERT flushes it: written once,
+    # not once there and again at commit (what is left, a warning or a new address, is
+    # rare and written at commit).
+    for _, feed, fetched in succeeded:
+        _record_success(feed, fetched, config, now, rng)
     entries = _record_entries(session, changed, config=config, now=now) if changed else {}
     for place, feed, fetched in succeeded:
-        done[place] = _record_success(session, feed, fetched, entries, config, now, rng)
+        done[place] = PollSummary(fetched.feed.id, PollOutcome.NOT_MODIFIED)
+        if fetched.parsed is not None:
+            done[place] = summary = entries[fetched.feed.id]
+            feed.warning = _warning(fetched.parsed.warning, summary.without_link)
+        assert fetched.result is not None
+        if fetched.result.moved_to:
+            _move(session, feed, fetched.result.moved_to)
     return [summary for summary in done if summary is not None]
 
 
 def _record_success(
-    session: Session,
-    feed: Feed,
-    fetched: Fetched,
-    entries: dict[int, PollSummary],
-    config: PollConfig,
-    now: datetime,
-    rng: random.Random,
-) -> PollSummary:
+    feed: Feed, fetched: Fetched, config: PollConfig, now: datetime, rng: random.Random
+) -> None:
+    """A successful poll's feed state; its posts, warning and move are recorded after."""
     result = fetched.result
     assert result is not None
     feed.last_outcome = PollOutcome.OK if fetched.parsed else PollOutcome.NOT_MODIFIED
@@ -138,20 +146,14 @@ def _record_success(
     feed.etag, feed.last_modified = validators.etag, validators.last_modified
     feed.content_hash = fetched.content_hash
     ttl = None
-    summary = PollSummary(fetched.feed.id, feed.last_outcome)
     if fetched.parsed is not None:
         parsed = fetched.parsed
         ttl = parsed.ttl
         feed.title = parsed.title[:500] or feed.title
         feed.site_url = parsed.site_url or feed.site_url
         feed.image_url = parsed.image_url or feed.image_url
-        summary = entries[fetched.feed.id]
-        feed.warning = _warning(parsed.warning, summary.without_link)
-    if result.moved_to:
-        _move(session, feed, result.moved_to)
     feed.last_success_at = now
     feed.next_poll_at = now + delay_after_success(config, max_age=result.max_age, ttl=ttl, rng=rng)
-    return summary
 
 
 def _record_error(
@@ -265,7 +267,9 @@ def _record_entries(
     }
     every = [post_id for ids in announced.values() for post_id in ids]
     if every:
-        session.exec(update(Post).where(col(Post.id).in_(every)).values(announced=True))
+        # Core, not the ORM's bulk UPDATE (which works out the statement's cache key anew).
+        posts = Post.__table__  # type: ignore[attr-defined]
+        session.execute(update(posts).where(posts.c.id.in_(every)).values(announced=True))
     items = fan_out_by_post(session, every, now=now)
     announce_own_posts(session, every, now=now, config=approval_config())
     return {
@@ -362,30 +366,33 @@ def record_polls(
 ) -> list[PollSummary]:
     """Record a batch in one transaction; a feed whose recording fails spoils only itself.
 
-    Unchanged feeds (most of every sweep) are written with one bulk UPDATE; the others
-    in one savepoint, their posts with a few statements for all of them (see
-    `_record_entries`), and only when that fails one by one, each in its own savepoint
-    (for what almost never happens).
+    All in one savepoint: unchanged feeds (most of every sweep) with one bulk UPDATE that
+    checks their leases as it writes, the others with a few statements for all of them
+    (see `_record_entries`). Only when that fails, or a lease turns out lost, one by one,
+    each in its own savepoint (for what almost never happens).
     """
-    unchanged = _still_ours(session, [f for f in fetched if _is_unchanged(f)])
-    summaries = _record_unchanged(session, unchanged, config=config, now=now, rng=rng)
-    if len(summaries) < len(unchanged):
-        unchanged = []  # the bulk write failed: take them one by one below
-    done = {f.feed.id for f in unchanged}
-    rest = [f.feed.id for f in fetched if f.feed.id not in done]
+    seen = Counter(f.feed.id for f in fetched)
+    unchanged = [f for f in fetched if _is_unchanged(f) and seen[f.feed.id] == 1]
+    others = [f for f in fetched if not (_is_unchanged(f) and seen[f.feed.id] == 1)]
     # The other feeds' rows in one query (`_record_together` finds them in the session),
     # not one each; kept referenced here, as the session only holds them weakly.
-    if not rest:
-        return summaries
-    loaded = session.exec(select(Feed).where(col(Feed.id).in_(rest))).all()
-    others = [outcome for outcome in fetched if outcome.feed.id not in done]
+    loaded = (
+        session.exec(select(Feed).where(col(Feed.id).in_([f.feed.id for f in others]))).all()
+        if others
+        else []
+    )
     try:
         with session.begin_nested():
-            together = _record_together(session, others, config=config, now=now, rng=rng)
-        return summaries + together
+            summaries = _record_unchanged(session, unchanged, config=config, now=now, rng=rng)
+            if others:
+                summaries += _record_together(session, others, config=config, now=now, rng=rng)
+        return summaries
+    except _LeaseLost:
+        log.info("a lease was lost while polling; recording %d feeds one by one", len(fetched))
     except Exception:
-        log.info("recording %d feeds together failed; one by one instead", len(others))
-    for outcome in others:
+        log.exception("recording %d feeds together failed; one by one instead", len(fetched))
+    summaries = []
+    for outcome in fetched:
         try:
             with session.begin_nested():
                 summaries.append(record_poll(session, outcome, config=config, now=now, rng=rng))
@@ -396,17 +403,8 @@ def record_polls(
     return summaries
 
 
-def _still_ours(session: Session, fetched: list[Fetched]) -> list[Fetched]:
-    """The polls whose lease this poller still holds (one read for the batch)."""
-    if not fetched:
-        return []
-    rows = session.exec(
-        select(col(Feed.id), col(Feed.lease_token)).where(
-            col(Feed.id).in_([f.feed.id for f in fetched])
-        )
-    ).all()
-    tokens = dict(rows)
-    return [f for f in fetched if not f.feed.token or tokens.get(f.feed.id) == f.feed.token]
+class _LeaseLost(Exception):
+    """An unchanged feed of the batch is no longer this poller's (see `_record_unchanged`)."""
 
 
 def _record_failure(
@@ -448,63 +446,73 @@ def _record_unchanged(
     now: datetime,
     rng: random.Random,
 ) -> list[PollSummary]:
-    rows: list[dict[str, object]] = []
+    """One UPDATE for the batch's unchanged feeds, each row only while this poll holds
+    its lease. A row it did not write is a lease lost (run out, and another poller has
+    the feed): `_LeaseLost` says so, and `record_polls` records one by one, which tells
+    which. Checking as it writes spares a read of every lease first."""
+    leased: list[dict[str, object]] = []
+    free: list[dict[str, object]] = []
     for outcome in fetched:
         assert outcome.result is not None
         validators = validators_after(outcome.result, outcome.feed.validators)
         delay = delay_after_success(config, max_age=outcome.result.max_age, rng=rng)
-        rows.append(
-            {
-                "feed_id": outcome.feed.id,
-                "last_polled_at": now,
-                "last_success_at": now,
-                "next_poll_at": now + delay,
-                "lease_until": None,
-                "lease_token": None,
-                "last_outcome": PollOutcome.NOT_MODIFIED,
-                "last_http_status": outcome.result.status,
-                "error_count": 0,
-                "error_message": None,
-                "etag": validators.etag,
-                "last_modified": validators.last_modified,
-                "content_hash": outcome.content_hash,
-            }
-        )
-    if not rows:
-        return []
-    try:
-        with session.begin_nested():
-            session.execute(_unchanged_update(), rows)
-    except Exception:
-        log.exception("bulk recording of %d unchanged feeds failed", len(rows))
-        return []
+        row: dict[str, object] = {
+            "feed_id": outcome.feed.id,
+            "last_polled_at": now,
+            "last_success_at": now,
+            "next_poll_at": now + delay,
+            "lease_until": None,
+            "lease_token": None,
+            "last_outcome": PollOutcome.NOT_MODIFIED,
+            "last_http_status": outcome.result.status,
+            "error_count": 0,
+            "error_message": None,
+            "etag": validators.etag,
+            "last_modified": validators.last_modified,
+            "content_hash": outcome.content_hash,
+        }
+        if outcome.feed.token:
+            leased.append({**row, "token": outcome.feed.token})
+        else:  # a poll that holds no lease (a feed's first one, as `add_feed` makes it)
+            free.append(row)
+    for rows, leases in ((leased, True), (free, False)):
+        if rows:
+            written = cast("CursorResult[Any]", session.execute(_unchanged_update(leases), rows))
+            if written.rowcount != len(rows):  # the sum over the rows (both drivers)
+                raise _LeaseLost
     return [PollSummary(outcome.feed.id, PollOutcome.NOT_MODIFIED) for outcome in fetched]
 
 
 @functools.cache
-def _unchanged_update() -> Update:
+def _unchanged_update(leases: bool) -> Update:
     """One UPDATE for every unchanged feed of a batch, its rows as parameters: a Core
-    statement built once (the ORM's bulk UPDATE rebuilt and compiled it every batch)."""
+    statement built once (the ORM's bulk UPDATE rebuilt and compiled it every batch).
+    With `leases`, a row is written only while its `lease_token` is the poll's `token`."""
     table = Feed.__table__  # type: ignore[attr-defined]
     columns = (
         "last_polled_at", "last_success_at", "next_poll_at", "lease_until", "lease_token",
         "last_outcome", "last_http_status", "error_count", "error_message", "etag",
         "last_modified", "content_hash",
     )  # fmt: skip
-    return (
-        update(table)
-        .where(table.c.id == bindparam("feed_id"))
-        .values({name: bindparam(name) for name in columns})
-    )
+    stmt = update(table).where(table.c.id == bindparam("feed_id"))
+    if leases:
+        stmt = stmt.where(table.c.lease_token == bindparam("token"))
+    return stmt.values({name: bindparam(name) for name in columns})
 
 
 def known_entry_keys(feed_id: int, keys: Sequence[str]) -> set[str]:
     """Which of `keys` the feed's stored posts already have (one short read)."""
-    with read_scope() as session:
-        return set(
-            session.exec(
-                select(col(Post.entry_key)).where(
-                    col(Post.feed_id) == feed_id, col(Post.entry_key).in_(list(keys))
-                )
-            ).all()
-        )
+    params = {"feed_id": feed_id, "keys": list(keys)}
+    with read_scope(each_statement=True) as session:
+        return set(session.connection().execute(_known_keys(), params).scalars())
+
+
+@functools.cache
+def _known_keys() -> Select[Any]:
+    """See `known_entry_keys`: a Core statement built once (built at each of a sweep's
+    thousands of calls, and run through the ORM, it took longer than the query)."""
+    table = Post.__table__  # type: ignore[attr-defined]
+    return select_core(table.c.entry_key).where(
+        table.c.feed_id == bindparam("feed_id"),
+        table.c.entry_key.in_(bindparam("keys", expanding=True)),
+    )
