@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from celery import Celery
@@ -175,8 +176,18 @@ def _start_self_check(sender: Any, **_: Any) -> None:
     selfcheck.start(send, timeout)
 
 
+# Set while the worker shuts down: tasks that go on by themselves stop early.
+stopping = threading.Event()
+
+
+@worker_init.connect
+def _starting(**_: Any) -> None:
+    stopping.clear()  # a process may run one worker after another (the tests do)
+
+
 @worker_shutting_down.connect
 def _stop_self_check(**_: Any) -> None:
+    stopping.set()
     selfcheck.stop()  # a shutdown that takes a while is not a stall
 
 
