@@ -176,7 +176,8 @@ def _start_self_check(sender: Any, **_: Any) -> None:
     selfcheck.start(send, timeout)
 
 
-# Set while the worker shuts down: tasks that go on by themselves stop early.
+# Set while the worker shuts down: tasks that go on by themselves stop early (tasks run
+# in the worker's process with --pool threads, as `tribe run` starts them).
 stopping = threading.Event()
 
 

@@ -408,8 +408,15 @@ def test_a_claim_starts_from_what_it_read_without_reading_again(
     polled = poll_claims([carried], fetcher=fetcher, config=config, delivered_once=True)
     assert [summary.new_posts for summary in polled.summaries] == [1]
     # A message of another version, with reads that do not fit, is read as without.
-    odd = from_message([claimed.feed_id], claimed.token, [["too", "short"]])
-    assert odd == [FeedClaim(claimed.feed_id, claimed.token)]
+    url = server.url("/alice.xml")
+    for odd in (
+        [["too", "short"]],
+        [[url, None, None, None, "2026-12-01T10:00:00"]],  # a naive time
+        [[url, 7, None, None, "2026-12-01T10:00:00+00:00"]],
+        [[url, None, None, None, "soon"]],
+    ):
+        without = from_message([claimed.feed_id], claimed.token, odd)  # type: ignore[arg-type]
+        assert without == [FeedClaim(claimed.feed_id, claimed.token)], odd
 
 
 def test_an_unexpected_bug_is_recorded_not_swallowed(

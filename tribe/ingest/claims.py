@@ -46,7 +46,8 @@ class FeedClaim:
     poller that knows the claim reached it alone starts from them, without reading the
     feed's row again (see `poll_claims`). Only the lease's holder changes what `feed`
     holds (a poll records the validators, a permanent redirect the address), so it is
-    what a read would find as long as the lease is the claim's.
+    what a read would find as long as the lease is the claim's. A feed removed in the
+    meantime (which ends its lease) is then still fetched once; recording refuses it.
     """
 
     feed_id: int
@@ -113,10 +114,15 @@ def from_message(
 
 def _claim_read(feed_id: int, token: str, row: Sequence[str | None]) -> FeedClaim:
     url, etag, last_modified, content_hash, until = row
-    if not isinstance(url, str):
-        raise TypeError("a feed's address is a string")
+    if not isinstance(url, str) or not all(
+        value is None or isinstance(value, str) for value in (etag, last_modified, content_hash)
+    ):
+        raise TypeError("a feed's address and validators are strings")
+    expires = datetime.fromisoformat(str(until))
+    if expires.tzinfo is None:
+        raise ValueError("a lease's end is an aware time")
     (feed,) = to_poll([(feed_id, url, etag, last_modified, content_hash)], token)
-    return FeedClaim(feed_id, token, feed, datetime.fromisoformat(str(until)))
+    return FeedClaim(feed_id, token, feed, expires)
 
 
 def due_filter(
