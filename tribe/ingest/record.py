@@ -389,8 +389,8 @@ def record_polls(
         return summaries
     except _LeaseLost:
         log.info("a lease was lost while polling; recording %d feeds one by one", len(fetched))
-    except Exception:
-        log.exception("recording %d feeds together failed; one by one instead", len(fetched))
+    except Exception:  # the one that fails says why below
+        log.info("recording %d feeds together failed; one by one instead", len(fetched))
     summaries = []
     for outcome in fetched:
         try:
